@@ -1,0 +1,220 @@
+//! Consuming with manual acknowledgements.
+//!
+//! A handler returns an [`Outcome`]; the message is acknowledged only after the handler finished
+//! (and so after its database transaction committed). A consumer survives reconnects: it re-opens
+//! its channel, re-declares its queue and consumes again.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    BasicRejectOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use tokio::task::JoinHandle;
+
+use crate::broker::Broker;
+use crate::topology::QueueSpec;
+
+/// A received message.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub message_id: Option<String>,
+    pub message_type: Option<String>,
+    pub routing_key: String,
+    pub payload: Vec<u8>,
+    pub redelivered: bool,
+    pub traceparent: Option<String>,
+}
+
+impl Incoming {
+    /// Decodes the JSON payload.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.payload)
+    }
+}
+
+/// What happened to a message in its handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handled (or already handled before): acknowledge.
+    Done,
+    /// A passing failure (the database is away): requeue after a pause. The queue's delivery limit
+    /// dead-letters a message that never succeeds.
+    Retry(String),
+    /// The message can never be handled (undecodable, unknown type): dead-letter it with the reason.
+    Poison(String),
+}
+
+/// A running consumer; dropping the handle stops it.
+pub struct ConsumerHandle {
+    task: JoinHandle<()>,
+}
+
+impl ConsumerHandle {
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for ConsumerHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Pause before a failed message is requeued, so a database outage does not spin the queue.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+
+/// Consumes `queue` (declaring it first), one message at a time, until the handle is dropped.
+pub fn spawn_consumer<H, F>(
+    broker: &Broker,
+    queue: QueueSpec,
+    prefetch: u16,
+    handler: H,
+) -> ConsumerHandle
+where
+    H: Fn(Incoming) -> F + Send + Sync + 'static,
+    F: Future<Output = Outcome> + Send,
+{
+    let broker = broker.clone();
+    let handler = Arc::new(handler);
+    let task = tokio::spawn(async move {
+        loop {
+            if let Err(error) =
+                consume_until_disconnected(&broker, &queue, prefetch, &*handler).await
+            {
+                tracing::warn!(queue = %queue.name, %error, "consumer interrupted; resuming after reconnect");
+            }
+            tokio::time::sleep(RECONNECT_PAUSE).await;
+        }
+    });
+    ConsumerHandle { task }
+}
+
+async fn consume_until_disconnected<H, F>(
+    broker: &Broker,
+    queue: &QueueSpec,
+    prefetch: u16,
+    handler: &H,
+) -> lapin::Result<()>
+where
+    H: Fn(Incoming) -> F,
+    F: Future<Output = Outcome>,
+{
+    let connection = broker.connected().await;
+    let channel = connection.create_channel().await?;
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
+    broker.topology().declare_queue(&channel, queue).await?;
+    let mut deliveries = channel
+        .basic_consume(
+            queue.name.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    tracing::info!(queue = %queue.name, "consuming");
+    while let Some(delivery) = deliveries.next().await {
+        let delivery = delivery?;
+        let incoming = incoming(&delivery);
+        match handler(incoming).await {
+            Outcome::Done => {
+                delivery.ack(BasicAckOptions::default()).await?;
+            }
+            Outcome::Retry(reason) => {
+                tracing::warn!(queue = %queue.name, %reason, "message will be retried");
+                tokio::time::sleep(RETRY_PAUSE).await;
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..BasicNackOptions::default()
+                    })
+                    .await?;
+            }
+            Outcome::Poison(reason) => {
+                tracing::error!(queue = %queue.name, %reason, "dead-lettering message");
+                dead_letter(broker, queue, &delivery, &reason).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Publishes a copy to the dead-letter exchange with the reason, then acknowledges the original.
+/// Should that publish fail, the message is rejected instead, which dead-letters it through the
+/// queue's own dead-letter exchange (without our reason, but nothing is lost).
+async fn dead_letter(
+    broker: &Broker,
+    queue: &QueueSpec,
+    delivery: &Delivery,
+    reason: &str,
+) -> lapin::Result<()> {
+    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    headers.insert(
+        "x-bridge-dead-letter-reason".into(),
+        AMQPValue::LongString(LongString::from(reason)),
+    );
+    headers.insert(
+        "x-bridge-dead-letter-queue".into(),
+        AMQPValue::LongString(LongString::from(queue.name.as_str())),
+    );
+    headers.insert(
+        "x-bridge-original-routing-key".into(),
+        AMQPValue::LongString(LongString::from(delivery.routing_key.as_str())),
+    );
+    let properties = delivery.properties.clone().with_headers(headers);
+    let copied = async {
+        let connection = broker.current()?;
+        let channel = connection.create_channel().await.ok()?;
+        channel.confirm_select(Default::default()).await.ok()?;
+        let confirmation = channel
+            .basic_publish(
+                broker.topology().dead_letter_exchange().into(),
+                delivery.routing_key.clone(),
+                BasicPublishOptions::default(),
+                &delivery.data,
+                properties,
+            )
+            .await
+            .ok()?
+            .await
+            .ok()?;
+        let _ = channel.close(200, "dead-lettered".into()).await;
+        confirmation.is_ack().then_some(())
+    }
+    .await;
+    match copied {
+        Some(()) => delivery.ack(BasicAckOptions::default()).await.map(|_| ()),
+        None => delivery
+            .reject(BasicRejectOptions { requeue: false })
+            .await
+            .map(|_| ()),
+    }
+}
+
+fn incoming(delivery: &Delivery) -> Incoming {
+    let properties = &delivery.properties;
+    let traceparent = properties.headers().as_ref().and_then(|headers| {
+        match headers.inner().get("traceparent") {
+            Some(AMQPValue::LongString(value)) => Some(value.to_string()),
+            Some(AMQPValue::ShortString(value)) => Some(value.to_string()),
+            _ => None,
+        }
+    });
+    Incoming {
+        message_id: properties.message_id().as_ref().map(|id| id.to_string()),
+        message_type: properties.kind().as_ref().map(|kind| kind.to_string()),
+        routing_key: delivery.routing_key.to_string(),
+        payload: delivery.data.clone(),
+        redelivered: delivery.redelivered,
+        traceparent,
+    }
+}

@@ -1,0 +1,137 @@
+//! Publishing with publisher confirms: a message counts as sent only when the broker confirmed it
+//! and did not return it as unroutable (every message is `mandatory`).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{BasicProperties, Channel};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use crate::broker::Broker;
+
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+/// AMQP delivery mode 2: the broker writes the message to disk.
+const PERSISTENT: u8 = 2;
+
+/// One message to publish to the `attendance` exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The consumer's idempotency key.
+    pub message_id: Uuid,
+    /// The message type, e.g. `punches.ready.v1`.
+    pub message_type: String,
+    pub routing_key: String,
+    /// JSON.
+    pub payload: Vec<u8>,
+    /// W3C trace context, so one trace spans the services.
+    pub traceparent: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("broker not connected")]
+    NotConnected,
+    #[error("broker refused the message (nack)")]
+    Nacked,
+    #[error("no queue is bound for routing key {0}")]
+    Unroutable(String),
+    #[error("no confirm from the broker in time")]
+    ConfirmTimeout,
+    #[error("amqp: {0}")]
+    Amqp(#[from] lapin::Error),
+}
+
+/// Publishes on one confirm-mode channel, re-opened after a reconnect.
+pub struct Publisher {
+    broker: Broker,
+    channel: Mutex<Option<Channel>>,
+}
+
+impl Publisher {
+    pub fn new(broker: Broker) -> Self {
+        Self {
+            broker,
+            channel: Mutex::new(None),
+        }
+    }
+
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    /// Publishes and waits for the broker's confirm.
+    pub async fn publish(&self, message: &Outgoing) -> Result<(), PublishError> {
+        let exchange = self.broker.topology().exchange();
+        let mut slot = self.channel.lock().await;
+        let channel = match slot.as_ref().filter(|c| c.status().connected()) {
+            Some(channel) => channel.clone(),
+            None => {
+                let connection = self.broker.current().ok_or(PublishError::NotConnected)?;
+                let channel = connection.create_channel().await?;
+                channel
+                    .confirm_select(ConfirmSelectOptions::default())
+                    .await?;
+                *slot = Some(channel.clone());
+                channel
+            }
+        };
+        let result = publish_on(&channel, &exchange, message).await;
+        if result.is_err() {
+            // A channel that failed once is not trusted again: the next publish opens a new one.
+            *slot = None;
+        }
+        result
+    }
+}
+
+async fn publish_on(
+    channel: &Channel,
+    exchange: &str,
+    message: &Outgoing,
+) -> Result<(), PublishError> {
+    let confirm = channel
+        .basic_publish(
+            exchange.into(),
+            message.routing_key.as_str().into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            &message.payload,
+            properties(message),
+        )
+        .await?;
+    let confirmation = tokio::time::timeout(CONFIRM_TIMEOUT, confirm)
+        .await
+        .map_err(|_| PublishError::ConfirmTimeout)??;
+    if confirmation.is_nack() {
+        return Err(PublishError::Nacked);
+    }
+    if confirmation.take_message().is_some() {
+        return Err(PublishError::Unroutable(message.routing_key.clone()));
+    }
+    Ok(())
+}
+
+fn properties(message: &Outgoing) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    if let Some(traceparent) = &message.traceparent {
+        headers.insert(
+            "traceparent".into(),
+            AMQPValue::LongString(LongString::from(traceparent.as_str())),
+        );
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_message_id(message.message_id.to_string().into())
+        .with_type(message.message_type.as_str().into())
+        .with_timestamp(now)
+        .with_delivery_mode(PERSISTENT)
+        .with_headers(headers)
+}

@@ -1,0 +1,90 @@
+use std::future::Future;
+use std::process::ExitCode;
+
+use settings::{CommonSettings, Env, SettingsError};
+
+use crate::{Ops, RunningService, ServiceParts};
+
+/// What every service has once it has started: a migrated schema, a pool, a broker connection
+/// being supervised, its metrics registry and the operational endpoints.
+pub struct Foundation {
+    pub pool: db::Pool,
+    pub broker: bus::Broker,
+    pub ops: Ops,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Database(#[from] db::DbError),
+    #[error("listening: {0}")]
+    Listen(#[from] std::io::Error),
+}
+
+/// Connection pool size per service: a handful of connections serve the REST API, consumers and
+/// background tasks of one replica.
+const POOL_SIZE: usize = 10;
+
+impl Foundation {
+    /// Waits for Postgres, migrates `schema`, opens the pool and starts the broker supervisor
+    /// (which declares the exchanges whenever it connects).
+    pub async fn prepare(
+        service: &'static str,
+        common: &CommonSettings,
+        schema: &str,
+        migrations: db::EmbeddedMigrations,
+    ) -> Result<Self, StartError> {
+        db::wait_until_reachable(&common.database_url).await;
+        db::run_migrations(&common.database_url, schema, migrations).await?;
+        let pool = db::pool(&common.database_url, POOL_SIZE)?;
+        let topology = bus::Topology::new(common.amqp_namespace.clone());
+        let broker = bus::Broker::start(&common.amqp_url, topology, service);
+        let ops = Ops::new(pool.clone(), broker.clone(), telemetry::registry(service));
+        Ok(Self { pool, broker, ops })
+    }
+
+    /// The parts stopped together with the service.
+    pub fn parts(&self, tasks: Vec<tokio::task::JoinHandle<()>>) -> ServiceParts {
+        ServiceParts {
+            broker: self.broker.clone(),
+            tasks,
+        }
+    }
+}
+
+/// The `main` of a service binary: JSON logs, settings from the environment (a bad variable stops
+/// the process with one line naming it, exit code 2), start, then serve until SIGTERM/SIGINT.
+pub async fn run_binary<S, F>(
+    service: &'static str,
+    read_settings: impl FnOnce(&Env) -> Result<S, SettingsError>,
+    start: impl FnOnce(S) -> F,
+) -> ExitCode
+where
+    F: Future<Output = Result<RunningService, StartError>>,
+{
+    let settings = match read_settings(&Env::process()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("{service}: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_logging(service);
+    let running = match start(settings).await {
+        Ok(running) => running,
+        Err(error) => {
+            tracing::error!(%error, "could not start");
+            eprintln!("{service}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match running.wait().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,593 @@
+//! In-memory per-key state and the rules of `POST /attendance`, free of HTTP so they can be
+//! unit-tested directly.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDate, NaiveTime, SecondsFormat, Utc};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
+
+use crate::model::{Faults, KeySpec, KeyStats, LedgerEntry, Reason, Stats};
+
+/// A poisoned lock only means a handler panicked mid-update; the counters are still the best
+/// record there is, so keep serving rather than failing every later request.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Everything the simulator knows; shared by the HTTP workers and [`crate::RunningSim`].
+#[derive(Default)]
+pub(crate) struct SimState {
+    keys: Mutex<HashMap<String, Arc<Mutex<KeyState>>>>,
+    unauthorized: AtomicU64,
+}
+
+impl SimState {
+    pub(crate) fn new(keys: impl IntoIterator<Item = KeySpec>) -> Self {
+        let state = SimState::default();
+        for spec in keys {
+            state.put_key(spec);
+        }
+        state
+    }
+
+    /// Registers or replaces a key; a replaced key starts over with an empty ledger, fresh
+    /// counters and no faults.
+    pub(crate) fn put_key(&self, spec: KeySpec) {
+        let key = spec.key.clone();
+        lock(&self.keys).insert(key, Arc::new(Mutex::new(KeyState::new(spec))));
+    }
+
+    pub(crate) fn remove_key(&self, key: &str) -> bool {
+        lock(&self.keys).remove(key).is_some()
+    }
+
+    pub(crate) fn key(&self, key: &str) -> Option<Arc<Mutex<KeyState>>> {
+        lock(&self.keys).get(key).cloned()
+    }
+
+    pub(crate) fn specs(&self) -> Vec<KeySpec> {
+        let keys: Vec<_> = lock(&self.keys).values().cloned().collect();
+        let mut specs: Vec<KeySpec> = keys.iter().map(|k| lock(k).spec.clone()).collect();
+        specs.sort_by(|a, b| a.key.cmp(&b.key));
+        specs
+    }
+
+    pub(crate) fn set_faults(&self, key: &str, faults: Faults) -> bool {
+        match self.key(key) {
+            Some(k) => {
+                lock(&k).set_faults(faults);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn faults(&self, key: &str) -> Option<Faults> {
+        self.key(key).map(|k| lock(&k).faults.clone())
+    }
+
+    pub(crate) fn ledger(&self, key: &str) -> Option<Vec<LedgerEntry>> {
+        self.key(key).map(|k| lock(&k).ledger.clone())
+    }
+
+    pub(crate) fn note_unauthorized(&self) {
+        self.unauthorized.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let keys: Vec<(String, Arc<Mutex<KeyState>>)> = lock(&self.keys)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Stats {
+            unauthorized: self.unauthorized.load(Ordering::Relaxed),
+            keys: keys
+                .into_iter()
+                .map(|(k, v)| (k, lock(&v).stats.clone()))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn reset(&self) {
+        lock(&self.keys).clear();
+        self.unauthorized.store(0, Ordering::Relaxed);
+    }
+}
+
+pub(crate) struct KeyState {
+    spec: KeySpec,
+    employees: HashSet<String>,
+    interval: Duration,
+    faults: Faults,
+    rng: ChaCha8Rng,
+    last_start: Option<Instant>,
+    ledger: Vec<LedgerEntry>,
+    /// `(empId, time)` of every ledger entry: Bayzat refuses a repeat whatever its type.
+    held: HashSet<(String, String)>,
+    stats: KeyStats,
+}
+
+/// What step 2 decided for a request.
+#[derive(Debug)]
+pub(crate) enum Admission {
+    RateLimited {
+        remaining: Duration,
+        latency: Duration,
+    },
+    Counted(Draws),
+}
+
+/// The random outcomes of one counted request, drawn when it is counted.
+///
+/// Exactly four numbers in `[0, 1)` are drawn per counted request, always in this order and
+/// whether or not they end up mattering: timeout, 500, `success: false`, accept-then-500. A
+/// fault fires when its number is below its probability; the first three are exclusive, in that
+/// order of precedence. Drawing a fixed count keeps the generator's stream aligned with the
+/// request sequence, so the same seed and the same requests give the same answers.
+#[derive(Debug, Clone)]
+pub(crate) struct Draws {
+    pub(crate) fault: Option<Fault>,
+    pub(crate) accept_then_500: bool,
+    pub(crate) hold: Duration,
+    pub(crate) latency: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    Timeout,
+    ServerError,
+    SuccessFalse,
+}
+
+/// How a counted request ends.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Hold,
+    ServerError,
+    SuccessFalse,
+    Rejected(Rejection),
+    NoRecords,
+    Accepted(usize),
+    AcceptedThen500(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rejection {
+    pub(crate) reason: Reason,
+    pub(crate) message: String,
+}
+
+impl Rejection {
+    fn new(reason: Reason, message: String) -> Self {
+        Rejection { reason, message }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    records: Vec<Record>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Record {
+    #[serde(rename = "empId")]
+    emp_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    time: String,
+}
+
+impl KeyState {
+    fn new(spec: KeySpec) -> Self {
+        let faults = Faults::default();
+        KeyState {
+            employees: spec.employees.iter().cloned().collect(),
+            interval: Duration::from_millis(spec.interval_ms),
+            rng: ChaCha8Rng::seed_from_u64(faults.seed),
+            faults,
+            spec,
+            last_start: None,
+            ledger: Vec::new(),
+            held: HashSet::new(),
+            stats: KeyStats::default(),
+        }
+    }
+
+    fn set_faults(&mut self, faults: Faults) {
+        self.rng = ChaCha8Rng::seed_from_u64(faults.seed);
+        self.faults = faults;
+    }
+
+    /// Step 2, and the fault draws of step 3. Judging and recording under one lock is what
+    /// makes concurrent requests of one key see a consistent "previous request".
+    pub(crate) fn admit(&mut self, now: Instant) -> Admission {
+        let latency = Duration::from_millis(self.faults.latency_ms);
+        if let Some(last) = self.last_start {
+            let elapsed = now.saturating_duration_since(last);
+            if elapsed < self.interval {
+                self.stats.rate_limited += 1;
+                return Admission::RateLimited {
+                    remaining: self.interval - elapsed,
+                    latency,
+                };
+            }
+            let gap = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+            self.stats.min_gap_ms = Some(self.stats.min_gap_ms.map_or(gap, |m| m.min(gap)));
+        }
+        self.last_start = Some(now);
+        self.stats.requests += 1;
+
+        let r_timeout: f64 = self.rng.random();
+        let r_500: f64 = self.rng.random();
+        let r_success_false: f64 = self.rng.random();
+        let r_accept_then_500: f64 = self.rng.random();
+        let f = &self.faults;
+        let fault = if r_timeout < f.p_timeout {
+            Some(Fault::Timeout)
+        } else if r_500 < f.p_500 {
+            Some(Fault::ServerError)
+        } else if r_success_false < f.p_success_false {
+            Some(Fault::SuccessFalse)
+        } else {
+            None
+        };
+        Admission::Counted(Draws {
+            fault,
+            accept_then_500: r_accept_then_500 < f.p_accept_then_500,
+            hold: Duration::from_millis(f.hold_ms),
+            latency,
+        })
+    }
+
+    pub(crate) fn note_request_size(&mut self, records: Option<usize>) {
+        if let Some(n) = records {
+            self.stats.largest_request = self.stats.largest_request.max(n);
+        }
+    }
+
+    /// Steps 3 to 5 for a counted request. `body` is `Err` with a description when it could not
+    /// be read at all. Validation and storing happen under the caller's lock, so two requests
+    /// carrying the same punch cannot both get in.
+    pub(crate) fn settle(&mut self, draws: &Draws, body: Result<&[u8], &str>) -> Outcome {
+        match draws.fault {
+            Some(Fault::Timeout) => {
+                self.stats.timeouts += 1;
+                self.stats.server_errors += 1;
+                return Outcome::Hold;
+            }
+            Some(Fault::ServerError) => {
+                self.stats.server_errors += 1;
+                return Outcome::ServerError;
+            }
+            Some(Fault::SuccessFalse) => {
+                self.stats.success_false += 1;
+                return Outcome::SuccessFalse;
+            }
+            None => {}
+        }
+        let parsed = match body {
+            Ok(b) => serde_json::from_slice::<Body>(b).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_owned()),
+        };
+        let records = match parsed {
+            Ok(b) => b.records,
+            Err(e) => {
+                return self.reject(Rejection::new(
+                    Reason::Malformed,
+                    format!(
+                        "malformed: the body must be {{\"records\": [{{\"empId\", \"type\", \"time\"}}]}}: {e}"
+                    ),
+                ))
+            }
+        };
+        if let Err(rejection) = self.validate(&records) {
+            return self.reject(rejection);
+        }
+        if records.is_empty() {
+            return Outcome::NoRecords;
+        }
+        let received_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        let n = records.len();
+        for r in records {
+            self.held.insert((r.emp_id.clone(), r.time.clone()));
+            self.ledger.push(LedgerEntry {
+                emp_id: r.emp_id,
+                kind: r.kind,
+                time: r.time,
+                received_at: received_at.clone(),
+            });
+        }
+        self.stats.accepted_records += n as u64;
+        if draws.accept_then_500 {
+            self.stats.server_errors += 1;
+            Outcome::AcceptedThen500(n)
+        } else {
+            Outcome::Accepted(n)
+        }
+    }
+
+    fn reject(&mut self, rejection: Rejection) -> Outcome {
+        *self
+            .stats
+            .bad_requests_by_reason
+            .entry(rejection.reason.as_str().to_owned())
+            .or_default() += 1;
+        Outcome::Rejected(rejection)
+    }
+
+    /// Checks reason by reason, in the order the API description lists them, and names the
+    /// first offending record of the first failing reason.
+    fn validate(&self, records: &[Record]) -> Result<(), Rejection> {
+        let max = self.spec.max_records;
+        if records.len() > max {
+            let r = &records[max];
+            return Err(Rejection::new(
+                Reason::TooManyRecords,
+                format!(
+                    "too many records: {} in one request, the limit is {max}; the first over the limit is empId {} at {}",
+                    records.len(),
+                    r.emp_id,
+                    r.time
+                ),
+            ));
+        }
+        if let Some(r) = records
+            .iter()
+            .find(|r| r.kind != "checkIn" && r.kind != "checkOut")
+        {
+            return Err(Rejection::new(
+                Reason::BadType,
+                format!(
+                    "bad type {:?} for empId {} at {}: must be checkIn or checkOut",
+                    r.kind, r.emp_id, r.time
+                ),
+            ));
+        }
+        if let Some(r) = records.iter().find(|r| !valid_time(&r.time)) {
+            return Err(Rejection::new(
+                Reason::BadTime,
+                format!(
+                    "bad time {:?} for empId {}: must be a valid YYYY-MM-DD HH:MM:SS",
+                    r.time, r.emp_id
+                ),
+            ));
+        }
+        if let Some(r) = records.iter().find(|r| !self.employees.contains(&r.emp_id)) {
+            return Err(Rejection::new(
+                Reason::UnknownEmployee,
+                format!(
+                    "unknown employee: empId {} (at {}) is not known to this company",
+                    r.emp_id, r.time
+                ),
+            ));
+        }
+        let mut in_request = HashSet::new();
+        for r in records {
+            let punch = (r.emp_id.clone(), r.time.clone());
+            if self.held.contains(&punch) {
+                return Err(Rejection::new(
+                    Reason::Duplicate,
+                    format!(
+                        "duplicate punch: empId {} at {} is already recorded",
+                        r.emp_id, r.time
+                    ),
+                ));
+            }
+            if !in_request.insert(punch) {
+                return Err(Rejection::new(
+                    Reason::Duplicate,
+                    format!(
+                        "duplicate punch: empId {} at {} appears twice in this request",
+                        r.emp_id, r.time
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Counts the records of a body without judging it, for `largest_request`.
+pub(crate) fn count_records(body: &[u8]) -> Option<usize> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value.get("records")?.as_array().map(Vec::len)
+}
+
+/// Exactly `YYYY-MM-DD HH:MM:SS` and a real calendar date-time; chrono's own parser accepts
+/// single-digit fields and leap seconds, which Bayzat's format does not.
+pub(crate) fn valid_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 19 {
+        return false;
+    }
+    for (i, c) in b.iter().enumerate() {
+        let ok = match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b' ',
+            13 | 16 => *c == b':',
+            _ => c.is_ascii_digit(),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    let num = |from: usize, to: usize| s[from..to].parse::<u32>().ok();
+    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(sec)) = (
+        num(0, 4),
+        num(5, 7),
+        num(8, 10),
+        num(11, 13),
+        num(14, 16),
+        num(17, 19),
+    ) else {
+        return false;
+    };
+    let Ok(y) = i32::try_from(y) else {
+        return false;
+    };
+    NaiveDate::from_ymd_opt(y, mo, d).is_some() && NaiveTime::from_hms_opt(h, mi, sec).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(interval_ms: u64) -> KeyState {
+        KeyState::new(KeySpec::new("k", ["1", "2"]).with_interval_ms(interval_ms))
+    }
+
+    fn counted(a: Admission) -> Draws {
+        match a {
+            Admission::Counted(d) => d,
+            other => panic!("expected a counted request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn time_format_is_strict() {
+        assert!(valid_time("2023-04-30 09:00:00"));
+        assert!(valid_time("2024-02-29 23:59:59"));
+        for bad in [
+            "2023-04-30T09:00:00",
+            "2023-04-30 9:00:00",
+            "2023-4-30 09:00:00",
+            "2023-04-30 09:00",
+            "2023-04-30 09:00:00Z",
+            "2023-02-29 09:00:00",
+            "2023-04-31 09:00:00",
+            "2023-13-01 09:00:00",
+            "2023-04-30 24:00:00",
+            "2023-04-30 23:60:00",
+            "2023-04-30 23:59:60",
+            "2023-04-30 +9:00:00",
+            "２０２３-04-30 09:00:00",
+            "",
+        ] {
+            assert!(!valid_time(bad), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn count_records_is_lenient() {
+        assert_eq!(count_records(br#"{"records":[1,2,3]}"#), Some(3));
+        assert_eq!(count_records(br#"{"records":"x"}"#), None);
+        assert_eq!(count_records(b"nope"), None);
+    }
+
+    #[test]
+    fn rate_limit_window_and_gap() {
+        let mut k = key(100);
+        let t0 = Instant::now();
+        counted(k.admit(t0));
+        match k.admit(t0 + Duration::from_millis(40)) {
+            Admission::RateLimited { remaining, .. } => {
+                assert_eq!(remaining, Duration::from_millis(60))
+            }
+            other => panic!("{other:?}"),
+        }
+        // The refused request must not move the window.
+        counted(k.admit(t0 + Duration::from_millis(100)));
+        counted(k.admit(t0 + Duration::from_millis(250)));
+        assert_eq!(k.stats.requests, 3);
+        assert_eq!(k.stats.rate_limited, 1);
+        assert_eq!(k.stats.min_gap_ms, Some(100));
+    }
+
+    #[test]
+    fn zero_interval_never_limits() {
+        let mut k = key(0);
+        let t0 = Instant::now();
+        counted(k.admit(t0));
+        counted(k.admit(t0));
+        assert_eq!(k.stats.min_gap_ms, Some(0));
+    }
+
+    #[test]
+    fn draws_follow_the_seed() {
+        let faults = Faults {
+            p_500: 0.3,
+            p_success_false: 0.3,
+            p_timeout: 0.1,
+            p_accept_then_500: 0.3,
+            seed: 11,
+            ..Faults::default()
+        };
+        let run = || {
+            let mut k = key(0);
+            k.set_faults(faults.clone());
+            let t0 = Instant::now();
+            (0..50)
+                .map(|_| {
+                    let d = counted(k.admit(t0));
+                    (d.fault, d.accept_then_500)
+                })
+                .collect::<Vec<_>>()
+        };
+        let a = run();
+        assert_eq!(a, run());
+        assert!(a.iter().any(|(f, _)| *f == Some(Fault::ServerError)));
+        assert!(a.iter().any(|(f, _)| *f == Some(Fault::SuccessFalse)));
+        assert!(a.iter().any(|(f, _)| *f == Some(Fault::Timeout)));
+        assert!(a.iter().any(|(f, _)| f.is_none()));
+        assert!(a.iter().any(|(_, a500)| *a500));
+    }
+
+    #[test]
+    fn certain_and_impossible_faults() {
+        let mut k = key(0);
+        let t0 = Instant::now();
+        for _ in 0..20 {
+            let d = counted(k.admit(t0));
+            assert_eq!(d.fault, None);
+            assert!(!d.accept_then_500);
+        }
+        k.set_faults(Faults {
+            p_500: 1.0,
+            ..Faults::default()
+        });
+        for _ in 0..20 {
+            assert_eq!(counted(k.admit(t0)).fault, Some(Fault::ServerError));
+        }
+    }
+
+    #[test]
+    fn validation_order_names_first_offender() {
+        let mut k = key(0);
+        let d = counted(k.admit(Instant::now()));
+        let body = br#"{"records":[
+            {"empId":"1","type":"checkIn","time":"2023-04-30 09:00:00"},
+            {"empId":"9","type":"checkIn","time":"2023-04-30 10:00:00"},
+            {"empId":"2","type":"in","time":"bad"}]}"#;
+        match k.settle(&d, Ok(body)) {
+            Outcome::Rejected(r) => {
+                assert_eq!(r.reason, Reason::BadType);
+                assert!(r.message.contains("empId 2"), "{}", r.message);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(k.ledger.is_empty());
+        assert_eq!(k.stats.bad_requests_by_reason["bad_type"], 1);
+    }
+
+    #[test]
+    fn duplicate_ignores_type() {
+        let mut k = key(0);
+        let d = counted(k.admit(Instant::now()));
+        let first = br#"{"records":[{"empId":"1","type":"checkIn","time":"2023-04-30 09:00:00"}]}"#;
+        assert_eq!(k.settle(&d, Ok(first)), Outcome::Accepted(1));
+        let again =
+            br#"{"records":[{"empId":"1","type":"checkOut","time":"2023-04-30 09:00:00"}]}"#;
+        match k.settle(&d, Ok(again)) {
+            Outcome::Rejected(r) => assert_eq!(r.reason, Reason::Duplicate),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(k.ledger.len(), 1);
+    }
+}
