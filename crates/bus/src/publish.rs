@@ -29,6 +29,23 @@ pub struct Outgoing {
     pub traceparent: Option<String>,
 }
 
+impl Outgoing {
+    /// A domain message, with its type and routing key from its contract.
+    pub fn message<M: domain::Message>(
+        message_id: Uuid,
+        message: &M,
+        traceparent: Option<String>,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            message_id,
+            message_type: M::TYPE.to_owned(),
+            routing_key: message.routing_key(),
+            payload: serde_json::to_vec(message)?,
+            traceparent,
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     #[error("broker not connected")]

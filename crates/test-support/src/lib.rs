@@ -1,1 +1,83 @@
+//! Test support: each test gets its own Postgres database and its own broker names, removed when
+//! the test ends, and a TCP proxy to cut a service off from Postgres or RabbitMQ without stopping
+//! the shared servers. Tests run in parallel without seeing each other.
+//!
+//! The servers are the machine's: `TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`, any database the test user may create databases
+//! from) and `TEST_AMQP_URL` (default `amqp://guest:guest@127.0.0.1:5672/%2f`).
 
+mod broker;
+mod database;
+mod outage;
+mod proxy;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+pub use broker::TestBroker;
+pub use database::TestDb;
+pub use outage::assert_readiness_follows_outages;
+pub use proxy::{upstream_of, TcpProxy};
+use settings::CommonSettings;
+
+/// A database and a broker namespace for one test.
+pub struct TestEnv {
+    pub db: TestDb,
+    pub broker: TestBroker,
+}
+
+impl TestEnv {
+    pub async fn new() -> Self {
+        Self {
+            db: TestDb::create().await,
+            broker: TestBroker::new(),
+        }
+    }
+
+    /// Settings for a service under test: this test's database and namespace, a random port.
+    pub fn common_settings(&self) -> CommonSettings {
+        CommonSettings {
+            database_url: self.db.url().to_owned(),
+            amqp_url: self.broker.url().to_owned(),
+            amqp_namespace: self.broker.namespace().to_owned(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            otlp_endpoint: None,
+        }
+    }
+}
+
+/// A short unique name, safe in database, queue and exchange names.
+pub fn unique_name(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}_{}", &id[..16])
+}
+
+/// Polls `check` until it returns true or `timeout` passes; returns whether it became true.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The HTTP status of `GET {base_url}{path}`, or 0 when nothing answered.
+pub async fn status_of(client: &reqwest::Client, base_url: &str, path: &str) -> u16 {
+    client
+        .get(format!("{base_url}{path}"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map(|response| response.status().as_u16())
+        .unwrap_or(0)
+}

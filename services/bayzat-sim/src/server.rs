@@ -291,7 +291,7 @@ async fn attendance(
         Outcome::Accepted(n) => reply(
             StatusCode::OK,
             true,
-            format!("{n} attendance records saved"),
+            format!("{n} attendance record(s) accepted"),
             None,
         ),
     };

@@ -1,0 +1,211 @@
+//! The bus against the machine's RabbitMQ, each test in its own namespace.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bus::lapin::options::BasicGetOptions;
+use bus::lapin::types::AMQPValue;
+use bus::{spawn_consumer, Broker, Incoming, Outcome, Outgoing, PublishError, Publisher};
+use domain::{CompanyId, DueReason, SyncDueV1};
+use test_support::{eventually, upstream_of, TcpProxy, TestBroker};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn due(company: i64) -> Outgoing {
+    let message = SyncDueV1 {
+        company_id: CompanyId(company),
+        reason: DueReason::SyncNow,
+    };
+    Outgoing::message(
+        Uuid::new_v4(),
+        &message,
+        Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+    )
+    .unwrap()
+}
+
+async fn connected(test: &TestBroker) -> Broker {
+    let broker = Broker::start(test.url(), test.topology(), "bus-test");
+    tokio::time::timeout(WAIT, broker.connected())
+        .await
+        .expect("broker connects");
+    broker
+}
+
+/// Collects what a consumer handled.
+fn recorder() -> (
+    Arc<Mutex<Vec<Incoming>>>,
+    impl Fn(Incoming) -> std::future::Ready<Outcome> + Send + Sync + 'static,
+) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    (seen, move |incoming: Incoming| {
+        sink.lock().unwrap().push(incoming);
+        std::future::ready(Outcome::Done)
+    })
+}
+
+#[tokio::test]
+async fn confirmed_message_reaches_the_company_queue_with_its_properties() {
+    let test = TestBroker::new();
+    let broker = connected(&test).await;
+    let (seen, handler) = recorder();
+    let _consumer = spawn_consumer(&broker, test.topology().company_queue(7), 10, handler);
+    let publisher = Publisher::new(broker.clone());
+    let message = due(7);
+
+    // The consumer declares the queue; until then the message would be unroutable.
+    assert!(eventually(WAIT, || async { publisher.publish(&message).await.is_ok() }).await);
+    assert!(eventually(WAIT, || async { !seen.lock().unwrap().is_empty() }).await);
+
+    let received = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        received.message_id.as_deref(),
+        Some(message.message_id.to_string().as_str())
+    );
+    assert_eq!(received.message_type.as_deref(), Some("sync.due.v1"));
+    assert_eq!(received.routing_key, "company.7.due");
+    assert_eq!(received.traceparent, message.traceparent);
+    let decoded: SyncDueV1 = received.json().unwrap();
+    assert_eq!(decoded.company_id, CompanyId(7));
+}
+
+#[tokio::test]
+async fn a_message_no_queue_takes_is_not_sent() {
+    let test = TestBroker::new();
+    let broker = connected(&test).await;
+    let publisher = Publisher::new(broker);
+    let result = publisher.publish(&due(99)).await;
+    assert!(
+        matches!(&result, Err(PublishError::Unroutable(key)) if key == "company.99.due"),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn publishing_without_a_broker_fails_instead_of_pretending() {
+    let test = TestBroker::new();
+    let proxy = TcpProxy::start(&upstream_of(test.url())).await;
+    proxy.cut();
+    let broker = Broker::start(&proxy.url_for(test.url()), test.topology(), "bus-test");
+    let publisher = Publisher::new(broker.clone());
+    assert!(!broker.is_connected());
+    assert!(matches!(
+        publisher.publish(&due(1)).await,
+        Err(PublishError::NotConnected)
+    ));
+}
+
+#[tokio::test]
+async fn poison_messages_are_dead_lettered_with_their_reason() {
+    let test = TestBroker::new();
+    let broker = connected(&test).await;
+    let _consumer = spawn_consumer(&broker, test.topology().company_queue(3), 10, |_incoming| {
+        std::future::ready(Outcome::Poison("cannot decode".into()))
+    });
+    let publisher = Publisher::new(broker.clone());
+    assert!(eventually(WAIT, || async { publisher.publish(&due(3)).await.is_ok() }).await);
+
+    let connection = broker.connected().await;
+    let channel = connection.create_channel().await.unwrap();
+    let dead_letter_queue = test.topology().dead_letter_queue();
+    let mut dead = None;
+    for _ in 0..150 {
+        if let Ok(Some(message)) = channel
+            .basic_get(
+                dead_letter_queue.as_str().into(),
+                BasicGetOptions { no_ack: true },
+            )
+            .await
+        {
+            dead = Some(message);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let dead = dead.expect("a dead-lettered message");
+    let headers = dead.delivery.properties.headers().clone().unwrap();
+    let reason = match headers.inner().get("x-bridge-dead-letter-reason") {
+        Some(AMQPValue::LongString(reason)) => reason.to_string(),
+        other => panic!("no reason header: {other:?}"),
+    };
+    assert_eq!(reason, "cannot decode");
+    assert_eq!(dead.delivery.routing_key.as_str(), "company.3.due");
+}
+
+#[tokio::test]
+async fn a_retried_message_comes_back_until_it_is_handled() {
+    let test = TestBroker::new();
+    let broker = connected(&test).await;
+    let attempts = Arc::new(Mutex::new(0));
+    let counter = attempts.clone();
+    let _consumer = spawn_consumer(
+        &broker,
+        test.topology().company_queue(4),
+        10,
+        move |_incoming| {
+            let mut attempts = counter.lock().unwrap();
+            *attempts += 1;
+            std::future::ready(if *attempts < 3 {
+                Outcome::Retry("database away".into())
+            } else {
+                Outcome::Done
+            })
+        },
+    );
+    let publisher = Publisher::new(broker);
+    assert!(eventually(WAIT, || async { publisher.publish(&due(4)).await.is_ok() }).await);
+    assert!(eventually(WAIT, || async { *attempts.lock().unwrap() == 3 }).await);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(*attempts.lock().unwrap(), 3, "acknowledged once handled");
+}
+
+#[tokio::test]
+async fn only_one_consumer_of_a_company_queue_is_active() {
+    let test = TestBroker::new();
+    let broker = connected(&test).await;
+    let (first_seen, first) = recorder();
+    let (second_seen, second) = recorder();
+    let _first = spawn_consumer(&broker, test.topology().company_queue(5), 10, first);
+    let _second = spawn_consumer(&broker, test.topology().company_queue(5), 10, second);
+    let publisher = Publisher::new(broker);
+    assert!(eventually(WAIT, || async { publisher.publish(&due(5)).await.is_ok() }).await);
+    for _ in 0..9 {
+        publisher.publish(&due(5)).await.unwrap();
+    }
+    let total = || first_seen.lock().unwrap().len() + second_seen.lock().unwrap().len();
+    assert!(eventually(WAIT, || async { total() == 10 }).await);
+    let (a, b) = (
+        first_seen.lock().unwrap().len(),
+        second_seen.lock().unwrap().len(),
+    );
+    assert!(a == 0 || b == 0, "single active consumer: {a} and {b}");
+}
+
+#[tokio::test]
+async fn the_connection_and_consumers_come_back_after_an_outage() {
+    let test = TestBroker::new();
+    let proxy = TcpProxy::start(&upstream_of(test.url())).await;
+    let broker = Broker::start(&proxy.url_for(test.url()), test.topology(), "bus-test");
+    tokio::time::timeout(WAIT, broker.connected())
+        .await
+        .unwrap();
+    let (seen, handler) = recorder();
+    let _consumer = spawn_consumer(&broker, test.topology().company_queue(6), 10, handler);
+    let publisher = Publisher::new(broker.clone());
+    assert!(eventually(WAIT, || async { publisher.publish(&due(6)).await.is_ok() }).await);
+    assert!(eventually(WAIT, || async { seen.lock().unwrap().len() == 1 }).await);
+
+    proxy.cut();
+    assert!(eventually(WAIT, || async { !broker.is_connected() }).await);
+    assert!(publisher.publish(&due(6)).await.is_err());
+
+    proxy.restore();
+    assert!(eventually(WAIT, || async { broker.is_connected() }).await);
+    assert!(eventually(WAIT, || async { publisher.publish(&due(6)).await.is_ok() }).await);
+    assert!(
+        eventually(WAIT, || async { seen.lock().unwrap().len() == 2 }).await,
+        "the consumer resumed"
+    );
+}

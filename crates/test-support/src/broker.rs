@@ -1,0 +1,88 @@
+use bus::lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use bus::lapin::{Connection, ConnectionProperties};
+use bus::Topology;
+
+/// Company ids a test may use: their `sync.company.{id}` queues are removed with the namespace.
+/// Test databases are fresh, so companies get small ids.
+const COMPANY_IDS_CLEANED: std::ops::RangeInclusive<i64> = 1..=200;
+
+/// A broker namespace of one test: every exchange and queue the services declare under it is
+/// deleted when the value is dropped.
+pub struct TestBroker {
+    url: String,
+    namespace: String,
+}
+
+impl TestBroker {
+    pub fn new() -> Self {
+        let url = std::env::var("TEST_AMQP_URL")
+            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+        Self {
+            url,
+            namespace: format!("{}.", crate::unique_name("t")),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    pub fn topology(&self) -> Topology {
+        Topology::new(self.namespace.clone())
+    }
+}
+
+impl Default for TestBroker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestBroker {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let topology = self.topology();
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime for clean-up");
+            runtime.block_on(remove_namespace(&url, &topology));
+        });
+        let _ = cleanup.join();
+    }
+}
+
+async fn remove_namespace(url: &str, topology: &Topology) {
+    let Ok(connection) = Connection::connect(url, ConnectionProperties::default()).await else {
+        return;
+    };
+    let Ok(channel) = connection.create_channel().await else {
+        return;
+    };
+    let mut queues = vec![
+        topology.dead_letter_queue(),
+        topology.import_status_queue().name,
+        topology.config_status_queue().name,
+        topology.import_config_queue().name,
+        topology.sync_config_queue().name,
+        topology.config_audit_queue().name,
+    ];
+    queues.extend(COMPANY_IDS_CLEANED.map(|id| topology.company_queue(id).name));
+    for queue in queues {
+        // Deleting a queue that does not exist succeeds in RabbitMQ.
+        let _ = channel
+            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+            .await;
+    }
+    for exchange in [topology.exchange(), topology.dead_letter_exchange()] {
+        let _ = channel
+            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+            .await;
+    }
+    let _ = connection.close(200, "test finished".into()).await;
+}
