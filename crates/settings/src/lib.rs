@@ -11,10 +11,13 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Looks a variable up by name.
+type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Where variables come from: the process environment, or a map (tests, docker-compose checks).
 #[derive(Clone)]
 pub struct Env {
-    lookup: Arc<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    lookup: Lookup,
 }
 
 /// A variable that is missing or cannot be used.

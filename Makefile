@@ -1,0 +1,42 @@
+# The commands people type. `make deps && make test` is what CI runs.
+SHELL := /bin/bash
+CARGO ?= cargo
+FIXTURES ?= ../shared/fixtures
+
+.PHONY: deps build test fmt lint unit serial run sim down
+
+## Install (apt-get) and start PostgreSQL and RabbitMQ when they are missing.
+deps:
+	@scripts/deps.sh
+
+build:
+	$(CARGO) build --workspace --bins
+
+## Format check, clippy with warnings as errors, then every test in the workspace.
+test: fmt lint unit serial
+
+fmt:
+	$(CARGO) fmt --all -- --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# Tests run in parallel, each with its own database and broker namespace. Tests named serial_*
+# restart shared servers or kill processes: they run afterwards, one at a time.
+unit: build
+	$(CARGO) test --workspace -- --skip serial_
+
+serial: build
+	$(CARGO) test --workspace -- serial_ --test-threads=1
+
+## All services and the simulator, locally, against the local Postgres and RabbitMQ.
+run: build
+	@FIXTURES=$(FIXTURES) scripts/run.sh
+
+## The Bayzat simulator alone, with the fixture keys.
+sim:
+	$(CARGO) run -p bayzat-sim -- --bind 127.0.0.1:8090 --load $(FIXTURES)/directory.json
+
+## Stop what `make run` started.
+down:
+	@for f in .run/*.pid; do [ -f "$$f" ] && kill "$$(cat $$f)" 2>/dev/null; rm -f "$$f"; done; true
