@@ -139,9 +139,9 @@ async fn connect(url: &str, topology: &Topology, name: &str) -> Result<Connectio
         .await
         .map_err(|e| e.to_string())?;
     topology
-        .declare_exchanges(&channel)
+        .declare_all(&channel)
         .await
-        .map_err(|e| format!("declaring exchanges: {e}"))?;
+        .map_err(|e| format!("declaring the topology: {e}"))?;
     let _ = channel.close(200, "declared".into()).await;
     Ok(connection)
 }

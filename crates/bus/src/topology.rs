@@ -94,12 +94,35 @@ impl Topology {
         self.shared_queue("config.audit", "audit.*")
     }
 
+    /// The queues shared by the services (not the per-company ones).
+    pub fn shared_queues(&self) -> Vec<QueueSpec> {
+        vec![
+            self.import_status_queue(),
+            self.config_status_queue(),
+            self.import_config_queue(),
+            self.sync_config_queue(),
+            self.config_audit_queue(),
+        ]
+    }
+
     fn shared_queue(&self, name: &str, binding: &str) -> QueueSpec {
         QueueSpec {
             name: self.name(name),
             bindings: vec![binding.to_owned()],
             single_active_consumer: false,
         }
+    }
+
+    /// Declares the exchanges, the dead-letter queue and the shared queues. Idempotent.
+    ///
+    /// Every service declares all shared queues when it connects, so a message published before
+    /// its consumer first ran is kept rather than returned as unroutable.
+    pub async fn declare_all(&self, channel: &Channel) -> lapin::Result<()> {
+        self.declare_exchanges(channel).await?;
+        for queue in self.shared_queues() {
+            self.declare_queue(channel, &queue).await?;
+        }
+        Ok(())
     }
 
     /// Declares the exchanges and the dead-letter queue. Idempotent.

@@ -6,6 +6,7 @@
 //! depend on it.
 
 pub mod bayzat;
+pub mod company;
 pub mod delivery;
 pub mod ids;
 pub mod messages;
@@ -16,6 +17,7 @@ pub use bayzat::{
     pack_in_time_order, pack_requests, split_refused, BayzatRecord, BayzatRequest, TimeOrdered,
     MAX_RECORDS_PER_REQUEST,
 };
+pub use company::{normalize_report_name, validate_slug, SlugError};
 pub use delivery::{
     CompanySyncState, DeliveryState, RowDeliveryState, SyncFrequency, UnknownVariant,
 };

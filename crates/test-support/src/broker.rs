@@ -64,14 +64,8 @@ async fn remove_namespace(url: &str, topology: &Topology) {
     let Ok(channel) = connection.create_channel().await else {
         return;
     };
-    let mut queues = vec![
-        topology.dead_letter_queue(),
-        topology.import_status_queue().name,
-        topology.config_status_queue().name,
-        topology.import_config_queue().name,
-        topology.sync_config_queue().name,
-        topology.config_audit_queue().name,
-    ];
+    let mut queues = vec![topology.dead_letter_queue()];
+    queues.extend(topology.shared_queues().into_iter().map(|queue| queue.name));
     queues.extend(COMPANY_IDS_CLEANED.map(|id| topology.company_queue(id).name));
     for queue in queues {
         // Deleting a queue that does not exist succeeds in RabbitMQ.

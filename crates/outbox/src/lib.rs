@@ -1,0 +1,229 @@
+//! Messages that are sent exactly when the change that caused them is committed, and handled once
+//! however often they arrive (DESIGN.md §3).
+//!
+//! - [`enqueue`] writes messages to the service's `outbox` table inside the caller's transaction.
+//! - [`spawn_relay`] publishes unsent rows in order, with publisher confirms, and marks a row sent
+//!   only once the broker confirmed it. While the broker is away rows wait; nothing is lost.
+//! - [`first_delivery`] records a consumed message id in `processed_messages` inside the
+//!   consumer's transaction, so a redelivered message is recognised and skipped.
+//!
+//! Each service has its own `outbox` and `processed_messages` tables in its own schema (created by
+//! its first migration); the functions take the schema name.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bus::{Outgoing, Publisher};
+use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Uuid as SqlUuid};
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+/// How many rows one relay round publishes before committing their `sent_at`.
+const RELAY_BATCH: i64 = 200;
+/// How long the relay sleeps when there is nothing to send and nobody woke it.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+/// How long the relay waits before trying again after the broker refused or was away.
+const FAILURE_PAUSE: Duration = Duration::from_millis(500);
+
+/// Writes `messages` to `{schema}.outbox` in one statement, in the caller's transaction.
+pub async fn enqueue(
+    conn: &mut AsyncPgConnection,
+    schema: &str,
+    messages: &[Outgoing],
+) -> diesel::QueryResult<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let payloads = messages
+        .iter()
+        .map(|m| serde_json::from_slice::<serde_json::Value>(&m.payload))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    diesel::sql_query(format!(
+        "INSERT INTO {schema}.outbox (message_id, message_type, routing_key, payload, traceparent) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[])"
+    ))
+    .bind::<Array<SqlUuid>, _>(messages.iter().map(|m| m.message_id).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(
+        messages
+            .iter()
+            .map(|m| m.message_type.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Text>, _>(
+        messages
+            .iter()
+            .map(|m| m.routing_key.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Jsonb>, _>(payloads)
+    .bind::<Array<Nullable<Text>>, _>(
+        messages
+            .iter()
+            .map(|m| m.traceparent.clone())
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Records that the message `message_id` is being handled; false when it was handled before.
+/// Call it inside the handler's transaction, so the record and the handling commit together.
+pub async fn first_delivery(
+    conn: &mut AsyncPgConnection,
+    schema: &str,
+    message_id: Uuid,
+    message_type: &str,
+) -> diesel::QueryResult<bool> {
+    let inserted = diesel::sql_query(format!(
+        "INSERT INTO {schema}.processed_messages (message_id, message_type) VALUES ($1, $2) \
+         ON CONFLICT (message_id) DO NOTHING"
+    ))
+    .bind::<SqlUuid, _>(message_id)
+    .bind::<Text, _>(message_type)
+    .execute(conn)
+    .await?;
+    Ok(inserted == 1)
+}
+
+/// The number of messages not yet confirmed by the broker (for metrics and tests).
+pub async fn backlog(conn: &mut AsyncPgConnection, schema: &str) -> diesel::QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        count: i64,
+    }
+    let row: Count = diesel::sql_query(format!(
+        "SELECT count(*) AS count FROM {schema}.outbox WHERE sent_at IS NULL"
+    ))
+    .get_result(conn)
+    .await?;
+    Ok(row.count)
+}
+
+/// Wakes a relay at once (after a commit that enqueued messages) instead of at its next poll.
+#[derive(Clone, Default)]
+pub struct RelayWaker(Arc<Notify>);
+
+impl RelayWaker {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// Publishes the unsent rows of `{schema}.outbox` until the task is aborted.
+pub fn spawn_relay(
+    pool: db::Pool,
+    publisher: Arc<Publisher>,
+    schema: &'static str,
+    waker: RelayWaker,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match relay_once(&pool, &publisher, schema).await {
+                Ok(0) => {
+                    let _ = tokio::time::timeout(IDLE_POLL, waker.0.notified()).await;
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(schema, %error, "outbox relay paused");
+                    tokio::time::sleep(FAILURE_PAUSE).await;
+                }
+            }
+        }
+    })
+}
+
+#[derive(QueryableByName)]
+struct Pending {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = SqlUuid)]
+    message_id: Uuid,
+    #[diesel(sql_type = Text)]
+    message_type: String,
+    #[diesel(sql_type = Text)]
+    routing_key: String,
+    #[diesel(sql_type = Jsonb)]
+    payload: serde_json::Value,
+    #[diesel(sql_type = Nullable<Text>)]
+    traceparent: Option<String>,
+}
+
+#[derive(Debug)]
+enum RelayError {
+    Database(String),
+    Publish(String),
+}
+
+impl std::fmt::Display for RelayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RelayError::Database(e) => write!(f, "database: {e}"),
+            RelayError::Publish(e) => write!(f, "broker: {e}"),
+        }
+    }
+}
+
+/// One round: locks a batch of unsent rows (other replicas skip them), publishes them in order,
+/// and marks the confirmed ones sent. Stops at the first refusal so order is kept; the refused
+/// row records the error and is tried again next round. Returns how many were sent.
+async fn relay_once(
+    pool: &db::Pool,
+    publisher: &Publisher,
+    schema: &str,
+) -> Result<usize, RelayError> {
+    let database = |e: &dyn std::fmt::Display| RelayError::Database(e.to_string());
+    let mut conn = db::connection(pool).await.map_err(|e| database(&e))?;
+    let (sent, failure) = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            let pending: Vec<Pending> = diesel::sql_query(format!(
+                "SELECT id, message_id, message_type, routing_key, payload, traceparent \
+                 FROM {schema}.outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 \
+                 FOR UPDATE SKIP LOCKED"
+            ))
+            .bind::<BigInt, _>(RELAY_BATCH)
+            .load(&mut *conn)
+            .await?;
+            let mut sent = Vec::with_capacity(pending.len());
+            let mut failure = None;
+            for row in pending {
+                let message = Outgoing {
+                    message_id: row.message_id,
+                    message_type: row.message_type,
+                    routing_key: row.routing_key,
+                    payload: serde_json::to_vec(&row.payload).unwrap_or_default(),
+                    traceparent: row.traceparent,
+                };
+                if let Err(error) = publisher.publish(&message).await {
+                    diesel::sql_query(format!(
+                        "UPDATE {schema}.outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1"
+                    ))
+                    .bind::<BigInt, _>(row.id)
+                    .bind::<Text, _>(error.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+                    failure = Some(error.to_string());
+                    break;
+                }
+                sent.push(row.id);
+            }
+            diesel::sql_query(format!(
+                "UPDATE {schema}.outbox SET sent_at = now() WHERE id = ANY($1)"
+            ))
+            .bind::<Array<BigInt>, _>(&sent)
+            .execute(&mut *conn)
+            .await?;
+            Ok((sent.len(), failure))
+        })
+        .await
+        .map_err(|e| database(&e))?;
+    match failure {
+        Some(error) => Err(RelayError::Publish(error)),
+        None => Ok(sent),
+    }
+}

@@ -1,0 +1,198 @@
+//! The outbox against the machine's Postgres and RabbitMQ.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bus::lapin::options::BasicGetOptions;
+use bus::{Broker, Outgoing, Publisher};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+use domain::{CompanyChange, CompanyId, ConfigCompanyChangedV1};
+use outbox::{backlog, enqueue, first_delivery, spawn_relay, RelayWaker};
+use test_support::{eventually, upstream_of, TcpProxy, TestBroker, TestDb};
+use uuid::Uuid;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/config");
+const SCHEMA: &str = "config";
+const WAIT: Duration = Duration::from_secs(20);
+
+fn changed(company: i64) -> Outgoing {
+    let message = ConfigCompanyChangedV1 {
+        company_id: CompanyId(company),
+        changes: vec![CompanyChange::Mapping],
+    };
+    Outgoing::message(Uuid::new_v4(), &message, None).unwrap()
+}
+
+async fn migrated() -> (TestDb, db::Pool) {
+    let test_db = TestDb::create().await;
+    db::run_migrations(test_db.url(), SCHEMA, MIGRATIONS)
+        .await
+        .unwrap();
+    let pool = db::pool(test_db.url(), 4).unwrap();
+    (test_db, pool)
+}
+
+async fn enqueue_committed(pool: &db::Pool, messages: &[Outgoing]) {
+    let mut conn = db::connection(pool).await.unwrap();
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        enqueue(conn, SCHEMA, messages).await
+    })
+    .await
+    .unwrap();
+}
+
+async fn unsent(pool: &db::Pool) -> i64 {
+    backlog(&mut db::connection(pool).await.unwrap(), SCHEMA)
+        .await
+        .unwrap()
+}
+
+/// Takes every message waiting in `queue`, in order.
+async fn drain(broker: &Broker, queue: &str) -> Vec<Uuid> {
+    let channel = broker.connected().await.create_channel().await.unwrap();
+    let mut ids = Vec::new();
+    while let Ok(Some(message)) = channel
+        .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+        .await
+    {
+        let id = message.delivery.properties.message_id().clone().unwrap();
+        ids.push(id.as_str().parse().unwrap());
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn committed_messages_are_published_in_order_and_marked_sent() {
+    let (_db, pool) = migrated().await;
+    let test_broker = TestBroker::new();
+    let broker = Broker::start(test_broker.url(), test_broker.topology(), "outbox-test");
+    broker.connected().await;
+    let waker = RelayWaker::default();
+    let _relay = spawn_relay(
+        pool.clone(),
+        Arc::new(Publisher::new(broker.clone())),
+        SCHEMA,
+        waker.clone(),
+    );
+
+    let messages: Vec<Outgoing> = (1..=5).map(changed).collect();
+    enqueue_committed(&pool, &messages).await;
+    waker.wake();
+
+    assert!(eventually(WAIT, || async { unsent(&pool).await == 0 }).await);
+    let queue = test_broker.topology().sync_config_queue().name;
+    let received = drain(&broker, &queue).await;
+    let expected: Vec<Uuid> = messages.iter().map(|m| m.message_id).collect();
+    assert_eq!(received, expected, "every message once, in order");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolled_back_transaction_sends_nothing() {
+    let (_db, pool) = migrated().await;
+    let mut conn = db::connection(&pool).await.unwrap();
+    let result = conn
+        .transaction::<(), diesel::result::Error, _>(async |conn| {
+            enqueue(conn, SCHEMA, &[changed(1)]).await?;
+            Err(diesel::result::Error::RollbackTransaction)
+        })
+        .await;
+    assert!(result.is_err());
+    assert_eq!(unsent(&pool).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_wait_out_a_broker_outage() {
+    let (_db, pool) = migrated().await;
+    let test_broker = TestBroker::new();
+    let proxy = TcpProxy::start(&upstream_of(test_broker.url())).await;
+    let broker = Broker::start(
+        &proxy.url_for(test_broker.url()),
+        test_broker.topology(),
+        "outbox-test",
+    );
+    broker.connected().await;
+    let waker = RelayWaker::default();
+    let _relay = spawn_relay(
+        pool.clone(),
+        Arc::new(Publisher::new(broker.clone())),
+        SCHEMA,
+        waker.clone(),
+    );
+
+    proxy.cut();
+    assert!(eventually(WAIT, || async { !broker.is_connected() }).await);
+    let messages: Vec<Outgoing> = (1..=3).map(changed).collect();
+    enqueue_committed(&pool, &messages).await;
+    waker.wake();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        unsent(&pool).await,
+        3,
+        "nothing is marked sent while the broker is away"
+    );
+
+    proxy.restore();
+    assert!(eventually(WAIT, || async { unsent(&pool).await == 0 }).await);
+    let received = drain(&broker, &test_broker.topology().import_config_queue().name).await;
+    assert_eq!(
+        received,
+        messages.iter().map(|m| m.message_id).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unroutable_message_stays_unsent_with_its_error_and_holds_back_later_ones() {
+    let (_db, pool) = migrated().await;
+    let test_broker = TestBroker::new();
+    let broker = Broker::start(test_broker.url(), test_broker.topology(), "outbox-test");
+    broker.connected().await;
+    let waker = RelayWaker::default();
+    let _relay = spawn_relay(
+        pool.clone(),
+        Arc::new(Publisher::new(broker.clone())),
+        SCHEMA,
+        waker.clone(),
+    );
+
+    // No queue is bound for company 9's ready messages yet.
+    let unroutable = Outgoing {
+        message_id: Uuid::new_v4(),
+        message_type: "punches.ready.v1".into(),
+        routing_key: "company.9.ready".into(),
+        payload: b"{}".to_vec(),
+        traceparent: None,
+    };
+    enqueue_committed(&pool, &[unroutable, changed(1)]).await;
+    waker.wake();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(unsent(&pool).await, 2);
+
+    // Once the queue exists the relay delivers both, still in order.
+    let channel = broker.connected().await.create_channel().await.unwrap();
+    test_broker
+        .topology()
+        .declare_queue(&channel, &test_broker.topology().company_queue(9))
+        .await
+        .unwrap();
+    assert!(eventually(WAIT, || async { unsent(&pool).await == 0 }).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_is_handled_once_however_often_it_arrives() {
+    let (_db, pool) = migrated().await;
+    let mut conn: db::PooledConnection = db::connection(&pool).await.unwrap();
+    let conn: &mut AsyncPgConnection = &mut conn;
+    let id = Uuid::new_v4();
+    assert!(first_delivery(conn, SCHEMA, id, "punches.status.v1")
+        .await
+        .unwrap());
+    assert!(!first_delivery(conn, SCHEMA, id, "punches.status.v1")
+        .await
+        .unwrap());
+    assert!(
+        first_delivery(conn, SCHEMA, Uuid::new_v4(), "punches.status.v1")
+            .await
+            .unwrap()
+    );
+}
