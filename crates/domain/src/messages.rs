@@ -210,6 +210,8 @@ pub enum CompanyChange {
     KeyRotated,
     /// Its sync frequency or daily time.
     Frequency,
+    /// Its names or time zone.
+    Profile,
     Created,
     Deleted,
 }
@@ -220,6 +222,7 @@ text_enum!(CompanyChange, "company change", {
     Enablement => "enablement",
     KeyRotated => "key_rotated",
     Frequency => "frequency",
+    Profile => "profile",
     Created => "created",
     Deleted => "deleted",
 });
@@ -565,6 +568,7 @@ mod tests {
             (CompanyChange::Enablement, "enablement"),
             (CompanyChange::KeyRotated, "key_rotated"),
             (CompanyChange::Frequency, "frequency"),
+            (CompanyChange::Profile, "profile"),
             (CompanyChange::Created, "created"),
             (CompanyChange::Deleted, "deleted"),
         ];

@@ -2,12 +2,14 @@
 //! problem+json errors, and a handle on a running HTTP server that tests can start on a random
 //! port and stop.
 
+pub mod http;
 mod ops;
 mod problem;
 mod running;
 mod start;
 
+pub use http::{json_config, path_config, query_config, Page, PageQuery};
 pub use ops::{configure_ops, Ops};
-pub use problem::Problem;
+pub use problem::{Problem, ProblemBody};
 pub use running::{RunningService, ServiceParts};
 pub use start::{run_binary, Foundation, StartError};

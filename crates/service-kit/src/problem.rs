@@ -3,8 +3,16 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 /// An RFC 9457 problem+json answer with a stable machine-readable `code`.
+///
+/// Boxed, so that `Result<_, Problem>` stays a pointer wide on the happy path; its fields are read
+/// through `Deref`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Problem {
+#[serde(transparent)]
+pub struct Problem(Box<ProblemBody>);
+
+/// The members of a [`Problem`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ProblemBody {
     #[serde(rename = "type")]
     pub type_uri: String,
     pub title: String,
@@ -12,22 +20,57 @@ pub struct Problem {
     pub code: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Extension members (RFC 9457 §3.2), e.g. the result of a failed connection test.
+    #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Problem {
     pub fn new(status: StatusCode, code: &str, title: &str) -> Self {
-        Self {
+        Self(Box::new(ProblemBody {
             type_uri: format!("urn:attendance-bridge:problem:{code}"),
             title: title.to_owned(),
             status: status.as_u16(),
             code: code.to_owned(),
             detail: None,
-        }
+            extensions: serde_json::Map::new(),
+        }))
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
+        self.0.detail = Some(detail.into());
         self
+    }
+
+    /// Adds an extension member.
+    pub fn with_extension(mut self, name: &str, value: impl serde::Serialize) -> Self {
+        if let Ok(value) = serde_json::to_value(value) {
+            self.0.extensions.insert(name.to_owned(), value);
+        }
+        self
+    }
+
+    /// 404 `not_found` for a named resource.
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", &format!("No such {what}"))
+    }
+
+    /// 422 for a request that parsed but breaks a rule; `code` names the rule.
+    pub fn unprocessable(code: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, "The request breaks a rule").with_detail(detail)
+    }
+
+    /// 409 for a request that conflicts with what is stored.
+    pub fn conflict(code: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, "The request conflicts with existing data").with_detail(detail)
+    }
+}
+
+impl std::ops::Deref for Problem {
+    type Target = ProblemBody;
+
+    fn deref(&self) -> &ProblemBody {
+        &self.0
     }
 }
 

@@ -1,0 +1,315 @@
+//! The HTTP side: one pooled client, the request Bayzat wants, and failures turned into replies.
+
+use std::error::Error as _;
+use std::time::{Duration, Instant};
+
+use domain::{BayzatRecord, BayzatRequest};
+use regex::Regex;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::redirect::Policy;
+use reqwest::{Response, Url};
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::connection::ConnectionTest;
+use crate::reply::{classify, Outcome, Reply};
+
+/// Most of an answer's body that is read. Bayzat's answers are a few hundred bytes; a server
+/// that sends more is not Bayzat, and its body only feeds an excerpt.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+const API_KEY_HEADER: &str = "x-api-key";
+const JSON: &str = "application/json";
+const REDACTED: &str = "[redacted]";
+
+/// The HTTP client could not be built (in practice: the TLS backend failed to initialise).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the Bayzat HTTP client: {0}")]
+pub struct BuildError(#[source] reqwest::Error);
+
+/// A client for Bayzat's attendance API, shared by every company: the URL and key are per call.
+/// Cheap to clone (the connection pool is shared).
+#[derive(Debug, Clone)]
+pub struct BayzatClient {
+    http: reqwest::Client,
+    timeout: Duration,
+    duplicate_pattern: Regex,
+}
+
+/// Borrows the records so a request does not copy them.
+#[derive(Serialize)]
+struct Body<'a> {
+    records: &'a [BayzatRecord],
+}
+
+/// An answer, whatever its status.
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+/// Why no answer came.
+enum Failure {
+    /// The key cannot be carried by an HTTP header (control characters, non-ASCII).
+    UnusableKey,
+    UnusableUrl(String),
+    Timeout,
+    Connect(String),
+    Other(String),
+}
+
+impl BayzatClient {
+    /// `timeout` (`BAYZAT_HTTP_TIMEOUT`) bounds a whole request, connecting included;
+    /// `duplicate_pattern` (`BAYZAT_DUPLICATE_PATTERN`) recognises a duplicate in a refusal's
+    /// message.
+    ///
+    /// # Panics
+    /// When the HTTP client cannot be built, as `reqwest::Client::new` does; see [`Self::try_new`].
+    pub fn new(timeout: Duration, duplicate_pattern: Regex) -> Self {
+        Self::try_new(timeout, duplicate_pattern).expect("the Bayzat HTTP client builds")
+    }
+
+    pub fn try_new(timeout: Duration, duplicate_pattern: Regex) -> Result<Self, BuildError> {
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            // Following a redirect would hand `x-api-key` to whatever host it names (reqwest
+            // strips only the standard credential headers), and a POST redirected to a GET is not
+            // a delivery anyway: a 3xx is reported as unexpected.
+            .redirect(Policy::none())
+            // Bayzat is reached directly; an inherited proxy variable must not reroute the key.
+            .no_proxy()
+            .user_agent(concat!(
+                "attendance-bridge-bayzat-client/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .map_err(BuildError)?;
+        Ok(Self {
+            http,
+            timeout,
+            duplicate_pattern,
+        })
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub fn duplicate_pattern(&self) -> &Regex {
+        &self.duplicate_pattern
+    }
+
+    /// Posts `records` as one request and reads the answer. Never fails: every way a request can
+    /// go wrong is a [`Reply`]. Keeping to the record limit and the rate limit is the caller's job;
+    /// a breach comes back as Bayzat's answer to it.
+    pub async fn send(&self, api_url: &str, api_key: &str, records: &[BayzatRecord]) -> Outcome {
+        let span = tracing::debug_span!("bayzat_send", records = records.len());
+        async {
+            let body = serde_json::to_vec(&Body { records })
+                .expect("records are plain strings and always serialize");
+            let started = Instant::now();
+            let result = self.post(api_url, api_key, body).await;
+            let latency = started.elapsed();
+            let (reply, status) = match result {
+                Ok(answer) => (
+                    classify(
+                        answer.status,
+                        &answer.headers,
+                        &answer.body,
+                        &self.duplicate_pattern,
+                    ),
+                    Some(answer.status),
+                ),
+                // Bayzat would refuse such a key anyway, and the operator must replace it.
+                Err(Failure::UnusableKey) => (Reply::Unauthorized, None),
+                Err(failure) => (
+                    Reply::Transient {
+                        status: None,
+                        detail: self.describe(&failure),
+                    },
+                    None,
+                ),
+            };
+            let reply = reply.map_text(|text| redact(text, api_key));
+            tracing::debug!(
+                status,
+                latency_ms = millis(latency),
+                kind = reply.kind(),
+                reply = ?reply,
+                "bayzat answered"
+            );
+            Outcome {
+                reply,
+                status,
+                latency,
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Checks the URL and the key with an empty request, so that no punch can be created.
+    /// The empty body is built here, not taken from the caller, to keep that promise.
+    pub async fn test_connection(&self, api_url: &str, api_key: &str) -> ConnectionTest {
+        let span = tracing::debug_span!("bayzat_test_connection");
+        async {
+            let body = serde_json::to_vec(&BayzatRequest::empty())
+                .expect("an empty request always serializes");
+            let started = Instant::now();
+            let result = match self.post(api_url, api_key, body).await {
+                Ok(answer) => ConnectionTest::from_answer(answer.status, &answer.body),
+                Err(Failure::UnusableKey) => ConnectionTest::InvalidKey,
+                Err(failure) => ConnectionTest::Unreachable {
+                    cause: self.describe(&failure),
+                },
+            }
+            .map_text(|text| redact(text, api_key));
+            tracing::debug!(
+                latency_ms = millis(started.elapsed()),
+                result = ?result,
+                "bayzat connection test"
+            );
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn post(&self, api_url: &str, api_key: &str, body: Vec<u8>) -> Result<Answer, Failure> {
+        let url = Url::parse(api_url).map_err(|e| Failure::UnusableUrl(e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Failure::UnusableUrl(format!(
+                "scheme {:?} is neither http nor https",
+                url.scheme()
+            )));
+        }
+        let mut key = HeaderValue::from_str(api_key).map_err(|_| Failure::UnusableKey)?;
+        // Keeps the value out of every Debug of the request and its headers.
+        key.set_sensitive(true);
+        let response = self
+            .http
+            .post(url)
+            .header(API_KEY_HEADER, key)
+            .header(CONTENT_TYPE, JSON)
+            .header(ACCEPT, JSON)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.failure(e))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = read_body(response).await;
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn failure(&self, err: reqwest::Error) -> Failure {
+        if err.is_timeout() {
+            Failure::Timeout
+        } else if err.is_connect() {
+            Failure::Connect(causes(err))
+        } else if err.is_builder() {
+            Failure::UnusableUrl(causes(err))
+        } else {
+            Failure::Other(causes(err))
+        }
+    }
+
+    fn describe(&self, failure: &Failure) -> String {
+        match failure {
+            Failure::UnusableKey => "the API key cannot be sent in an HTTP header".to_owned(),
+            Failure::UnusableUrl(cause) => format!("unusable api_url: {cause}"),
+            Failure::Timeout => format!("no answer within {:?}", self.timeout),
+            Failure::Connect(cause) => format!("connection failed: {cause}"),
+            Failure::Other(cause) => format!("request failed: {cause}"),
+        }
+    }
+}
+
+/// Reads at most [`MAX_BODY_BYTES`]. A body cut short by a timeout or a reset is classified as
+/// far as it got: the status is known, and an incomplete 200 does not parse, so it counts as not
+/// stored, which a resend settles.
+async fn read_body(mut response: Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = MAX_BODY_BYTES - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if body.len() >= MAX_BODY_BYTES {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(err) => {
+                tracing::debug!(error = %causes(err), read = body.len(), "answer body cut short");
+                break;
+            }
+        }
+    }
+    body
+}
+
+/// The error and its sources, without the URL: reqwest's own text repeats it on every error,
+/// and the caller already knows which company it called.
+fn causes(err: reqwest::Error) -> String {
+    let err = err.without_url();
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.contains(&text) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+/// A server or a library may echo what it was sent; the key must not leave this crate that way.
+fn redact(text: String, api_key: &str) -> String {
+    if api_key.is_empty() || !text.contains(api_key) {
+        text
+    } else {
+        text.replace(api_key, REDACTED)
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction() {
+        assert_eq!(
+            redact("unknown key s3cret!".into(), "s3cret!"),
+            "unknown key [redacted]"
+        );
+        assert_eq!(
+            redact("s3cret!s3cret!".into(), "s3cret!"),
+            "[redacted][redacted]"
+        );
+        assert_eq!(redact("nothing here".into(), "s3cret!"), "nothing here");
+        assert_eq!(redact("nothing here".into(), ""), "nothing here");
+    }
+
+    #[test]
+    fn debug_never_shows_a_key() {
+        let client = BayzatClient::new(Duration::from_secs(1), crate::default_duplicate_pattern());
+        let text = format!("{client:?}");
+        assert!(text.contains("BayzatClient"), "{text}");
+        let mut key = HeaderValue::from_static("s3cret-value");
+        key.set_sensitive(true);
+        assert!(!format!("{key:?}").contains("s3cret"));
+    }
+}

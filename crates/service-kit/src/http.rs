@@ -1,0 +1,133 @@
+//! Request-side conventions shared by the REST APIs: problem+json for every error the framework
+//! itself raises (bad JSON, bad query), database errors, and pagination.
+
+use actix_web::error::{JsonPayloadError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::Problem;
+
+/// JSON bodies up to `limit` bytes; a malformed or oversized body is a 400/413 problem naming the
+/// problem instead of actix's plain-text answer.
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|error, _req: &HttpRequest| {
+            let problem = match &error {
+                JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+                    Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "The request body is too large")
+                }
+                JsonPayloadError::ContentType => Problem::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "Send the body as application/json",
+                ),
+                other => Problem::new(StatusCode::BAD_REQUEST, "invalid_body", "The request body is not valid")
+                    .with_detail(other.to_string()),
+            };
+            problem.into()
+        })
+}
+
+/// Query strings that do not parse are a 400 problem naming the parameter.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|error: QueryPayloadError, _req: &HttpRequest| {
+        Problem::new(StatusCode::BAD_REQUEST, "invalid_query", "The query string is not valid")
+            .with_detail(error.to_string())
+            .into()
+    })
+}
+
+/// Path segments that do not parse are a 404 (there is no such resource).
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|error, _req: &HttpRequest| {
+        Problem::new(StatusCode::NOT_FOUND, "not_found", "No such resource")
+            .with_detail(error.to_string())
+            .into()
+    })
+}
+
+impl From<db::DbError> for Problem {
+    fn from(error: db::DbError) -> Self {
+        tracing::error!(%error, "database unavailable");
+        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "The database is not reachable right now")
+    }
+}
+
+impl From<diesel::result::Error> for Problem {
+    fn from(error: diesel::result::Error) -> Self {
+        tracing::error!(%error, "database error");
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error")
+    }
+}
+
+/// Which page of a list: 1-based `page`, `per_page` from 1 to 500 (default 50).
+#[derive(Debug, Clone, Copy, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+impl PageQuery {
+    pub const MAX_PER_PAGE: u32 = 500;
+    pub const DEFAULT_PER_PAGE: u32 = 50;
+
+    pub fn page(&self) -> u32 {
+        self.page.unwrap_or(1).max(1)
+    }
+
+    pub fn per_page(&self) -> u32 {
+        self.per_page
+            .unwrap_or(Self::DEFAULT_PER_PAGE)
+            .clamp(1, Self::MAX_PER_PAGE)
+    }
+
+    pub fn offset(&self) -> i64 {
+        i64::from(self.page() - 1) * i64::from(self.per_page())
+    }
+
+    pub fn limit(&self) -> i64 {
+        i64::from(self.per_page())
+    }
+
+    /// Wraps one page of results.
+    pub fn of<T>(&self, items: Vec<T>, total: i64) -> Page<T> {
+        Page {
+            items,
+            page: self.page(),
+            per_page: self.per_page(),
+            total,
+        }
+    }
+}
+
+/// One page of a list, with the total count so clients can page through.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page: u32,
+    pub per_page: u32,
+    pub total: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PageQuery;
+
+    #[test]
+    fn pages_are_clamped() {
+        let table = [
+            (None, None, 1, 50, 0),
+            (Some(3), Some(20), 3, 20, 40),
+            (Some(0), Some(0), 1, 1, 0),
+            (Some(2), Some(10_000), 2, 500, 500),
+        ];
+        for (page, per_page, p, pp, offset) in table {
+            let query = PageQuery { page, per_page };
+            assert_eq!((query.page(), query.per_page(), query.offset()), (p, pp, offset));
+        }
+    }
+}
