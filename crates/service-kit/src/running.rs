@@ -6,8 +6,10 @@ use tokio::task::JoinHandle;
 /// Everything a started service owns, so that stopping it stops all of it.
 pub struct ServiceParts {
     pub broker: bus::Broker,
-    /// Background tasks (consumers, relays, schedulers) stopped with the service.
+    /// Background tasks (relays, schedulers) stopped with the service.
     pub tasks: Vec<JoinHandle<()>>,
+    /// Queue consumers, stopped with the service.
+    pub consumers: Vec<bus::ConsumerHandle>,
 }
 
 /// A service listening on `addr`: for binaries (`wait`) and for tests (`base_url`, `stop`).
@@ -66,6 +68,9 @@ impl RunningService {
 }
 
 async fn shut_down(parts: ServiceParts) {
+    for consumer in &parts.consumers {
+        consumer.stop();
+    }
     for task in &parts.tasks {
         task.abort();
     }

@@ -46,10 +46,15 @@ impl Foundation {
     }
 
     /// The parts stopped together with the service.
-    pub fn parts(&self, tasks: Vec<tokio::task::JoinHandle<()>>) -> ServiceParts {
+    pub fn parts(
+        &self,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+        consumers: Vec<bus::ConsumerHandle>,
+    ) -> ServiceParts {
         ServiceParts {
             broker: self.broker.clone(),
             tasks,
+            consumers,
         }
     }
 }

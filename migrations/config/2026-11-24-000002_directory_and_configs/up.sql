@@ -38,7 +38,7 @@ CREATE TABLE bayzat_configs (
     company_id     BIGINT      PRIMARY KEY REFERENCES companies (id) ON DELETE CASCADE,
     -- AES-256-GCM ciphertext prefixed with the master key id; never the plaintext.
     api_key        TEXT,
-    api_key_last4  TEXT,
+    api_key_mask   TEXT,
     key_updated_at TIMESTAMPTZ,
     api_url        TEXT        NOT NULL,
     is_enabled     BOOLEAN     NOT NULL DEFAULT true,

@@ -1,11 +1,27 @@
-//! config-service: companies, fingerprint report names, the employee directory, Bayzat credentials, access control and the audit log (schema `config`).
+//! config-service: companies, fingerprint report names, the employee directory, Bayzat
+//! credentials (encrypted at rest), access control and the system's audit log (schema `config`).
+
+pub mod api;
+pub mod changes;
+pub mod cli;
+pub mod employee_csv;
+pub mod events;
+pub mod openapi;
+pub mod schema;
+pub mod store;
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
 
-use actix_web::{App, HttpServer};
+use actix_web::{web, App, HttpServer};
+use auth::JwtKeys;
+use bayzat_client::BayzatClient;
+use crypto::MasterKeys;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+use outbox::RelayWaker;
 use service_kit::{configure_ops, Foundation, RunningService, StartError};
-use settings::{CommonSettings, Env, SettingsError};
+use settings::{CommonSettings, Env, Seconds, SettingsError};
 
 pub const SERVICE: &str = "config-service";
 /// The Postgres schema this service owns.
@@ -14,37 +30,79 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/c
 
 /// The variable naming this service's listen address, and its default.
 pub const BIND_VARIABLE: &str = "CONFIG_SERVICE_BIND";
-pub const DEFAULT_BIND: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8081);
+pub const DEFAULT_BIND: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8081);
+pub const DEFAULT_API_URL: &str = "https://integration.bayzat.com/attendance";
 
-#[derive(Debug, Clone)]
+/// Largest JSON or CSV body: a 10,000-employee upsert fits with room to spare.
+const BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+#[derive(Clone)]
 pub struct Settings {
     pub common: CommonSettings,
+    /// `BRIDGE_JWT_SECRET`: verifies every caller's token.
+    pub jwt: JwtKeys,
+    /// `BRIDGE_MASTER_KEYS`: encrypt and decrypt stored Bayzat keys.
+    pub master_keys: Arc<MasterKeys>,
+    /// `BAYZAT_DEFAULT_API_URL`: the api_url of a company that sets none.
+    pub default_api_url: String,
+    /// `BAYZAT_HTTP_TIMEOUT` (seconds): how long a connection test waits for Bayzat.
+    pub bayzat_timeout: Duration,
 }
 
 impl Settings {
     pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
         Ok(Self {
             common: CommonSettings::from_env(env, BIND_VARIABLE, DEFAULT_BIND)?,
+            jwt: JwtKeys::from_env(env)?,
+            master_keys: Arc::new(MasterKeys::from_env(env)?),
+            default_api_url: env.or("BAYZAT_DEFAULT_API_URL", DEFAULT_API_URL.to_owned())?,
+            bayzat_timeout: env.or("BAYZAT_HTTP_TIMEOUT", Seconds(Duration::from_secs(10)))?.0,
         })
     }
 }
 
-/// Migrates the schema, connects to the broker and serves the REST API.
+/// What the handlers share.
+pub struct AppState {
+    pub pool: db::Pool,
+    pub master_keys: Arc<MasterKeys>,
+    pub bayzat: BayzatClient,
+    pub default_api_url: String,
+    /// Wakes the outbox relay after a commit that enqueued events.
+    pub relay: RelayWaker,
+}
+
+/// Migrates the schema, connects to the broker, starts the outbox relay and the consumers, and
+/// serves the REST API.
 pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
     let foundation = Foundation::prepare(SERVICE, &settings.common, SCHEMA, MIGRATIONS).await?;
+    let relay = RelayWaker::default();
+    let publisher = Arc::new(bus::Publisher::new(foundation.broker.clone()));
+    let tasks = vec![outbox::spawn_relay(foundation.pool.clone(), publisher, SCHEMA, relay.clone())];
+    let consumers = events::spawn_consumers(&foundation.broker, &foundation.pool);
+    let state = web::Data::new(AppState {
+        pool: foundation.pool.clone(),
+        master_keys: settings.master_keys.clone(),
+        bayzat: BayzatClient::new(settings.bayzat_timeout, bayzat_client::default_duplicate_pattern()),
+        default_api_url: settings.default_api_url.clone(),
+        relay,
+    });
+    let jwt = web::Data::new(settings.jwt.clone());
     let ops = foundation.ops.clone();
-    let running = RunningService::start(
-        settings.common.bind,
-        foundation.parts(Vec::new()),
-        move |listener| {
-            Ok(HttpServer::new(move || {
-                let ops = ops.clone();
-                App::new().configure(move |config| configure_ops(config, ops))
-            })
-            .listen(listener)?
-            .run())
-        },
-    )?;
+    let running = RunningService::start(settings.common.bind, foundation.parts(tasks, consumers), move |listener| {
+        Ok(HttpServer::new(move || {
+            let ops = ops.clone();
+            App::new()
+                .app_data(state.clone())
+                .app_data(jwt.clone())
+                .app_data(service_kit::json_config(BODY_LIMIT))
+                .app_data(web::PayloadConfig::new(BODY_LIMIT))
+                .app_data(service_kit::query_config())
+                .app_data(service_kit::path_config())
+                .configure(move |config| configure_ops(config, ops))
+                .configure(api::configure)
+        })
+        .listen(listener)?
+        .run())
+    })?;
     Ok(running)
 }

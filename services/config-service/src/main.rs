@@ -1,11 +1,96 @@
 use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use config_service::{cli, Settings, SERVICE};
+use settings::Env;
+
+#[derive(Parser)]
+#[command(name = "config-service", about = "Companies, the employee directory, Bayzat credentials and the audit log")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the REST API (the default).
+    Serve,
+    /// Print a bearer token (reads BRIDGE_JWT_SECRET).
+    MintToken {
+        #[arg(long)]
+        sub: String,
+        /// viewer, operator, admin or service.
+        #[arg(long)]
+        role: auth::Role,
+        /// Comma-separated company slugs the token may see; all when absent.
+        #[arg(long, value_delimiter = ',')]
+        companies: Option<Vec<String>>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+    /// Re-encrypt every stored Bayzat key under the newest master key (reads DATABASE_URL and
+    /// BRIDGE_MASTER_KEYS).
+    Reencrypt,
+    /// Load a directory file (companies, report names, keys, employees) through the REST API
+    /// (reads BRIDGE_JWT_SECRET).
+    LoadDirectory {
+        file: String,
+        /// config-service's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8081")]
+        url: String,
+        /// Set every company's Bayzat api_url to this (e.g. the simulator's).
+        #[arg(long)]
+        api_url: Option<String>,
+    },
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("{SERVICE}: {message}");
+    ExitCode::FAILURE
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    service_kit::run_binary(
-        config_service::SERVICE,
-        config_service::Settings::from_env,
-        config_service::start,
-    )
-    .await
+    let env = Env::process();
+    match Cli::parse().command.unwrap_or(Command::Serve) {
+        Command::Serve => service_kit::run_binary(SERVICE, Settings::from_env, config_service::start).await,
+        Command::MintToken { sub, role, companies, ttl } => {
+            match cli::mint_token(&env, &sub, role, companies, Duration::from_secs(ttl)) {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(error),
+            }
+        }
+        Command::Reencrypt => {
+            let settings = (|| Ok::<_, settings::SettingsError>((env.required::<String>("DATABASE_URL")?, crypto::MasterKeys::from_env(&env)?)))();
+            let (database_url, master_keys) = match settings {
+                Ok(settings) => settings,
+                Err(error) => return fail(error),
+            };
+            match cli::reencrypt(&database_url, &master_keys).await {
+                Ok(done) => {
+                    println!("re-encrypted {} of {} stored keys", done.moved, done.total);
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(error),
+            }
+        }
+        Command::LoadDirectory { file, url, api_url } => {
+            let token = match cli::mint_token(&env, "load-directory", auth::Role::Admin, None, Duration::from_secs(600)) {
+                Ok(token) => token,
+                Err(error) => return fail(error),
+            };
+            match cli::load_directory(&url, &token, &file, api_url.as_deref()).await {
+                Ok(summary) => {
+                    println!("{summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(error),
+            }
+        }
+    }
 }

@@ -1,9 +1,12 @@
 //! /readyz follows Postgres and RabbitMQ outages without a restart.
 
+mod common;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn readiness_follows_database_and_broker_outages() {
-    test_support::assert_readiness_follows_outages(|common| {
-        config_service::start(config_service::Settings { common })
+    let master_keys = common::master_key("k1");
+    test_support::assert_readiness_follows_outages(|common_settings| {
+        config_service::start(common::settings(common_settings, &master_keys))
     })
     .await;
 }

@@ -36,7 +36,7 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
     let ops = foundation.ops.clone();
     let running = RunningService::start(
         settings.common.bind,
-        foundation.parts(Vec::new()),
+        foundation.parts(Vec::new(), Vec::new()),
         move |listener| {
             Ok(HttpServer::new(move || {
                 let ops = ops.clone();

@@ -1,0 +1,31 @@
+use actix_web::{web, HttpResponse};
+use auth::{Caller, Permission};
+use service_kit::Problem;
+
+use super::authorized_company;
+use super::bayzat::{key_unreadable, DecryptedKey};
+use crate::store::bayzat_configs;
+use crate::AppState;
+
+#[utoipa::path(get, path = "/internal/v1/companies/{company}/bayzat-key", tag = "internal",
+    params(("company" = String, Path, description = "id or slug")),
+    responses((status = 200, body = DecryptedKey), (status = 404, description = "no key stored")),
+    security(("bearer" = [])))]
+pub async fn decrypted_key(state: web::Data<AppState>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, Problem> {
+    let mut conn = db::connection(&state.pool).await?;
+    let company = authorized_company(&mut conn, &caller, Permission::ReadDecryptedKey, &path).await?;
+    let config = bayzat_configs::find(&mut conn, company.id).await?;
+    let (config, ciphertext) = config
+        .and_then(|c| c.api_key.clone().map(|key| (c, key)))
+        .ok_or_else(|| Problem::not_found("Bayzat key"))?;
+    let api_key = state.master_keys.decrypt(&ciphertext).map_err(key_unreadable)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(DecryptedKey {
+            company_id: company.id,
+            slug: company.slug,
+            api_key: api_key.expose().to_owned(),
+            api_url: config.api_url,
+            is_enabled: config.is_enabled,
+        }))
+}

@@ -1,0 +1,86 @@
+//! The REST API: thin handlers that authorize, call the storage functions inside a transaction
+//! with the change's audit entry and event, and shape the answer.
+
+mod audit;
+mod bayzat;
+mod companies;
+mod directory;
+mod employees;
+mod internal;
+
+use actix_web::{web, HttpResponse};
+use auth::{Caller, Permission};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use service_kit::Problem;
+
+use crate::store::companies::{self as company_store, Company, CompanyKey};
+use crate::store::Conn;
+
+pub use audit::AuditQuery;
+pub use bayzat::{ConfigUpdate, ConfigView, ConnectionTestRequest, DecryptedKey};
+pub use companies::{CompanyView, NewCompanyRequest, NewReportName, ReportNameView, UpdateCompanyRequest};
+pub use directory::{DirectoryCompany, DirectoryEmployee, DirectorySnapshot};
+pub use employees::{EmployeeList, EmployeeQuery, EmployeeView, UpsertRequest, UpsertResult};
+
+pub(crate) use audit::__path_list_audit;
+pub(crate) use bayzat::{__path_get_config, __path_put_config, __path_test_connection};
+pub(crate) use companies::{
+    __path_add_report_name, __path_create_company, __path_get_company, __path_list_companies,
+    __path_remove_report_name, __path_update_company,
+};
+pub(crate) use directory::__path_snapshot;
+pub(crate) use employees::{__path_deactivate_employee, __path_list_employees, __path_upload_employees_csv, __path_upsert_employees};
+pub(crate) use internal::__path_decrypted_key;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/openapi.json", web::get().to(openapi))
+        .service(
+            web::scope("/v1")
+                .route("/companies", web::get().to(companies::list_companies))
+                .route("/companies", web::post().to(companies::create_company))
+                .route("/companies/{company}", web::get().to(companies::get_company))
+                .route("/companies/{company}", web::patch().to(companies::update_company))
+                .route("/companies/{company}/report-names", web::post().to(companies::add_report_name))
+                .route("/companies/{company}/report-names/{id}", web::delete().to(companies::remove_report_name))
+                .route("/companies/{company}/employees", web::get().to(employees::list_employees))
+                .route("/companies/{company}/employees", web::put().to(employees::upsert_employees))
+                .route("/companies/{company}/employees.csv", web::post().to(employees::upload_employees_csv))
+                .route(
+                    "/companies/{company}/employees/{employee_id}/deactivate",
+                    web::post().to(employees::deactivate_employee),
+                )
+                .route("/companies/{company}/bayzat-config", web::get().to(bayzat::get_config))
+                .route("/companies/{company}/bayzat-config", web::put().to(bayzat::put_config))
+                .route("/companies/{company}/bayzat-config/test", web::post().to(bayzat::test_connection))
+                .route("/directory", web::get().to(directory::snapshot))
+                .route("/audit", web::get().to(audit::list_audit)),
+        )
+        .route(
+            "/internal/v1/companies/{company}/bayzat-key",
+            web::get().to(internal::decrypted_key),
+        );
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(crate::openapi::document())
+}
+
+/// The company a request names, once the caller may perform `permission` on it.
+pub(crate) async fn authorized_company(
+    conn: &mut Conn,
+    caller: &Caller,
+    permission: Permission,
+    key: &str,
+) -> Result<Company, Problem> {
+    caller.require(permission)?;
+    let company = company_store::find(conn, &CompanyKey::parse(key))
+        .await?
+        .ok_or_else(|| Problem::not_found("company"))?;
+    caller.require_company(&company.slug)?;
+    Ok(company)
+}
+
+pub(crate) fn is_unique_violation(error: &DieselError) -> bool {
+    matches!(error, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+}

@@ -1,0 +1,44 @@
+//! The OpenAPI document of config-service, generated from the handlers and types. It is served at
+//! /openapi.json and checked in at proto/openapi/config-service.json (a test fails on drift).
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api::*;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "config-service", description = "Companies, fingerprint report names, the employee directory, Bayzat credentials and the audit log."),
+    paths(
+        list_companies, create_company, get_company, update_company, add_report_name, remove_report_name,
+        list_employees, upsert_employees, upload_employees_csv, deactivate_employee,
+        get_config, put_config, test_connection, snapshot, list_audit, decrypted_key,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "companies", description = "Companies and the fingerprint report names that map to them"),
+        (name = "employees", description = "The employee directory"),
+        (name = "bayzat", description = "Bayzat configuration per company"),
+        (name = "directory", description = "The snapshot the other services validate against"),
+        (name = "audit", description = "The system's audit log"),
+        (name = "internal", description = "For sync-service only"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// The document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,101 @@
+use chrono::{DateTime, NaiveTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::{Conn, QueryResult};
+use crate::schema::bayzat_configs;
+
+/// A stored configuration; `api_key` is the ciphertext.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = bayzat_configs)]
+pub struct StoredConfig {
+    pub company_id: i64,
+    pub api_key: Option<String>,
+    pub api_key_mask: Option<String>,
+    pub key_updated_at: Option<DateTime<Utc>>,
+    pub api_url: String,
+    pub is_enabled: bool,
+    pub sync_frequency: String,
+    pub daily_at: Option<NaiveTime>,
+    pub last_sync_at: Option<DateTime<Utc>>,
+    pub settings: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The values written by a save (everything an operator sets; not last_sync_at).
+#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[diesel(table_name = bayzat_configs)]
+#[diesel(treat_none_as_null = true)]
+pub struct ConfigValues {
+    pub company_id: i64,
+    pub api_key: Option<String>,
+    pub api_key_mask: Option<String>,
+    pub key_updated_at: Option<DateTime<Utc>>,
+    pub api_url: String,
+    pub is_enabled: bool,
+    pub sync_frequency: String,
+    pub daily_at: Option<NaiveTime>,
+    pub settings: serde_json::Value,
+}
+
+/// The configuration of one company, if it has one.
+pub async fn find(conn: &mut Conn, company_id: i64) -> QueryResult<Option<StoredConfig>> {
+    bayzat_configs::table
+        .find(company_id)
+        .select(StoredConfig::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The configurations of these companies.
+pub async fn for_companies(conn: &mut Conn, company_ids: &[i64]) -> QueryResult<Vec<StoredConfig>> {
+    bayzat_configs::table
+        .filter(bayzat_configs::company_id.eq_any(company_ids))
+        .select(StoredConfig::as_select())
+        .load(conn)
+        .await
+}
+
+/// Writes a company's configuration, creating it when absent.
+pub async fn save(conn: &mut Conn, values: &ConfigValues) -> QueryResult<StoredConfig> {
+    diesel::insert_into(bayzat_configs::table)
+        .values(values)
+        .on_conflict(bayzat_configs::company_id)
+        .do_update()
+        .set((values, bayzat_configs::updated_at.eq(diesel::dsl::now)))
+        .returning(StoredConfig::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Moves a company's last delivery time forward (never back: status events may arrive late).
+pub async fn record_delivery(conn: &mut Conn, company_id: i64, at: DateTime<Utc>) -> QueryResult<usize> {
+    diesel::update(
+        bayzat_configs::table
+            .find(company_id)
+            .filter(bayzat_configs::last_sync_at.is_null().or(bayzat_configs::last_sync_at.lt(at))),
+    )
+    .set(bayzat_configs::last_sync_at.eq(at))
+    .execute(conn)
+    .await
+}
+
+/// Every stored key ciphertext, for re-encryption under a new master key.
+pub async fn encrypted_keys(conn: &mut Conn) -> QueryResult<Vec<(i64, String)>> {
+    bayzat_configs::table
+        .filter(bayzat_configs::api_key.is_not_null())
+        .select((bayzat_configs::company_id, bayzat_configs::api_key.assume_not_null()))
+        .order(bayzat_configs::company_id.asc())
+        .load(conn)
+        .await
+}
+
+/// Replaces one company's key ciphertext (same key, new master key).
+pub async fn replace_ciphertext(conn: &mut Conn, company_id: i64, ciphertext: &str) -> QueryResult<usize> {
+    diesel::update(bayzat_configs::table.find(company_id))
+        .set(bayzat_configs::api_key.eq(ciphertext))
+        .execute(conn)
+        .await
+}

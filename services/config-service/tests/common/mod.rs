@@ -1,0 +1,122 @@
+//! Starts config-service in-process against this test's database and broker namespace, and talks
+//! HTTP to it with tokens of any role.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth::{Claims, JwtKeys, Role};
+use config_service::Settings;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use service_kit::RunningService;
+use settings::CommonSettings;
+use test_support::TestEnv;
+
+pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
+
+pub fn settings(common: CommonSettings, master_keys: &str) -> Settings {
+    Settings {
+        common,
+        jwt: JwtKeys::new(JWT_SECRET.as_bytes()),
+        master_keys: Arc::new(crypto::MasterKeys::parse(master_keys).expect("test master keys")),
+        // Nothing listens there: a test that wants Bayzat starts a simulator and sets api_url.
+        default_api_url: "http://127.0.0.1:9/attendance".into(),
+        bayzat_timeout: Duration::from_secs(2),
+    }
+}
+
+pub fn master_key(id: &str) -> String {
+    format!("{id}:{}", crypto::generate_master_key())
+}
+
+pub struct App {
+    pub env: TestEnv,
+    pub service: Option<RunningService>,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub keys: JwtKeys,
+    pub master_keys: String,
+}
+
+impl App {
+    pub async fn start() -> Self {
+        Self::start_with_master_keys(&master_key("k1")).await
+    }
+
+    pub async fn start_with_master_keys(master_keys: &str) -> Self {
+        let env = TestEnv::new().await;
+        let service = config_service::start(settings(env.common_settings(), master_keys))
+            .await
+            .expect("config-service starts");
+        let base = service.base_url();
+        Self {
+            env,
+            service: Some(service),
+            base,
+            client: reqwest::Client::new(),
+            keys: JwtKeys::new(JWT_SECRET.as_bytes()),
+            master_keys: master_keys.to_owned(),
+        }
+    }
+
+    pub fn token(&self, role: Role) -> String {
+        self.keys.mint(&Claims::new(format!("{}-user", role.as_str()), role, chrono::Duration::minutes(10)))
+    }
+
+    pub fn token_for(&self, role: Role, companies: &[&str]) -> String {
+        let claims = Claims::new(format!("{}-scoped", role.as_str()), role, chrono::Duration::minutes(10))
+            .with_companies(companies.iter().copied());
+        self.keys.mint(&claims)
+    }
+
+    pub fn admin(&self) -> String {
+        self.token(Role::Admin)
+    }
+
+    /// Sends a request; returns the status and the JSON body (Null when there is none).
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("config-service answers");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    /// Creates a company as an admin; returns its id.
+    pub async fn company(&self, slug: &str, report_names: &[&str]) -> i64 {
+        let (status, body) = self
+            .post(
+                "/v1/companies",
+                &self.admin(),
+                serde_json::json!({ "slug": slug, "name_en": format!("{slug} LLC"), "fingerprint_report_names": report_names }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_i64().unwrap()
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(service) = self.service.take() {
+            service.stop().await;
+        }
+    }
+}
