@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 FIXTURES ?= ../shared/fixtures
 
-.PHONY: deps build test fmt lint unit serial run sim down
+.PHONY: deps build test fmt lint unit serial run sim down load-directory token
 
 ## Install (apt-get) and start PostgreSQL and RabbitMQ when they are missing.
 deps:
@@ -36,6 +36,19 @@ run: build
 ## The Bayzat simulator alone, with the fixture keys.
 sim:
 	$(CARGO) run -p bayzat-sim -- --bind 127.0.0.1:8090 --load $(FIXTURES)/directory.json
+
+## Load companies, report names, Bayzat keys (pointed at the local simulator) and employees into
+## the config-service `make run` started.
+FILE ?= $(FIXTURES)/directory.json
+load-directory: build
+	@set -a; . .run/dev.env; set +a; target/debug/config-service load-directory $(FILE) \
+	  --url http://127.0.0.1:8081 --api-url http://127.0.0.1:8090/attendance
+
+## Print a token for the local services: make token ROLE=operator [COMPANIES=advline]
+ROLE ?= admin
+token: build
+	@set -a; . .run/dev.env; set +a; target/debug/config-service mint-token --sub $$USER --role $(ROLE) \
+	  $(if $(COMPANIES),--companies $(COMPANIES),)
 
 ## Stop what `make run` started.
 down:

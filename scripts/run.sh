@@ -13,6 +13,15 @@ mkdir -p "$RUN_DIR"
 psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DATABASE'" | grep -q 1 \
   || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $DATABASE"
 
+# Development secrets, made once and kept in $RUN_DIR/dev.env (never committed).
+if [ ! -f "$RUN_DIR/dev.env" ]; then
+  {
+    echo "BRIDGE_JWT_SECRET=$(head -c 32 /dev/urandom | base64 | tr -d '\n=+/')"
+    echo "BRIDGE_MASTER_KEYS=dev:$(head -c 32 /dev/urandom | base64)"
+  } >"$RUN_DIR/dev.env"
+fi
+set -a; . "$RUN_DIR/dev.env"; set +a
+
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/$DATABASE}
 export AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
 export CONFIG_SERVICE_BIND=${CONFIG_SERVICE_BIND:-127.0.0.1:8081}

@@ -75,6 +75,14 @@ async fn services_start_become_ready_and_stop_on_sigterm() {
             .env("AMQP_NAMESPACE", env.broker.namespace())
             .env(bind_variable, format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
+            .env(
+                "BRIDGE_JWT_SECRET",
+                "process-test-secret-of-at-least-32-bytes",
+            )
+            .env(
+                "BRIDGE_MASTER_KEYS",
+                "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            )
             .stdout(Stdio::null())
             .spawn()
             .unwrap();

@@ -16,16 +16,23 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
         .limit(limit)
         .error_handler(|error, _req: &HttpRequest| {
             let problem = match &error {
-                JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-                    Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "The request body is too large")
-                }
+                JsonPayloadError::OverflowKnownLength { .. }
+                | JsonPayloadError::Overflow { .. } => Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "The request body is too large",
+                ),
                 JsonPayloadError::ContentType => Problem::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "unsupported_media_type",
                     "Send the body as application/json",
                 ),
-                other => Problem::new(StatusCode::BAD_REQUEST, "invalid_body", "The request body is not valid")
-                    .with_detail(other.to_string()),
+                other => Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    "The request body is not valid",
+                )
+                .with_detail(other.to_string()),
             };
             problem.into()
         })
@@ -34,9 +41,13 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
 /// Query strings that do not parse are a 400 problem naming the parameter.
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|error: QueryPayloadError, _req: &HttpRequest| {
-        Problem::new(StatusCode::BAD_REQUEST, "invalid_query", "The query string is not valid")
-            .with_detail(error.to_string())
-            .into()
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "The query string is not valid",
+        )
+        .with_detail(error.to_string())
+        .into()
     })
 }
 
@@ -52,14 +63,22 @@ pub fn path_config() -> web::PathConfig {
 impl From<db::DbError> for Problem {
     fn from(error: db::DbError) -> Self {
         tracing::error!(%error, "database unavailable");
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "The database is not reachable right now")
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "The database is not reachable right now",
+        )
     }
 }
 
 impl From<diesel::result::Error> for Problem {
     fn from(error: diesel::result::Error) -> Self {
         tracing::error!(%error, "database error");
-        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error")
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+        )
     }
 }
 
@@ -127,7 +146,10 @@ mod tests {
         ];
         for (page, per_page, p, pp, offset) in table {
             let query = PageQuery { page, per_page };
-            assert_eq!((query.page(), query.per_page(), query.offset()), (p, pp, offset));
+            assert_eq!(
+                (query.page(), query.per_page(), query.offset()),
+                (p, pp, offset)
+            );
         }
     }
 }

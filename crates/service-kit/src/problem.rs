@@ -52,17 +52,31 @@ impl Problem {
 
     /// 404 `not_found` for a named resource.
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", &format!("No such {what}"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("No such {what}"),
+        )
     }
 
     /// 422 for a request that parsed but breaks a rule; `code` names the rule.
     pub fn unprocessable(code: &str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, "The request breaks a rule").with_detail(detail)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            "The request breaks a rule",
+        )
+        .with_detail(detail)
     }
 
     /// 409 for a request that conflicts with what is stored.
     pub fn conflict(code: &str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, "The request conflicts with existing data").with_detail(detail)
+        Self::new(
+            StatusCode::CONFLICT,
+            code,
+            "The request conflicts with existing data",
+        )
+        .with_detail(detail)
     }
 }
 

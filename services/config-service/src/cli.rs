@@ -11,9 +11,19 @@ use settings::{Env, SettingsError};
 use crate::store::bayzat_configs;
 
 /// Prints a token for `sub` with `role`, limited to `companies` when given.
-pub fn mint_token(env: &Env, sub: &str, role: Role, companies: Option<Vec<String>>, ttl: Duration) -> Result<String, SettingsError> {
+pub fn mint_token(
+    env: &Env,
+    sub: &str,
+    role: Role,
+    companies: Option<Vec<String>>,
+    ttl: Duration,
+) -> Result<String, SettingsError> {
     let keys = JwtKeys::from_env(env)?;
-    let mut claims = Claims::new(sub, role, chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1)));
+    let mut claims = Claims::new(
+        sub,
+        role,
+        chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(1)),
+    );
     if let Some(companies) = companies {
         claims = claims.with_companies(companies);
     }
@@ -29,12 +39,21 @@ pub struct Reencrypted {
 
 /// Re-encrypts every stored Bayzat key that is not under the newest master key, each in its own
 /// statement, and records one audit entry. Safe to run again: keys already moved are skipped.
-pub async fn reencrypt(database_url: &str, master_keys: &crypto::MasterKeys) -> Result<Reencrypted, String> {
-    let mut conn = <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(database_url)
+pub async fn reencrypt(
+    database_url: &str,
+    master_keys: &crypto::MasterKeys,
+) -> Result<Reencrypted, String> {
+    let mut conn =
+        <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(database_url)
+            .await
+            .map_err(|e| format!("database: {e}"))?;
+    let stored = bayzat_configs::encrypted_keys(&mut conn)
         .await
-        .map_err(|e| format!("database: {e}"))?;
-    let stored = bayzat_configs::encrypted_keys(&mut conn).await.map_err(|e| e.to_string())?;
-    let mut result = Reencrypted { total: stored.len(), moved: 0 };
+        .map_err(|e| e.to_string())?;
+    let mut result = Reencrypted {
+        total: stored.len(),
+        moved: 0,
+    };
     let mut moved_companies = Vec::new();
     for (company_id, ciphertext) in stored {
         if !master_keys.needs_reencryption(&ciphertext) {
@@ -103,13 +122,21 @@ struct DirectoryFileEmployee {
 /// Loads a directory file (companies, report names, Bayzat settings and keys, employees) through
 /// config-service's REST API at `base_url`, as an admin. Creates what is missing and updates the
 /// rest, so it can be run again. `api_url` overrides each company's Bayzat URL (e.g. a simulator).
-pub async fn load_directory(base_url: &str, token: &str, file: &str, api_url: Option<&str>) -> Result<String, String> {
+pub async fn load_directory(
+    base_url: &str,
+    token: &str,
+    file: &str,
+    api_url: Option<&str>,
+) -> Result<String, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
-    let directory: DirectoryFile = serde_json::from_str(&text).map_err(|e| format!("{file}: {e}"))?;
+    let directory: DirectoryFile =
+        serde_json::from_str(&text).map_err(|e| format!("{file}: {e}"))?;
     let client = reqwest::Client::new();
     let base = base_url.trim_end_matches('/');
     let call = |method: reqwest::Method, path: String, body: Option<Value>| {
-        let request = client.request(method, format!("{base}{path}")).bearer_auth(token);
+        let request = client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(token);
         let request = match body {
             Some(body) => request.json(&body),
             None => request,
@@ -127,14 +154,33 @@ pub async fn load_directory(base_url: &str, token: &str, file: &str, api_url: Op
         let (status, _) = call(reqwest::Method::GET, format!("/v1/companies/{slug}"), None).await?;
         if status == reqwest::StatusCode::NOT_FOUND {
             let body = json!({ "slug": slug, "name_en": company.name_en, "name_ar": company.name_ar, "timezone": company.timezone });
-            expect_success(call(reqwest::Method::POST, "/v1/companies".into(), Some(body)).await?, slug)?;
+            expect_success(
+                call(reqwest::Method::POST, "/v1/companies".into(), Some(body)).await?,
+                slug,
+            )?;
         } else {
             let body = json!({ "name_en": company.name_en, "name_ar": company.name_ar, "timezone": company.timezone });
-            expect_success(call(reqwest::Method::PATCH, format!("/v1/companies/{slug}"), Some(body)).await?, slug)?;
+            expect_success(
+                call(
+                    reqwest::Method::PATCH,
+                    format!("/v1/companies/{slug}"),
+                    Some(body),
+                )
+                .await?,
+                slug,
+            )?;
         }
         for name in &company.fingerprint_report_names {
             let body = json!({ "name": name });
-            expect_success(call(reqwest::Method::POST, format!("/v1/companies/{slug}/report-names"), Some(body)).await?, slug)?;
+            expect_success(
+                call(
+                    reqwest::Method::POST,
+                    format!("/v1/companies/{slug}/report-names"),
+                    Some(body),
+                )
+                .await?,
+                slug,
+            )?;
         }
         let bayzat = company.bayzat.as_ref();
         let mut config = json!({ "test_connection": false });
@@ -147,17 +193,43 @@ pub async fn load_directory(base_url: &str, token: &str, file: &str, api_url: Op
         if let Some(url) = api_url {
             config["api_url"] = json!(url);
         }
-        let config = Value::Object(config.as_object().cloned().unwrap_or_default().into_iter().filter(|(_, v)| !v.is_null()).collect());
-        expect_success(call(reqwest::Method::PUT, format!("/v1/companies/{slug}/bayzat-config"), Some(config)).await?, slug)?;
+        let config = Value::Object(
+            config
+                .as_object()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .collect(),
+        );
+        expect_success(
+            call(
+                reqwest::Method::PUT,
+                format!("/v1/companies/{slug}/bayzat-config"),
+                Some(config),
+            )
+            .await?,
+            slug,
+        )?;
         let employees: Vec<Value> = directory
             .employees
             .iter()
             .filter(|e| &e.company == slug)
             .map(|e| json!({ "employee_id": e.employee_id, "name": e.name, "bayzat_emp_id": e.bayzat_emp_id, "active": e.active }))
             .collect();
-        let (status, body) = call(reqwest::Method::PUT, format!("/v1/companies/{slug}/employees"), Some(json!({ "employees": employees }))).await?;
+        let (status, body) = call(
+            reqwest::Method::PUT,
+            format!("/v1/companies/{slug}/employees"),
+            Some(json!({ "employees": employees })),
+        )
+        .await?;
         expect_success((status, body.clone()), slug)?;
-        summary.push(format!("{slug}: {} report names, {} employees ({})", company.fingerprint_report_names.len(), employees.len(), body));
+        summary.push(format!(
+            "{slug}: {} report names, {} employees ({})",
+            company.fingerprint_report_names.len(),
+            employees.len(),
+            body
+        ));
     }
     Ok(summary.join("\n"))
 }

@@ -22,12 +22,24 @@ impl std::fmt::Display for FileError {
         match self {
             FileError::NotText => f.write_str("the file is not UTF-8 text"),
             FileError::NoHeader => f.write_str("the file has no header row"),
-            FileError::MissingColumns(columns) => write!(f, "missing columns: {}", columns.join(", ")),
+            FileError::MissingColumns(columns) => {
+                write!(f, "missing columns: {}", columns.join(", "))
+            }
         }
     }
 }
 
-const EMPLOYEE_ID: &[&str] = &["employeeid", "empid", "employeeno", "empno", "acno", "personnelid", "userid", "pin", "id"];
+const EMPLOYEE_ID: &[&str] = &[
+    "employeeid",
+    "empid",
+    "employeeno",
+    "empno",
+    "acno",
+    "personnelid",
+    "userid",
+    "pin",
+    "id",
+];
 const NAME: &[&str] = &["name", "employeename", "fullname"];
 const BAYZAT_EMP_ID: &[&str] = &["bayzatempid", "bayzatid", "bayzatemployeeid"];
 const ACTIVE: &[&str] = &["active", "isactive", "status"];
@@ -53,15 +65,30 @@ fn parse_active(value: &str) -> Option<bool> {
 pub fn parse(bytes: &[u8]) -> Result<(Vec<EmployeeInput>, Vec<RowError>), FileError> {
     let text = std::str::from_utf8(bytes).map_err(|_| FileError::NotText)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let header_line = text.lines().find(|l| !l.trim().is_empty()).ok_or(FileError::NoHeader)?;
-    let delimiter = [b'\t', b';', b','].into_iter().max_by_key(|d| header_line.matches(*d as char).count()).unwrap_or(b',');
+    let header_line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .ok_or(FileError::NoHeader)?;
+    let delimiter = [b'\t', b';', b',']
+        .into_iter()
+        .max_by_key(|d| header_line.matches(*d as char).count())
+        .unwrap_or(b',');
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
-    let headers: Vec<String> = reader.headers().map_err(|_| FileError::NoHeader)?.iter().map(header_key).collect();
-    let column = |aliases: &[&str]| aliases.iter().find_map(|alias| headers.iter().position(|h| h == alias));
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|_| FileError::NoHeader)?
+        .iter()
+        .map(header_key)
+        .collect();
+    let column = |aliases: &[&str]| {
+        aliases
+            .iter()
+            .find_map(|alias| headers.iter().position(|h| h == alias))
+    };
     let (id_column, name_column) = (column(EMPLOYEE_ID), column(NAME));
     let mut missing = Vec::new();
     if id_column.is_none() {
@@ -82,7 +109,10 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<EmployeeInput>, Vec<RowError>), FileEr
             Ok(record) => record,
             Err(error) => {
                 let line = error.position().map(|p| p.line()).unwrap_or_default();
-                errors.push(RowError { line, error: error.to_string() });
+                errors.push(RowError {
+                    line,
+                    error: error.to_string(),
+                });
                 continue;
             }
         };
@@ -93,11 +123,17 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<EmployeeInput>, Vec<RowError>), FileEr
         let cell = |i: usize| record.get(i).unwrap_or("").to_owned();
         let (employee_id, name) = (cell(id_column), cell(name_column));
         if employee_id.is_empty() {
-            errors.push(RowError { line, error: "employee id is empty".into() });
+            errors.push(RowError {
+                line,
+                error: "employee id is empty".into(),
+            });
             continue;
         }
         if name.is_empty() {
-            errors.push(RowError { line, error: "name is empty".into() });
+            errors.push(RowError {
+                line,
+                error: "name is empty".into(),
+            });
             continue;
         }
         let active = match active_column.map(cell) {
@@ -105,13 +141,21 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<EmployeeInput>, Vec<RowError>), FileEr
             Some(value) => match parse_active(&value) {
                 Some(active) => active,
                 None => {
-                    errors.push(RowError { line, error: format!("active must be yes or no, not {value:?}") });
+                    errors.push(RowError {
+                        line,
+                        error: format!("active must be yes or no, not {value:?}"),
+                    });
                     continue;
                 }
             },
         };
         let bayzat_emp_id = bayzat_column.map(cell).filter(|v| !v.is_empty());
-        employees.push(EmployeeInput { employee_id, name, bayzat_emp_id, active });
+        employees.push(EmployeeInput {
+            employee_id,
+            name,
+            bayzat_emp_id,
+            active,
+        });
     }
     Ok((employees, errors))
 }
@@ -142,7 +186,13 @@ mod tests {
     fn bad_rows_are_reported_with_their_line() {
         let text = "Employee ID,Name,Active\n1001,Ahmed,yes\n,Nobody,yes\n1003,,yes\n1004,Maria,perhaps\n1005,Sara,no\n\n";
         let (employees, errors) = parse(text.as_bytes()).unwrap();
-        assert_eq!(employees.iter().map(|e| e.employee_id.as_str()).collect::<Vec<_>>(), ["1001", "1005"]);
+        assert_eq!(
+            employees
+                .iter()
+                .map(|e| e.employee_id.as_str())
+                .collect::<Vec<_>>(),
+            ["1001", "1005"]
+        );
         assert!(!employees[1].active);
         assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), [3, 4, 5]);
     }

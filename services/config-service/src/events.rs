@@ -15,12 +15,18 @@ pub fn spawn_consumers(broker: &Broker, pool: &db::Pool) -> Vec<ConsumerHandle> 
     let audit_pool = pool.clone();
     let status_pool = pool.clone();
     vec![
-        spawn_consumer(broker, topology.config_audit_queue(), PREFETCH, move |incoming| {
-            store_audit_event(audit_pool.clone(), incoming)
-        }),
-        spawn_consumer(broker, topology.config_status_queue(), PREFETCH, move |incoming| {
-            record_deliveries(status_pool.clone(), incoming)
-        }),
+        spawn_consumer(
+            broker,
+            topology.config_audit_queue(),
+            PREFETCH,
+            move |incoming| store_audit_event(audit_pool.clone(), incoming),
+        ),
+        spawn_consumer(
+            broker,
+            topology.config_status_queue(),
+            PREFETCH,
+            move |incoming| record_deliveries(status_pool.clone(), incoming),
+        ),
     ]
 }
 
@@ -48,11 +54,16 @@ async fn store_audit_event(pool: db::Pool, incoming: Incoming) -> Outcome {
         target: event.target,
         details: event.details,
         // The message id makes a redelivered event a no-op.
-        message_id: incoming.message_id.as_deref().and_then(|id| Uuid::parse_str(id).ok()),
+        message_id: incoming
+            .message_id
+            .as_deref()
+            .and_then(|id| Uuid::parse_str(id).ok()),
     };
     let stored = async {
         let mut conn = db::connection(&pool).await.map_err(|e| e.to_string())?;
-        audit::record(&mut conn, &entry).await.map_err(|e| e.to_string())
+        audit::record(&mut conn, &entry)
+            .await
+            .map_err(|e| e.to_string())
     };
     match stored.await {
         Ok(()) => Outcome::Done,

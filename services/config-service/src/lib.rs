@@ -30,7 +30,8 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/c
 
 /// The variable naming this service's listen address, and its default.
 pub const BIND_VARIABLE: &str = "CONFIG_SERVICE_BIND";
-pub const DEFAULT_BIND: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8081);
+pub const DEFAULT_BIND: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8081);
 pub const DEFAULT_API_URL: &str = "https://integration.bayzat.com/attendance";
 
 /// Largest JSON or CSV body: a 10,000-employee upsert fits with room to spare.
@@ -56,7 +57,9 @@ impl Settings {
             jwt: JwtKeys::from_env(env)?,
             master_keys: Arc::new(MasterKeys::from_env(env)?),
             default_api_url: env.or("BAYZAT_DEFAULT_API_URL", DEFAULT_API_URL.to_owned())?,
-            bayzat_timeout: env.or("BAYZAT_HTTP_TIMEOUT", Seconds(Duration::from_secs(10)))?.0,
+            bayzat_timeout: env
+                .or("BAYZAT_HTTP_TIMEOUT", Seconds(Duration::from_secs(10)))?
+                .0,
         })
     }
 }
@@ -77,32 +80,44 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
     let foundation = Foundation::prepare(SERVICE, &settings.common, SCHEMA, MIGRATIONS).await?;
     let relay = RelayWaker::default();
     let publisher = Arc::new(bus::Publisher::new(foundation.broker.clone()));
-    let tasks = vec![outbox::spawn_relay(foundation.pool.clone(), publisher, SCHEMA, relay.clone())];
+    let tasks = vec![outbox::spawn_relay(
+        foundation.pool.clone(),
+        publisher,
+        SCHEMA,
+        relay.clone(),
+    )];
     let consumers = events::spawn_consumers(&foundation.broker, &foundation.pool);
     let state = web::Data::new(AppState {
         pool: foundation.pool.clone(),
         master_keys: settings.master_keys.clone(),
-        bayzat: BayzatClient::new(settings.bayzat_timeout, bayzat_client::default_duplicate_pattern()),
+        bayzat: BayzatClient::new(
+            settings.bayzat_timeout,
+            bayzat_client::default_duplicate_pattern(),
+        ),
         default_api_url: settings.default_api_url.clone(),
         relay,
     });
     let jwt = web::Data::new(settings.jwt.clone());
     let ops = foundation.ops.clone();
-    let running = RunningService::start(settings.common.bind, foundation.parts(tasks, consumers), move |listener| {
-        Ok(HttpServer::new(move || {
-            let ops = ops.clone();
-            App::new()
-                .app_data(state.clone())
-                .app_data(jwt.clone())
-                .app_data(service_kit::json_config(BODY_LIMIT))
-                .app_data(web::PayloadConfig::new(BODY_LIMIT))
-                .app_data(service_kit::query_config())
-                .app_data(service_kit::path_config())
-                .configure(move |config| configure_ops(config, ops))
-                .configure(api::configure)
-        })
-        .listen(listener)?
-        .run())
-    })?;
+    let running = RunningService::start(
+        settings.common.bind,
+        foundation.parts(tasks, consumers),
+        move |listener| {
+            Ok(HttpServer::new(move || {
+                let ops = ops.clone();
+                App::new()
+                    .app_data(state.clone())
+                    .app_data(jwt.clone())
+                    .app_data(service_kit::json_config(BODY_LIMIT))
+                    .app_data(web::PayloadConfig::new(BODY_LIMIT))
+                    .app_data(service_kit::query_config())
+                    .app_data(service_kit::path_config())
+                    .configure(move |config| configure_ops(config, ops))
+                    .configure(api::configure)
+            })
+            .listen(listener)?
+            .run())
+        },
+    )?;
     Ok(running)
 }

@@ -6,7 +6,10 @@ use config_service::{cli, Settings, SERVICE};
 use settings::Env;
 
 #[derive(Parser)]
-#[command(name = "config-service", about = "Companies, the employee directory, Bayzat credentials and the audit log")]
+#[command(
+    name = "config-service",
+    about = "Companies, the employee directory, Bayzat credentials and the audit log"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -55,18 +58,28 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 async fn main() -> ExitCode {
     let env = Env::process();
     match Cli::parse().command.unwrap_or(Command::Serve) {
-        Command::Serve => service_kit::run_binary(SERVICE, Settings::from_env, config_service::start).await,
-        Command::MintToken { sub, role, companies, ttl } => {
-            match cli::mint_token(&env, &sub, role, companies, Duration::from_secs(ttl)) {
-                Ok(token) => {
-                    println!("{token}");
-                    ExitCode::SUCCESS
-                }
-                Err(error) => fail(error),
-            }
+        Command::Serve => {
+            service_kit::run_binary(SERVICE, Settings::from_env, config_service::start).await
         }
+        Command::MintToken {
+            sub,
+            role,
+            companies,
+            ttl,
+        } => match cli::mint_token(&env, &sub, role, companies, Duration::from_secs(ttl)) {
+            Ok(token) => {
+                println!("{token}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(error),
+        },
         Command::Reencrypt => {
-            let settings = (|| Ok::<_, settings::SettingsError>((env.required::<String>("DATABASE_URL")?, crypto::MasterKeys::from_env(&env)?)))();
+            let settings = (|| {
+                Ok::<_, settings::SettingsError>((
+                    env.required::<String>("DATABASE_URL")?,
+                    crypto::MasterKeys::from_env(&env)?,
+                ))
+            })();
             let (database_url, master_keys) = match settings {
                 Ok(settings) => settings,
                 Err(error) => return fail(error),
@@ -80,7 +93,13 @@ async fn main() -> ExitCode {
             }
         }
         Command::LoadDirectory { file, url, api_url } => {
-            let token = match cli::mint_token(&env, "load-directory", auth::Role::Admin, None, Duration::from_secs(600)) {
+            let token = match cli::mint_token(
+                &env,
+                "load-directory",
+                auth::Role::Admin,
+                None,
+                Duration::from_secs(600),
+            ) {
                 Ok(token) => token,
                 Err(error) => return fail(error),
             };

@@ -27,7 +27,11 @@ pub struct AuditQuery {
 
 #[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = Page<AuditEntry>)), security(("bearer" = [])))]
-pub async fn list_audit(state: web::Data<AppState>, caller: Caller, query: web::Query<AuditQuery>) -> Result<HttpResponse, Problem> {
+pub async fn list_audit(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, Problem> {
     caller.require(Permission::ReadAudit)?;
     let query = query.into_inner();
     let mut conn = db::connection(&state.pool).await?;
@@ -44,11 +48,26 @@ pub async fn list_audit(state: web::Data<AppState>, caller: Caller, query: web::
     // A token limited to some companies sees their entries only.
     let company_ids = match (company_id, caller.visible_companies()) {
         (Some(id), _) => Some(vec![id]),
-        (None, Some(slugs)) => Some(companies::list(&mut conn, Some(slugs)).await?.into_iter().map(|c| c.id).collect()),
+        (None, Some(slugs)) => Some(
+            companies::list(&mut conn, Some(slugs))
+                .await?
+                .into_iter()
+                .map(|c| c.id)
+                .collect(),
+        ),
         (None, None) => None,
     };
-    let filter = AuditFilter { company_ids, actor: query.actor, action: query.action, from: query.from, to: query.to };
-    let page = PageQuery { page: query.page, per_page: query.per_page };
+    let filter = AuditFilter {
+        company_ids,
+        actor: query.actor,
+        action: query.action,
+        from: query.from,
+        to: query.to,
+    };
+    let page = PageQuery {
+        page: query.page,
+        per_page: query.per_page,
+    };
     let (items, total) = store::page(&mut conn, &filter, page.offset(), page.limit()).await?;
     Ok(HttpResponse::Ok().json(page.of(items, total)))
 }

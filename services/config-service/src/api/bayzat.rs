@@ -105,17 +105,27 @@ fn view(company_id: i64, stored: Option<&StoredConfig>, default_api_url: &str) -
 fn valid_url(url: &str) -> Result<String, Problem> {
     let url = url.trim();
     match reqwest::Url::parse(url) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => Ok(url.to_owned()),
-        _ => Err(Problem::unprocessable("invalid_api_url", format!("{url:?} is not an http(s) URL"))),
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {
+            Ok(url.to_owned())
+        }
+        _ => Err(Problem::unprocessable(
+            "invalid_api_url",
+            format!("{url:?} is not an http(s) URL"),
+        )),
     }
 }
 
 #[utoipa::path(get, path = "/v1/companies/{company}/bayzat-config", tag = "bayzat",
     params(("company" = String, Path, description = "id or slug")),
     responses((status = 200, body = ConfigView)), security(("bearer" = [])))]
-pub async fn get_config(state: web::Data<AppState>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, Problem> {
+pub async fn get_config(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
     let mut conn = db::connection(&state.pool).await?;
-    let company = authorized_company(&mut conn, &caller, Permission::ReadMaskedConfig, &path).await?;
+    let company =
+        authorized_company(&mut conn, &caller, Permission::ReadMaskedConfig, &path).await?;
     let stored = store::find(&mut conn, company.id).await?;
     Ok(HttpResponse::Ok().json(view(company.id, stored.as_ref(), &state.default_api_url)))
 }
@@ -133,14 +143,22 @@ pub async fn put_config(
 ) -> Result<HttpResponse, Problem> {
     let update = body.into_inner();
     let mut conn = db::connection(&state.pool).await?;
-    let company = authorized_company(&mut conn, &caller, Permission::ManageBayzatConfig, &path).await?;
+    let company =
+        authorized_company(&mut conn, &caller, Permission::ManageBayzatConfig, &path).await?;
     let before = store::find(&mut conn, company.id).await?;
 
     let api_url = match &update.api_url {
         Some(url) => valid_url(url)?,
-        None => before.as_ref().map(|c| c.api_url.clone()).unwrap_or_else(|| state.default_api_url.clone()),
+        None => before
+            .as_ref()
+            .map(|c| c.api_url.clone())
+            .unwrap_or_else(|| state.default_api_url.clone()),
     };
-    let new_key = update.api_key.as_deref().map(str::trim).filter(|k| !k.is_empty());
+    let new_key = update
+        .api_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
     if update.api_key.is_some() && new_key.is_none() {
         return Err(Problem::unprocessable("missing_field", "api_key is empty"));
     }
@@ -154,18 +172,25 @@ pub async fn put_config(
             .with_extension("connection_test", &result));
         }
     }
-    let sync_frequency = update
-        .sync_frequency
-        .unwrap_or_else(|| before.as_ref().map(|c| frequency(&c.sync_frequency)).unwrap_or_default());
+    let sync_frequency = update.sync_frequency.unwrap_or_else(|| {
+        before
+            .as_ref()
+            .map(|c| frequency(&c.sync_frequency))
+            .unwrap_or_default()
+    });
     let daily_at = match &update.daily_at {
         Some(text) => Some(
-            NaiveTime::parse_from_str(text.trim(), "%H:%M")
-                .map_err(|_| Problem::unprocessable("invalid_daily_at", format!("{text:?} is not HH:MM")))?,
+            NaiveTime::parse_from_str(text.trim(), "%H:%M").map_err(|_| {
+                Problem::unprocessable("invalid_daily_at", format!("{text:?} is not HH:MM"))
+            })?,
         ),
         None => before.as_ref().and_then(|c| c.daily_at),
     };
     if sync_frequency == SyncFrequency::Daily && daily_at.is_none() {
-        return Err(Problem::unprocessable("missing_field", "daily_at is required for a daily sync"));
+        return Err(Problem::unprocessable(
+            "missing_field",
+            "daily_at is required for a daily sync",
+        ));
     }
     let values = ConfigValues {
         company_id: company.id,
@@ -182,13 +207,17 @@ pub async fn put_config(
             None => before.as_ref().and_then(|c| c.key_updated_at),
         },
         api_url,
-        is_enabled: update.is_enabled.unwrap_or_else(|| before.as_ref().is_none_or(|c| c.is_enabled)),
+        is_enabled: update
+            .is_enabled
+            .unwrap_or_else(|| before.as_ref().is_none_or(|c| c.is_enabled)),
         sync_frequency: sync_frequency.as_str().to_owned(),
         daily_at,
-        settings: update
-            .settings
-            .clone()
-            .unwrap_or_else(|| before.as_ref().map(|c| c.settings.clone()).unwrap_or_else(|| json!({}))),
+        settings: update.settings.clone().unwrap_or_else(|| {
+            before
+                .as_ref()
+                .map(|c| c.settings.clone())
+                .unwrap_or_else(|| json!({}))
+        }),
     };
     let before_view = view(company.id, before.as_ref(), &state.default_api_url);
     let mut events = Vec::new();
@@ -239,16 +268,31 @@ pub async fn test_connection(
     let stored = store::find(&mut conn, company.id).await?;
     let api_url = match &request.api_url {
         Some(url) => valid_url(url)?,
-        None => stored.as_ref().map(|c| c.api_url.clone()).unwrap_or_else(|| state.default_api_url.clone()),
+        None => stored
+            .as_ref()
+            .map(|c| c.api_url.clone())
+            .unwrap_or_else(|| state.default_api_url.clone()),
     };
-    let api_key = match request.api_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+    let api_key = match request
+        .api_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+    {
         Some(key) => key.to_owned(),
         None => {
             let ciphertext = stored
                 .as_ref()
                 .and_then(|c| c.api_key.clone())
-                .ok_or_else(|| Problem::unprocessable("no_api_key", "no key given and none stored"))?;
-            state.master_keys.decrypt(&ciphertext).map_err(key_unreadable)?.expose().to_owned()
+                .ok_or_else(|| {
+                    Problem::unprocessable("no_api_key", "no key given and none stored")
+                })?;
+            state
+                .master_keys
+                .decrypt(&ciphertext)
+                .map_err(key_unreadable)?
+                .expose()
+                .to_owned()
         }
     };
     let result: ConnectionTest = state.bayzat.test_connection(&api_url, &api_key).await;

@@ -41,7 +41,10 @@ impl CompanyView {
         let fingerprint_report_names = names
             .iter()
             .filter(|n| n.company_id == company.id)
-            .map(|n| ReportNameView { id: n.id, name: n.name.clone() })
+            .map(|n| ReportNameView {
+                id: n.id,
+                name: n.name.clone(),
+            })
             .collect();
         Self {
             id: company.id,
@@ -82,21 +85,31 @@ pub struct NewReportName {
 }
 
 fn valid_timezone(timezone: &str) -> Result<(), Problem> {
-    chrono_tz::Tz::from_str(timezone)
-        .map(drop)
-        .map_err(|_| Problem::unprocessable("invalid_timezone", format!("{timezone:?} is not an IANA time zone")))
+    chrono_tz::Tz::from_str(timezone).map(drop).map_err(|_| {
+        Problem::unprocessable(
+            "invalid_timezone",
+            format!("{timezone:?} is not an IANA time zone"),
+        )
+    })
 }
 
 fn required_text(field: &str, value: &str) -> Result<String, Problem> {
     let value = value.trim();
     if value.is_empty() {
-        return Err(Problem::unprocessable("missing_field", format!("{field} is required")));
+        return Err(Problem::unprocessable(
+            "missing_field",
+            format!("{field} is required"),
+        ));
     }
     Ok(value.to_owned())
 }
 
 /// Adds a report name to a company, refusing one another company has (409 naming it).
-async fn add_name(conn: &mut Conn, company: &Company, name: &str) -> Result<(ReportName, bool), Problem> {
+async fn add_name(
+    conn: &mut Conn,
+    company: &Company,
+    name: &str,
+) -> Result<(ReportName, bool), Problem> {
     let name = required_text("name", name)?;
     let normalized = normalize_report_name(&name);
     if let Some(existing) = report_names::find_normalized(conn, &normalized).await? {
@@ -104,10 +117,15 @@ async fn add_name(conn: &mut Conn, company: &Company, name: &str) -> Result<(Rep
             return Ok((existing, false));
         }
         let owner = store::find(conn, &store::CompanyKey::Id(existing.company_id)).await?;
-        let owner = owner.map(|c| format!("{} ({})", c.name_en, c.slug)).unwrap_or_default();
+        let owner = owner
+            .map(|c| format!("{} ({})", c.name_en, c.slug))
+            .unwrap_or_default();
         return Err(Problem::conflict(
             "report_name_taken",
-            format!("the report name {:?} already maps to {owner}", existing.name),
+            format!(
+                "the report name {:?} already maps to {owner}",
+                existing.name
+            ),
         )
         .with_extension("company", owner));
     }
@@ -118,13 +136,19 @@ async fn add_name(conn: &mut Conn, company: &Company, name: &str) -> Result<(Rep
 #[utoipa::path(get, path = "/v1/companies", tag = "companies",
     responses((status = 200, body = [CompanyView]), (status = 401), (status = 403)),
     security(("bearer" = [])))]
-pub async fn list_companies(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, Problem> {
+pub async fn list_companies(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, Problem> {
     caller.require(Permission::ReadCompanies)?;
     let mut conn = db::connection(&state.pool).await?;
     let companies = store::list(&mut conn, caller.visible_companies()).await?;
     let ids: Vec<i64> = companies.iter().map(|c| c.id).collect();
     let names = report_names::for_companies(&mut conn, &ids).await?;
-    let views: Vec<CompanyView> = companies.into_iter().map(|c| CompanyView::new(c, &names)).collect();
+    let views: Vec<CompanyView> = companies
+        .into_iter()
+        .map(|c| CompanyView::new(c, &names))
+        .collect();
     Ok(HttpResponse::Ok().json(views))
 }
 
@@ -143,17 +167,28 @@ pub async fn create_company(
     validate_slug(&slug).map_err(|e| Problem::unprocessable("invalid_slug", e.to_string()))?;
     caller.require_company(&slug)?;
     let name_en = required_text("name_en", &body.name_en)?;
-    let name_ar = body.name_ar.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    let name_ar = body
+        .name_ar
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
     let timezone = body.timezone.unwrap_or_else(|| "Asia/Dubai".to_owned());
     valid_timezone(&timezone)?;
 
     let mut conn = db::connection(&state.pool).await?;
     let view = conn
         .transaction::<_, Problem, _>(async |conn| {
-            let new = NewCompany { slug: &slug, name_en: &name_en, name_ar: name_ar.as_deref(), timezone: &timezone };
+            let new = NewCompany {
+                slug: &slug,
+                name_en: &name_en,
+                name_ar: name_ar.as_deref(),
+                timezone: &timezone,
+            };
             let company = match store::insert(conn, &new).await {
                 Err(e) if is_unique_violation(&e) => {
-                    return Err(Problem::conflict("slug_taken", format!("a company with slug {slug:?} exists")));
+                    return Err(Problem::conflict(
+                        "slug_taken",
+                        format!("a company with slug {slug:?} exists"),
+                    ));
                 }
                 other => other?,
             };
@@ -182,7 +217,11 @@ pub async fn create_company(
 #[utoipa::path(get, path = "/v1/companies/{company}", tag = "companies",
     params(("company" = String, Path, description = "id or slug")),
     responses((status = 200, body = CompanyView), (status = 404)), security(("bearer" = [])))]
-pub async fn get_company(state: web::Data<AppState>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, Problem> {
+pub async fn get_company(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
     let mut conn = db::connection(&state.pool).await?;
     let company = authorized_company(&mut conn, &caller, Permission::ReadCompanies, &path).await?;
     let names = report_names::for_companies(&mut conn, &[company.id]).await?;
@@ -200,16 +239,27 @@ pub async fn update_company(
 ) -> Result<HttpResponse, Problem> {
     let body = body.into_inner();
     let changes = CompanyChanges {
-        name_en: body.name_en.as_deref().map(|n| required_text("name_en", n)).transpose()?,
-        name_ar: body.name_ar.map(|n| Some(n.trim().to_owned()).filter(|n| !n.is_empty())),
-        timezone: body.timezone.map(|tz| valid_timezone(&tz).map(|()| tz)).transpose()?,
+        name_en: body
+            .name_en
+            .as_deref()
+            .map(|n| required_text("name_en", n))
+            .transpose()?,
+        name_ar: body
+            .name_ar
+            .map(|n| Some(n.trim().to_owned()).filter(|n| !n.is_empty())),
+        timezone: body
+            .timezone
+            .map(|tz| valid_timezone(&tz).map(|()| tz))
+            .transpose()?,
     };
     let mut conn = db::connection(&state.pool).await?;
     let view = conn
         .transaction::<_, Problem, _>(async |conn| {
-            let before = authorized_company(conn, &caller, Permission::ManageCompanies, &path).await?;
+            let before =
+                authorized_company(conn, &caller, Permission::ManageCompanies, &path).await?;
             let names = report_names::for_companies(conn, &[before.id]).await?;
-            if changes.name_en.is_none() && changes.name_ar.is_none() && changes.timezone.is_none() {
+            if changes.name_en.is_none() && changes.name_ar.is_none() && changes.timezone.is_none()
+            {
                 return Ok(CompanyView::new(before, &names));
             }
             let after = store::update(conn, before.id, &changes).await?;
@@ -244,7 +294,8 @@ pub async fn add_report_name(
     let mut conn = db::connection(&state.pool).await?;
     let (name, added) = conn
         .transaction::<_, Problem, _>(async |conn| {
-            let company = authorized_company(conn, &caller, Permission::ManageReportNames, &path).await?;
+            let company =
+                authorized_company(conn, &caller, Permission::ManageReportNames, &path).await?;
             let (name, added) = match add_name(conn, &company, &body.name).await {
                 // Two operators adding the same name at once: the loser sees who won.
                 Err(problem) => return Err(problem),
@@ -266,8 +317,15 @@ pub async fn add_report_name(
         })
         .await?;
     state.relay.wake();
-    let view = ReportNameView { id: name.id, name: name.name };
-    Ok(if added { HttpResponse::Created().json(view) } else { HttpResponse::Ok().json(view) })
+    let view = ReportNameView {
+        id: name.id,
+        name: name.name,
+    };
+    Ok(if added {
+        HttpResponse::Created().json(view)
+    } else {
+        HttpResponse::Ok().json(view)
+    })
 }
 
 #[utoipa::path(delete, path = "/v1/companies/{company}/report-names/{id}", tag = "companies",
@@ -281,7 +339,8 @@ pub async fn remove_report_name(
     let (company_key, id) = path.into_inner();
     let mut conn = db::connection(&state.pool).await?;
     conn.transaction::<_, Problem, _>(async |conn| {
-        let company = authorized_company(conn, &caller, Permission::ManageReportNames, &company_key).await?;
+        let company =
+            authorized_company(conn, &caller, Permission::ManageReportNames, &company_key).await?;
         let removed = report_names::delete(conn, company.id, id)
             .await?
             .ok_or_else(|| Problem::not_found("report name"))?;

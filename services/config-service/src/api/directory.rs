@@ -83,7 +83,9 @@ pub async fn snapshot(
         None => false,
     };
     if unchanged {
-        return Ok(HttpResponse::NotModified().insert_header(header::ETag(tag)).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header(header::ETag(tag))
+            .finish());
     }
     // The version is read first: a change that commits meanwhile gets a newer version, so a
     // client holding this (possibly newer) content will still fetch again next time.
@@ -95,18 +97,22 @@ pub async fn snapshot(
     }
     let mut staff: HashMap<i64, Vec<DirectoryEmployee>> = HashMap::new();
     for e in employees::for_companies(&mut conn, &ids).await? {
-        staff.entry(e.company_id).or_default().push(DirectoryEmployee {
-            employee_id: e.employee_id,
-            name: e.name,
-            bayzat_emp_id: e.bayzat_emp_id,
-            active: e.active,
-        });
+        staff
+            .entry(e.company_id)
+            .or_default()
+            .push(DirectoryEmployee {
+                employee_id: e.employee_id,
+                name: e.name,
+                bayzat_emp_id: e.bayzat_emp_id,
+                active: e.active,
+            });
     }
-    let configs: HashMap<i64, bayzat_configs::StoredConfig> = bayzat_configs::for_companies(&mut conn, &ids)
-        .await?
-        .into_iter()
-        .map(|c| (c.company_id, c))
-        .collect();
+    let configs: HashMap<i64, bayzat_configs::StoredConfig> =
+        bayzat_configs::for_companies(&mut conn, &ids)
+            .await?
+            .into_iter()
+            .map(|c| (c.company_id, c))
+            .collect();
     let companies = company_rows
         .into_iter()
         .map(|c| {

@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::authorized_company;
 use crate::changes::Change;
 use crate::employee_csv;
+use crate::store::companies::Company;
 use crate::store::employees::{self as store, Employee, EmployeeInput, UpsertCounts};
 use crate::AppState;
 
@@ -32,7 +33,13 @@ pub struct EmployeeView {
 
 impl From<Employee> for EmployeeView {
     fn from(e: Employee) -> Self {
-        Self { employee_id: e.employee_id, name: e.name, bayzat_emp_id: e.bayzat_emp_id, active: e.active, updated_at: e.updated_at }
+        Self {
+            employee_id: e.employee_id,
+            name: e.name,
+            bayzat_emp_id: e.bayzat_emp_id,
+            active: e.active,
+            updated_at: e.updated_at,
+        }
     }
 }
 
@@ -78,7 +85,10 @@ fn checked(rows: Vec<EmployeeInputView>) -> Result<Vec<EmployeeInput>, Problem> 
     if rows.len() > MAX_EMPLOYEES_PER_CALL {
         return Err(Problem::unprocessable(
             "too_many_employees",
-            format!("{} employees in one call; at most {MAX_EMPLOYEES_PER_CALL}", rows.len()),
+            format!(
+                "{} employees in one call; at most {MAX_EMPLOYEES_PER_CALL}",
+                rows.len()
+            ),
         ));
     }
     let mut seen = HashSet::new();
@@ -96,8 +106,16 @@ fn checked(rows: Vec<EmployeeInputView>) -> Result<Vec<EmployeeInput>, Problem> 
         if !seen.insert(employee_id.clone()) {
             repeated.push(employee_id.clone());
         }
-        let bayzat_emp_id = row.bayzat_emp_id.map(|b| b.trim().to_owned()).filter(|b| !b.is_empty());
-        checked.push(EmployeeInput { employee_id, name, bayzat_emp_id, active: row.active.unwrap_or(true) });
+        let bayzat_emp_id = row
+            .bayzat_emp_id
+            .map(|b| b.trim().to_owned())
+            .filter(|b| !b.is_empty());
+        checked.push(EmployeeInput {
+            employee_id,
+            name,
+            bayzat_emp_id,
+            active: row.active.unwrap_or(true),
+        });
     }
     if !repeated.is_empty() {
         repeated.truncate(10);
@@ -109,18 +127,27 @@ fn checked(rows: Vec<EmployeeInputView>) -> Result<Vec<EmployeeInput>, Problem> 
     Ok(checked)
 }
 
+/// The company a batch goes to, checked before the batch itself is looked at.
+async fn target_company(
+    state: &AppState,
+    caller: &Caller,
+    company_key: &str,
+) -> Result<Company, Problem> {
+    let mut conn = db::connection(&state.pool).await?;
+    authorized_company(&mut conn, caller, Permission::ManageEmployees, company_key).await
+}
+
 /// Writes a checked batch with its audit entry and event.
 async fn upsert_checked(
     state: &AppState,
     caller: &Caller,
-    company_key: &str,
+    company: &Company,
     rows: Vec<EmployeeInput>,
     source: &str,
 ) -> Result<UpsertCounts, Problem> {
     let mut conn = db::connection(&state.pool).await?;
     let counts = conn
         .transaction::<_, Problem, _>(async |conn| {
-            let company = authorized_company(conn, caller, Permission::ManageEmployees, company_key).await?;
             let counts = store::upsert(conn, company.id, &rows).await?;
             if counts.inserted + counts.updated > 0 {
                 Change {
@@ -142,7 +169,12 @@ async fn upsert_checked(
 }
 
 fn result(counts: UpsertCounts) -> UpsertResult {
-    UpsertResult { inserted: counts.inserted, updated: counts.updated, unchanged: counts.unchanged, rejected_rows: Vec::new() }
+    UpsertResult {
+        inserted: counts.inserted,
+        updated: counts.updated,
+        unchanged: counts.unchanged,
+        rejected_rows: Vec::new(),
+    }
 }
 
 #[utoipa::path(get, path = "/v1/companies/{company}/employees", tag = "employees",
@@ -156,10 +188,23 @@ pub async fn list_employees(
 ) -> Result<HttpResponse, Problem> {
     let mut conn = db::connection(&state.pool).await?;
     let company = authorized_company(&mut conn, &caller, Permission::ReadDirectory, &path).await?;
-    let page = PageQuery { page: query.page, per_page: query.per_page };
-    let (items, total) =
-        store::page(&mut conn, company.id, query.search.as_deref(), query.active, page.offset(), page.limit()).await?;
-    Ok(HttpResponse::Ok().json(page.of(items.into_iter().map(EmployeeView::from).collect(), total)))
+    let page = PageQuery {
+        page: query.page,
+        per_page: query.per_page,
+    };
+    let (items, total) = store::page(
+        &mut conn,
+        company.id,
+        query.search.as_deref(),
+        query.active,
+        page.offset(),
+        page.limit(),
+    )
+    .await?;
+    Ok(
+        HttpResponse::Ok()
+            .json(page.of(items.into_iter().map(EmployeeView::from).collect(), total)),
+    )
 }
 
 #[utoipa::path(put, path = "/v1/companies/{company}/employees", tag = "employees", request_body = UpsertRequest,
@@ -172,9 +217,9 @@ pub async fn upsert_employees(
     path: web::Path<String>,
     body: web::Json<UpsertRequest>,
 ) -> Result<HttpResponse, Problem> {
-    caller.require(Permission::ManageEmployees)?;
+    let company = target_company(&state, &caller, &path).await?;
     let rows = checked(body.into_inner().employees)?;
-    let counts = upsert_checked(&state, &caller, &path, rows, "json").await?;
+    let counts = upsert_checked(&state, &caller, &company, rows, "json").await?;
     Ok(HttpResponse::Ok().json(result(counts)))
 }
 
@@ -189,20 +234,29 @@ pub async fn upload_employees_csv(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, Problem> {
-    caller.require(Permission::ManageEmployees)?;
-    let (rows, rejected_rows) = employee_csv::parse(&body).map_err(|e| Problem::unprocessable("unreadable_file", e.to_string()))?;
+    let company = target_company(&state, &caller, &path).await?;
+    let (rows, rejected_rows) = employee_csv::parse(&body)
+        .map_err(|e| Problem::unprocessable("unreadable_file", e.to_string()))?;
     if !rejected_rows.is_empty() {
         return Err(Problem::unprocessable(
             "invalid_rows",
-            format!("{} rows cannot be used; nothing was stored", rejected_rows.len()),
+            format!(
+                "{} rows cannot be used; nothing was stored",
+                rejected_rows.len()
+            ),
         )
         .with_extension("rejected_rows", &rejected_rows));
     }
     let views = rows
         .into_iter()
-        .map(|r| EmployeeInputView { employee_id: r.employee_id, name: r.name, bayzat_emp_id: r.bayzat_emp_id, active: Some(r.active) })
+        .map(|r| EmployeeInputView {
+            employee_id: r.employee_id,
+            name: r.name,
+            bayzat_emp_id: r.bayzat_emp_id,
+            active: Some(r.active),
+        })
         .collect();
-    let counts = upsert_checked(&state, &caller, &path, checked(views)?, "csv").await?;
+    let counts = upsert_checked(&state, &caller, &company, checked(views)?, "csv").await?;
     Ok(HttpResponse::Ok().json(result(counts)))
 }
 
@@ -218,7 +272,9 @@ pub async fn deactivate_employee(
     let mut conn = db::connection(&state.pool).await?;
     let employee = conn
         .transaction::<_, Problem, _>(async |conn| {
-            let company = authorized_company(conn, &caller, Permission::ManageEmployees, &company_key).await?;
+            let company =
+                authorized_company(conn, &caller, Permission::ManageEmployees, &company_key)
+                    .await?;
             let employee = store::set_active(conn, company.id, &employee_id, false)
                 .await?
                 .ok_or_else(|| Problem::not_found("employee"))?;

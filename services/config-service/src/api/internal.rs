@@ -11,14 +11,22 @@ use crate::AppState;
     params(("company" = String, Path, description = "id or slug")),
     responses((status = 200, body = DecryptedKey), (status = 404, description = "no key stored")),
     security(("bearer" = [])))]
-pub async fn decrypted_key(state: web::Data<AppState>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, Problem> {
+pub async fn decrypted_key(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
     let mut conn = db::connection(&state.pool).await?;
-    let company = authorized_company(&mut conn, &caller, Permission::ReadDecryptedKey, &path).await?;
+    let company =
+        authorized_company(&mut conn, &caller, Permission::ReadDecryptedKey, &path).await?;
     let config = bayzat_configs::find(&mut conn, company.id).await?;
     let (config, ciphertext) = config
         .and_then(|c| c.api_key.clone().map(|key| (c, key)))
         .ok_or_else(|| Problem::not_found("Bayzat key"))?;
-    let api_key = state.master_keys.decrypt(&ciphertext).map_err(key_unreadable)?;
+    let api_key = state
+        .master_keys
+        .decrypt(&ciphertext)
+        .map_err(key_unreadable)?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(DecryptedKey {

@@ -18,7 +18,9 @@ use crate::store::Conn;
 
 pub use audit::AuditQuery;
 pub use bayzat::{ConfigUpdate, ConfigView, ConnectionTestRequest, DecryptedKey};
-pub use companies::{CompanyView, NewCompanyRequest, NewReportName, ReportNameView, UpdateCompanyRequest};
+pub use companies::{
+    CompanyView, NewCompanyRequest, NewReportName, ReportNameView, UpdateCompanyRequest,
+};
 pub use directory::{DirectoryCompany, DirectoryEmployee, DirectorySnapshot};
 pub use employees::{EmployeeList, EmployeeQuery, EmployeeView, UpsertRequest, UpsertResult};
 
@@ -29,7 +31,10 @@ pub(crate) use companies::{
     __path_remove_report_name, __path_update_company,
 };
 pub(crate) use directory::__path_snapshot;
-pub(crate) use employees::{__path_deactivate_employee, __path_list_employees, __path_upload_employees_csv, __path_upsert_employees};
+pub(crate) use employees::{
+    __path_deactivate_employee, __path_list_employees, __path_upload_employees_csv,
+    __path_upsert_employees,
+};
 pub(crate) use internal::__path_decrypted_key;
 
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -39,20 +44,50 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::scope("/v1")
                 .route("/companies", web::get().to(companies::list_companies))
                 .route("/companies", web::post().to(companies::create_company))
-                .route("/companies/{company}", web::get().to(companies::get_company))
-                .route("/companies/{company}", web::patch().to(companies::update_company))
-                .route("/companies/{company}/report-names", web::post().to(companies::add_report_name))
-                .route("/companies/{company}/report-names/{id}", web::delete().to(companies::remove_report_name))
-                .route("/companies/{company}/employees", web::get().to(employees::list_employees))
-                .route("/companies/{company}/employees", web::put().to(employees::upsert_employees))
-                .route("/companies/{company}/employees.csv", web::post().to(employees::upload_employees_csv))
+                .route(
+                    "/companies/{company}",
+                    web::get().to(companies::get_company),
+                )
+                .route(
+                    "/companies/{company}",
+                    web::patch().to(companies::update_company),
+                )
+                .route(
+                    "/companies/{company}/report-names",
+                    web::post().to(companies::add_report_name),
+                )
+                .route(
+                    "/companies/{company}/report-names/{id}",
+                    web::delete().to(companies::remove_report_name),
+                )
+                .route(
+                    "/companies/{company}/employees",
+                    web::get().to(employees::list_employees),
+                )
+                .route(
+                    "/companies/{company}/employees",
+                    web::put().to(employees::upsert_employees),
+                )
+                .route(
+                    "/companies/{company}/employees.csv",
+                    web::post().to(employees::upload_employees_csv),
+                )
                 .route(
                     "/companies/{company}/employees/{employee_id}/deactivate",
                     web::post().to(employees::deactivate_employee),
                 )
-                .route("/companies/{company}/bayzat-config", web::get().to(bayzat::get_config))
-                .route("/companies/{company}/bayzat-config", web::put().to(bayzat::put_config))
-                .route("/companies/{company}/bayzat-config/test", web::post().to(bayzat::test_connection))
+                .route(
+                    "/companies/{company}/bayzat-config",
+                    web::get().to(bayzat::get_config),
+                )
+                .route(
+                    "/companies/{company}/bayzat-config",
+                    web::put().to(bayzat::put_config),
+                )
+                .route(
+                    "/companies/{company}/bayzat-config/test",
+                    web::post().to(bayzat::test_connection),
+                )
                 .route("/directory", web::get().to(directory::snapshot))
                 .route("/audit", web::get().to(audit::list_audit)),
         )
@@ -82,5 +117,8 @@ pub(crate) async fn authorized_company(
 }
 
 pub(crate) fn is_unique_violation(error: &DieselError) -> bool {
-    matches!(error, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+    matches!(
+        error,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
 }

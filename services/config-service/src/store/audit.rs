@@ -60,7 +60,12 @@ pub async fn record(conn: &mut Conn, entry: &NewAuditEntry) -> QueryResult<()> {
 }
 
 /// A page of entries, newest first.
-pub async fn page(conn: &mut Conn, filter: &AuditFilter, offset: i64, limit: i64) -> QueryResult<(Vec<AuditEntry>, i64)> {
+pub async fn page(
+    conn: &mut Conn,
+    filter: &AuditFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<AuditEntry>, i64)> {
     let filtered = || {
         let mut query = audit_log::table.into_boxed();
         if let Some(company_ids) = &filter.company_ids {

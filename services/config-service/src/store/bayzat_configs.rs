@@ -71,11 +71,17 @@ pub async fn save(conn: &mut Conn, values: &ConfigValues) -> QueryResult<StoredC
 }
 
 /// Moves a company's last delivery time forward (never back: status events may arrive late).
-pub async fn record_delivery(conn: &mut Conn, company_id: i64, at: DateTime<Utc>) -> QueryResult<usize> {
+pub async fn record_delivery(
+    conn: &mut Conn,
+    company_id: i64,
+    at: DateTime<Utc>,
+) -> QueryResult<usize> {
     diesel::update(
-        bayzat_configs::table
-            .find(company_id)
-            .filter(bayzat_configs::last_sync_at.is_null().or(bayzat_configs::last_sync_at.lt(at))),
+        bayzat_configs::table.find(company_id).filter(
+            bayzat_configs::last_sync_at
+                .is_null()
+                .or(bayzat_configs::last_sync_at.lt(at)),
+        ),
     )
     .set(bayzat_configs::last_sync_at.eq(at))
     .execute(conn)
@@ -86,14 +92,21 @@ pub async fn record_delivery(conn: &mut Conn, company_id: i64, at: DateTime<Utc>
 pub async fn encrypted_keys(conn: &mut Conn) -> QueryResult<Vec<(i64, String)>> {
     bayzat_configs::table
         .filter(bayzat_configs::api_key.is_not_null())
-        .select((bayzat_configs::company_id, bayzat_configs::api_key.assume_not_null()))
+        .select((
+            bayzat_configs::company_id,
+            bayzat_configs::api_key.assume_not_null(),
+        ))
         .order(bayzat_configs::company_id.asc())
         .load(conn)
         .await
 }
 
 /// Replaces one company's key ciphertext (same key, new master key).
-pub async fn replace_ciphertext(conn: &mut Conn, company_id: i64, ciphertext: &str) -> QueryResult<usize> {
+pub async fn replace_ciphertext(
+    conn: &mut Conn,
+    company_id: i64,
+    ciphertext: &str,
+) -> QueryResult<usize> {
     diesel::update(bayzat_configs::table.find(company_id))
         .set(bayzat_configs::api_key.eq(ciphertext))
         .execute(conn)

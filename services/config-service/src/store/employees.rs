@@ -39,7 +39,11 @@ pub struct UpsertCounts {
 
 /// Inserts or updates every employee of one company in one statement. Rows whose values did not
 /// change are left alone (their `updated_at` stays), and counted as unchanged.
-pub async fn upsert(conn: &mut Conn, company_id: i64, rows: &[EmployeeInput]) -> QueryResult<UpsertCounts> {
+pub async fn upsert(
+    conn: &mut Conn,
+    company_id: i64,
+    rows: &[EmployeeInput],
+) -> QueryResult<UpsertCounts> {
     #[derive(QueryableByName)]
     struct Written {
         #[diesel(sql_type = Bool)]
@@ -59,9 +63,17 @@ pub async fn upsert(conn: &mut Conn, company_id: i64, rows: &[EmployeeInput]) ->
          RETURNING (xmax = 0) AS inserted",
     )
     .bind::<BigInt, _>(company_id)
-    .bind::<Array<Text>, _>(rows.iter().map(|r| r.employee_id.clone()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(
+        rows.iter()
+            .map(|r| r.employee_id.clone())
+            .collect::<Vec<_>>(),
+    )
     .bind::<Array<Text>, _>(rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Text>>, _>(rows.iter().map(|r| r.bayzat_emp_id.clone()).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(
+        rows.iter()
+            .map(|r| r.bayzat_emp_id.clone())
+            .collect::<Vec<_>>(),
+    )
     .bind::<Array<Bool>, _>(rows.iter().map(|r| r.active).collect::<Vec<_>>())
     .load(conn)
     .await?;
@@ -122,9 +134,17 @@ pub async fn for_companies(conn: &mut Conn, company_ids: &[i64]) -> QueryResult<
 }
 
 /// Activates or deactivates one employee; None when the company has no such employee.
-pub async fn set_active(conn: &mut Conn, company_id: i64, employee_id: &str, active: bool) -> QueryResult<Option<Employee>> {
+pub async fn set_active(
+    conn: &mut Conn,
+    company_id: i64,
+    employee_id: &str,
+    active: bool,
+) -> QueryResult<Option<Employee>> {
     diesel::update(employees::table.find((company_id, employee_id)))
-        .set((employees::active.eq(active), employees::updated_at.eq(diesel::dsl::now)))
+        .set((
+            employees::active.eq(active),
+            employees::updated_at.eq(diesel::dsl::now),
+        ))
         .returning(Employee::as_returning())
         .get_result(conn)
         .await
@@ -132,5 +152,7 @@ pub async fn set_active(conn: &mut Conn, company_id: i64, employee_id: &str, act
 }
 
 fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

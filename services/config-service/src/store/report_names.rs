@@ -39,7 +39,12 @@ pub async fn find_normalized(conn: &mut Conn, normalized: &str) -> QueryResult<O
 }
 
 /// Adds a name; fails with a unique violation when another company took it meanwhile.
-pub async fn insert(conn: &mut Conn, company_id: i64, name: &str, normalized: &str) -> QueryResult<ReportName> {
+pub async fn insert(
+    conn: &mut Conn,
+    company_id: i64,
+    name: &str,
+    normalized: &str,
+) -> QueryResult<ReportName> {
     diesel::insert_into(report_names::table)
         .values((
             report_names::company_id.eq(company_id),

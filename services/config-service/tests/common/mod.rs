@@ -61,12 +61,20 @@ impl App {
     }
 
     pub fn token(&self, role: Role) -> String {
-        self.keys.mint(&Claims::new(format!("{}-user", role.as_str()), role, chrono::Duration::minutes(10)))
+        self.keys.mint(&Claims::new(
+            format!("{}-user", role.as_str()),
+            role,
+            chrono::Duration::minutes(10),
+        ))
     }
 
     pub fn token_for(&self, role: Role, companies: &[&str]) -> String {
-        let claims = Claims::new(format!("{}-scoped", role.as_str()), role, chrono::Duration::minutes(10))
-            .with_companies(companies.iter().copied());
+        let claims = Claims::new(
+            format!("{}-scoped", role.as_str()),
+            role,
+            chrono::Duration::minutes(10),
+        )
+        .with_companies(companies.iter().copied());
         self.keys.mint(&claims)
     }
 
@@ -75,7 +83,13 @@ impl App {
     }
 
     /// Sends a request; returns the status and the JSON body (Null when there is none).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
