@@ -89,6 +89,11 @@ impl Broker {
         }
     }
 
+    /// Stops supervising (no reconnect, no re-declaration) without waiting.
+    pub fn stop_supervising(&self) {
+        self.supervisor.0.abort();
+    }
+
     /// Stops supervising and closes the connection.
     pub async fn close(&self) {
         self.supervisor.0.abort();

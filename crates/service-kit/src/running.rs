@@ -3,7 +3,9 @@ use std::net::{SocketAddr, TcpListener};
 use actix_web::dev::{Server, ServerHandle};
 use tokio::task::JoinHandle;
 
-/// Everything a started service owns, so that stopping it stops all of it.
+/// Everything a started service owns, so that stopping it stops all of it. Dropping it stops the
+/// consumers, the background tasks and the broker connection at once (a test that ends without
+/// `stop` leaves nothing running that could re-declare its broker objects).
 pub struct ServiceParts {
     pub broker: bus::Broker,
     /// Background tasks (relays, schedulers) stopped with the service.
@@ -12,12 +14,25 @@ pub struct ServiceParts {
     pub consumers: Vec<bus::ConsumerHandle>,
 }
 
+impl Drop for ServiceParts {
+    fn drop(&mut self) {
+        for consumer in &self.consumers {
+            consumer.stop();
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.broker.stop_supervising();
+    }
+}
+
 /// A service listening on `addr`: for binaries (`wait`) and for tests (`base_url`, `stop`).
+/// Dropping it stops the server without waiting for in-flight requests.
 pub struct RunningService {
     addr: SocketAddr,
     handle: ServerHandle,
-    server: JoinHandle<std::io::Result<()>>,
-    parts: ServiceParts,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    parts: Option<ServiceParts>,
 }
 
 impl RunningService {
@@ -36,8 +51,8 @@ impl RunningService {
         Ok(Self {
             addr,
             handle,
-            server,
-            parts,
+            server: Some(server),
+            parts: Some(parts),
         })
     }
 
@@ -50,30 +65,40 @@ impl RunningService {
     }
 
     /// Runs until the server stops (SIGTERM or SIGINT in a binary), then shuts the rest down.
-    pub async fn wait(self) -> std::io::Result<()> {
-        let RunningService { server, parts, .. } = self;
-        let result = server
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        shut_down(parts).await;
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        let result = match self.server.take() {
+            Some(server) => server
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            None => Ok(()),
+        };
+        self.shut_down().await;
         result
     }
 
     /// Stops gracefully: in-flight requests finish, then background tasks and the broker stop.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         self.handle.stop(true).await;
-        let _ = self.server.await;
-        shut_down(self.parts).await;
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        self.shut_down().await;
+    }
+
+    async fn shut_down(&mut self) {
+        if let Some(parts) = self.parts.take() {
+            parts.broker.close().await;
+            drop(parts);
+            tracing::info!("stopped");
+        }
     }
 }
 
-async fn shut_down(parts: ServiceParts) {
-    for consumer in &parts.consumers {
-        consumer.stop();
+impl Drop for RunningService {
+    fn drop(&mut self) {
+        if self.server.is_some() {
+            // Sends the stop command now; the server finishes on its own.
+            drop(self.handle.stop(false));
+        }
     }
-    for task in &parts.tasks {
-        task.abort();
-    }
-    parts.broker.close().await;
-    tracing::info!("stopped");
 }

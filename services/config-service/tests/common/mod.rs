@@ -30,9 +30,10 @@ pub fn master_key(id: &str) -> String {
     format!("{id}:{}", crypto::generate_master_key())
 }
 
+/// Fields drop in order: the service stops before its database and namespace are removed.
 pub struct App {
-    pub env: TestEnv,
     pub service: Option<RunningService>,
+    pub env: TestEnv,
     pub base: String,
     pub client: reqwest::Client,
     pub keys: JwtKeys,
@@ -51,8 +52,8 @@ impl App {
             .expect("config-service starts");
         let base = service.base_url();
         Self {
-            env,
             service: Some(service),
+            env,
             base,
             client: reqwest::Client::new(),
             keys: JwtKeys::new(JWT_SECRET.as_bytes()),
