@@ -5,11 +5,13 @@
 pub mod http;
 mod ops;
 mod problem;
+mod rate_limit;
 mod running;
 mod start;
 
 pub use http::{json_config, path_config, query_config, Page, PageQuery};
 pub use ops::{configure_ops, Ops};
 pub use problem::{Problem, ProblemBody};
+pub use rate_limit::{rate_limit, ApiRateLimit};
 pub use running::{RunningService, ServiceParts};
 pub use start::{run_binary, Foundation, StartError};

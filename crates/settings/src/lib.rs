@@ -172,6 +172,8 @@ pub struct CommonSettings {
     pub bind: SocketAddr,
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`: where traces go, when set.
     pub otlp_endpoint: Option<String>,
+    /// `API_RATE_LIMIT_PER_SECOND`: requests a second one token may make (bursts of ten times that).
+    pub api_rate_limit_per_second: std::num::NonZeroU32,
 }
 
 impl CommonSettings {
@@ -187,6 +189,10 @@ impl CommonSettings {
             amqp_namespace: env.or("AMQP_NAMESPACE", String::new())?,
             bind: env.or(bind_variable, default_bind)?,
             otlp_endpoint: env.optional("OTEL_EXPORTER_OTLP_ENDPOINT")?,
+            api_rate_limit_per_second: env.or(
+                "API_RATE_LIMIT_PER_SECOND",
+                std::num::NonZeroU32::new(50).expect("fifty is not zero"),
+            )?,
         })
     }
 }

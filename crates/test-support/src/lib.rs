@@ -43,6 +43,7 @@ impl TestEnv {
             amqp_namespace: self.broker.namespace().to_owned(),
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             otlp_endpoint: None,
+            api_rate_limit_per_second: std::num::NonZeroU32::new(1000).expect("not zero"),
         }
     }
 }

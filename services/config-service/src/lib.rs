@@ -98,6 +98,9 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         relay,
     });
     let jwt = web::Data::new(settings.jwt.clone());
+    let rate_limit = web::Data::new(service_kit::ApiRateLimit::per_second(
+        settings.common.api_rate_limit_per_second,
+    ));
     let ops = foundation.ops.clone();
     let running = RunningService::start(
         settings.common.bind,
@@ -106,6 +109,8 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
             Ok(HttpServer::new(move || {
                 let ops = ops.clone();
                 App::new()
+                    .wrap(actix_web::middleware::from_fn(service_kit::rate_limit))
+                    .app_data(rate_limit.clone())
                     .app_data(state.clone())
                     .app_data(jwt.clone())
                     .app_data(service_kit::json_config(BODY_LIMIT))
