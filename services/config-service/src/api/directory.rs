@@ -3,50 +3,15 @@ use std::collections::HashMap;
 use actix_web::http::header::{self, EntityTag, IfNoneMatch};
 use actix_web::{web, HttpResponse};
 use auth::{Caller, Permission};
-use chrono::NaiveTime;
 use domain::SyncFrequency;
-use serde::{Deserialize, Serialize};
 use service_kit::Problem;
 use sha2::{Digest, Sha256};
 use std::str::FromStr;
-use utoipa::ToSchema;
+
+pub use ::directory::{DirectoryCompany, DirectoryEmployee, DirectorySnapshot};
 
 use crate::store::{bayzat_configs, companies, directory, employees, report_names};
 use crate::AppState;
-
-/// Everything the other services need to validate and route punches: companies, their report
-/// names, settings that decide delivery, and employees. Never keys.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct DirectorySnapshot {
-    pub version: i64,
-    pub companies: Vec<DirectoryCompany>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct DirectoryCompany {
-    pub id: i64,
-    pub slug: String,
-    pub name_en: String,
-    pub name_ar: Option<String>,
-    pub timezone: String,
-    pub fingerprint_report_names: Vec<String>,
-    pub is_enabled: bool,
-    #[schema(value_type = String)]
-    pub sync_frequency: SyncFrequency,
-    #[schema(value_type = Option<String>)]
-    pub daily_at: Option<NaiveTime>,
-    /// Whether a Bayzat key is stored (the key itself is never in the snapshot).
-    pub api_key_configured: bool,
-    pub employees: Vec<DirectoryEmployee>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct DirectoryEmployee {
-    pub employee_id: String,
-    pub name: String,
-    pub bayzat_emp_id: Option<String>,
-    pub active: bool,
-}
 
 /// The snapshot's entity tag: its version, and which companies the caller sees.
 fn entity_tag(version: i64, visible: Option<&[String]>) -> EntityTag {

@@ -1,0 +1,127 @@
+//! The employee directory as the other services see it: the snapshot config-service serves at
+//! `GET /v1/directory` (companies, their fingerprint report names, delivery settings and
+//! employees; never keys), and a client that fetches it with `If-None-Match` so it is never stale
+//! and never downloaded twice when unchanged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveTime;
+use domain::SyncFrequency;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DirectorySnapshot {
+    /// Moves on with every change the snapshot shows; its ETag.
+    pub version: i64,
+    pub companies: Vec<DirectoryCompany>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DirectoryCompany {
+    pub id: i64,
+    pub slug: String,
+    pub name_en: String,
+    pub name_ar: Option<String>,
+    /// IANA time zone; punch times are local to it.
+    pub timezone: String,
+    pub fingerprint_report_names: Vec<String>,
+    pub is_enabled: bool,
+    #[schema(value_type = String)]
+    pub sync_frequency: SyncFrequency,
+    /// HH:MM:SS in the company's time zone, for daily syncs.
+    #[schema(value_type = Option<String>)]
+    pub daily_at: Option<NaiveTime>,
+    /// Whether a Bayzat key is stored (the key itself never is in the snapshot).
+    pub api_key_configured: bool,
+    pub employees: Vec<DirectoryEmployee>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DirectoryEmployee {
+    /// The id on the fingerprint clock.
+    pub employee_id: String,
+    pub name: String,
+    /// The id Bayzat knows; employee_id is sent when absent.
+    pub bayzat_emp_id: Option<String>,
+    pub active: bool,
+}
+
+impl DirectorySnapshot {
+    pub fn company(&self, id: i64) -> Option<&DirectoryCompany> {
+        self.companies.iter().find(|c| c.id == id)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("config-service is not reachable: {0}")]
+    Unreachable(String),
+    #[error("config-service answered {status}: {body}")]
+    Refused { status: u16, body: String },
+    #[error("the directory snapshot cannot be read: {0}")]
+    Unreadable(String),
+}
+
+/// Fetches the snapshot, revalidating a cached copy with its ETag on every call.
+pub struct DirectoryClient {
+    http: reqwest::Client,
+    url: String,
+    token: Box<dyn Fn() -> String + Send + Sync>,
+    cached: Mutex<Option<(String, Arc<DirectorySnapshot>)>>,
+}
+
+impl DirectoryClient {
+    /// `config_service_url` is config-service's base URL; `token` mints a bearer token of role
+    /// `service` for each call (tokens are short-lived).
+    pub fn new(config_service_url: &str, token: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("a client with a timeout builds"),
+            url: format!("{}/v1/directory", config_service_url.trim_end_matches('/')),
+            token: Box::new(token),
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// The current snapshot: a conditional GET; a 304 returns the cached copy.
+    pub async fn current(&self) -> Result<Arc<DirectorySnapshot>, DirectoryError> {
+        let mut cached = self.cached.lock().await;
+        let mut request = self.http.get(&self.url).bearer_auth((self.token)());
+        if let Some((etag, _)) = cached.as_ref() {
+            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| DirectoryError::Unreachable(e.without_url().to_string()))?;
+        match response.status().as_u16() {
+            304 => cached
+                .as_ref()
+                .map(|(_, snapshot)| snapshot.clone())
+                .ok_or_else(|| DirectoryError::Unreadable("304 without a cached copy".into())),
+            200 => {
+                let etag = response
+                    .headers()
+                    .get(reqwest::header::ETAG)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let snapshot: DirectorySnapshot = response
+                    .json()
+                    .await
+                    .map_err(|e| DirectoryError::Unreadable(e.without_url().to_string()))?;
+                let snapshot = Arc::new(snapshot);
+                *cached = etag.map(|etag| (etag, snapshot.clone()));
+                Ok(snapshot)
+            }
+            status => {
+                let body = response.text().await.unwrap_or_default();
+                Err(DirectoryError::Refused { status, body: body.chars().take(300).collect() })
+            }
+        }
+    }
+}
