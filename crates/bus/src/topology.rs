@@ -64,6 +64,7 @@ impl Topology {
             bindings: vec![
                 format!("company.{company_id}.ready"),
                 format!("company.{company_id}.due"),
+                format!("company.{company_id}.cancel"),
             ],
             single_active_consumer: true,
         }
@@ -233,7 +234,10 @@ mod tests {
     #[test]
     fn company_queue_takes_ready_and_due_messages_of_that_company_only() {
         let queue = Topology::default().company_queue(7);
-        assert_eq!(queue.bindings, ["company.7.ready", "company.7.due"]);
+        assert_eq!(
+            queue.bindings,
+            ["company.7.ready", "company.7.due", "company.7.cancel"]
+        );
         assert!(queue.single_active_consumer);
     }
 

@@ -143,6 +143,24 @@ impl Message for SyncDueV1 {
     }
 }
 
+/// An operator cancelled an import (import-service → sync-service, on the company's own queue so
+/// it arrives after that company's ready messages): its deliveries not yet sent are cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ImportCancelledV1 {
+    pub company_id: CompanyId,
+    pub import_id: ImportId,
+}
+
+impl Message for ImportCancelledV1 {
+    const TYPE: &'static str = "import.cancelled.v1";
+    const SCHEMA_VERSION: u32 = 1;
+    const ROUTING_PATTERN: &'static str = "company.*.cancel";
+
+    fn routing_key(&self) -> String {
+        format!("company.{}.cancel", self.company_id)
+    }
+}
+
 /// Punches of one company whose delivery state changed (sync-service → import-service,
 /// config-service).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -329,6 +347,7 @@ pub fn message_contracts() -> Vec<MessageContract> {
     vec![
         MessageContract::of::<PunchesReadyV1>(),
         MessageContract::of::<SyncDueV1>(),
+        MessageContract::of::<ImportCancelledV1>(),
         MessageContract::of::<PunchesStatusV1>(),
         MessageContract::of::<ConfigCompanyChangedV1>(),
         MessageContract::of::<AuditRecordedV1>(),
@@ -646,6 +665,13 @@ mod tests {
                 },
                 &format!("status.company.{id}"),
             );
+            assert_routing(
+                &ImportCancelledV1 {
+                    company_id,
+                    import_id: ImportId(9),
+                },
+                &format!("company.{id}.cancel"),
+            );
         }
     }
 
@@ -658,6 +684,7 @@ mod tests {
             [
                 "punches.ready.v1",
                 "sync.due.v1",
+                "import.cancelled.v1",
                 "punches.status.v1",
                 "config.company.changed.v1",
                 "audit.recorded.v1",
