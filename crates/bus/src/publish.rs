@@ -1,6 +1,7 @@
 //! Publishing with publisher confirms: a message counts as sent only when the broker confirmed it
 //! and did not return it as unroutable (every message is `mandatory`).
 
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -61,9 +62,27 @@ pub enum PublishError {
 }
 
 /// Publishes on one confirm-mode channel, re-opened after a reconnect.
+///
+/// A company's queue is declared by whoever first needs it (DESIGN.md §3): before its first
+/// message for a company (`company.{id}.*`), the publisher declares `sync.company.{id}`, so a
+/// company no consumer has seen yet still gets its messages.
 pub struct Publisher {
     broker: Broker,
-    channel: Mutex<Option<Channel>>,
+    channel: Mutex<Option<PublishChannel>>,
+}
+
+struct PublishChannel {
+    channel: Channel,
+    companies_declared: HashSet<String>,
+}
+
+/// The company of a `company.{id}.{kind}` routing key.
+fn company_of(routing_key: &str) -> Option<&str> {
+    let mut parts = routing_key.split('.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("company"), Some(id), Some(_), None) if !id.is_empty() => Some(id),
+        _ => None,
+    }
 }
 
 impl Publisher {
@@ -82,19 +101,31 @@ impl Publisher {
     pub async fn publish(&self, message: &Outgoing) -> Result<(), PublishError> {
         let exchange = self.broker.topology().exchange();
         let mut slot = self.channel.lock().await;
-        let channel = match slot.as_ref().filter(|c| c.status().connected()) {
-            Some(channel) => channel.clone(),
-            None => {
-                let connection = self.broker.current().ok_or(PublishError::NotConnected)?;
-                let channel = connection.create_channel().await?;
-                channel
-                    .confirm_select(ConfirmSelectOptions::default())
+        if !slot
+            .as_ref()
+            .is_some_and(|c| c.channel.status().connected())
+        {
+            let connection = self.broker.current().ok_or(PublishError::NotConnected)?;
+            let channel = connection.create_channel().await?;
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await?;
+            *slot = Some(PublishChannel {
+                channel,
+                companies_declared: HashSet::new(),
+            });
+        }
+        let open = slot.as_mut().ok_or(PublishError::NotConnected)?;
+        if let Some(company) = company_of(&message.routing_key) {
+            if !open.companies_declared.contains(company) {
+                let topology = self.broker.topology();
+                topology
+                    .declare_queue(&open.channel, &topology.company_queue(company))
                     .await?;
-                *slot = Some(channel.clone());
-                channel
+                open.companies_declared.insert(company.to_owned());
             }
-        };
-        let result = publish_on(&channel, &exchange, message).await;
+        }
+        let result = publish_on(&open.channel, &exchange, message).await;
         if result.is_err() {
             // A channel that failed once is not trusted again: the next publish opens a new one.
             *slot = None;
@@ -151,4 +182,18 @@ fn properties(message: &Outgoing) -> BasicProperties {
         .with_timestamp(now)
         .with_delivery_mode(PERSISTENT)
         .with_headers(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::company_of;
+
+    #[test]
+    fn company_routing_keys_name_their_company() {
+        assert_eq!(company_of("company.7.ready"), Some("7"));
+        assert_eq!(company_of("company.12.cancel"), Some("12"));
+        assert_eq!(company_of("status.company.7"), None);
+        assert_eq!(company_of("company.7"), None);
+        assert_eq!(company_of("config.company.7"), None);
+    }
 }

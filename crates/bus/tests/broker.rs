@@ -76,11 +76,27 @@ async fn a_message_no_queue_takes_is_not_sent() {
     let test = TestBroker::new();
     let broker = connected(&test).await;
     let publisher = Publisher::new(broker);
-    let result = publisher.publish(&due(99)).await;
+    let message = Outgoing {
+        routing_key: "nobody.listens".into(),
+        ..due(99)
+    };
+    let result = publisher.publish(&message).await;
     assert!(
-        matches!(&result, Err(PublishError::Unroutable(key)) if key == "company.99.due"),
+        matches!(&result, Err(PublishError::Unroutable(key)) if key == "nobody.listens"),
         "{result:?}"
     );
+}
+
+#[tokio::test]
+async fn the_publisher_declares_a_company_queue_no_consumer_has_declared_yet() {
+    let test = TestBroker::new();
+    let broker = connected(&test).await;
+    let publisher = Publisher::new(broker.clone());
+    publisher.publish(&due(42)).await.expect("declared, then routed");
+    // The message waited in sync.company.42 for its first consumer.
+    let (seen, handler) = recorder();
+    let _consumer = spawn_consumer(&broker, test.topology().company_queue(42), 10, handler);
+    assert!(eventually(WAIT, || async { seen.lock().unwrap().len() == 1 }).await);
 }
 
 #[tokio::test]

@@ -155,11 +155,11 @@ async fn an_unroutable_message_stays_unsent_with_its_error_and_holds_back_later_
         waker.clone(),
     );
 
-    // No queue is bound for company 9's ready messages yet.
+    // Nothing is bound to this routing key yet.
     let unroutable = Outgoing {
         message_id: Uuid::new_v4(),
-        message_type: "punches.ready.v1".into(),
-        routing_key: "company.9.ready".into(),
+        message_type: "test.v1".into(),
+        routing_key: "nobody.listens".into(),
         payload: b"{}".to_vec(),
         traceparent: None,
     };
@@ -168,14 +168,20 @@ async fn an_unroutable_message_stays_unsent_with_its_error_and_holds_back_later_
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(unsent(&pool).await, 2);
 
-    // Once the queue exists the relay delivers both, still in order.
+    // Once a queue takes it, the relay delivers both, still in order.
     let channel = broker.connected().await.create_channel().await.unwrap();
-    test_broker
-        .topology()
-        .declare_queue(&channel, &test_broker.topology().company_queue(9))
+    let topology = test_broker.topology();
+    let queue = bus::QueueSpec {
+        name: format!("{}nobody", topology.namespace()),
+        bindings: vec!["nobody.listens".into()],
+        single_active_consumer: false,
+    };
+    topology.declare_queue(&channel, &queue).await.unwrap();
+    assert!(eventually(WAIT, || async { unsent(&pool).await == 0 }).await);
+    channel
+        .queue_delete(queue.name.as_str().into(), Default::default())
         .await
         .unwrap();
-    assert!(eventually(WAIT, || async { unsent(&pool).await == 0 }).await);
 }
 
 #[tokio::test(flavor = "multi_thread")]

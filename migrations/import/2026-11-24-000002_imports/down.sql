@@ -1,0 +1,1 @@
+DROP TABLE punches; DROP TABLE import_rows; DROP TABLE imports;
