@@ -92,7 +92,10 @@ async fn the_publisher_declares_a_company_queue_no_consumer_has_declared_yet() {
     let test = TestBroker::new();
     let broker = connected(&test).await;
     let publisher = Publisher::new(broker.clone());
-    publisher.publish(&due(42)).await.expect("declared, then routed");
+    publisher
+        .publish(&due(42))
+        .await
+        .expect("declared, then routed");
     // The message waited in sync.company.42 for its first consumer.
     let (seen, handler) = recorder();
     let _consumer = spawn_consumer(&broker, test.topology().company_queue(42), 10, handler);

@@ -76,7 +76,10 @@ pub struct DirectoryClient {
 impl DirectoryClient {
     /// `config_service_url` is config-service's base URL; `token` mints a bearer token of role
     /// `service` for each call (tokens are short-lived).
-    pub fn new(config_service_url: &str, token: impl Fn() -> String + Send + Sync + 'static) -> Self {
+    pub fn new(
+        config_service_url: &str,
+        token: impl Fn() -> String + Send + Sync + 'static,
+    ) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -120,7 +123,10 @@ impl DirectoryClient {
             }
             status => {
                 let body = response.text().await.unwrap_or_default();
-                Err(DirectoryError::Refused { status, body: body.chars().take(300).collect() })
+                Err(DirectoryError::Refused {
+                    status,
+                    body: body.chars().take(300).collect(),
+                })
             }
         }
     }
