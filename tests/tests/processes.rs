@@ -61,6 +61,7 @@ impl Process {
 async fn services_start_become_ready_and_stop_on_sigterm() {
     let env = TestEnv::new().await;
     let client = reqwest::Client::new();
+    let storage = std::env::temp_dir().join(test_support::unique_name("imports"));
     let mut running = Vec::new();
     for (name, bind_variable) in [
         ("config-service", config_service::BIND_VARIABLE),
@@ -83,6 +84,8 @@ async fn services_start_become_ready_and_stop_on_sigterm() {
                 "BRIDGE_MASTER_KEYS",
                 "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
             )
+            .env("CONFIG_SERVICE_URL", "http://127.0.0.1:9")
+            .env("IMPORT_STORAGE_DIR", &storage)
             .stdout(Stdio::null())
             .spawn()
             .unwrap();

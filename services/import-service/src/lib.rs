@@ -1,9 +1,26 @@
-//! import-service: fingerprint reports in, validated and de-duplicated punches out (schema `import`).
+//! import-service: fingerprint reports in, validated and de-duplicated punches out (schema
+//! `import`).
+
+pub mod api;
+pub mod events;
+pub mod openapi;
+pub mod pipeline;
+pub mod queueing;
+pub mod reprocess;
+pub mod retention;
+pub mod schema;
+pub mod store;
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use actix_web::{App, HttpServer};
+use actix_web::{web, App, HttpServer};
+use auth::{Claims, JwtKeys, Role};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+use directory::DirectoryClient;
+use outbox::RelayWaker;
 use service_kit::{configure_ops, Foundation, RunningService, StartError};
 use settings::{CommonSettings, Env, SettingsError};
 
@@ -17,30 +34,112 @@ pub const BIND_VARIABLE: &str = "IMPORT_SERVICE_BIND";
 pub const DEFAULT_BIND: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8082);
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     pub common: CommonSettings,
+    /// `BRIDGE_JWT_SECRET`: verifies callers and signs this service's own calls to config-service.
+    pub jwt: JwtKeys,
+    /// `CONFIG_SERVICE_URL`: where the directory snapshot comes from.
+    pub config_service_url: String,
+    /// `IMPORT_STORAGE_DIR`: where uploaded reports are kept.
+    pub storage_dir: PathBuf,
+    /// `IMPORT_MAX_UPLOAD_BYTES`: larger uploads are refused with 413 (default 200 MB).
+    pub max_upload_bytes: u64,
+    /// `IMPORT_FILE_RETENTION_DAYS`: stored reports older than this are deleted (default 90).
+    pub file_retention_days: u32,
+    /// `IMPORT_ROW_RETENTION_DAYS`: raw row values (names) older than this are removed (default 400).
+    pub row_retention_days: u32,
 }
 
 impl Settings {
     pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
         Ok(Self {
             common: CommonSettings::from_env(env, BIND_VARIABLE, DEFAULT_BIND)?,
+            jwt: JwtKeys::from_env(env)?,
+            config_service_url: env.required("CONFIG_SERVICE_URL")?,
+            storage_dir: env.or("IMPORT_STORAGE_DIR", PathBuf::from("./data/imports"))?,
+            max_upload_bytes: env.or("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)?,
+            file_retention_days: env.or("IMPORT_FILE_RETENTION_DAYS", 90)?,
+            row_retention_days: env.or("IMPORT_ROW_RETENTION_DAYS", 400)?,
         })
     }
 }
 
-/// Migrates the schema, connects to the broker and serves the REST API.
+/// What the handlers share.
+pub struct AppState {
+    pub pool: db::Pool,
+    pub directory: DirectoryClient,
+    pub storage_dir: PathBuf,
+    pub max_upload_bytes: u64,
+    pub relay: RelayWaker,
+    /// Declares a company's queue before its first message, so nothing is returned unroutable.
+    pub broker: bus::Broker,
+}
+
+/// The token import-service presents to config-service.
+fn service_token(keys: &JwtKeys) -> String {
+    keys.mint(&Claims::new(
+        SERVICE,
+        Role::Service,
+        chrono::Duration::minutes(5),
+    ))
+}
+
+/// Migrates the schema, connects to the broker, starts the outbox relay, the status consumer and
+/// the retention job, and serves the REST API.
 pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
+    std::fs::create_dir_all(&settings.storage_dir)?;
     let foundation = Foundation::prepare(SERVICE, &settings.common, SCHEMA, MIGRATIONS).await?;
+    let mut conn = db::connection(&foundation.pool).await?;
+    store::imports::fail_interrupted(&mut conn)
+        .await
+        .map_err(db::DbError::from)?;
+    drop(conn);
+    let relay = RelayWaker::default();
+    let publisher = Arc::new(bus::Publisher::new(foundation.broker.clone()));
+    let tasks = vec![
+        outbox::spawn_relay(foundation.pool.clone(), publisher, SCHEMA, relay.clone()),
+        retention::spawn(
+            foundation.pool.clone(),
+            settings.file_retention_days,
+            settings.row_retention_days,
+            Duration::from_secs(3600),
+        ),
+    ];
+    let consumers = vec![events::spawn_status_consumer(
+        &foundation.broker,
+        &foundation.pool,
+    )];
+    let keys = settings.jwt.clone();
+    let state = web::Data::new(AppState {
+        pool: foundation.pool.clone(),
+        directory: DirectoryClient::new(&settings.config_service_url, move || service_token(&keys)),
+        storage_dir: settings.storage_dir.clone(),
+        max_upload_bytes: settings.max_upload_bytes,
+        relay,
+        broker: foundation.broker.clone(),
+    });
+    let jwt = web::Data::new(settings.jwt.clone());
+    let rate_limit = web::Data::new(service_kit::ApiRateLimit::per_second(
+        settings.common.api_rate_limit_per_second,
+    ));
     let ops = foundation.ops.clone();
     let running = RunningService::start(
         settings.common.bind,
-        foundation.parts(Vec::new(), Vec::new()),
+        foundation.parts(tasks, consumers),
         move |listener| {
             Ok(HttpServer::new(move || {
                 let ops = ops.clone();
-                App::new().configure(move |config| configure_ops(config, ops))
+                App::new()
+                    .wrap(actix_web::middleware::from_fn(service_kit::rate_limit))
+                    .app_data(rate_limit.clone())
+                    .app_data(state.clone())
+                    .app_data(jwt.clone())
+                    .app_data(service_kit::json_config(1024 * 1024))
+                    .app_data(service_kit::query_config())
+                    .app_data(service_kit::path_config())
+                    .configure(move |config| configure_ops(config, ops))
+                    .configure(api::configure)
             })
             .listen(listener)?
             .run())

@@ -1,0 +1,698 @@
+//! The REST API of import-service: thin handlers over the pipeline and the storage functions.
+
+use std::collections::BTreeMap;
+
+use actix_multipart::Multipart;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use auth::{Caller, Permission};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel_async::AsyncConnection;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use service_kit::{PageQuery, Problem};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::pipeline::{self, Receiving, UploadError, UploadOptions};
+use crate::queueing;
+use crate::store::imports::{self, Import, ImportFilter};
+use crate::store::punches;
+use crate::store::rows::{self, RowFilter};
+use crate::AppState;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/openapi.json", web::get().to(openapi))
+        .service(
+            web::scope("/v1/imports")
+                .route("", web::post().to(upload))
+                .route("", web::get().to(list_imports))
+                .route("/{id}", web::get().to(get_import))
+                .route("/{id}/rows", web::get().to(list_rows))
+                .route("/{id}/rows.csv", web::get().to(export_rows))
+                .route("/{id}/reprocess", web::post().to(reprocess))
+                .route("/{id}/release", web::post().to(release))
+                .route("/{id}/cancel", web::post().to(cancel)),
+        );
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(crate::openapi::document())
+}
+
+/// Upload options, as query parameters.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// Validate and report; store nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Queue nothing if any row is invalid.
+    #[serde(default)]
+    pub strict: bool,
+    /// Queue nothing until the import is released.
+    #[serde(default)]
+    pub hold: bool,
+    /// `dmy` or `mdy`: how to read slashed dates the file itself does not decide.
+    pub date_order: Option<String>,
+    /// Import bytes that were imported before (otherwise the earlier import is returned).
+    #[serde(default)]
+    pub force: bool,
+    /// The file's name, for a raw-body upload.
+    pub filename: Option<String>,
+}
+
+fn file_problem(problem: &report::FileProblem) -> Problem {
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        problem.code(),
+        "The file is not a usable attendance report",
+    )
+    .with_detail(problem.to_string())
+}
+
+fn upload_problem(error: UploadError) -> Problem {
+    match error {
+        UploadError::TooLarge(max) => Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "The upload is too large",
+        )
+        .with_detail(format!("at most {max} bytes")),
+        UploadError::File(problem) => file_problem(&problem),
+        UploadError::Io(e) => {
+            tracing::error!(error = %e, "storing an upload failed");
+            Problem::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_failed",
+                "The upload could not be stored",
+            )
+        }
+    }
+}
+
+fn directory_problem(error: directory::DirectoryError) -> Problem {
+    tracing::error!(%error, "directory snapshot unavailable");
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "directory_unavailable",
+        "The employee directory cannot be read right now",
+    )
+    .with_detail(error.to_string())
+}
+
+/// An import as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImportView {
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub import: serde_json::Value,
+    /// Per company: its punches by delivery state.
+    #[schema(value_type = Object)]
+    pub progress: serde_json::Value,
+    /// True when these bytes were imported before and that import is returned.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reused: bool,
+}
+
+async fn view(state: &AppState, import: Import, reused: bool) -> Result<ImportView, Problem> {
+    let mut conn = db::connection(&state.pool).await?;
+    let counts = punches::progress(&mut conn, import.id).await?;
+    let snapshot = state.directory.current().await.ok();
+    let mut progress: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+    for count in counts {
+        let company = snapshot
+            .as_ref()
+            .and_then(|s| s.company(count.company_id))
+            .map(|c| c.slug.clone())
+            .unwrap_or_else(|| count.company_id.to_string());
+        *progress
+            .entry(company)
+            .or_default()
+            .entry(count.state)
+            .or_default() += count.count;
+    }
+    Ok(ImportView {
+        import: serde_json::to_value(&import).unwrap_or_default(),
+        progress: json!(progress),
+        reused,
+    })
+}
+
+/// Receives the body (multipart `file`, or the raw body) into a [`Receiving`].
+async fn receive(
+    state: &AppState,
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    options: &UploadOptions,
+    query: &UploadQuery,
+) -> Result<(pipeline::Received, String), Problem> {
+    let mut receiving = Receiving::new(&state.storage_dir, state.max_upload_bytes, options)
+        .await
+        .map_err(upload_problem)?;
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mut filename = query
+        .filename
+        .clone()
+        .unwrap_or_else(|| "report.csv".to_owned());
+    let outcome: Result<(), Problem> = async {
+        if content_type.starts_with("multipart/form-data") {
+            let mut multipart = Multipart::new(req.headers(), payload);
+            let mut found = false;
+            while let Some(field) = multipart.next().await {
+                let mut field = field.map_err(|e| {
+                    Problem::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_multipart",
+                        "The multipart body is not valid",
+                    )
+                    .with_detail(e.to_string())
+                })?;
+                if field.name() != Some("file") {
+                    continue;
+                }
+                if let Some(name) = field.content_disposition().and_then(|d| d.get_filename()) {
+                    filename = name.to_owned();
+                }
+                found = true;
+                while let Some(chunk) = field.next().await {
+                    let chunk = chunk.map_err(|e| {
+                        Problem::new(
+                            StatusCode::BAD_REQUEST,
+                            "invalid_multipart",
+                            "The upload was interrupted",
+                        )
+                        .with_detail(e.to_string())
+                    })?;
+                    receiving.push(&chunk).await.map_err(upload_problem)?;
+                }
+            }
+            if !found {
+                return Err(Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "missing_file",
+                    "The multipart body has no `file` field",
+                ));
+            }
+        } else {
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| {
+                    Problem::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_body",
+                        "The upload was interrupted",
+                    )
+                    .with_detail(e.to_string())
+                })?;
+                receiving.push(&chunk).await.map_err(upload_problem)?;
+            }
+        }
+        Ok(())
+    }
+    .await;
+    match outcome {
+        Ok(()) => Ok((receiving.finish().await.map_err(upload_problem)?, filename)),
+        Err(problem) => {
+            receiving.abandon().await;
+            Err(problem)
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/v1/imports", tag = "imports", params(UploadQuery),
+    request_body(content = String, content_type = "multipart/form-data", description = "the report as the `file` field, or the raw body"),
+    responses((status = 201, body = ImportView, description = "imported"),
+              (status = 200, description = "these bytes were imported before (the earlier import), or a dry run's report"),
+              (status = 413, description = "too_large"),
+              (status = 422, description = "empty_file, not_text, no_header, missing_columns (naming them), no_rows")),
+    security(("bearer" = [])))]
+pub async fn upload(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+    query: web::Query<UploadQuery>,
+) -> Result<HttpResponse, Problem> {
+    caller.require(Permission::UploadImports)?;
+    let query = query.into_inner();
+    let date_order = match query.date_order.as_deref() {
+        None | Some("") => None,
+        Some("dmy") => Some(report::DateOrder::DayFirst),
+        Some("mdy") => Some(report::DateOrder::MonthFirst),
+        Some(other) => {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "date_order is dmy or mdy",
+            )
+            .with_detail(format!("got {other:?}")))
+        }
+    };
+    let options = UploadOptions {
+        dry_run: query.dry_run,
+        strict: query.strict,
+        hold: query.hold,
+        date_order,
+        force: query.force,
+    };
+    let (received, filename) = receive(&state, &req, payload, &options, &query).await?;
+    if !options.dry_run && !options.force {
+        let mut conn = db::connection(&state.pool).await?;
+        if let Some(earlier) = imports::find_by_sha256(&mut conn, &received.sha256).await? {
+            let _ = tokio::fs::remove_file(&received.path).await;
+            return Ok(HttpResponse::Ok().json(view(&state, earlier, true).await?));
+        }
+    }
+    let snapshot = match state.directory.current().await {
+        Ok(snapshot) => snapshot,
+        Err(error) => {
+            let _ = tokio::fs::remove_file(&received.path).await;
+            return Err(directory_problem(error));
+        }
+    };
+    if options.dry_run {
+        let report = pipeline::dry_run(&snapshot, received, &filename)
+            .await
+            .map_err(|e| upload_problem(UploadError::Io(e)))?;
+        return Ok(HttpResponse::Ok().json(report));
+    }
+    let import = pipeline::import(
+        &state.pool,
+        &snapshot,
+        received,
+        &state.storage_dir,
+        &filename,
+        options,
+        pipeline::Uploader {
+            sub: caller.sub(),
+            team: caller.claims().team.as_deref(),
+        },
+    )
+    .await
+    .map_err(|reason| {
+        tracing::error!(%reason, "import failed");
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "import_failed",
+            "The report could not be stored",
+        )
+        .with_detail(reason)
+    })?;
+    state.relay.wake();
+    let body = view(&state, import, false).await?;
+    Ok(HttpResponse::Created().json(body))
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportListQuery {
+    /// pending, processing, completed or failed.
+    pub status: Option<String>,
+    pub uploaded_by: Option<String>,
+    /// Uploaded at or after (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Uploaded before (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/v1/imports", tag = "imports", params(ImportListQuery),
+    responses((status = 200, description = "a page of imports, newest first")), security(("bearer" = [])))]
+pub async fn list_imports(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ImportListQuery>,
+) -> Result<HttpResponse, Problem> {
+    caller.require(Permission::ReadImports)?;
+    let query = query.into_inner();
+    let page = PageQuery {
+        page: query.page,
+        per_page: query.per_page,
+    };
+    let filter = ImportFilter {
+        status: query.status,
+        uploaded_by: query.uploaded_by,
+        from: query.from,
+        to: query.to,
+    };
+    let mut conn = db::connection(&state.pool).await?;
+    let (items, total) = imports::page(&mut conn, &filter, page.offset(), page.limit()).await?;
+    Ok(HttpResponse::Ok().json(page.of(items, total)))
+}
+
+async fn load(state: &AppState, id: i64) -> Result<Import, Problem> {
+    let mut conn = db::connection(&state.pool).await?;
+    imports::find(&mut conn, id)
+        .await?
+        .ok_or_else(|| Problem::not_found("import"))
+}
+
+#[utoipa::path(get, path = "/v1/imports/{id}", tag = "imports", params(("id" = i64, Path)),
+    responses((status = 200, body = ImportView), (status = 404)), security(("bearer" = [])))]
+pub async fn get_import(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    caller.require(Permission::ReadImports)?;
+    let import = load(&state, *path).await?;
+    Ok(HttpResponse::Ok().json(view(&state, import, false).await?))
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RowQuery {
+    /// valid, invalid or skipped.
+    pub outcome: Option<String>,
+    /// An error code, e.g. unknown_employee.
+    pub error: Option<String>,
+    /// Company id or slug.
+    pub company: Option<String>,
+    pub employee: Option<String>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// failed, syncing, pending, synced or skipped.
+    pub delivery_state: Option<String>,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+/// The row filter of a query, limited to the caller's companies.
+async fn row_filter(
+    state: &AppState,
+    caller: &Caller,
+    query: &RowQuery,
+) -> Result<RowFilter, Problem> {
+    let company_id = match &query.company {
+        None => None,
+        Some(key) => {
+            let snapshot = state.directory.current().await.map_err(directory_problem)?;
+            let company = snapshot
+                .companies
+                .iter()
+                .find(|c| c.slug == *key || c.id.to_string() == *key)
+                .ok_or_else(|| Problem::not_found("company"))?;
+            caller.require_company(&company.slug)?;
+            Some(company.id)
+        }
+    };
+    if company_id.is_none() && caller.visible_companies().is_some() {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden_company",
+            "Name one of your companies with `company`",
+        ));
+    }
+    Ok(RowFilter {
+        outcome: query.outcome.clone(),
+        error_code: query.error.clone(),
+        company_id,
+        employee_id: query.employee.clone(),
+        from: query.from,
+        to: query.to,
+        delivery_state: query.delivery_state.clone(),
+    })
+}
+
+#[utoipa::path(get, path = "/v1/imports/{id}/rows", tag = "imports", params(("id" = i64, Path), RowQuery),
+    responses((status = 200, description = "a page of rows with outcome, errors, warnings, punches and delivery state")),
+    security(("bearer" = [])))]
+pub async fn list_rows(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<i64>,
+    query: web::Query<RowQuery>,
+) -> Result<HttpResponse, Problem> {
+    caller.require(Permission::ReadImports)?;
+    let import = load(&state, *path).await?;
+    let filter = row_filter(&state, &caller, &query).await?;
+    let page = PageQuery {
+        page: query.page,
+        per_page: query.per_page,
+    };
+    let mut conn = db::connection(&state.pool).await?;
+    let (items, total) =
+        rows::page(&mut conn, import.id, &filter, page.offset(), page.limit()).await?;
+    Ok(HttpResponse::Ok().json(page.of(items, total)))
+}
+
+#[utoipa::path(get, path = "/v1/imports/{id}/rows.csv", tag = "imports", params(("id" = i64, Path), RowQuery),
+    responses((status = 200, content_type = "text/csv", description = "the rows; cells starting with = + - @ are written with a leading quote")),
+    security(("bearer" = [])))]
+pub async fn export_rows(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<i64>,
+    query: web::Query<RowQuery>,
+) -> Result<HttpResponse, Problem> {
+    caller.require(Permission::ReadImports)?;
+    let import = load(&state, *path).await?;
+    let filter = row_filter(&state, &caller, &query).await?;
+    let mut conn = db::connection(&state.pool).await?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    // The row's outcome first, then the row as the file had it, one column per original column.
+    let original: Vec<String> = import
+        .facts
+        .as_ref()
+        .and_then(|f| serde_json::from_value(f["header"].clone()).ok())
+        .unwrap_or_default();
+    let mut header: Vec<String> = [
+        "line",
+        "outcome",
+        "errors",
+        "warnings",
+        "department",
+        "company_id",
+        "employee_id",
+        "bayzat_emp_id",
+        "date",
+        "punches",
+        "delivery_state",
+        "delivery_detail",
+    ]
+    .iter()
+    .map(|h| (*h).to_owned())
+    .collect();
+    header.extend(original);
+    let write_error = |e: csv::Error| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "export_failed",
+            "The export could not be written",
+        )
+        .with_detail(e.to_string())
+    };
+    writer
+        .write_record(header.iter().map(|h| report::export_cell(h)))
+        .map_err(write_error)?;
+    let mut offset = 0;
+    loop {
+        let (page, _) = rows::page(&mut conn, import.id, &filter, offset, 1000).await?;
+        if page.is_empty() {
+            break;
+        }
+        offset += page.len() as i64;
+        for row in page {
+            let codes = |v: &serde_json::Value| {
+                v.as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|i| i["code"].as_str())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .unwrap_or_default()
+            };
+            let punches = row
+                .punches
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|p| {
+                            format!(
+                                "{} {}",
+                                p["type"].as_str().unwrap_or(""),
+                                p["time"].as_str().unwrap_or("")
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                })
+                .unwrap_or_default();
+            let raw: Vec<String> = row
+                .raw
+                .as_ref()
+                .and_then(|r| serde_json::from_value(r.clone()).ok())
+                .unwrap_or_default();
+            let mut cells = vec![
+                row.line.to_string(),
+                row.outcome,
+                codes(&row.errors),
+                codes(&row.warnings),
+                row.department,
+                row.company_id.map(|c| c.to_string()).unwrap_or_default(),
+                row.employee_id.unwrap_or_default(),
+                row.bayzat_emp_id.unwrap_or_default(),
+                row.work_date.map(|d| d.to_string()).unwrap_or_default(),
+                punches,
+                row.delivery_state.unwrap_or_default(),
+                row.delivery_detail.unwrap_or_default(),
+            ];
+            cells.extend(raw);
+            writer
+                .write_record(cells.iter().map(|c| report::export_cell(c)))
+                .map_err(write_error)?;
+        }
+    }
+    let body = writer
+        .into_inner()
+        .map_err(|e| write_error(e.into_error().into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"import-{}-rows.csv\"", import.id),
+        ))
+        .body(body))
+}
+
+/// The caller may act on the import only if it may act on every company the import touches.
+async fn require_all_companies(
+    state: &AppState,
+    caller: &Caller,
+    import_id: i64,
+) -> Result<(), Problem> {
+    if caller.visible_companies().is_none() {
+        return Ok(());
+    }
+    let mut conn = db::connection(&state.pool).await?;
+    let counts = punches::progress(&mut conn, import_id).await?;
+    let snapshot = state.directory.current().await.map_err(directory_problem)?;
+    for count in counts {
+        let slug = snapshot
+            .company(count.company_id)
+            .map(|c| c.slug.clone())
+            .unwrap_or_default();
+        caller.require_company(&slug)?;
+    }
+    Ok(())
+}
+
+#[utoipa::path(post, path = "/v1/imports/{id}/release", tag = "imports", params(("id" = i64, Path)),
+    responses((status = 200, body = ImportView), (status = 409, description = "not held, or cancelled")), security(("bearer" = [])))]
+pub async fn release(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    caller.require(Permission::ManageImports)?;
+    let import = load(&state, *path).await?;
+    require_all_companies(&state, &caller, import.id).await?;
+    if import.cancelled_at.is_some() {
+        return Err(Problem::conflict(
+            "import_cancelled",
+            "a cancelled import cannot be released",
+        ));
+    }
+    if import.held_reason.is_none() {
+        return Err(Problem::conflict(
+            "not_held",
+            "the import is not held; its valid rows were queued",
+        ));
+    }
+    let mut conn = db::connection(&state.pool).await?;
+    let queued = conn
+        .transaction::<_, Problem, _>(async |conn| {
+            let queued = queueing::queue_import(conn, import.id).await?;
+            imports::set_held(conn, import.id, None).await?;
+            queueing::audit(
+                conn,
+                caller.sub(),
+                "import.released",
+                None,
+                format!("import {}", import.id),
+                json!({ "queued": queued }),
+            )
+            .await?;
+            Ok(queued)
+        })
+        .await?;
+    tracing::info!(import = import.id, companies = queued.len(), "released");
+    state.relay.wake();
+    Ok(HttpResponse::Ok().json(view(&state, load(&state, import.id).await?, false).await?))
+}
+
+#[utoipa::path(post, path = "/v1/imports/{id}/cancel", tag = "imports", params(("id" = i64, Path)),
+    responses((status = 200, body = ImportView), (status = 409, description = "already cancelled")), security(("bearer" = [])))]
+pub async fn cancel(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    caller.require(Permission::ManageImports)?;
+    let import = load(&state, *path).await?;
+    require_all_companies(&state, &caller, import.id).await?;
+    if import.cancelled_at.is_some() {
+        return Err(Problem::conflict(
+            "import_cancelled",
+            "the import is already cancelled",
+        ));
+    }
+    let mut conn = db::connection(&state.pool).await?;
+    conn.transaction::<_, Problem, _>(async |conn| {
+        imports::set_cancelled(conn, import.id).await?;
+        imports::set_held(conn, import.id, None).await?;
+        let companies = punches::cancel(conn, import.id).await?;
+        queueing::announce_cancel(conn, import.id, &companies).await?;
+        queueing::audit(
+            conn,
+            caller.sub(),
+            "import.cancelled",
+            None,
+            format!("import {}", import.id),
+            json!({ "companies": companies }),
+        )
+        .await?;
+        Ok(())
+    })
+    .await?;
+    state.relay.wake();
+    Ok(HttpResponse::Ok().json(view(&state, load(&state, import.id).await?, false).await?))
+}
+
+#[utoipa::path(post, path = "/v1/imports/{id}/reprocess", tag = "imports", params(("id" = i64, Path)),
+    responses((status = 200, body = ImportView), (status = 409, description = "cancelled, or its rows' raw values are gone")), security(("bearer" = [])))]
+pub async fn reprocess(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    caller.require(Permission::ManageImports)?;
+    let import = load(&state, *path).await?;
+    require_all_companies(&state, &caller, import.id).await?;
+    if import.cancelled_at.is_some() {
+        return Err(Problem::conflict(
+            "import_cancelled",
+            "a cancelled import cannot be reprocessed",
+        ));
+    }
+    let snapshot = state.directory.current().await.map_err(directory_problem)?;
+    let import = crate::reprocess::reprocess(&state.pool, &snapshot, &import, caller.sub())
+        .await
+        .map_err(|reason| {
+            Problem::new(
+                StatusCode::CONFLICT,
+                "cannot_reprocess",
+                "The import cannot be reprocessed",
+            )
+            .with_detail(reason)
+        })?;
+    state.relay.wake();
+    Ok(HttpResponse::Ok().json(view(&state, import, false).await?))
+}

@@ -1,0 +1,72 @@
+//! The `import` schema, as diesel sees it (see migrations/import).
+
+diesel::table! {
+    import.imports (id) {
+        id -> Int8,
+        filename -> Text,
+        file_path -> Nullable<Text>,
+        sha256 -> Text,
+        size_bytes -> Int8,
+        status -> Text,
+        options -> Jsonb,
+        facts -> Nullable<Jsonb>,
+        total_records -> Int4,
+        processed_records -> Int4,
+        successful_records -> Int4,
+        failed_records -> Int4,
+        skipped_records -> Int4,
+        punches_new -> Int4,
+        duplicate_punches_in_file -> Int4,
+        duplicate_punches_known -> Int4,
+        validation_errors -> Jsonb,
+        unmapped_departments -> Jsonb,
+        unknown_employees -> Jsonb,
+        held_reason -> Nullable<Text>,
+        cancelled_at -> Nullable<Timestamptz>,
+        uploaded_by -> Text,
+        team -> Nullable<Text>,
+        error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        completed_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    import.import_rows (import_id, line) {
+        import_id -> Int8,
+        line -> Int4,
+        raw -> Nullable<Jsonb>,
+        outcome -> Text,
+        errors -> Jsonb,
+        warnings -> Jsonb,
+        department -> Text,
+        company_id -> Nullable<Int8>,
+        employee_id -> Nullable<Text>,
+        bayzat_emp_id -> Nullable<Text>,
+        work_date -> Nullable<Date>,
+        punches -> Jsonb,
+        punch_ids -> Array<Int8>,
+        known_punch_ids -> Array<Int8>,
+        queued -> Bool,
+    }
+}
+
+diesel::table! {
+    import.punches (id) {
+        id -> Int8,
+        company_id -> Int8,
+        emp_id -> Text,
+        punch_time -> Timestamp,
+        punch_type -> Text,
+        import_id -> Int8,
+        line -> Int4,
+        state -> Text,
+        error -> Nullable<Text>,
+        state_at -> Nullable<Timestamptz>,
+        batch_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(imports, import_rows, punches);

@@ -1,0 +1,260 @@
+//! config-service and import-service in-process against this test's database and broker
+//! namespace, with the fixture directory loaded; helpers to upload reports and to read what was
+//! queued for sync-service.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use auth::{Claims, JwtKeys, Role};
+use bus::{spawn_consumer, Broker, ConsumerHandle, Outcome};
+use domain::{ImportCancelledV1, Message, PunchesReadyV1};
+use reqwest::StatusCode;
+use serde_json::Value;
+use service_kit::RunningService;
+use test_support::{TcpProxy, TestEnv};
+
+pub const JWT_SECRET: &str = "import-test-secret-of-at-least-32-bytes";
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/");
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(FIXTURES).join(name)
+}
+
+pub fn expected(name: &str) -> Value {
+    let text = std::fs::read_to_string(fixture(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Fields drop in order: the services stop before their database and namespace go.
+pub struct Stack {
+    pub import: Option<RunningService>,
+    pub config: Option<RunningService>,
+    pub broker: Broker,
+    pub env: TestEnv,
+    pub storage: PathBuf,
+    pub client: reqwest::Client,
+    pub keys: JwtKeys,
+    pub import_base: String,
+    pub config_base: String,
+    /// Set when the stack was started with its broker connection through a proxy.
+    pub amqp_proxy: Option<TcpProxy>,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.storage);
+    }
+}
+
+impl Stack {
+    pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// `proxied_broker`: import-service reaches RabbitMQ through a proxy the test can cut.
+    pub async fn start_with(proxied_broker: bool) -> Self {
+        let env = TestEnv::new().await;
+        let keys = JwtKeys::new(JWT_SECRET.as_bytes());
+        let master_keys = format!("k1:{}", crypto::generate_master_key());
+        let config = config_service::start(config_service::Settings {
+            common: env.common_settings(),
+            jwt: keys.clone(),
+            master_keys: Arc::new(crypto::MasterKeys::parse(&master_keys).unwrap()),
+            default_api_url: "http://127.0.0.1:9/attendance".into(),
+            bayzat_timeout: Duration::from_secs(2),
+        })
+        .await
+        .unwrap();
+        let config_base = config.base_url();
+        let storage = std::env::temp_dir().join(test_support::unique_name("imports"));
+        let mut common = env.common_settings();
+        let amqp_proxy = if proxied_broker {
+            let proxy = TcpProxy::start(&test_support::upstream_of(env.broker.url())).await;
+            common.amqp_url = proxy.url_for(&common.amqp_url);
+            Some(proxy)
+        } else {
+            None
+        };
+        let import = import_service::start(import_service::Settings {
+            common,
+            jwt: keys.clone(),
+            config_service_url: config_base.clone(),
+            storage_dir: storage.clone(),
+            max_upload_bytes: 5 * 1024 * 1024,
+            file_retention_days: 90,
+            row_retention_days: 400,
+        })
+        .await
+        .unwrap();
+        let admin = keys.mint(&Claims::new(
+            "loader",
+            Role::Admin,
+            chrono::Duration::minutes(5),
+        ));
+        config_service::cli::load_directory(
+            &config_base,
+            &admin,
+            &fixture("directory.json").to_string_lossy(),
+            Some("http://127.0.0.1:9/attendance"),
+        )
+        .await
+        .unwrap();
+        let broker = Broker::start(env.broker.url(), env.broker.topology(), "import-test");
+        broker.connected().await;
+        Self {
+            import_base: import.base_url(),
+            import: Some(import),
+            config: Some(config),
+            broker,
+            env,
+            storage,
+            client: reqwest::Client::new(),
+            keys,
+            config_base,
+            amqp_proxy,
+        }
+    }
+
+    pub fn token(&self, role: Role) -> String {
+        self.keys.mint(&Claims::new(
+            format!("{}-user", role.as_str()),
+            role,
+            chrono::Duration::minutes(10),
+        ))
+    }
+
+    /// Uploads a file as the raw body with query `options` (e.g. "strict=true").
+    pub async fn upload_bytes(&self, bytes: Vec<u8>, options: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(format!("{}/v1/imports?{options}", self.import_base))
+            .bearer_auth(self.token(Role::Operator))
+            .header("content-type", "text/csv")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn upload(&self, name: &str, options: &str) -> (StatusCode, Value) {
+        self.upload_bytes(std::fs::read(fixture(name)).unwrap(), options)
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.import_base))
+            .bearer_auth(self.token(Role::Viewer))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.import_base))
+            .bearer_auth(self.token(Role::Operator))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Company id by slug, from config-service.
+    pub async fn company_id(&self, slug: &str) -> i64 {
+        let response = self
+            .client
+            .get(format!("{}/v1/companies/{slug}", self.config_base))
+            .bearer_auth(self.token(Role::Viewer))
+            .send()
+            .await
+            .unwrap();
+        response.json::<Value>().await.unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// Starts collecting what is queued for every company of the directory.
+    pub async fn collector(&self) -> Collector {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut consumers = Vec::new();
+        let mut slugs = BTreeMap::new();
+        for slug in ["advline", "clarastars", "gulflog", "dormant"] {
+            let id = self.company_id(slug).await;
+            slugs.insert(id, slug.to_owned());
+            let sink = seen.clone();
+            consumers.push(spawn_consumer(
+                &self.broker,
+                self.broker.topology().company_queue(id),
+                100,
+                move |incoming| {
+                    sink.lock().unwrap().push(incoming);
+                    std::future::ready(Outcome::Done)
+                },
+            ));
+        }
+        Collector {
+            seen,
+            _consumers: consumers,
+            slugs,
+        }
+    }
+}
+
+/// What the company queues received.
+pub struct Collector {
+    seen: Arc<Mutex<Vec<bus::Incoming>>>,
+    _consumers: Vec<ConsumerHandle>,
+    slugs: BTreeMap<i64, String>,
+}
+
+impl Collector {
+    /// Waits until nothing new arrived for a while, then returns the Bayzat records queued per
+    /// company slug, sorted by time then empId, and the cancellations.
+    pub async fn settle(&self) -> (BTreeMap<String, Vec<Value>>, Vec<ImportCancelledV1>) {
+        let mut last = usize::MAX;
+        loop {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            let now = self.seen.lock().unwrap().len();
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        let mut punches: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        let mut cancelled = Vec::new();
+        for incoming in self.seen.lock().unwrap().iter() {
+            match incoming.message_type.as_deref() {
+                Some(PunchesReadyV1::TYPE) => {
+                    let ready: PunchesReadyV1 = incoming.json().unwrap();
+                    let slug = self.slugs[&ready.company_id.0].clone();
+                    for punch in ready.punches {
+                        punches
+                            .entry(slug.clone())
+                            .or_default()
+                            .push(serde_json::to_value(punch.bayzat_record()).unwrap());
+                    }
+                }
+                Some(ImportCancelledV1::TYPE) => cancelled.push(incoming.json().unwrap()),
+                _ => {}
+            }
+        }
+        for records in punches.values_mut() {
+            records.sort_by(|a, b| {
+                (a["time"].as_str(), a["empId"].as_str())
+                    .cmp(&(b["time"].as_str(), b["empId"].as_str()))
+            });
+        }
+        (punches, cancelled)
+    }
+}
