@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 FIXTURES ?= ../shared/fixtures
 
-.PHONY: deps build test fmt lint unit serial run sim down load-directory token
+.PHONY: deps build test fmt lint unit serial run sim down load-directory token bench-import
 
 ## Install (apt-get) and start PostgreSQL and RabbitMQ when they are missing.
 deps:
@@ -49,6 +49,11 @@ ROLE ?= admin
 token: build
 	@set -a; . .run/dev.env; set +a; target/debug/config-service mint-token --sub $$USER --role $(ROLE) \
 	  $(if $(COMPANIES),--companies $(COMPANIES),)
+
+## Import benchmark: 1,000,000 rows through the HTTP API against a psql \copy baseline
+## (BENCH_ROWS=… for another size). Prints one `bench-import:` line.
+bench-import:
+	@bench/bench-import.sh
 
 ## Stop what `make run` started.
 down:

@@ -1,11 +1,31 @@
 //! sync-service: delivers every punch to Bayzat once, at Bayzat's pace (schema `sync`).
 
-use std::net::{Ipv4Addr, SocketAddr};
+pub mod api;
+pub mod clock;
+pub mod events;
+pub mod keys;
+pub mod metrics;
+pub mod openapi;
+pub mod runtime;
+pub mod scheduler;
+pub mod sender;
+pub mod settings;
+pub mod store;
 
-use actix_web::{App, HttpServer};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use actix_web::{web, App, HttpServer};
+use bayzat_client::BayzatClient;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+use directory::DirectoryClient;
+use outbox::RelayWaker;
 use service_kit::{configure_ops, Foundation, RunningService, StartError};
-use settings::{CommonSettings, Env, SettingsError};
+
+pub use crate::clock::Clock;
+pub use crate::settings::{BayzatSettings, Settings};
+
+use crate::runtime::{Registry, Shared};
 
 pub const SERVICE: &str = "sync-service";
 /// The Postgres schema this service owns.
@@ -17,30 +37,63 @@ pub const BIND_VARIABLE: &str = "SYNC_SERVICE_BIND";
 pub const DEFAULT_BIND: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8083);
 
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub common: CommonSettings,
-}
-
-impl Settings {
-    pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
-        Ok(Self {
-            common: CommonSettings::from_env(env, BIND_VARIABLE, DEFAULT_BIND)?,
-        })
-    }
-}
-
-/// Migrates the schema, connects to the broker and serves the REST API.
+/// Migrates the schema, connects to the broker, starts the outbox relay, the consumers (one per
+/// company of the directory, and the configuration consumer), the companies' senders and the
+/// scheduler, and serves the REST API.
 pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
     let foundation = Foundation::prepare(SERVICE, &settings.common, SCHEMA, MIGRATIONS).await?;
+    let relay = RelayWaker::default();
+    let publisher = Arc::new(bus::Publisher::new(foundation.broker.clone()));
+    let bayzat = BayzatClient::try_new(
+        settings.bayzat.http_timeout,
+        settings.bayzat.duplicate_pattern.clone(),
+    )
+    .map_err(|e| StartError::Listen(std::io::Error::other(e)))?;
+    let jwt = settings.jwt.clone();
+    let shared = Arc::new(Shared {
+        pool: foundation.pool.clone(),
+        broker: foundation.broker.clone(),
+        relay: relay.clone(),
+        clock: settings.clock.clone(),
+        replica_id: settings.replica_id.clone(),
+        lease_ttl: settings.lease_ttl,
+        bayzat_settings: settings.bayzat.clone(),
+        bayzat,
+        keys: keys::KeyCache::new(&settings.config_service_url, settings.jwt.clone()),
+        directory: DirectoryClient::new(&settings.config_service_url, move || {
+            keys::service_token(&jwt)
+        }),
+        metrics: metrics::Metrics::register(foundation.ops.registry()),
+    });
+    let registry = Registry::new(shared.clone());
+    registry.ensure_directory().await;
+    let consumers = vec![events::spawn_config_consumer(&shared, registry.weak())];
+    let tasks = vec![
+        outbox::spawn_relay(foundation.pool.clone(), publisher, SCHEMA, relay),
+        scheduler::spawn(shared.clone(), registry),
+    ];
+    let state = web::Data::from(shared);
+    let jwt = web::Data::new(settings.jwt.clone());
+    let rate_limit = web::Data::new(service_kit::ApiRateLimit::per_second(
+        settings.common.api_rate_limit_per_second,
+    ));
     let ops = foundation.ops.clone();
     let running = RunningService::start(
         settings.common.bind,
-        foundation.parts(Vec::new(), Vec::new()),
+        foundation.parts(tasks, consumers),
         move |listener| {
             Ok(HttpServer::new(move || {
                 let ops = ops.clone();
-                App::new().configure(move |config| configure_ops(config, ops))
+                App::new()
+                    .wrap(actix_web::middleware::from_fn(service_kit::rate_limit))
+                    .app_data(rate_limit.clone())
+                    .app_data(state.clone())
+                    .app_data(jwt.clone())
+                    .app_data(service_kit::json_config(64 * 1024))
+                    .app_data(service_kit::query_config())
+                    .app_data(service_kit::path_config())
+                    .configure(move |config| configure_ops(config, ops))
+                    .configure(api::configure)
             })
             .listen(listener)?
             .run())

@@ -1,0 +1,473 @@
+//! The REST API: batches, deliveries and company sync health for viewers; batch retry and sync
+//! now for operators (DESIGN.md §6). Every operator action is audited with `audit.recorded.v1`.
+
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpResponse};
+use auth::{Caller, Permission};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use diesel_async::AsyncConnection;
+use directory::DirectoryCompany;
+use domain::{AuditRecordedV1, CompanyId, DeliveryState, DueReason, SyncDueV1};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use service_kit::{Page, PageQuery, Problem};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::runtime::Shared;
+use crate::store::batches::{self, Batch, BatchFilter};
+use crate::store::deliveries::{self, DeliveryFilter, DeliveryRow, Selection};
+use crate::store::requests::{self, LastError};
+use crate::store::{companies, status, Conn};
+use crate::SERVICE;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/openapi.json", web::get().to(openapi))
+        .service(
+            web::scope("/v1")
+                .route("/batches", web::get().to(list_batches))
+                .route("/batches/{id}", web::get().to(get_batch))
+                .route("/batches/{id}/retry", web::post().to(retry_batch))
+                .route(
+                    "/companies/{company}/sync-now",
+                    web::post().to(sync_company_now),
+                )
+                .route(
+                    "/companies/{company}/sync-health",
+                    web::get().to(sync_health),
+                )
+                .route("/imports/{id}/sync-now", web::post().to(sync_import_now))
+                .route("/deliveries", web::get().to(list_deliveries)),
+        );
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(crate::openapi::document())
+}
+
+fn unavailable(error: impl std::fmt::Display) -> Problem {
+    Problem::new(
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+        "config_service_unavailable",
+        "The company directory is not reachable right now",
+    )
+    .with_detail(error.to_string())
+}
+
+/// Every company of the directory, by id.
+async fn directory(shared: &Shared) -> Result<BTreeMap<i64, DirectoryCompany>, Problem> {
+    let snapshot = shared.directory.current().await.map_err(unavailable)?;
+    Ok(snapshot
+        .companies
+        .iter()
+        .map(|c| (c.id, c.clone()))
+        .collect())
+}
+
+/// The company a request names (id or slug), once the caller may perform `permission` on it.
+async fn authorized_company(
+    shared: &Shared,
+    caller: &Caller,
+    permission: Permission,
+    key: &str,
+) -> Result<DirectoryCompany, Problem> {
+    caller.require(permission)?;
+    let companies = directory(shared).await?;
+    let company = companies
+        .values()
+        .find(|c| c.slug == key || c.id.to_string() == key)
+        .cloned()
+        .ok_or_else(|| Problem::not_found("company"))?;
+    caller.require_company(&company.slug)?;
+    Ok(company)
+}
+
+/// The companies the caller may see: `None` for all.
+async fn visible(shared: &Shared, caller: &Caller) -> Result<Option<Vec<i64>>, Problem> {
+    match caller.visible_companies() {
+        None => Ok(None),
+        Some(_) => Ok(Some(
+            directory(shared)
+                .await?
+                .values()
+                .filter(|c| caller.can_access_company(&c.slug))
+                .map(|c| c.id)
+                .collect(),
+        )),
+    }
+}
+
+/// Narrows a list to one company (id or slug) within what the caller may see.
+async fn company_filter(
+    shared: &Shared,
+    caller: &Caller,
+    company: Option<&str>,
+) -> Result<Option<Vec<i64>>, Problem> {
+    let visible = visible(shared, caller).await?;
+    let Some(key) = company else {
+        return Ok(visible);
+    };
+    let company = authorized_company(shared, caller, Permission::ReadSyncData, key).await?;
+    Ok(Some(vec![company.id]))
+}
+
+fn audit(
+    caller: &Caller,
+    action: &str,
+    company_id: Option<i64>,
+    target: String,
+    details: serde_json::Value,
+    at: DateTime<Utc>,
+) -> AuditRecordedV1 {
+    AuditRecordedV1 {
+        actor: caller.sub().to_owned(),
+        action: action.to_owned(),
+        company_id: company_id.map(CompanyId),
+        target: Some(target),
+        details,
+        service: SERVICE.to_owned(),
+        at,
+    }
+}
+
+async fn due(conn: &mut Conn, company_id: i64) -> diesel::QueryResult<()> {
+    status::enqueue(
+        conn,
+        &SyncDueV1 {
+            company_id: CompanyId(company_id),
+            reason: DueReason::SyncNow,
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BatchQuery {
+    /// Company id or slug.
+    pub company: Option<String>,
+    pub import_id: Option<i64>,
+    /// pending, processing, completed or failed.
+    pub status: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/batches", tag = "batches",
+    params(BatchQuery, PageQuery),
+    responses((status = 200, body = BatchPage), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn list_batches(
+    shared: web::Data<Shared>,
+    caller: Caller,
+    query: web::Query<BatchQuery>,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, Problem> {
+    caller.require(Permission::ReadSyncData)?;
+    let filter = BatchFilter {
+        company_ids: company_filter(&shared, &caller, query.company.as_deref()).await?,
+        import_id: query.import_id,
+        status: query.status.clone(),
+    };
+    let mut conn = db::connection(&shared.pool).await?;
+    let (items, total) = batches::list(&mut conn, &filter, page.offset(), page.limit()).await?;
+    Ok(HttpResponse::Ok().json(page.of(items, total)))
+}
+
+/// A page of batches.
+#[derive(Serialize, ToSchema)]
+pub struct BatchPage {
+    pub items: Vec<Batch>,
+    pub page: u32,
+    pub per_page: u32,
+    pub total: i64,
+}
+
+/// A page of deliveries.
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryPage {
+    pub items: Vec<DeliveryRow>,
+    pub page: u32,
+    pub per_page: u32,
+    pub total: i64,
+}
+
+async fn find_batch(shared: &Shared, caller: &Caller, id: &str) -> Result<Batch, Problem> {
+    let id: Uuid = id.parse().map_err(|_| Problem::not_found("batch"))?;
+    let mut conn = db::connection(&shared.pool).await?;
+    let batch = batches::find(&mut conn, id)
+        .await?
+        .ok_or_else(|| Problem::not_found("batch"))?;
+    if let Some(visible) = visible(shared, caller).await? {
+        if !visible.contains(&batch.company_id) {
+            return Err(Problem::not_found("batch"));
+        }
+    }
+    Ok(batch)
+}
+
+#[utoipa::path(get, path = "/v1/batches/{id}", tag = "batches",
+    params(("id" = String, Path, description = "batch id")),
+    responses((status = 200, body = Batch), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn get_batch(
+    shared: web::Data<Shared>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    caller.require(Permission::ReadSyncData)?;
+    Ok(HttpResponse::Ok().json(find_batch(&shared, &caller, &path).await?))
+}
+
+/// What a retry or sync-now queued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Queued {
+    /// Deliveries now pending.
+    pub queued: usize,
+}
+
+#[utoipa::path(post, path = "/v1/batches/{id}/retry", tag = "batches",
+    params(("id" = String, Path, description = "batch id")),
+    responses((status = 202, body = Queued), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn retry_batch(
+    shared: web::Data<Shared>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    caller.require(Permission::RetryBatches)?;
+    let batch = find_batch(&shared, &caller, &path).await?;
+    let now = shared.clock.now();
+    let selection = Selection {
+        batch_id: Some(batch.id),
+        from: vec![DeliveryState::Failed, DeliveryState::Rejected],
+        ..Selection::default()
+    };
+    let event = audit(
+        &caller,
+        "batch.retried",
+        Some(batch.company_id),
+        batch.id.to_string(),
+        json!({}),
+        now,
+    );
+    let mut conn = db::connection(&shared.pool).await?;
+    let queued = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            let changed =
+                deliveries::transition(conn, &selection, DeliveryState::Pending, None, true, now)
+                    .await?;
+            status::record(conn, batch.company_id, &changed, now).await?;
+            due(conn, batch.company_id).await?;
+            let mut event = event;
+            event.details = json!({ "queued": changed.len() });
+            status::enqueue(conn, &event).await?;
+            Ok(changed.len())
+        })
+        .await?;
+    shared.relay.wake();
+    Ok(HttpResponse::Accepted().json(Queued { queued }))
+}
+
+/// Scheduled deliveries of the selection → pending, and the company's sender told.
+async fn sync_now(
+    shared: &Shared,
+    caller: &Caller,
+    company_id: i64,
+    import_id: Option<i64>,
+) -> Result<usize, Problem> {
+    let now = shared.clock.now();
+    let selection = Selection {
+        company_id: Some(company_id),
+        import_id,
+        from: vec![DeliveryState::Scheduled, DeliveryState::RetryWait],
+        ..Selection::default()
+    };
+    let (action, target) = match import_id {
+        Some(id) => ("import.sync_now", id.to_string()),
+        None => ("company.sync_now", company_id.to_string()),
+    };
+    let event = audit(caller, action, Some(company_id), target, json!({}), now);
+    let mut conn = db::connection(&shared.pool).await?;
+    let queued = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            let changed =
+                deliveries::transition(conn, &selection, DeliveryState::Pending, None, false, now)
+                    .await?;
+            status::record(conn, company_id, &changed, now).await?;
+            due(conn, company_id).await?;
+            let mut event = event;
+            event.details = json!({ "queued": changed.len() });
+            status::enqueue(conn, &event).await?;
+            Ok(changed.len())
+        })
+        .await?;
+    shared.relay.wake();
+    Ok(queued)
+}
+
+#[utoipa::path(post, path = "/v1/companies/{company}/sync-now", tag = "sync",
+    params(("company" = String, Path, description = "id or slug")),
+    responses((status = 202, body = Queued), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn sync_company_now(
+    shared: web::Data<Shared>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let company = authorized_company(&shared, &caller, Permission::SyncNow, &path).await?;
+    let queued = sync_now(&shared, &caller, company.id, None).await?;
+    Ok(HttpResponse::Accepted().json(Queued { queued }))
+}
+
+#[derive(diesel::QueryableByName)]
+struct ImportCompany {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    company_id: i64,
+}
+
+#[utoipa::path(post, path = "/v1/imports/{id}/sync-now", tag = "sync",
+    params(("id" = i64, Path, description = "import id")),
+    responses((status = 202, body = Queued), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn sync_import_now(
+    shared: web::Data<Shared>,
+    caller: Caller,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, Problem> {
+    use diesel_async::RunQueryDsl;
+    caller.require(Permission::SyncNow)?;
+    let import_id = path.into_inner();
+    let mut conn = db::connection(&shared.pool).await?;
+    let owners: Vec<ImportCompany> =
+        diesel::sql_query("SELECT DISTINCT company_id FROM sync.deliveries WHERE import_id = $1")
+            .bind::<diesel::sql_types::BigInt, _>(import_id)
+            .load(&mut conn)
+            .await?;
+    drop(conn);
+    if owners.is_empty() {
+        return Err(Problem::not_found("import"));
+    }
+    let companies = directory(&shared).await?;
+    let mut queued = 0;
+    for owner in owners {
+        let allowed = companies
+            .get(&owner.company_id)
+            .is_some_and(|c| caller.can_access_company(&c.slug));
+        if allowed {
+            queued += sync_now(&shared, &caller, owner.company_id, Some(import_id)).await?;
+        }
+    }
+    Ok(HttpResponse::Accepted().json(Queued { queued }))
+}
+
+/// How a company's delivery to Bayzat is doing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncHealth {
+    pub company_id: i64,
+    /// active, paused_auth or disabled.
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub state_since: Option<DateTime<Utc>>,
+    /// Deliveries by state.
+    pub counts: BTreeMap<String, i64>,
+    /// Seconds since the oldest delivery still waiting to go (pending, retry_wait, sending) was
+    /// queued.
+    pub oldest_pending_age_seconds: Option<i64>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_error: Option<LastError>,
+    /// Bayzat calls in the last 24 hours, and the share of them accepted.
+    pub calls_24h: i64,
+    pub success_rate_24h: Option<f64>,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+}
+
+#[utoipa::path(get, path = "/v1/companies/{company}/sync-health", tag = "sync",
+    params(("company" = String, Path, description = "id or slug")),
+    responses((status = 200, body = SyncHealth), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn sync_health(
+    shared: web::Data<Shared>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let company = authorized_company(&shared, &caller, Permission::ReadSyncData, &path).await?;
+    let now = shared.clock.now();
+    let mut conn = db::connection(&shared.pool).await?;
+    let state = companies::find(&mut conn, company.id).await?;
+    let counts = deliveries::counts(&mut conn, Some(company.id))
+        .await?
+        .into_iter()
+        .map(|c| (c.state, c.count))
+        .collect();
+    let oldest = deliveries::oldest_waiting(&mut conn, company.id).await?;
+    let summary = requests::summary(&mut conn, company.id, now - TimeDelta::hours(24)).await?;
+    let last_error = requests::last_error(&mut conn, company.id).await?;
+    Ok(HttpResponse::Ok().json(SyncHealth {
+        company_id: company.id,
+        state: state
+            .as_ref()
+            .map_or_else(|| "active".to_owned(), |s| s.state.clone()),
+        state_reason: state.as_ref().and_then(|s| s.reason.clone()),
+        state_since: state.as_ref().map(|s| s.since),
+        counts,
+        oldest_pending_age_seconds: oldest.map(|at| (now - at).num_seconds().max(0)),
+        last_success_at: summary.last_success_at,
+        last_error,
+        calls_24h: summary.calls,
+        success_rate_24h: (summary.calls > 0)
+            .then(|| summary.accepted as f64 / summary.calls as f64),
+        latency_p50_ms: summary.p50_ms,
+        latency_p95_ms: summary.p95_ms,
+    }))
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryQuery {
+    /// Company id or slug.
+    pub company: Option<String>,
+    pub import_id: Option<i64>,
+    pub batch_id: Option<Uuid>,
+    pub state: Option<String>,
+    /// The empId sent to Bayzat.
+    pub employee: Option<String>,
+    /// Punch local time from (inclusive), `YYYY-MM-DDTHH:MM:SS`.
+    #[param(value_type = Option<String>)]
+    pub from: Option<NaiveDateTime>,
+    /// Punch local time to (exclusive).
+    #[param(value_type = Option<String>)]
+    pub to: Option<NaiveDateTime>,
+}
+
+#[utoipa::path(get, path = "/v1/deliveries", tag = "deliveries",
+    params(DeliveryQuery, PageQuery),
+    responses((status = 200, body = DeliveryPage), (status = 401), (status = 403)),
+    security(("bearer" = [])))]
+pub async fn list_deliveries(
+    shared: web::Data<Shared>,
+    caller: Caller,
+    query: web::Query<DeliveryQuery>,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, Problem> {
+    caller.require(Permission::ReadSyncData)?;
+    if let Some(state) = &query.state {
+        state
+            .parse::<DeliveryState>()
+            .map_err(|e| Problem::unprocessable("invalid_state", e.to_string()))?;
+    }
+    let filter = DeliveryFilter {
+        company_ids: company_filter(&shared, &caller, query.company.as_deref()).await?,
+        import_id: query.import_id,
+        batch_id: query.batch_id,
+        state: query.state.clone(),
+        emp_id: query.employee.clone(),
+        from: query.from,
+        to: query.to,
+    };
+    let mut conn = db::connection(&shared.pool).await?;
+    let (items, total) = deliveries::list(&mut conn, &filter, page.offset(), page.limit()).await?;
+    let page: Page<DeliveryRow> = page.of(items, total);
+    Ok(HttpResponse::Ok().json(page))
+}

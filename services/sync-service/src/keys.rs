@@ -1,0 +1,106 @@
+//! Companies' Bayzat keys, fetched from config-service's internal endpoint and cached per
+//! company. A key never reaches a log line: its `Debug` is masked.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth::{Claims, JwtKeys, Role};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use crate::SERVICE;
+
+/// What sync-service needs to call Bayzat for one company.
+#[derive(Clone, Deserialize)]
+pub struct CompanyKey {
+    pub api_key: String,
+    pub api_url: String,
+    pub is_enabled: bool,
+}
+
+impl std::fmt::Debug for CompanyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompanyKey")
+            .field("api_key", &"••••")
+            .field("api_url", &self.api_url)
+            .field("is_enabled", &self.is_enabled)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// config-service has no key for the company.
+    #[error("no Bayzat key is stored for the company")]
+    Missing,
+    #[error("config-service did not give the key: {0}")]
+    Unavailable(String),
+}
+
+pub struct KeyCache {
+    http: reqwest::Client,
+    base_url: String,
+    jwt: JwtKeys,
+    cached: Mutex<HashMap<i64, Arc<CompanyKey>>>,
+}
+
+/// A short-lived `service` token for this service's calls to config-service.
+pub fn service_token(jwt: &JwtKeys) -> String {
+    jwt.mint(&Claims::new(
+        SERVICE,
+        Role::Service,
+        chrono::Duration::minutes(5),
+    ))
+}
+
+impl KeyCache {
+    pub fn new(config_service_url: &str, jwt: JwtKeys) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("a client with a timeout builds"),
+            base_url: config_service_url.trim_end_matches('/').to_owned(),
+            jwt,
+            cached: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The company's key, from the cache or config-service.
+    pub async fn get(&self, company_id: i64) -> Result<Arc<CompanyKey>, KeyError> {
+        if let Some(key) = self.cached.lock().await.get(&company_id) {
+            return Ok(key.clone());
+        }
+        let response = self
+            .http
+            .get(format!(
+                "{}/internal/v1/companies/{company_id}/bayzat-key",
+                self.base_url
+            ))
+            .bearer_auth(service_token(&self.jwt))
+            .send()
+            .await
+            .map_err(|e| KeyError::Unavailable(e.without_url().to_string()))?;
+        match response.status().as_u16() {
+            200 => {
+                let key: CompanyKey = response
+                    .json()
+                    .await
+                    .map_err(|e| KeyError::Unavailable(e.without_url().to_string()))?;
+                let key = Arc::new(key);
+                self.cached.lock().await.insert(company_id, key.clone());
+                Ok(key)
+            }
+            404 => Err(KeyError::Missing),
+            status => Err(KeyError::Unavailable(format!(
+                "config-service answered {status}"
+            ))),
+        }
+    }
+
+    /// The key may have changed (rotated, company re-enabled): fetch it again next time.
+    pub async fn forget(&self, company_id: i64) {
+        self.cached.lock().await.remove(&company_id);
+    }
+}

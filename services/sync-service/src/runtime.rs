@@ -1,0 +1,124 @@
+//! What the consumers, senders, scheduler and handlers share, and the per-company parts of this
+//! replica: one consumer of `sync.company.{id}` and one sender task per company.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use bayzat_client::BayzatClient;
+use bus::{Broker, ConsumerHandle};
+use directory::DirectoryClient;
+use outbox::RelayWaker;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::keys::KeyCache;
+use crate::metrics::Metrics;
+use crate::settings::BayzatSettings;
+use crate::store::{self, companies};
+
+pub struct Shared {
+    pub pool: db::Pool,
+    pub broker: Broker,
+    pub relay: RelayWaker,
+    pub clock: Clock,
+    pub replica_id: String,
+    pub lease_ttl: std::time::Duration,
+    pub bayzat_settings: BayzatSettings,
+    pub bayzat: BayzatClient,
+    pub keys: KeyCache,
+    pub directory: DirectoryClient,
+    pub metrics: Metrics,
+}
+
+struct CompanyParts {
+    _consumer: ConsumerHandle,
+    sender: JoinHandle<()>,
+}
+
+impl Drop for CompanyParts {
+    fn drop(&mut self) {
+        self.sender.abort();
+    }
+}
+
+/// The companies this replica consumes and sends for. Dropping it stops them all.
+pub struct Registry {
+    shared: Arc<Shared>,
+    companies: Mutex<HashMap<i64, CompanyParts>>,
+    me: Weak<Registry>,
+}
+
+impl Registry {
+    pub fn new(shared: Arc<Shared>) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            shared,
+            companies: Mutex::new(HashMap::new()),
+            me: me.clone(),
+        })
+    }
+
+    pub fn weak(&self) -> Weak<Registry> {
+        self.me.clone()
+    }
+
+    pub fn knows(&self, company_id: i64) -> bool {
+        self.lock().contains_key(&company_id)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, CompanyParts>> {
+        self.companies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts consuming the company's queue and its sender, once; records its sync state.
+    pub async fn ensure(&self, company_id: i64, is_enabled: bool) -> store::QueryResult<()> {
+        if self.knows(company_id) {
+            return Ok(());
+        }
+        let mut conn = db::connection(&self.shared.pool)
+            .await
+            .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+        companies::ensure(&mut conn, company_id, is_enabled, self.shared.clock.now()).await?;
+        drop(conn);
+        let mut map = self.lock();
+        if map.contains_key(&company_id) {
+            return Ok(());
+        }
+        let wake = Arc::new(Notify::new());
+        let sender = crate::sender::spawn(self.shared.clone(), company_id, wake.clone());
+        let consumer = crate::events::spawn_company_consumer(&self.shared, company_id, wake);
+        map.insert(
+            company_id,
+            CompanyParts {
+                _consumer: consumer,
+                sender,
+            },
+        );
+        tracing::info!(company_id, "consuming the company's queue");
+        Ok(())
+    }
+
+    /// The company was deleted: stop its consumer and sender.
+    pub fn remove(&self, company_id: i64) {
+        self.lock().remove(&company_id);
+    }
+
+    /// Every company of the directory snapshot gets its consumer; errors are logged and the next
+    /// round tries again.
+    pub async fn ensure_directory(&self) {
+        let snapshot = match self.shared.directory.current().await {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                tracing::warn!(%error, "directory snapshot unavailable; companies not refreshed");
+                return;
+            }
+        };
+        for company in &snapshot.companies {
+            if let Err(error) = self.ensure(company.id, company.is_enabled).await {
+                tracing::warn!(company_id = company.id, %error, "company not started");
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The scheduler every replica runs: it announces due work with `sync.due.v1` on the company's
+//! queue, so that only the company's active consumer sends. The company state rows are locked
+//! with SKIP LOCKED, so one replica announces each company.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel_async::AsyncConnection;
+use domain::{CompanyId, DueReason, SyncDueV1};
+use tokio::task::JoinHandle;
+
+use crate::runtime::{Registry, Shared};
+use crate::store::{companies, deliveries, status};
+
+/// How often each replica looks for due work.
+pub const TICK: Duration = Duration::from_secs(1);
+/// A company announced this recently is not announced again, whichever replica did it.
+const QUIET_SECONDS: i64 = 2;
+
+/// Runs until aborted; owns the registry, so aborting it stops the companies' consumers and
+/// senders too.
+pub fn spawn(shared: Arc<Shared>, registry: Arc<Registry>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            registry.ensure_directory().await;
+            if let Err(error) = announce_due(&shared).await {
+                tracing::warn!(%error, "scheduler round failed");
+            }
+            if let Err(error) = refresh_gauges(&shared).await {
+                tracing::debug!(%error, "delivery gauges not refreshed");
+            }
+            tokio::time::sleep(TICK).await;
+        }
+    })
+}
+
+/// One round: publishes `sync.due.v1` for every company with due work nobody is sending.
+pub async fn announce_due(shared: &Shared) -> Result<usize, db::DbError> {
+    let now = shared.clock.now();
+    let mut conn = db::connection(&shared.pool).await?;
+    let announced = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            let due = deliveries::companies_due(conn, now, QUIET_SECONDS).await?;
+            let ids: Vec<i64> = due.iter().map(|d| d.company_id).collect();
+            companies::mark_due_published(conn, &ids, now).await?;
+            for company in &due {
+                let reason = if company.scheduled {
+                    DueReason::Schedule
+                } else {
+                    DueReason::Retry
+                };
+                status::enqueue(
+                    conn,
+                    &SyncDueV1 {
+                        company_id: CompanyId(company.company_id),
+                        reason,
+                    },
+                )
+                .await?;
+            }
+            Ok(ids.len())
+        })
+        .await?;
+    if announced > 0 {
+        shared.relay.wake();
+    }
+    Ok(announced)
+}
+
+async fn refresh_gauges(shared: &Shared) -> Result<(), db::DbError> {
+    let mut conn = db::connection(&shared.pool).await?;
+    let counts = deliveries::counts(&mut conn, None).await?;
+    let gauge = &shared.metrics.deliveries;
+    gauge.reset();
+    for count in counts {
+        gauge
+            .with_label_values(&[count.company_id.to_string().as_str(), count.state.as_str()])
+            .set(count.count);
+    }
+    let lag = deliveries::oldest_waiting_by_company(&mut conn).await?;
+    let now = shared.clock.now();
+    shared.metrics.oldest_pending.reset();
+    for (company_id, at) in lag {
+        shared
+            .metrics
+            .oldest_pending
+            .with_label_values(&[company_id.to_string().as_str()])
+            .set((now - at).num_seconds().max(0));
+    }
+    Ok(())
+}

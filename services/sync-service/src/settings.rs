@@ -1,0 +1,228 @@
+//! sync-service's configuration (DESIGN.md §7), read once at start.
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use auth::JwtKeys;
+use domain::RetrySchedule;
+use regex::Regex;
+use settings::{CommonSettings, Env, Millis, Seconds, SettingsError};
+
+use crate::clock::Clock;
+use crate::{BIND_VARIABLE, DEFAULT_BIND};
+
+/// How the company's requests to Bayzat are paced and retried.
+#[derive(Debug, Clone)]
+pub struct BayzatSettings {
+    /// `BAYZAT_RATE_LIMIT_DELAY`: one request per key per this long, start to start.
+    pub rate_limit_delay: Duration,
+    /// `BAYZAT_RATE_LIMIT_MARGIN_MS`: added to the delay, against network jitter.
+    pub rate_limit_margin: Duration,
+    /// `BAYZAT_MAX_RECORDS_PER_REQUEST`.
+    pub max_records: NonZeroUsize,
+    /// `BAYZAT_RETRY_SCHEDULE` fitted to `BAYZAT_MAX_RETRY_ATTEMPTS`.
+    pub retry_schedule: RetrySchedule,
+    /// `BAYZAT_HTTP_TIMEOUT`: a whole request, connecting included.
+    pub http_timeout: Duration,
+    /// `BAYZAT_DUPLICATE_PATTERN`: a refusal whose message matches is a duplicate.
+    pub duplicate_pattern: Regex,
+}
+
+impl BayzatSettings {
+    /// One request per this long, start to start.
+    pub fn interval(&self) -> Duration {
+        self.rate_limit_delay + self.rate_limit_margin
+    }
+}
+
+impl Default for BayzatSettings {
+    fn default() -> Self {
+        Self {
+            rate_limit_delay: Duration::from_secs(1),
+            rate_limit_margin: Duration::from_millis(25),
+            max_records: domain::MAX_RECORDS_PER_REQUEST,
+            retry_schedule: RetrySchedule::default(),
+            http_timeout: Duration::from_secs(10),
+            duplicate_pattern: bayzat_client::default_duplicate_pattern(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Settings {
+    pub common: CommonSettings,
+    /// `BRIDGE_JWT_SECRET`: verifies callers and signs this service's calls to config-service.
+    pub jwt: JwtKeys,
+    /// `CONFIG_SERVICE_URL`: the directory snapshot and the companies' keys.
+    pub config_service_url: String,
+    pub bayzat: BayzatSettings,
+    /// This replica's name in sender leases and request logs: host name and a random suffix, so
+    /// a restarted process never mistakes its predecessor's lease for its own.
+    pub replica_id: String,
+    /// Every schedule, retry and lease decision reads this clock.
+    pub clock: Clock,
+    /// How long a company's sender lease lasts unless renewed (each request renews it): how long
+    /// another replica waits after this one vanished mid-drain.
+    pub lease_ttl: Duration,
+}
+
+/// The sender lease's default lifetime (DESIGN.md §4: about 15 s).
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(15);
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("common", &self.common)
+            .field("config_service_url", &self.config_service_url)
+            .field("bayzat", &self.bayzat)
+            .field("replica_id", &self.replica_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A regex setting.
+struct Pattern(Regex);
+
+impl std::str::FromStr for Pattern {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // regex's own message spans several lines; the setting's error must stay on one.
+        Regex::new(s)
+            .map(Pattern)
+            .map_err(|_| "not a valid regular expression")
+    }
+}
+
+impl Settings {
+    /// Settings with the documented defaults for everything but the connections.
+    pub fn new(common: CommonSettings, jwt: JwtKeys, config_service_url: String) -> Self {
+        Self {
+            common,
+            jwt,
+            config_service_url,
+            bayzat: BayzatSettings::default(),
+            replica_id: replica_id(),
+            clock: Clock::system(),
+            lease_ttl: DEFAULT_LEASE_TTL,
+        }
+    }
+
+    pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
+        let defaults = BayzatSettings::default();
+        let max_attempts: u32 = env.or("BAYZAT_MAX_RETRY_ATTEMPTS", 5)?;
+        let schedule: RetrySchedule = env.or("BAYZAT_RETRY_SCHEDULE", RetrySchedule::default())?;
+        let max_records: usize = env.or("BAYZAT_MAX_RECORDS_PER_REQUEST", 20)?;
+        let max_records = NonZeroUsize::new(max_records).ok_or_else(|| SettingsError {
+            variable: "BAYZAT_MAX_RECORDS_PER_REQUEST".into(),
+            problem: "must be at least 1".into(),
+        })?;
+        Ok(Self {
+            common: CommonSettings::from_env(env, BIND_VARIABLE, DEFAULT_BIND)?,
+            jwt: JwtKeys::from_env(env)?,
+            config_service_url: env.required("CONFIG_SERVICE_URL")?,
+            bayzat: BayzatSettings {
+                rate_limit_delay: env
+                    .or(
+                        "BAYZAT_RATE_LIMIT_DELAY",
+                        Seconds(defaults.rate_limit_delay),
+                    )?
+                    .0,
+                rate_limit_margin: env
+                    .or(
+                        "BAYZAT_RATE_LIMIT_MARGIN_MS",
+                        Millis(defaults.rate_limit_margin),
+                    )?
+                    .0,
+                max_records,
+                retry_schedule: schedule.with_max_attempts(max_attempts),
+                http_timeout: env
+                    .or("BAYZAT_HTTP_TIMEOUT", Seconds(defaults.http_timeout))?
+                    .0,
+                duplicate_pattern: env
+                    .or(
+                        "BAYZAT_DUPLICATE_PATTERN",
+                        Pattern(defaults.duplicate_pattern),
+                    )?
+                    .0,
+            },
+            replica_id: replica_id(),
+            clock: Clock::system(),
+            lease_ttl: DEFAULT_LEASE_TTL,
+        })
+    }
+}
+
+/// The host name (when the environment says it) and eight random hex digits.
+pub fn replica_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .unwrap_or_else(|| "sync".to_owned());
+    format!("{host}-{:08x}", rand::random::<u32>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(extra: &[(&str, &str)]) -> Env {
+        let mut pairs = vec![
+            ("DATABASE_URL", "postgres://x"),
+            ("AMQP_URL", "amqp://y"),
+            (
+                "BRIDGE_JWT_SECRET",
+                "a-secret-of-at-least-thirty-two-bytes!",
+            ),
+            ("CONFIG_SERVICE_URL", "http://config:8081"),
+        ];
+        pairs.extend_from_slice(extra);
+        Env::from_pairs(pairs)
+    }
+
+    #[test]
+    fn defaults() {
+        let settings = Settings::from_env(&env(&[])).unwrap();
+        let bayzat = &settings.bayzat;
+        assert_eq!(bayzat.rate_limit_delay, Duration::from_secs(1));
+        assert_eq!(bayzat.rate_limit_margin, Duration::from_millis(25));
+        assert_eq!(bayzat.interval(), Duration::from_millis(1025));
+        assert_eq!(bayzat.max_records.get(), 20);
+        assert_eq!(bayzat.retry_schedule, RetrySchedule::default());
+        assert_eq!(bayzat.http_timeout, Duration::from_secs(10));
+        assert!(bayzat.duplicate_pattern.is_match("Record ALREADY EXISTS"));
+        assert_ne!(settings.replica_id, replica_id());
+    }
+
+    #[test]
+    fn values_and_one_line_errors() {
+        let settings = Settings::from_env(&env(&[
+            ("BAYZAT_RATE_LIMIT_DELAY", "0.2"),
+            ("BAYZAT_RATE_LIMIT_MARGIN_MS", "10"),
+            ("BAYZAT_MAX_RECORDS_PER_REQUEST", "5"),
+            ("BAYZAT_RETRY_SCHEDULE", "1s,2s"),
+            ("BAYZAT_MAX_RETRY_ATTEMPTS", "3"),
+            ("BAYZAT_DUPLICATE_PATTERN", "dup"),
+        ]))
+        .unwrap();
+        assert_eq!(settings.bayzat.interval(), Duration::from_millis(210));
+        assert_eq!(settings.bayzat.max_records.get(), 5);
+        assert_eq!(settings.bayzat.retry_schedule.to_string(), "1s,2s,2s");
+        let cases = [
+            ("BAYZAT_RATE_LIMIT_DELAY", "fast"),
+            ("BAYZAT_RATE_LIMIT_MARGIN_MS", "1.5"),
+            ("BAYZAT_MAX_RECORDS_PER_REQUEST", "0"),
+            ("BAYZAT_MAX_RETRY_ATTEMPTS", "-1"),
+            ("BAYZAT_RETRY_SCHEDULE", "5x"),
+            ("BAYZAT_HTTP_TIMEOUT", "soon"),
+            ("BAYZAT_DUPLICATE_PATTERN", "(unclosed"),
+        ];
+        for (variable, value) in cases {
+            let error = Settings::from_env(&env(&[(variable, value)])).unwrap_err();
+            assert_eq!(error.variable, variable);
+            assert!(!error.to_string().contains('\n'), "{error}");
+        }
+        let error = Settings::from_env(&Env::from_pairs([("DATABASE_URL", "x")])).unwrap_err();
+        assert_eq!(error.variable, "AMQP_URL");
+    }
+}

@@ -1,0 +1,107 @@
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{Array, BigInt, Double, Integer, Nullable, Text, Timestamptz};
+use diesel::QueryableByName;
+use diesel_async::RunQueryDsl;
+
+use super::{Conn, QueryResult};
+
+/// One HTTP call to Bayzat.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub company_id: i64,
+    pub holder: String,
+    pub punch_ids: Vec<i64>,
+    pub status_code: Option<i32>,
+    /// The reply's kind: accepted, refused, transient, unauthorized, rate_limited, unexpected.
+    pub outcome: String,
+    pub latency_ms: i32,
+    pub error: Option<String>,
+    pub started_at: DateTime<Utc>,
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+pub async fn insert(conn: &mut Conn, request: &NewRequest) -> QueryResult<i64> {
+    diesel::sql_query(
+        "INSERT INTO sync.bayzat_requests (company_id, holder, records, punch_ids, status_code, \
+         outcome, latency_ms, error, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         RETURNING id",
+    )
+    .bind::<BigInt, _>(request.company_id)
+    .bind::<Text, _>(&request.holder)
+    .bind::<Integer, _>(i32::try_from(request.punch_ids.len()).unwrap_or(i32::MAX))
+    .bind::<Array<BigInt>, _>(&request.punch_ids)
+    .bind::<Nullable<Integer>, _>(request.status_code)
+    .bind::<Text, _>(&request.outcome)
+    .bind::<Integer, _>(request.latency_ms)
+    .bind::<Nullable<Text>, _>(&request.error)
+    .bind::<Timestamptz, _>(request.started_at)
+    .get_result(conn)
+    .await
+    .map(|row: Id| row.id)
+}
+
+/// The company's Bayzat calls over a window, as sync health shows them.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct CallSummary {
+    #[diesel(sql_type = BigInt)]
+    pub calls: i64,
+    #[diesel(sql_type = BigInt)]
+    pub accepted: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    pub p50_ms: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    pub p95_ms: Option<f64>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub last_success_at: Option<DateTime<Utc>>,
+}
+
+/// Calls since `since`, and the last accepted call ever.
+pub async fn summary(
+    conn: &mut Conn,
+    company_id: i64,
+    since: DateTime<Utc>,
+) -> QueryResult<CallSummary> {
+    diesel::sql_query(
+        "SELECT count(*) FILTER (WHERE started_at >= $2) AS calls, \
+           count(*) FILTER (WHERE started_at >= $2 AND outcome = 'accepted') AS accepted, \
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) \
+             FILTER (WHERE started_at >= $2 AND status_code IS NOT NULL) AS p50_ms, \
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) \
+             FILTER (WHERE started_at >= $2 AND status_code IS NOT NULL) AS p95_ms, \
+           max(started_at) FILTER (WHERE outcome = 'accepted') AS last_success_at \
+         FROM sync.bayzat_requests WHERE company_id = $1",
+    )
+    .bind::<BigInt, _>(company_id)
+    .bind::<Timestamptz, _>(since)
+    .get_result(conn)
+    .await
+}
+
+/// The company's most recent failed call.
+#[derive(Debug, Clone, QueryableByName, serde::Serialize, utoipa::ToSchema)]
+pub struct LastError {
+    #[diesel(sql_type = Timestamptz)]
+    pub at: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    pub outcome: String,
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub status_code: Option<i32>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub error: Option<String>,
+}
+
+pub async fn last_error(conn: &mut Conn, company_id: i64) -> QueryResult<Option<LastError>> {
+    let mut rows: Vec<LastError> = diesel::sql_query(
+        "SELECT started_at AS at, outcome, status_code, error FROM sync.bayzat_requests \
+         WHERE company_id = $1 AND outcome <> 'accepted' ORDER BY started_at DESC, id DESC LIMIT 1",
+    )
+    .bind::<BigInt, _>(company_id)
+    .load(conn)
+    .await?;
+    Ok(rows.pop())
+}

@@ -1,0 +1,54 @@
+//! `punches.status.v1` for every change of a delivery's state, written to the outbox in the same
+//! transaction as the change, and the affected batches recounted.
+
+use chrono::{DateTime, Utc};
+use domain::{CompanyId, PunchId, PunchStatusChange, PunchesStatusV1};
+use uuid::Uuid;
+
+use super::deliveries::Changed;
+use super::{batches, Conn, QueryResult};
+use crate::SCHEMA;
+
+/// Changes per message: well under the broker's frame and the consumers' transaction sizes.
+const CHANGES_PER_MESSAGE: usize = 500;
+
+/// Publishes the changes (through the outbox) and recounts their batches.
+pub async fn record(
+    conn: &mut Conn,
+    company_id: i64,
+    changed: &[Changed],
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let mut messages = Vec::new();
+    for chunk in changed.chunks(CHANGES_PER_MESSAGE) {
+        let event = PunchesStatusV1 {
+            company_id: CompanyId(company_id),
+            changes: chunk
+                .iter()
+                .map(|c| PunchStatusChange {
+                    punch_id: PunchId(c.punch_id),
+                    state: c.state.parse().unwrap_or(domain::DeliveryState::Pending),
+                    error: c.last_error.clone(),
+                    at: Some(now),
+                })
+                .collect(),
+        };
+        messages.push(
+            bus::Outgoing::message(Uuid::now_v7(), &event, None)
+                .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
+        );
+    }
+    outbox::enqueue(conn, SCHEMA, &messages).await?;
+    let batch_ids: Vec<Uuid> = changed.iter().map(|c| c.batch_id).collect();
+    batches::refresh(conn, &batch_ids, now).await
+}
+
+/// Enqueues any message of the `attendance` exchange in the caller's transaction.
+pub async fn enqueue<M: domain::Message>(conn: &mut Conn, message: &M) -> QueryResult<()> {
+    let outgoing = bus::Outgoing::message(Uuid::now_v7(), message, None)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    outbox::enqueue(conn, SCHEMA, &[outgoing]).await
+}

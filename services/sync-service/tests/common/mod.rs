@@ -1,0 +1,380 @@
+//! bayzat-sim, config-service (with the fixture directory, keys pointing at the simulator) and
+//! sync-service replicas in-process against this test's database and broker namespace, and
+//! helpers to queue punches and wait for their outcome.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth::{Claims, JwtKeys, Role};
+use bayzat_sim::{KeySpec, RunningSim, SimConfig};
+use bus::{Broker, Outgoing, Publisher};
+use domain::{
+    BatchId, BayzatEmpId, CompanyId, ImportCancelledV1, ImportId, LocalPunchTime, Message, PunchId,
+    PunchType, PunchesReadyV1, ReadyPunch,
+};
+use serde_json::{json, Value};
+use service_kit::RunningService;
+use sync_service::{BayzatSettings, Clock, Settings};
+use test_support::TestEnv;
+
+pub const JWT_SECRET: &str = "sync-test-secret-of-at-least-32-bytes!";
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/");
+/// The simulator's interval per key: fast, so tests take seconds.
+pub const INTERVAL_MS: u64 = 200;
+pub const ADVLINE_KEY: &str = "bz_test_advline_7f3a9c";
+/// Employees the advline key knows.
+pub const ADVLINE_EMPLOYEES: [&str; 6] = ["1001", "1002", "1003", "1005", "42", "ADV-1007"];
+
+/// Fields drop in order: the services stop before the simulator, database and namespace go.
+pub struct Stack {
+    pub replicas: Vec<Option<RunningService>>,
+    pub config: Option<RunningService>,
+    pub sim: RunningSim,
+    pub publisher: Publisher,
+    pub broker: Broker,
+    pub keys: JwtKeys,
+    pub client: reqwest::Client,
+    pub config_base: String,
+    pub clock: Clock,
+    pub bayzat: BayzatSettings,
+    pub env: TestEnv,
+}
+
+pub fn fast_bayzat() -> BayzatSettings {
+    BayzatSettings {
+        rate_limit_delay: Duration::from_millis(INTERVAL_MS),
+        rate_limit_margin: Duration::from_millis(25),
+        retry_schedule: "1s,1s,1s,1s,1s".parse().unwrap(),
+        http_timeout: Duration::from_secs(2),
+        ..BayzatSettings::default()
+    }
+}
+
+impl Stack {
+    pub async fn start(replicas: usize) -> Self {
+        Self::start_with(replicas, fast_bayzat()).await
+    }
+
+    pub async fn start_with(replicas: usize, bayzat: BayzatSettings) -> Self {
+        let env = TestEnv::new().await;
+        let keys = JwtKeys::new(JWT_SECRET.as_bytes());
+        let specs: Vec<KeySpec> =
+            bayzat_sim::keys_from_directory_file(format!("{FIXTURES}directory.json"))
+                .unwrap()
+                .into_iter()
+                .map(|spec| spec.with_interval_ms(INTERVAL_MS))
+                .collect();
+        let sim = bayzat_sim::spawn("127.0.0.1:0", SimConfig { keys: specs })
+            .await
+            .unwrap();
+        let master_keys = format!("k1:{}", crypto::generate_master_key());
+        let config = config_service::start(config_service::Settings {
+            common: env.common_settings(),
+            jwt: keys.clone(),
+            master_keys: Arc::new(crypto::MasterKeys::parse(&master_keys).unwrap()),
+            default_api_url: sim.attendance_url(),
+            bayzat_timeout: Duration::from_secs(2),
+        })
+        .await
+        .unwrap();
+        let config_base = config.base_url();
+        let admin = keys.mint(&Claims::new(
+            "loader",
+            Role::Admin,
+            chrono::Duration::minutes(5),
+        ));
+        config_service::cli::load_directory(
+            &config_base,
+            &admin,
+            &format!("{FIXTURES}directory.json"),
+            Some(&sim.attendance_url()),
+        )
+        .await
+        .unwrap();
+        let broker = Broker::start(env.broker.url(), env.broker.topology(), "sync-test");
+        broker.connected().await;
+        let mut stack = Self {
+            replicas: Vec::new(),
+            config: Some(config),
+            sim,
+            publisher: Publisher::new(broker.clone()),
+            broker,
+            keys,
+            client: reqwest::Client::new(),
+            config_base,
+            clock: Clock::system(),
+            bayzat,
+            env,
+        };
+        for _ in 0..replicas {
+            stack.add_replica().await;
+        }
+        stack
+    }
+
+    pub fn settings(&self) -> Settings {
+        let mut settings = Settings::new(
+            self.env.common_settings(),
+            self.keys.clone(),
+            self.config_base.clone(),
+        );
+        settings.bayzat = self.bayzat.clone();
+        settings.clock = self.clock.clone();
+        settings
+    }
+
+    /// Starts replica `replica-{n}`; its lease expires 3 s after its last request.
+    pub async fn add_replica(&mut self) -> usize {
+        let mut settings = self.settings();
+        settings.replica_id = format!("replica-{}", self.replicas.len());
+        settings.lease_ttl = Duration::from_secs(3);
+        let running = sync_service::start(settings).await.unwrap();
+        self.replicas.push(Some(running));
+        self.replicas.len() - 1
+    }
+
+    /// Which replica holds the company's sender lease, by its index.
+    pub async fn lease_holder(&self, company_id: i64) -> Option<usize> {
+        use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            holder: String,
+        }
+        let mut conn = AsyncPgConnection::establish(self.env.db.url())
+            .await
+            .unwrap();
+        let rows: Vec<Row> =
+            diesel::sql_query("SELECT holder FROM sync.sender_leases WHERE company_id = $1")
+                .bind::<diesel::sql_types::BigInt, _>(company_id)
+                .load(&mut conn)
+                .await
+                .unwrap_or_default();
+        rows.into_iter()
+            .next()
+            .and_then(|r| r.holder.strip_prefix("replica-").map(str::to_owned))
+            .and_then(|n| n.parse().ok())
+    }
+
+    pub fn base(&self) -> String {
+        self.replicas
+            .iter()
+            .flatten()
+            .next()
+            .expect("a replica runs")
+            .base_url()
+    }
+
+    pub fn token(&self, role: Role) -> String {
+        self.keys.mint(&Claims::new(
+            format!("{}-user", role.as_str()),
+            role,
+            chrono::Duration::minutes(10),
+        ))
+    }
+
+    /// Company id by slug, from config-service.
+    pub async fn company_id(&self, slug: &str) -> i64 {
+        let response = self
+            .client
+            .get(format!("{}/v1/companies/{slug}", self.config_base))
+            .bearer_auth(self.token(Role::Viewer))
+            .send()
+            .await
+            .unwrap();
+        response.json::<Value>().await.unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// Changes a company's Bayzat configuration in config-service (which tells sync-service).
+    pub async fn put_config(&self, slug: &str, body: Value) {
+        let response = self
+            .client
+            .put(format!(
+                "{}/v1/companies/{slug}/bayzat-config",
+                self.config_base
+            ))
+            .bearer_auth(self.token(Role::Admin))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{}",
+            response.text().await.unwrap()
+        );
+    }
+
+    pub async fn publish<M: Message>(&self, message: &M) {
+        let outgoing = Outgoing::message(uuid::Uuid::now_v7(), message, None).unwrap();
+        let mut tries = 0;
+        while let Err(error) = self.publisher.publish(&outgoing).await {
+            tries += 1;
+            assert!(tries < 50, "publishing failed: {error}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Queues `punches` for the company as import `import_id`; returns the batch id.
+    pub async fn ready(&self, company_id: i64, import_id: i64, punches: Vec<ReadyPunch>) -> String {
+        let batch_id = BatchId(uuid::Uuid::now_v7());
+        self.publish(&PunchesReadyV1 {
+            batch_id,
+            import_id: ImportId(import_id),
+            company_id: CompanyId(company_id),
+            punches,
+        })
+        .await;
+        batch_id.to_string()
+    }
+
+    pub async fn cancel(&self, company_id: i64, import_id: i64) {
+        self.publish(&ImportCancelledV1 {
+            company_id: CompanyId(company_id),
+            import_id: ImportId(import_id),
+        })
+        .await;
+    }
+
+    pub async fn get(&self, path: &str, role: Role) -> (u16, Value) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base()))
+            .bearer_auth(self.token(role))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, role: Role) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base()))
+            .bearer_auth(self.token(role))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Delivery states of the company's punches, straight from the database.
+    pub async fn states(&self, company_id: i64) -> Vec<(i64, String, i32, Option<String>)> {
+        use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            punch_id: i64,
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            state: String,
+            #[diesel(sql_type = diesel::sql_types::Integer)]
+            attempts: i32,
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+            last_error: Option<String>,
+        }
+        let mut conn = AsyncPgConnection::establish(self.env.db.url())
+            .await
+            .unwrap();
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT punch_id, state, attempts, last_error FROM sync.deliveries \
+             WHERE company_id = $1 ORDER BY punch_id",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(company_id)
+        .load(&mut conn)
+        .await
+        .unwrap_or_default();
+        rows.into_iter()
+            .map(|r| (r.punch_id, r.state, r.attempts, r.last_error))
+            .collect()
+    }
+
+    /// Waits until `count` deliveries of the company exist and every one is in a state of
+    /// `states`; panics with what it saw after `timeout`.
+    pub async fn wait_for(
+        &self,
+        company_id: i64,
+        count: usize,
+        states: &[&str],
+        timeout: Duration,
+    ) {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let seen = self.states(company_id).await;
+            if seen.len() == count && seen.iter().all(|(_, s, _, _)| states.contains(&s.as_str())) {
+                return;
+            }
+            if std::time::Instant::now() > deadline {
+                let mut tally = std::collections::BTreeMap::new();
+                for (_, state, _, _) in &seen {
+                    *tally.entry(state.clone()).or_insert(0) += 1;
+                }
+                panic!("expected {count} deliveries in {states:?}, saw {tally:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn ledger(&self, key: &str) -> Vec<bayzat_sim::LedgerEntry> {
+        self.sim.ledger(key).unwrap_or_default()
+    }
+
+    pub fn key_stats(&self, key: &str) -> bayzat_sim::KeyStats {
+        self.sim.stats().keys.get(key).cloned().unwrap_or_default()
+    }
+}
+
+/// `count` punches of the advline employees the key knows, one a minute from 06:00, with punch
+/// ids from `first_id`; each thousand of ids is its own day of May 2026, so batches with ids
+/// apart never share an empId and time.
+pub fn punches(first_id: i64, count: usize) -> Vec<ReadyPunch> {
+    (0..count)
+        .map(|i| {
+            let emp = ADVLINE_EMPLOYEES[i % ADVLINE_EMPLOYEES.len()];
+            let minute = i as i64;
+            punch(
+                first_id + minute,
+                emp,
+                if i % 2 == 0 {
+                    PunchType::CheckIn
+                } else {
+                    PunchType::CheckOut
+                },
+                &format!(
+                    "2026-05-{:02} {:02}:{:02}:00",
+                    1 + first_id / 1000,
+                    6 + minute / 60,
+                    minute % 60
+                ),
+            )
+        })
+        .collect()
+}
+
+pub fn punch(id: i64, emp_id: &str, punch_type: PunchType, time: &str) -> ReadyPunch {
+    ReadyPunch {
+        punch_id: PunchId(id),
+        emp_id: BayzatEmpId::new(emp_id).unwrap(),
+        punch_type,
+        time: time.parse::<LocalPunchTime>().unwrap(),
+    }
+}
+
+/// Each ledger entry's (empId, time), checking none repeats.
+pub fn assert_exactly_once(ledger: &[bayzat_sim::LedgerEntry], expected: usize) {
+    let mut seen = std::collections::HashSet::new();
+    for entry in ledger {
+        assert!(
+            seen.insert((entry.emp_id.clone(), entry.time.clone())),
+            "{} {} accepted twice",
+            entry.emp_id,
+            entry.time
+        );
+    }
+    assert_eq!(ledger.len(), expected, "punches in the ledger");
+}

@@ -1,0 +1,228 @@
+//! Bayzat failing: a refused key, 429s, 500s and timeouts retried on the schedule until failed,
+//! batch retry, and accepted requests answered 500.
+
+mod common;
+
+use std::time::Duration;
+
+use auth::Role;
+use bayzat_sim::{Faults, KeySpec};
+use common::*;
+use serde_json::json;
+
+/// Moves the shared clock a day on every 300 ms until `done` holds, so retries fall due at once.
+async fn advance_until<F, Fut>(stack: &Stack, timeout: Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    while !done().await {
+        assert!(std::time::Instant::now() < deadline, "timed out");
+        stack.clock.advance(Duration::from_secs(25 * 3600));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_key_pauses_without_spending_attempts_until_a_new_key() {
+    let stack = Stack::start(1).await;
+    let advline = stack.company_id("advline").await;
+    stack
+        .put_config(
+            "advline",
+            json!({"api_key": "bz_not_known_here", "test_connection": false}),
+        )
+        .await;
+    // Lets sync-service take in the key change first, so the pause below is not undone by it.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stack.ready(advline, 1, punches(1, 25)).await;
+    stack
+        .wait_for(advline, 25, &["paused"], Duration::from_secs(15))
+        .await;
+    assert!(stack
+        .states(advline)
+        .await
+        .iter()
+        .all(|(_, _, a, _)| *a == 0));
+    let (_, health) = stack
+        .get("/v1/companies/advline/sync-health", Role::Viewer)
+        .await;
+    assert_eq!(health["state"], "paused_auth", "{health}");
+    // Nothing more is tried while paused.
+    let unauthorized = stack.sim.stats().unauthorized;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(stack.sim.stats().unauthorized, unauthorized);
+    stack
+        .put_config(
+            "advline",
+            json!({"api_key": ADVLINE_KEY, "test_connection": false}),
+        )
+        .await;
+    stack
+        .wait_for(advline, 25, &["delivered"], Duration::from_secs(20))
+        .await;
+    assert_exactly_once(&stack.ledger(ADVLINE_KEY), 25);
+    let (_, health) = stack
+        .get("/v1/companies/advline/sync-health", Role::Viewer)
+        .await;
+    assert_eq!(health["state"], "active", "{health}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limited_requests_wait_as_told_and_cost_no_attempt() {
+    let stack = Stack::start(1).await;
+    let advline = stack.company_id("advline").await;
+    // The key allows one request per 600 ms; sync-service thinks 200 ms.
+    stack
+        .sim
+        .put_key(KeySpec::new(ADVLINE_KEY, ADVLINE_EMPLOYEES).with_interval_ms(600));
+    stack.ready(advline, 1, punches(1, 60)).await;
+    stack
+        .wait_for(advline, 60, &["delivered"], Duration::from_secs(30))
+        .await;
+    assert!(stack
+        .states(advline)
+        .await
+        .iter()
+        .all(|(_, _, a, _)| *a == 0));
+    let stats = stack.key_stats(ADVLINE_KEY);
+    assert!(stats.rate_limited > 0, "{stats:?}");
+    assert!(stats.min_gap_ms.unwrap_or(u64::MAX) >= 600, "{stats:?}");
+    assert_exactly_once(&stack.ledger(ADVLINE_KEY), 60);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_errors_are_retried_on_the_schedule_then_failed_and_a_batch_retry_delivers() {
+    let mut bayzat = fast_bayzat();
+    bayzat.retry_schedule = domain::RetrySchedule::default();
+    let stack = Stack::start_with(1, bayzat).await;
+    let advline = stack.company_id("advline").await;
+    stack
+        .sim
+        .set_faults(
+            ADVLINE_KEY,
+            Faults {
+                p_500: 1.0,
+                ..Faults::default()
+            },
+        )
+        .unwrap();
+    let batch = stack.ready(advline, 1, punches(1, 5)).await;
+    stack
+        .wait_for(advline, 5, &["retry_wait"], Duration::from_secs(10))
+        .await;
+    // The default schedule waits 5 minutes first: nothing happens without the clock moving.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(stack.key_stats(ADVLINE_KEY).requests, 1);
+    advance_until(&stack, Duration::from_secs(40), || async {
+        stack
+            .states(advline)
+            .await
+            .iter()
+            .all(|(_, s, _, _)| s == "failed")
+    })
+    .await;
+    // The first send and five retries.
+    assert!(stack
+        .states(advline)
+        .await
+        .iter()
+        .all(|(_, _, a, e)| *a == 6 && e.as_deref().is_some_and(|e| e.contains("500"))));
+    assert_eq!(stack.key_stats(ADVLINE_KEY).requests, 6);
+    let (_, listed) = stack
+        .get(&format!("/v1/batches/{batch}"), Role::Viewer)
+        .await;
+    assert_eq!(listed["status"], "failed", "{listed}");
+    assert_eq!(listed["failed_count"], 5, "{listed}");
+
+    stack
+        .sim
+        .set_faults(ADVLINE_KEY, Faults::default())
+        .unwrap();
+    let (status, _) = stack
+        .post(&format!("/v1/batches/{batch}/retry"), Role::Viewer)
+        .await;
+    assert_eq!(status, 403);
+    let (status, queued) = stack
+        .post(&format!("/v1/batches/{batch}/retry"), Role::Operator)
+        .await;
+    assert_eq!((status, queued["queued"].as_u64()), (202, Some(5)));
+    stack
+        .wait_for(advline, 5, &["delivered"], Duration::from_secs(10))
+        .await;
+    assert_exactly_once(&stack.ledger(ADVLINE_KEY), 5);
+    let (_, listed) = stack
+        .get(&format!("/v1/batches/{batch}"), Role::Viewer)
+        .await;
+    assert_eq!(listed["status"], "completed", "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timeouts_are_transient() {
+    let stack = Stack::start(1).await;
+    let advline = stack.company_id("advline").await;
+    stack
+        .sim
+        .set_faults(
+            ADVLINE_KEY,
+            Faults {
+                p_timeout: 1.0,
+                hold_ms: 4000,
+                ..Faults::default()
+            },
+        )
+        .unwrap();
+    stack.ready(advline, 1, punches(1, 3)).await;
+    stack
+        .wait_for(advline, 3, &["retry_wait"], Duration::from_secs(10))
+        .await;
+    assert!(stack
+        .states(advline)
+        .await
+        .iter()
+        .all(|(_, _, a, _)| *a == 1));
+    stack
+        .sim
+        .set_faults(ADVLINE_KEY, Faults::default())
+        .unwrap();
+    advance_until(&stack, Duration::from_secs(20), || async {
+        stack
+            .states(advline)
+            .await
+            .iter()
+            .all(|(_, s, _, _)| s == "delivered")
+    })
+    .await;
+    assert_exactly_once(&stack.ledger(ADVLINE_KEY), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accepted_but_answered_500_ends_with_every_punch_once() {
+    let stack = Stack::start(1).await;
+    let advline = stack.company_id("advline").await;
+    stack
+        .sim
+        .set_faults(
+            ADVLINE_KEY,
+            Faults {
+                p_accept_then_500: 0.5,
+                seed: 7,
+                ..Faults::default()
+            },
+        )
+        .unwrap();
+    stack.ready(advline, 1, punches(1, 30)).await;
+    advance_until(&stack, Duration::from_secs(60), || async {
+        let states = stack.states(advline).await;
+        states.len() == 30 && states.iter().all(|(_, s, _, _)| s == "delivered")
+    })
+    .await;
+    assert_exactly_once(&stack.ledger(ADVLINE_KEY), 30);
+    let stats = stack.key_stats(ADVLINE_KEY);
+    assert!(
+        stats.min_gap_ms.unwrap_or(u64::MAX) >= INTERVAL_MS,
+        "{stats:?}"
+    );
+    assert!(stats.largest_request <= 20);
+}
