@@ -44,7 +44,7 @@ pub struct Stack {
 pub fn fast_bayzat() -> BayzatSettings {
     BayzatSettings {
         rate_limit_delay: Duration::from_millis(INTERVAL_MS),
-        rate_limit_margin: Duration::from_millis(25),
+        rate_limit_margin: Duration::from_millis(50),
         retry_schedule: "1s,1s,1s,1s,1s".parse().unwrap(),
         http_timeout: Duration::from_secs(2),
         ..BayzatSettings::default()
