@@ -5,7 +5,6 @@ use chrono::Utc;
 use domain::{
     split_ready_punches, AuditRecordedV1, BatchId, BayzatEmpId, CompanyId, ImportCancelledV1,
     ImportId, LocalPunchTime, Message, PunchId, PunchType, ReadyPunch,
-    MAX_PUNCHES_PER_READY_MESSAGE,
 };
 use uuid::Uuid;
 
@@ -34,37 +33,29 @@ pub async fn queue_import(conn: &mut Conn, import_id: i64) -> QueryResult<Vec<Qu
     let mut queued = Vec::new();
     for company_id in &companies {
         let batch_id = Uuid::now_v7();
-        let mut count = 0;
-        loop {
-            let limit = i64::try_from(MAX_PUNCHES_PER_READY_MESSAGE).unwrap_or(1000);
-            let taken =
-                punches::take_for_queue(conn, import_id, *company_id, batch_id, limit).await?;
-            if taken.is_empty() {
-                break;
-            }
-            let ready: Vec<ReadyPunch> = taken
-                .iter()
-                .map(|p| {
-                    Ok(ReadyPunch {
-                        punch_id: PunchId(p.id),
-                        emp_id: BayzatEmpId::new(&p.emp_id).map_err(serialization)?,
-                        punch_type: p.punch_type.parse::<PunchType>().map_err(serialization)?,
-                        time: LocalPunchTime::new(p.punch_time),
-                    })
-                })
-                .collect::<QueryResult<_>>()?;
-            count += ready.len();
-            let messages = split_ready_punches(
-                BatchId::from(batch_id),
-                ImportId(import_id),
-                CompanyId(*company_id),
-                ready,
-            )
+        let taken = punches::take_for_queue(conn, import_id, *company_id, batch_id).await?;
+        let ready: Vec<ReadyPunch> = taken
             .iter()
-            .map(outgoing)
-            .collect::<QueryResult<Vec<_>>>()?;
-            outbox::enqueue(conn, SCHEMA, &messages).await?;
-        }
+            .map(|p| {
+                Ok(ReadyPunch {
+                    punch_id: PunchId(p.id),
+                    emp_id: BayzatEmpId::new(&p.emp_id).map_err(serialization)?,
+                    punch_type: p.punch_type.parse::<PunchType>().map_err(serialization)?,
+                    time: LocalPunchTime::new(p.punch_time),
+                })
+            })
+            .collect::<QueryResult<_>>()?;
+        let count = ready.len();
+        let messages = split_ready_punches(
+            BatchId::from(batch_id),
+            ImportId(import_id),
+            CompanyId(*company_id),
+            ready,
+        )
+        .iter()
+        .map(outgoing)
+        .collect::<QueryResult<Vec<_>>>()?;
+        outbox::enqueue(conn, SCHEMA, &messages).await?;
         queued.push(Queued {
             company_id: *company_id,
             batch_id,

@@ -116,26 +116,22 @@ pub struct QueuedPunch {
     pub punch_time: NaiveDateTime,
 }
 
-/// Takes up to `limit` of the import's new punches of one company for delivery (state `queued`,
-/// in `batch_id`), the earliest first, so a large import is queued a message at a time.
+/// Takes the import's new punches of one company for delivery (state `queued`, in `batch_id`),
+/// in time order.
 pub async fn take_for_queue(
     conn: &mut Conn,
     import_id: i64,
     company_id: i64,
     batch_id: Uuid,
-    limit: i64,
 ) -> QueryResult<Vec<QueuedPunch>> {
     let mut taken: Vec<QueuedPunch> = diesel::sql_query(
         "UPDATE import.punches SET state = 'queued', batch_id = $3, state_at = now() \
-         WHERE id IN (SELECT id FROM import.punches \
-                      WHERE import_id = $1 AND company_id = $2 AND state = 'new' \
-                      ORDER BY punch_time, emp_id LIMIT $4) \
+         WHERE import_id = $1 AND company_id = $2 AND state = 'new' \
          RETURNING id, emp_id, punch_type, punch_time",
     )
     .bind::<BigInt, _>(import_id)
     .bind::<BigInt, _>(company_id)
     .bind::<SqlUuid, _>(batch_id)
-    .bind::<BigInt, _>(limit)
     .load(conn)
     .await?;
     taken.sort_by(|a, b| (a.punch_time, &a.emp_id).cmp(&(b.punch_time, &b.emp_id)));
