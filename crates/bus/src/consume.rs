@@ -36,6 +36,23 @@ impl Incoming {
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_slice(&self.payload)
     }
+
+    /// Decodes a message of type `M`; a message of another type or an undecodable payload is
+    /// poison (it can never be handled, so it is dead-lettered with the reason).
+    pub fn decode<M: domain::Message>(&self) -> Result<M, Outcome> {
+        if let Some(kind) = self.message_type.as_deref().filter(|k| *k != M::TYPE) {
+            return Err(Outcome::Poison(format!("expected {}, got {kind}", M::TYPE)));
+        }
+        self.json::<M>()
+            .map_err(|e| Outcome::Poison(format!("undecodable {}: {e}", M::TYPE)))
+    }
+
+    /// The message id as a UUID (the consumer's idempotency key), when it is one.
+    pub fn message_uuid(&self) -> Option<uuid::Uuid> {
+        self.message_id
+            .as_deref()
+            .and_then(|id| uuid::Uuid::parse_str(id).ok())
+    }
 }
 
 /// What happened to a message in its handler.

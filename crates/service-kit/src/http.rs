@@ -9,6 +9,24 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::Problem;
 
+/// What every REST API registers: the operational endpoints, the per-token rate limit's state
+/// (the `rate_limit` middleware reads it), and problem+json for bad JSON, queries and paths.
+/// `json_limit` caps JSON bodies.
+pub fn api_defaults(
+    ops: crate::Ops,
+    rate_limit: web::Data<crate::ApiRateLimit>,
+    json_limit: usize,
+) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |config| {
+        config
+            .app_data(rate_limit)
+            .app_data(json_config(json_limit))
+            .app_data(query_config())
+            .app_data(path_config());
+        crate::configure_ops(config, ops);
+    }
+}
+
 /// JSON bodies up to `limit` bytes; a malformed or oversized body is a 400/413 problem naming the
 /// problem instead of actix's plain-text answer.
 pub fn json_config(limit: usize) -> web::JsonConfig {

@@ -3,13 +3,15 @@
 //! port and stop.
 
 pub mod http;
+mod openapi;
 mod ops;
 mod problem;
 mod rate_limit;
 mod running;
 mod start;
 
-pub use http::{json_config, path_config, query_config, Page, PageQuery};
+pub use http::{api_defaults, json_config, path_config, query_config, Page, PageQuery};
+pub use openapi::BearerAuth;
 pub use ops::{configure_ops, Ops};
 pub use problem::{Problem, ProblemBody};
 pub use rate_limit::{rate_limit, ApiRateLimit};

@@ -82,3 +82,21 @@ pub async fn status_of(client: &reqwest::Client, base_url: &str, path: &str) -> 
         .map(|response| response.status().as_u16())
         .unwrap_or(0)
 }
+
+/// Checks that a contract the code generates (an OpenAPI document, a schema) is the one checked
+/// in at `path` (relative to the workspace root). With `UPDATE_CONTRACTS` set, writes it instead.
+pub fn assert_contract_checked_in(path: &str, generated: &str) {
+    let file = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join(path);
+    if std::env::var_os("UPDATE_CONTRACTS").is_some() {
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).expect("create the contract's folder");
+        }
+        std::fs::write(&file, generated).expect("write the contract");
+        return;
+    }
+    let checked_in = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "{path} differs from the code; regenerate it with `UPDATE_CONTRACTS=1 cargo test` and commit it"
+    );
+}

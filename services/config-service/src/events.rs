@@ -2,8 +2,7 @@
 //! and delivery state changes (a company's `last_sync_at`).
 
 use bus::{spawn_consumer, Broker, ConsumerHandle, Incoming, Outcome};
-use domain::{AuditRecordedV1, Message, PunchesStatusV1};
-use uuid::Uuid;
+use domain::{AuditRecordedV1, PunchesStatusV1};
 
 use crate::store::audit::{self, NewAuditEntry};
 use crate::store::bayzat_configs;
@@ -30,18 +29,8 @@ pub fn spawn_consumers(broker: &Broker, pool: &db::Pool) -> Vec<ConsumerHandle> 
     ]
 }
 
-/// Decodes a message of type `M`, refusing another type or an undecodable payload as poison.
-fn decode<M: Message>(incoming: &Incoming) -> Result<M, Outcome> {
-    if let Some(kind) = incoming.message_type.as_deref().filter(|k| *k != M::TYPE) {
-        return Err(Outcome::Poison(format!("expected {}, got {kind}", M::TYPE)));
-    }
-    incoming
-        .json::<M>()
-        .map_err(|e| Outcome::Poison(format!("undecodable {}: {e}", M::TYPE)))
-}
-
 async fn store_audit_event(pool: db::Pool, incoming: Incoming) -> Outcome {
-    let event: AuditRecordedV1 = match decode(&incoming) {
+    let event: AuditRecordedV1 = match incoming.decode() {
         Ok(event) => event,
         Err(outcome) => return outcome,
     };
@@ -54,10 +43,7 @@ async fn store_audit_event(pool: db::Pool, incoming: Incoming) -> Outcome {
         target: event.target,
         details: event.details,
         // The message id makes a redelivered event a no-op.
-        message_id: incoming
-            .message_id
-            .as_deref()
-            .and_then(|id| Uuid::parse_str(id).ok()),
+        message_id: incoming.message_uuid(),
     };
     let stored = async {
         let mut conn = db::connection(&pool).await.map_err(|e| e.to_string())?;
@@ -72,7 +58,7 @@ async fn store_audit_event(pool: db::Pool, incoming: Incoming) -> Outcome {
 }
 
 async fn record_deliveries(pool: db::Pool, incoming: Incoming) -> Outcome {
-    let status: PunchesStatusV1 = match decode(&incoming) {
+    let status: PunchesStatusV1 = match incoming.decode() {
         Ok(status) => status,
         Err(outcome) => return outcome,
     };

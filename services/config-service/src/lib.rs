@@ -20,7 +20,7 @@ use bayzat_client::BayzatClient;
 use crypto::MasterKeys;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use outbox::RelayWaker;
-use service_kit::{configure_ops, Foundation, RunningService, StartError};
+use service_kit::{Foundation, RunningService, StartError};
 use settings::{CommonSettings, Env, Seconds, SettingsError};
 
 pub const SERVICE: &str = "config-service";
@@ -107,17 +107,16 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         foundation.parts(tasks, consumers),
         move |listener| {
             Ok(HttpServer::new(move || {
-                let ops = ops.clone();
                 App::new()
                     .wrap(actix_web::middleware::from_fn(service_kit::rate_limit))
-                    .app_data(rate_limit.clone())
+                    .configure(service_kit::api_defaults(
+                        ops.clone(),
+                        rate_limit.clone(),
+                        BODY_LIMIT,
+                    ))
                     .app_data(state.clone())
                     .app_data(jwt.clone())
-                    .app_data(service_kit::json_config(BODY_LIMIT))
                     .app_data(web::PayloadConfig::new(BODY_LIMIT))
-                    .app_data(service_kit::query_config())
-                    .app_data(service_kit::path_config())
-                    .configure(move |config| configure_ops(config, ops))
                     .configure(api::configure)
             })
             .listen(listener)?

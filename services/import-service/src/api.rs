@@ -562,6 +562,24 @@ pub async fn export_rows(
         .body(body))
 }
 
+/// The import an operator's action (release, cancel, reprocess) is about: the caller must manage
+/// imports and may act on every company the import touches, and a cancelled import takes no
+/// action (`when_cancelled` says why).
+async fn actionable_import(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    when_cancelled: &str,
+) -> Result<Import, Problem> {
+    caller.require(Permission::ManageImports)?;
+    let import = load(state, id).await?;
+    require_all_companies(state, caller, import.id).await?;
+    if import.cancelled_at.is_some() {
+        return Err(Problem::conflict("import_cancelled", when_cancelled));
+    }
+    Ok(import)
+}
+
 /// The caller may act on the import only if it may act on every company the import touches.
 async fn require_all_companies(
     state: &AppState,
@@ -591,15 +609,13 @@ pub async fn release(
     caller: Caller,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
-    caller.require(Permission::ManageImports)?;
-    let import = load(&state, *path).await?;
-    require_all_companies(&state, &caller, import.id).await?;
-    if import.cancelled_at.is_some() {
-        return Err(Problem::conflict(
-            "import_cancelled",
-            "a cancelled import cannot be released",
-        ));
-    }
+    let import = actionable_import(
+        &state,
+        &caller,
+        *path,
+        "a cancelled import cannot be released",
+    )
+    .await?;
     if import.held_reason.is_none() {
         return Err(Problem::conflict(
             "not_held",
@@ -635,15 +651,8 @@ pub async fn cancel(
     caller: Caller,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
-    caller.require(Permission::ManageImports)?;
-    let import = load(&state, *path).await?;
-    require_all_companies(&state, &caller, import.id).await?;
-    if import.cancelled_at.is_some() {
-        return Err(Problem::conflict(
-            "import_cancelled",
-            "the import is already cancelled",
-        ));
-    }
+    let import =
+        actionable_import(&state, &caller, *path, "the import is already cancelled").await?;
     let mut conn = db::connection(&state.pool).await?;
     conn.transaction::<_, Problem, _>(async |conn| {
         imports::set_cancelled(conn, import.id).await?;
@@ -673,15 +682,13 @@ pub async fn reprocess(
     caller: Caller,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
-    caller.require(Permission::ManageImports)?;
-    let import = load(&state, *path).await?;
-    require_all_companies(&state, &caller, import.id).await?;
-    if import.cancelled_at.is_some() {
-        return Err(Problem::conflict(
-            "import_cancelled",
-            "a cancelled import cannot be reprocessed",
-        ));
-    }
+    let import = actionable_import(
+        &state,
+        &caller,
+        *path,
+        "a cancelled import cannot be reprocessed",
+    )
+    .await?;
     let snapshot = state.directory.current().await.map_err(directory_problem)?;
     let import = crate::reprocess::reprocess(&state.pool, &snapshot, &import, caller.sub())
         .await

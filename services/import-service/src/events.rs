@@ -5,7 +5,6 @@ use bus::{spawn_consumer, Broker, ConsumerHandle, Incoming, Outcome};
 use chrono::Utc;
 use diesel_async::AsyncConnection;
 use domain::{Message, PunchesStatusV1};
-use uuid::Uuid;
 
 use crate::store::punches::{self, StateChange};
 use crate::SCHEMA;
@@ -21,21 +20,11 @@ pub fn spawn_status_consumer(broker: &Broker, pool: &db::Pool) -> ConsumerHandle
 }
 
 async fn record_states(pool: db::Pool, incoming: Incoming) -> Outcome {
-    if let Some(kind) = incoming
-        .message_type
-        .as_deref()
-        .filter(|k| *k != PunchesStatusV1::TYPE)
-    {
-        return Outcome::Poison(format!("expected {}, got {kind}", PunchesStatusV1::TYPE));
-    }
-    let status: PunchesStatusV1 = match incoming.json() {
+    let status: PunchesStatusV1 = match incoming.decode() {
         Ok(status) => status,
-        Err(e) => return Outcome::Poison(format!("undecodable {}: {e}", PunchesStatusV1::TYPE)),
+        Err(outcome) => return outcome,
     };
-    let message_id = incoming
-        .message_id
-        .as_deref()
-        .and_then(|id| Uuid::parse_str(id).ok());
+    let message_id = incoming.message_uuid();
     let now = Utc::now();
     let changes: Vec<StateChange> = status
         .changes

@@ -13,7 +13,6 @@ use domain::{
     ImportCancelledV1, Message, PunchesReadyV1, SyncDueV1, SyncFrequency,
 };
 use tokio::sync::Notify;
-use uuid::Uuid;
 
 use crate::runtime::{Registry, Shared};
 use crate::store::deliveries::{self, NewDelivery, Selection};
@@ -59,27 +58,13 @@ pub fn spawn_config_consumer(shared: &Arc<Shared>, registry: Weak<Registry>) -> 
     )
 }
 
-/// Decodes a message of type `M`, refusing an undecodable payload as poison.
-fn decode<M: Message>(incoming: &Incoming) -> Result<M, Outcome> {
-    incoming
-        .json::<M>()
-        .map_err(|e| Outcome::Poison(format!("undecodable {}: {e}", M::TYPE)))
-}
-
-fn message_id(incoming: &Incoming) -> Option<Uuid> {
-    incoming
-        .message_id
-        .as_deref()
-        .and_then(|id| Uuid::parse_str(id).ok())
-}
-
 fn retry(error: impl std::fmt::Display) -> Outcome {
     Outcome::Retry(error.to_string())
 }
 
 /// Records the message as handled, inside the caller's transaction; false when it was before.
 async fn first_time(conn: &mut Conn, incoming: &Incoming, kind: &str) -> QueryResult<bool> {
-    match message_id(incoming) {
+    match incoming.message_uuid() {
         Some(id) => outbox::first_delivery(conn, SCHEMA, id, kind).await,
         // Without an id the handlers' own keys (punch ids) still make a redelivery harmless.
         None => Ok(true),
@@ -94,18 +79,18 @@ async fn on_company_message(
 ) -> Outcome {
     let kind = incoming.message_type.clone().unwrap_or_default();
     let outcome = match kind.as_str() {
-        PunchesReadyV1::TYPE => match decode::<PunchesReadyV1>(&incoming) {
+        PunchesReadyV1::TYPE => match incoming.decode::<PunchesReadyV1>() {
             Ok(ready) => store_ready(shared, &incoming, ready).await,
             Err(outcome) => outcome,
         },
-        SyncDueV1::TYPE => match decode::<SyncDueV1>(&incoming) {
+        SyncDueV1::TYPE => match incoming.decode::<SyncDueV1>() {
             Ok(due) => {
                 tracing::debug!(company_id, reason = %due.reason, "sync due");
                 Outcome::Done
             }
             Err(outcome) => outcome,
         },
-        ImportCancelledV1::TYPE => match decode::<ImportCancelledV1>(&incoming) {
+        ImportCancelledV1::TYPE => match incoming.decode::<ImportCancelledV1>() {
             Ok(cancelled) => cancel_import(shared, &incoming, cancelled).await,
             Err(outcome) => outcome,
         },
@@ -276,7 +261,7 @@ async fn on_config_changed(
     registry: &Weak<Registry>,
     incoming: Incoming,
 ) -> Outcome {
-    let event: ConfigCompanyChangedV1 = match decode(&incoming) {
+    let event: ConfigCompanyChangedV1 = match incoming.decode() {
         Ok(event) => event,
         Err(outcome) => return outcome,
     };

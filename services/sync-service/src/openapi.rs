@@ -1,8 +1,8 @@
 //! The OpenAPI document of sync-service, generated from the handlers and types. It is served at
 //! /openapi.json and checked in at proto/openapi/sync-service.json (a test fails on drift).
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use service_kit::BearerAuth;
+use utoipa::OpenApi;
 
 use crate::api::*;
 
@@ -21,23 +21,6 @@ use crate::api::*;
     )
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// The document.
 pub fn document() -> utoipa::openapi::OpenApi {
