@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 FIXTURES ?= ../shared/fixtures
 
-.PHONY: deps build test fmt lint unit serial run sim down load-directory token bench-import
+.PHONY: deps build test fmt lint unit serial run sim down load-directory token bench-import bench-sync demo probe console-sign-in
 
 ## Install (apt-get) and start PostgreSQL and RabbitMQ when they are missing.
 deps:
@@ -28,6 +28,11 @@ unit: build
 
 serial: build
 	$(CARGO) test --workspace -- serial_ --test-threads=1
+
+## Try it: start everything, load the fixture directory, upload basic.csv, follow the deliveries
+## and print what happened per company. Keeps running until Ctrl-C or `make down`.
+demo:
+	@FIXTURES=$(FIXTURES) scripts/demo.sh
 
 ## All services and the simulator, locally, against the local Postgres and RabbitMQ.
 run: build
@@ -54,6 +59,22 @@ token: build
 ## (BENCH_ROWS=… for another size). Prints one `bench-import:` line.
 bench-import:
 	@bench/bench-import.sh
+
+## Sync benchmark: 5 companies x 1,200 punches at Bayzat's real pace, against the original
+## sequential job. Prints one `bench-sync:` line.
+bench-sync:
+	@bench/bench-sync.sh
+
+## A page that signs you in at the local console (make run or make demo) when opened within a
+## minute: make console-sign-in [ROLE=operator]
+console-sign-in: build
+	@. scripts/stack.sh; echo "open file://$$(console_sign_in_page $${USER:-me} $(ROLE))"
+
+## Check a Bayzat environment before go-live (docs/contract-probe.md). Keys from the environment:
+## BAYZAT_PROBE_KEY=… [BAYZAT_PROBE_SECOND_KEY=…] make probe [API_URL=https://…/attendance] [EMPLOYEE=…]
+API_URL ?= http://127.0.0.1:8090/attendance
+probe:
+	$(CARGO) run -q -p bayzat-probe -- --api-url $(API_URL) $(if $(EMPLOYEE),--employee $(EMPLOYEE),)
 
 ## Stop what `make run` started.
 down:

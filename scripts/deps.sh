@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure PostgreSQL and RabbitMQ are installed and running on this machine. Installs them with
+# Makes sure PostgreSQL and RabbitMQ are installed and running on this machine (and Chromium with
+# chromedriver for the console's browser tests). Installs them with
 # apt-get and starts them only when they are absent; does nothing when they already answer.
 set -euo pipefail
 
@@ -26,6 +27,11 @@ apt_install() {
 
 command -v cargo >/dev/null || { echo "deps: cargo (the Rust toolchain) is required" >&2; exit 1; }
 
+# The IT-portal guide's examples, which the tests run, use curl, jq and openssl.
+for tool in curl jq openssl; do
+  command -v "$tool" >/dev/null || apt_install "$tool"
+done
+
 # PostgreSQL: tests and `make run` connect as postgres@127.0.0.1 without a password.
 if ! port_open 5432; then
   if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
@@ -49,3 +55,9 @@ if ! port_open 5672; then
   wait_for_port 5672 RabbitMQ 90
 fi
 log "RabbitMQ answers on 127.0.0.1:5672"
+
+# Headless Chromium and its WebDriver, for the console's browser tests.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  apt_install chromium chromium-driver
+fi
+log "Chromium and chromedriver are installed"

@@ -3,70 +3,10 @@
 # each answers /readyz, and keeps them running until Ctrl-C (or `make down`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/stack.sh
 
-RUN_DIR=${RUN_DIR:-.run}
-BIN=${BIN:-target/debug}
-DATABASE=${BRIDGE_DATABASE:-attendance_bridge}
-FIXTURES=${FIXTURES:-../shared/fixtures}
-mkdir -p "$RUN_DIR"
-
-psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DATABASE'" | grep -q 1 \
-  || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $DATABASE"
-
-# Development secrets, made once and kept in $RUN_DIR/dev.env (never committed).
-if [ ! -f "$RUN_DIR/dev.env" ]; then
-  {
-    echo "BRIDGE_JWT_SECRET=$(head -c 32 /dev/urandom | base64 | tr -d '\n=+/')"
-    echo "BRIDGE_MASTER_KEYS=dev:$(head -c 32 /dev/urandom | base64)"
-  } >"$RUN_DIR/dev.env"
-fi
-set -a; . "$RUN_DIR/dev.env"; set +a
-
-export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/$DATABASE}
-export AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
-export CONFIG_SERVICE_BIND=${CONFIG_SERVICE_BIND:-127.0.0.1:8081}
-export IMPORT_SERVICE_BIND=${IMPORT_SERVICE_BIND:-127.0.0.1:8082}
-export SYNC_SERVICE_BIND=${SYNC_SERVICE_BIND:-127.0.0.1:8083}
-export CONFIG_SERVICE_URL=${CONFIG_SERVICE_URL:-http://$CONFIG_SERVICE_BIND}
-export IMPORT_STORAGE_DIR=${IMPORT_STORAGE_DIR:-$RUN_DIR/imports}
-SIM_BIND=${SIM_BIND:-127.0.0.1:8090}
-
-stop_all() {
-  for pid_file in "$RUN_DIR"/*.pid; do
-    [ -f "$pid_file" ] || continue
-    kill "$(cat "$pid_file")" 2>/dev/null || true
-    rm -f "$pid_file"
-  done
-}
+ensure_database
 trap 'stop_all; exit 0' INT TERM
-
-start() { # name command...
-  local name=$1; shift
-  "$@" >"$RUN_DIR/$name.log" 2>&1 &
-  echo $! >"$RUN_DIR/$name.pid"
-}
-
-stop_all
-sim_args=(--bind "$SIM_BIND")
-[ -f "$FIXTURES/directory.json" ] && sim_args+=(--load "$FIXTURES/directory.json")
-start bayzat-sim "$BIN/bayzat-sim" "${sim_args[@]}"
-start config-service "$BIN/config-service"
-start import-service "$BIN/import-service"
-start sync-service "$BIN/sync-service"
-
-wait_ready() { # name url
-  for _ in $(seq 1 60); do
-    if curl -fsS "$2" >/dev/null 2>&1; then echo "  $1 ready at ${2%/*}"; return 0; fi
-    sleep 0.5
-  done
-  echo "  $1 did not become ready; see $RUN_DIR/$1.log" >&2
-  stop_all
-  exit 1
-}
-echo "starting (logs in $RUN_DIR/):"
-wait_ready bayzat-sim "http://$SIM_BIND/__admin/stats"
-wait_ready config-service "http://$CONFIG_SERVICE_BIND/readyz"
-wait_ready import-service "http://$IMPORT_SERVICE_BIND/readyz"
-wait_ready sync-service "http://$SYNC_SERVICE_BIND/readyz"
+start_all
 echo "running; Ctrl-C or 'make down' stops everything"
 wait

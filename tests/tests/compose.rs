@@ -57,7 +57,7 @@ type ReadSettings = fn(&Env) -> Result<(), settings::SettingsError>;
 #[test]
 fn every_service_has_the_variables_its_settings_require() {
     let compose = compose();
-    let checks: [(&str, ReadSettings); 3] = [
+    let checks: [(&str, ReadSettings); 4] = [
         ("config-service", |env| {
             config_service::Settings::from_env(env).map(drop)
         }),
@@ -67,6 +67,7 @@ fn every_service_has_the_variables_its_settings_require() {
         ("sync-service", |env| {
             sync_service::Settings::from_env(env).map(drop)
         }),
+        ("console", |env| console::Settings::from_env(env).map(drop)),
     ];
     for (name, read_settings) in checks {
         let env = environment(service(&compose, name));
@@ -83,6 +84,7 @@ fn services_listen_where_compose_publishes_and_probes_them() {
         ("config-service", config_service::BIND_VARIABLE),
         ("import-service", import_service::BIND_VARIABLE),
         ("sync-service", sync_service::BIND_VARIABLE),
+        ("console", console::BIND_VARIABLE),
     ];
     for (name, variable) in binds {
         let service = service(&compose, name);
@@ -102,7 +104,7 @@ fn services_listen_where_compose_publishes_and_probes_them() {
         );
         let probe = strings(&service["healthcheck"]["test"]).join(" ");
         assert!(
-            probe.contains(&format!("127.0.0.1:{port}/healthz")),
+            probe.contains(&format!("127.0.0.1:{port}/readyz")),
             "{name} health check: {probe}"
         );
         assert_eq!(
@@ -120,6 +122,7 @@ fn services_share_one_image_and_wait_for_healthy_dependencies() {
         "config-service",
         "import-service",
         "sync-service",
+        "console",
         "bayzat-sim",
     ] {
         let service = service(&compose, name);
@@ -143,6 +146,17 @@ fn services_share_one_image_and_wait_for_healthy_dependencies() {
             );
         }
         let env = environment(service(&compose, name));
+        if let Some(url) = env.get("CONFIG_SERVICE_URL") {
+            assert_eq!(
+                url, "http://config-service:8081",
+                "{name} CONFIG_SERVICE_URL"
+            );
+            assert_eq!(
+                depends["config-service"]["condition"].as_str(),
+                Some("service_healthy"),
+                "{name} waits for a ready config-service"
+            );
+        }
         assert!(
             env["DATABASE_URL"].contains("@postgres:5432/"),
             "{name} DATABASE_URL points at the postgres service"
@@ -150,6 +164,26 @@ fn services_share_one_image_and_wait_for_healthy_dependencies() {
         assert!(
             env["AMQP_URL"].contains("@rabbitmq:5672/"),
             "{name} AMQP_URL points at the rabbitmq service"
+        );
+    }
+    // The console calls the three services (and keeps its sessions in Postgres): it starts once
+    // they are ready, at the addresses compose gives them.
+    let console = service(&compose, "console");
+    let env = environment(console);
+    for (dependency, variable) in [
+        ("postgres", "DATABASE_URL"),
+        ("config-service", "CONFIG_SERVICE_URL"),
+        ("import-service", "IMPORT_SERVICE_URL"),
+        ("sync-service", "SYNC_SERVICE_URL"),
+    ] {
+        assert_eq!(
+            console["depends_on"][dependency]["condition"].as_str(),
+            Some("service_healthy"),
+            "console waits for a ready {dependency}"
+        );
+        assert!(
+            env[variable].contains(&format!("{dependency}:")),
+            "console {variable} points at the {dependency} service"
         );
     }
     for dependency in ["postgres", "rabbitmq"] {

@@ -1,106 +1,24 @@
 //! The real binaries as processes: they start against this test's database and broker namespace,
-//! become ready, stop cleanly on SIGTERM, and refuse to start with one line naming a bad variable.
+//! become ready, stop cleanly on SIGTERM, and refuse to start with one line naming a bad variable;
+//! `config-service mint-token` makes tokens they accept.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use test_support::{eventually, status_of, TestEnv};
-
-fn binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
-    let path = target.join("debug").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` (make test does)",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process that is killed if the test ends early.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Process {
-    fn terminate(&mut self) -> Option<i32> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        None
-    }
-}
+use bridge_tests::{binary, Service, System};
+use test_support::status_of;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn services_start_become_ready_and_stop_on_sigterm() {
-    let env = TestEnv::new().await;
-    let client = reqwest::Client::new();
-    let storage = std::env::temp_dir().join(test_support::unique_name("imports"));
-    let mut running = Vec::new();
-    for (name, bind_variable) in [
-        ("config-service", config_service::BIND_VARIABLE),
-        ("import-service", import_service::BIND_VARIABLE),
-        ("sync-service", sync_service::BIND_VARIABLE),
-    ] {
-        let port = free_port();
-        let child = Command::new(binary(name))
-            .env_clear()
-            .env("DATABASE_URL", env.db.url())
-            .env("AMQP_URL", env.broker.url())
-            .env("AMQP_NAMESPACE", env.broker.namespace())
-            .env(bind_variable, format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
-            .env(
-                "BRIDGE_JWT_SECRET",
-                "process-test-secret-of-at-least-32-bytes",
-            )
-            .env(
-                "BRIDGE_MASTER_KEYS",
-                "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-            )
-            .env("CONFIG_SERVICE_URL", "http://127.0.0.1:9")
-            .env("IMPORT_STORAGE_DIR", &storage)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        running.push((name, port, Process(child)));
-    }
-    for (name, port, _) in &running {
-        let base = format!("http://127.0.0.1:{port}");
-        assert!(
-            eventually(Duration::from_secs(60), || async {
-                status_of(&client, &base, "/readyz").await == 200
-            })
-            .await,
-            "{name} becomes ready"
+    let mut system = System::builder().load_directory(false).start().await;
+    for service in [Service::Config, Service::Import, Service::Sync] {
+        let base = system.url(service);
+        assert_eq!(
+            status_of(&system.client, &base, "/readyz").await,
+            200,
+            "{service} is ready"
         );
-        let metrics = client
+        let metrics = system
+            .client
             .get(format!("{base}/metrics"))
             .send()
             .await
@@ -109,15 +27,25 @@ async fn services_start_become_ready_and_stop_on_sigterm() {
             .await
             .unwrap();
         assert!(
-            metrics.contains(&format!("bridge_database_up{{service=\"{name}\"}} 1")),
-            "{name} metrics: {metrics}"
+            metrics.contains(&format!("bridge_database_up{{service=\"{service}\"}} 1")),
+            "{service} metrics: {metrics}"
+        );
+        // What each service's outbox still has to publish, read at the scrape.
+        assert!(
+            metrics.contains(&format!("bridge_outbox_backlog{{service=\"{service}\"}} ")),
+            "{service} metrics: {metrics}"
         );
     }
-    for (name, _, process) in &mut running {
+    for service in [
+        Service::Sync,
+        Service::Import,
+        Service::Config,
+        Service::BayzatSim,
+    ] {
         assert_eq!(
-            process.terminate(),
+            system.terminate(service),
             Some(0),
-            "{name} exits cleanly on SIGTERM"
+            "{service} exits cleanly on SIGTERM"
         );
     }
 }
@@ -156,4 +84,35 @@ fn a_malformed_variable_is_named_too() {
         !stderr.contains("not-an-address"),
         "values are not echoed: {stderr}"
     );
+}
+
+/// `config-service mint-token` makes tokens the services accept, limited as asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_from_mint_token_is_accepted_and_limited_to_its_companies() {
+    let system = System::start().await;
+    let token = system.mint_token_command(bridge_tests::Role::Viewer, Some("advline"));
+    let get = |path: &'static str| {
+        system.call_with_token(reqwest::Method::GET, Service::Config, path, &token, None)
+    };
+    let listed = get("/v1/companies").await;
+    assert_eq!(listed.status, 200, "{listed}");
+    let slugs: Vec<&str> = listed
+        .body
+        .as_array()
+        .expect("companies")
+        .iter()
+        .filter_map(|c| c["slug"].as_str())
+        .collect();
+    assert_eq!(slugs, ["advline"]);
+    assert_eq!(get("/v1/companies/clarastars").await.status, 403);
+    let changed = system
+        .call_with_token(
+            reqwest::Method::PATCH,
+            Service::Config,
+            "/v1/companies/advline",
+            &token,
+            Some(serde_json::json!({"name_en": "Renamed"})),
+        )
+        .await;
+    assert_eq!(changed.status, 403, "a viewer changes nothing: {changed}");
 }

@@ -12,11 +12,14 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::connection::ConnectionTest;
-use crate::reply::{classify, Outcome, Reply};
+use crate::reply::{classify, retry_after, Outcome, Reply};
 
 /// Most of an answer's body that is read. Bayzat's answers are a few hundred bytes; a server
 /// that sends more is not Bayzat, and its body only feeds an excerpt.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Longest a connection test waits for the key's turn after a 429 before trying once more.
+pub const MAX_CONNECTION_TEST_WAIT: Duration = Duration::from_secs(2);
 
 const API_KEY_HEADER: &str = "x-api-key";
 const JSON: &str = "application/json";
@@ -40,6 +43,26 @@ pub struct BayzatClient {
 #[derive(Serialize)]
 struct Body<'a> {
     records: &'a [BayzatRecord],
+}
+
+/// [`BayzatClient::exchange`]'s result: what the request means, and the answer itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    pub outcome: Outcome,
+    /// `None` when no answer came (the same cases as `outcome.status`).
+    pub answer: Option<RawAnswer>,
+}
+
+/// An answer as it came, for a caller that studies the contract itself (the contract probe)
+/// rather than acting on a [`Reply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawAnswer {
+    pub status: u16,
+    /// As received. Nothing here is redacted, so show single headers, never the map.
+    pub headers: HeaderMap,
+    /// At most [`MAX_BODY_BYTES`] of the body as text (invalid UTF-8 replaced), with the key
+    /// replaced by `[redacted]`.
+    pub body: String,
 }
 
 /// An answer, whatever its status.
@@ -106,6 +129,16 @@ impl BayzatClient {
     /// go wrong is a [`Reply`]. Keeping to the record limit and the rate limit is the caller's job;
     /// a breach comes back as Bayzat's answer to it.
     pub async fn send(&self, api_url: &str, api_key: &str, records: &[BayzatRecord]) -> Outcome {
+        self.exchange(api_url, api_key, records).await.outcome
+    }
+
+    /// [`Self::send`], also handing back the answer as it came.
+    pub async fn exchange(
+        &self,
+        api_url: &str,
+        api_key: &str,
+        records: &[BayzatRecord],
+    ) -> Exchange {
         let span = tracing::debug_span!("bayzat_send", records = records.len());
         async {
             let body = serde_json::to_vec(&Body { records })
@@ -113,7 +146,7 @@ impl BayzatClient {
             let started = Instant::now();
             let result = self.post(api_url, api_key, body).await;
             let latency = started.elapsed();
-            let (reply, status) = match result {
+            let (reply, answer) = match result {
                 Ok(answer) => (
                     classify(
                         answer.status,
@@ -121,7 +154,11 @@ impl BayzatClient {
                         &answer.body,
                         &self.duplicate_pattern,
                     ),
-                    Some(answer.status),
+                    Some(RawAnswer {
+                        status: answer.status,
+                        body: redact(String::from_utf8_lossy(&answer.body).into_owned(), api_key),
+                        headers: answer.headers,
+                    }),
                 ),
                 // Bayzat would refuse such a key anyway, and the operator must replace it.
                 Err(Failure::UnusableKey) => (Reply::Unauthorized, None),
@@ -133,6 +170,7 @@ impl BayzatClient {
                     None,
                 ),
             };
+            let status = answer.as_ref().map(|a| a.status);
             let reply = reply.map_text(|text| redact(text, api_key));
             tracing::debug!(
                 status,
@@ -141,10 +179,13 @@ impl BayzatClient {
                 reply = ?reply,
                 "bayzat answered"
             );
-            Outcome {
-                reply,
-                status,
-                latency,
+            Exchange {
+                outcome: Outcome {
+                    reply,
+                    status,
+                    latency,
+                },
+                answer,
             }
         }
         .instrument(span)
@@ -159,7 +200,19 @@ impl BayzatClient {
             let body = serde_json::to_vec(&BayzatRequest::empty())
                 .expect("an empty request always serializes");
             let started = Instant::now();
-            let result = match self.post(api_url, api_key, body).await {
+            let mut answer = self.post(api_url, api_key, body.clone()).await;
+            // A key allows one request a second, and the company's sender or a test a moment
+            // ago may have used it: wait the key's turn once rather than report a busy key.
+            if let Ok(busy) = &answer {
+                if busy.status == 429 {
+                    let wait = retry_after(&busy.headers).unwrap_or(Duration::from_secs(1));
+                    if wait <= MAX_CONNECTION_TEST_WAIT {
+                        tokio::time::sleep(wait).await;
+                        answer = self.post(api_url, api_key, body).await;
+                    }
+                }
+            }
+            let result = match answer {
                 Ok(answer) => ConnectionTest::from_answer(answer.status, &answer.body),
                 Err(Failure::UnusableKey) => ConnectionTest::InvalidKey,
                 Err(failure) => ConnectionTest::Unreachable {

@@ -19,7 +19,8 @@ pub enum ConnectionTest {
     InvalidKey,
     /// No answer: DNS, connection refused, TLS, timeout, or a URL that cannot be used.
     Unreachable { cause: String },
-    /// Any other answer, 429 and 5xx included: the contract says nothing about what they mean here.
+    /// Any other answer, 5xx included, and a 429 that persists after waiting the key's turn
+    /// once: the contract says nothing about what they mean here.
     Unexpected { status: u16, body_excerpt: String },
 }
 

@@ -13,7 +13,7 @@ mod client;
 mod connection;
 mod reply;
 
-pub use client::{BayzatClient, BuildError, MAX_BODY_BYTES};
+pub use client::{BayzatClient, BuildError, Exchange, RawAnswer, MAX_BODY_BYTES};
 pub use connection::ConnectionTest;
 pub use reply::{
     classify, default_duplicate_pattern, Outcome, Reply, DEFAULT_DUPLICATE_PATTERN, EXCERPT_CHARS,

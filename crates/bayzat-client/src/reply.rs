@@ -183,7 +183,7 @@ fn message(json: &Value) -> Option<String> {
 /// `Retry-After-Ms` first because it is exact; a value that cannot be read falls through to the
 /// next source rather than to a made-up wait. `Retry-After` as an HTTP date is not read: the
 /// caller's own interval is as good a guess.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let seconds = |name: &str, scale: f64| {
         let text = headers.get(name)?.to_str().ok()?.trim();
         let value: f64 = text.parse().ok()?;

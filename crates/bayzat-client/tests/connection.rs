@@ -101,3 +101,36 @@ async fn an_unusable_url_is_unreachable() {
         "{test:?}"
     );
 }
+
+/// A key allows one request a second: a test right after another request with the same key
+/// waits the key's turn and tries once more, instead of reporting the 429.
+#[tokio::test]
+async fn a_test_right_after_another_request_waits_for_the_key_s_turn() {
+    let patient = sim(700).await;
+    let client = client();
+    let url = patient.attendance_url();
+    assert_eq!(client.test_connection(&url, KEY).await, ConnectionTest::Ok);
+    let started = std::time::Instant::now();
+    assert_eq!(client.test_connection(&url, KEY).await, ConnectionTest::Ok);
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "waited for the key's turn: {:?}",
+        started.elapsed()
+    );
+    let stats = &patient.stats().keys[KEY];
+    assert_eq!((stats.requests, stats.rate_limited), (2, 1), "{stats:?}");
+    assert!(patient.ledger(KEY).unwrap().is_empty());
+
+    // A key that stays busy longer than a test may wait is reported as it is.
+    let busy = sim(10_000).await;
+    let url = busy.attendance_url();
+    assert_eq!(client.test_connection(&url, KEY).await, ConnectionTest::Ok);
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        client.test_connection(&url, KEY).await,
+        ConnectionTest::Unexpected { status: 429, .. }
+    ));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    patient.stop().await;
+    busy.stop().await;
+}

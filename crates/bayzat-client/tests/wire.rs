@@ -206,3 +206,42 @@ async fn a_non_json_success_is_not_taken_for_delivery() {
         }
     );
 }
+
+#[tokio::test]
+async fn an_exchange_hands_back_the_answer_as_it_came() {
+    let (url, _server) = one_shot(|request: &str| {
+        let key = header(request, "x-api-key").unwrap_or_default().to_owned();
+        http(
+            "429 Too Many Requests",
+            "Retry-After: 1\r\nX-Trace: abc\r\n",
+            &format!(r#"{{"success":false,"message":"slow down, {key}"}}"#),
+        )
+    })
+    .await;
+    let exchange = client().exchange(&url, KEY, &[]).await;
+    assert_eq!(
+        exchange.outcome.reply,
+        Reply::RateLimited {
+            retry_after: Some(Duration::from_secs(1))
+        }
+    );
+    let answer = exchange.answer.expect("an answer came");
+    assert_eq!(answer.status, 429);
+    assert_eq!(answer.headers["retry-after"], "1");
+    assert!(answer.headers.get("retry-after-ms").is_none());
+    assert_eq!(answer.headers["x-trace"], "abc");
+    assert_eq!(
+        answer.body,
+        r#"{"success":false,"message":"slow down, [redacted]"}"#
+    );
+
+    // No answer: the outcome says why, and there is no answer to hand back.
+    let exchange = client()
+        .exchange(&common::closed_port_url(), KEY, &[])
+        .await;
+    assert!(matches!(
+        exchange.outcome.reply,
+        Reply::Transient { status: None, .. }
+    ));
+    assert_eq!(exchange.answer, None);
+}

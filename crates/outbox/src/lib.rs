@@ -1,9 +1,11 @@
 //! Messages that are sent exactly when the change that caused them is committed, and handled once
 //! however often they arrive (DESIGN.md §3).
 //!
-//! - [`enqueue`] writes messages to the service's `outbox` table inside the caller's transaction.
+//! - [`enqueue`] writes messages to the service's `outbox` table inside the caller's transaction
+//!   ([`enqueue_with_client`] for a transaction on a plain tokio-postgres client).
 //! - [`spawn_relay`] publishes unsent rows in order, with publisher confirms, and marks a row sent
 //!   only once the broker confirmed it. While the broker is away rows wait; nothing is lost.
+//!   [`spawn_relay_expanding`] also builds the messages of rows that hold a reference to them.
 //! - [`first_delivery`] records a consumed message id in `processed_messages` inside the
 //!   consumer's transaction, so a redelivered message is recognised and skipped.
 //!
@@ -17,6 +19,7 @@ use bus::{Outgoing, Publisher};
 use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -27,6 +30,20 @@ const RELAY_BATCH: i64 = 200;
 const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How long the relay waits before trying again after the broker refused or was away.
 const FAILURE_PAUSE: Duration = Duration::from_millis(500);
+
+/// The statement both enqueue functions run: payloads travel as text and are read as jsonb by
+/// Postgres, so they are never parsed on this side.
+fn insert_statement(schema: &str) -> String {
+    format!(
+        "INSERT INTO {schema}.outbox (message_id, message_type, routing_key, payload, traceparent) \
+         SELECT m, t, r, p::jsonb, tp FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) \
+           AS u(m, t, r, p, tp)"
+    )
+}
+
+fn payload_text(message: &Outgoing) -> Result<&str, std::str::Utf8Error> {
+    std::str::from_utf8(&message.payload)
+}
 
 /// Writes `messages` to `{schema}.outbox` in one statement, in the caller's transaction.
 pub async fn enqueue(
@@ -39,36 +56,61 @@ pub async fn enqueue(
     }
     let payloads = messages
         .iter()
-        .map(|m| serde_json::from_slice::<serde_json::Value>(&m.payload))
+        .map(payload_text)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    diesel::sql_query(format!(
-        "INSERT INTO {schema}.outbox (message_id, message_type, routing_key, payload, traceparent) \
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[])"
-    ))
-    .bind::<Array<SqlUuid>, _>(messages.iter().map(|m| m.message_id).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(
-        messages
-            .iter()
-            .map(|m| m.message_type.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind::<Array<Text>, _>(
-        messages
-            .iter()
-            .map(|m| m.routing_key.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind::<Array<Jsonb>, _>(payloads)
-    .bind::<Array<Nullable<Text>>, _>(
-        messages
-            .iter()
-            .map(|m| m.traceparent.clone())
-            .collect::<Vec<_>>(),
-    )
-    .execute(conn)
-    .await
-    .map(drop)
+    diesel::sql_query(insert_statement(schema))
+        .bind::<Array<SqlUuid>, _>(messages.iter().map(|m| m.message_id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(
+            messages
+                .iter()
+                .map(|m| m.message_type.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(
+            messages
+                .iter()
+                .map(|m| m.routing_key.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(payloads)
+        .bind::<Array<Nullable<Text>>, _>(
+            messages
+                .iter()
+                .map(|m| m.traceparent.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// [`enqueue`] for a transaction held on a plain tokio-postgres client (where the caller needs
+/// what diesel-async does not offer, such as COPY), with the same guarantee: the messages exist
+/// if and only if the caller's transaction commits.
+pub async fn enqueue_with_client<C: tokio_postgres::GenericClient + Sync>(
+    client: &C,
+    schema: &str,
+    messages: &[Outgoing],
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let payloads = messages
+        .iter()
+        .map(payload_text)
+        .collect::<Result<Vec<_>, _>>()?;
+    let ids: Vec<Uuid> = messages.iter().map(|m| m.message_id).collect();
+    let types: Vec<&str> = messages.iter().map(|m| m.message_type.as_str()).collect();
+    let keys: Vec<&str> = messages.iter().map(|m| m.routing_key.as_str()).collect();
+    let traces: Vec<Option<&str>> = messages.iter().map(|m| m.traceparent.as_deref()).collect();
+    client
+        .execute(
+            insert_statement(schema).as_str(),
+            &[&ids, &types, &keys, &payloads, &traces],
+        )
+        .await?;
+    Ok(())
 }
 
 /// Records that the message `message_id` is being handled; false when it was handled before.
@@ -115,6 +157,20 @@ impl RelayWaker {
     }
 }
 
+/// Builds, at publish time, the message of an outbox row that holds a reference to it rather than
+/// the message itself (DESIGN.md §2: "an outbox entry may hold a reference ... so a large import
+/// does not write its punches twice").
+pub trait Expander: Send + Sync + 'static {
+    /// The bytes to publish for a stored row of `message_type`, or `None` to publish the stored
+    /// payload as it is. Runs in the relay's transaction, on its connection.
+    fn expand<'a>(
+        &'a self,
+        conn: &'a mut AsyncPgConnection,
+        message_type: &'a str,
+        stored: &'a serde_json::Value,
+    ) -> BoxFuture<'a, diesel::QueryResult<Option<Vec<u8>>>>;
+}
+
 /// Publishes the unsent rows of `{schema}.outbox` until the task is aborted.
 pub fn spawn_relay(
     pool: db::Pool,
@@ -122,9 +178,30 @@ pub fn spawn_relay(
     schema: &'static str,
     waker: RelayWaker,
 ) -> JoinHandle<()> {
+    spawn(pool, publisher, schema, waker, None)
+}
+
+/// [`spawn_relay`] for an outbox some of whose rows are references, built by `expander`.
+pub fn spawn_relay_expanding(
+    pool: db::Pool,
+    publisher: Arc<Publisher>,
+    schema: &'static str,
+    waker: RelayWaker,
+    expander: Arc<dyn Expander>,
+) -> JoinHandle<()> {
+    spawn(pool, publisher, schema, waker, Some(expander))
+}
+
+fn spawn(
+    pool: db::Pool,
+    publisher: Arc<Publisher>,
+    schema: &'static str,
+    waker: RelayWaker,
+    expander: Option<Arc<dyn Expander>>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            match relay_once(&pool, &publisher, schema).await {
+            match relay_once(&pool, &publisher, schema, expander.as_deref()).await {
                 Ok(0) => {
                     let _ = tokio::time::timeout(IDLE_POLL, waker.0.notified()).await;
                 }
@@ -176,6 +253,7 @@ async fn relay_once(
     pool: &db::Pool,
     publisher: &Publisher,
     schema: &str,
+    expander: Option<&dyn Expander>,
 ) -> Result<usize, RelayError> {
     let database = |e: &dyn std::fmt::Display| RelayError::Database(e.to_string());
     let mut conn = db::connection(pool).await.map_err(|e| database(&e))?;
@@ -192,11 +270,20 @@ async fn relay_once(
             let mut sent = Vec::with_capacity(pending.len());
             let mut failure = None;
             for row in pending {
+                let expanded = match expander {
+                    Some(expander) => {
+                        expander
+                            .expand(&mut *conn, &row.message_type, &row.payload)
+                            .await?
+                    }
+                    None => None,
+                };
                 let message = Outgoing {
                     message_id: row.message_id,
                     message_type: row.message_type,
                     routing_key: row.routing_key,
-                    payload: serde_json::to_vec(&row.payload).unwrap_or_default(),
+                    payload: expanded
+                        .unwrap_or_else(|| serde_json::to_vec(&row.payload).unwrap_or_default()),
                     traceparent: row.traceparent,
                 };
                 if let Err(error) = publisher.publish(&message).await {

@@ -7,8 +7,11 @@ use bus::lapin::options::BasicGetOptions;
 use bus::{Broker, Outgoing, Publisher};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
-use domain::{CompanyChange, CompanyId, ConfigCompanyChangedV1};
-use outbox::{backlog, enqueue, first_delivery, spawn_relay, RelayWaker};
+use domain::{CompanyChange, CompanyId, ConfigCompanyChangedV1, Message};
+use outbox::{
+    backlog, enqueue, enqueue_with_client, first_delivery, spawn_relay, spawn_relay_expanding,
+    Expander, RelayWaker,
+};
 use test_support::{eventually, upstream_of, TcpProxy, TestBroker, TestDb};
 use uuid::Uuid;
 
@@ -182,6 +185,109 @@ async fn an_unroutable_message_stays_unsent_with_its_error_and_holds_back_later_
         .queue_delete(queue.name.as_str().into(), Default::default())
         .await
         .unwrap();
+}
+
+/// Builds a `config.company.changed.v1` from a stored `{"reference": company}`, reading the
+/// company id back through the relay's connection.
+struct FromReference;
+
+impl Expander for FromReference {
+    fn expand<'a>(
+        &'a self,
+        conn: &'a mut AsyncPgConnection,
+        message_type: &'a str,
+        stored: &'a serde_json::Value,
+    ) -> futures_util::future::BoxFuture<'a, diesel::QueryResult<Option<Vec<u8>>>> {
+        Box::pin(async move {
+            #[derive(diesel::QueryableByName)]
+            struct Company {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                id: i64,
+            }
+            let Some(reference) = stored["reference"].as_i64() else {
+                return Ok(None);
+            };
+            assert_eq!(message_type, ConfigCompanyChangedV1::TYPE);
+            let company: Company = diesel_async::RunQueryDsl::get_result(
+                diesel::sql_query("SELECT $1::bigint AS id")
+                    .bind::<diesel::sql_types::BigInt, _>(reference),
+                conn,
+            )
+            .await?;
+            let message = ConfigCompanyChangedV1 {
+                company_id: CompanyId(company.id),
+                changes: vec![CompanyChange::Mapping],
+            };
+            Ok(Some(serde_json::to_vec(&message).unwrap()))
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_enqueued_on_a_plain_client_go_out_built_by_the_expander_when_committed() {
+    let (test_db, pool) = migrated().await;
+    let test_broker = TestBroker::new();
+    let broker = Broker::start(test_broker.url(), test_broker.topology(), "outbox-test");
+    broker.connected().await;
+    let waker = RelayWaker::default();
+    let _relay = spawn_relay_expanding(
+        pool.clone(),
+        Arc::new(Publisher::new(broker.clone())),
+        SCHEMA,
+        waker.clone(),
+        Arc::new(FromReference),
+    );
+    let (mut client, connection) = tokio_postgres::connect(test_db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+
+    let whole = changed(1);
+    let reference = Outgoing {
+        payload: br#"{"reference": 2}"#.to_vec(),
+        ..changed(2)
+    };
+    let rolled_back = changed(3);
+    let tx = client.transaction().await.unwrap();
+    enqueue_with_client(&tx, SCHEMA, &[rolled_back])
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    enqueue_with_client(&tx, SCHEMA, &[whole.clone(), reference.clone()])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    waker.wake();
+
+    assert!(eventually(WAIT, || async { unsent(&pool).await == 0 }).await);
+    let channel = broker.connected().await.create_channel().await.unwrap();
+    let queue = test_broker.topology().sync_config_queue().name;
+    let mut received = Vec::new();
+    while let Ok(Some(message)) = channel
+        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+    {
+        let id: Uuid = message
+            .delivery
+            .properties
+            .message_id()
+            .clone()
+            .unwrap()
+            .as_str()
+            .parse()
+            .unwrap();
+        let body: ConfigCompanyChangedV1 = serde_json::from_slice(&message.delivery.data).unwrap();
+        received.push((id, body.company_id));
+    }
+    assert_eq!(
+        received,
+        [
+            (whole.message_id, CompanyId(1)),
+            (reference.message_id, CompanyId(2))
+        ],
+        "the stored message as it is, the reference as built; nothing of the rolled-back one"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

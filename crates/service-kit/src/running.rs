@@ -7,11 +7,23 @@ use tokio::task::JoinHandle;
 /// consumers, the background tasks and the broker connection at once (a test that ends without
 /// `stop` leaves nothing running that could re-declare its broker objects).
 pub struct ServiceParts {
-    pub broker: bus::Broker,
+    /// None for a service without a broker connection.
+    pub broker: Option<bus::Broker>,
     /// Background tasks (relays, schedulers) stopped with the service.
     pub tasks: Vec<JoinHandle<()>>,
     /// Queue consumers, stopped with the service.
     pub consumers: Vec<bus::ConsumerHandle>,
+}
+
+impl ServiceParts {
+    /// The parts of a service with background tasks but no broker.
+    pub fn without_broker(tasks: Vec<JoinHandle<()>>) -> Self {
+        Self {
+            broker: None,
+            tasks,
+            consumers: Vec::new(),
+        }
+    }
 }
 
 impl Drop for ServiceParts {
@@ -22,7 +34,9 @@ impl Drop for ServiceParts {
         for task in &self.tasks {
             task.abort();
         }
-        self.broker.stop_supervising();
+        if let Some(broker) = &self.broker {
+            broker.stop_supervising();
+        }
     }
 }
 
@@ -87,7 +101,9 @@ impl RunningService {
 
     async fn shut_down(&mut self) {
         if let Some(parts) = self.parts.take() {
-            parts.broker.close().await;
+            if let Some(broker) = &parts.broker {
+                broker.close().await;
+            }
             drop(parts);
             tracing::info!("stopped");
         }

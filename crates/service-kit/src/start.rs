@@ -41,7 +41,8 @@ impl Foundation {
         let pool = db::pool(&common.database_url, POOL_SIZE)?;
         let topology = bus::Topology::new(common.amqp_namespace.clone());
         let broker = bus::Broker::start(&common.amqp_url, topology, service);
-        let ops = Ops::new(pool.clone(), broker.clone(), telemetry::registry(service));
+        let ops = Ops::new(pool.clone(), broker.clone(), telemetry::registry(service))
+            .watch_outbox(schema);
         Ok(Self { pool, broker, ops })
     }
 
@@ -52,7 +53,7 @@ impl Foundation {
         consumers: Vec<bus::ConsumerHandle>,
     ) -> ServiceParts {
         ServiceParts {
-            broker: self.broker.clone(),
+            broker: Some(self.broker.clone()),
             tasks,
             consumers,
         }

@@ -9,8 +9,8 @@ mod state;
 
 pub use directory::{keys_from_directory_file, keys_from_directory_json, DirectoryError};
 pub use model::{
-    AttendanceReply, Faults, KeyBody, KeySpec, KeyStats, LedgerEntry, Reason, Stats,
-    DEFAULT_HOLD_MS, DEFAULT_INTERVAL_MS, DEFAULT_MAX_RECORDS,
+    AttendanceReply, Contract, EmptyRecords, Faults, KeyBody, KeySpec, KeyStats, LedgerEntry,
+    Reason, RetryAfterHeaders, Stats, DEFAULT_HOLD_MS, DEFAULT_INTERVAL_MS, DEFAULT_MAX_RECORDS,
 };
 pub use server::{
     serve, spawn, spawn_with, RunningSim, ServerOptions, SimConfig, BODY_LIMIT_BYTES,

@@ -140,6 +140,54 @@ impl Faults {
     }
 }
 
+/// What a key's 200 answer to an empty `records` array is replaced by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmptyRecords {
+    /// 200 `{"success": true, "message": "no records"}`.
+    #[default]
+    Accept,
+    /// 400 with reason `malformed`.
+    Refuse,
+    /// 500, plain text.
+    ServerError,
+}
+
+/// Which headers a key's 429 carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryAfterHeaders {
+    /// `Retry-After` (whole seconds) and `Retry-After-Ms`.
+    #[default]
+    Both,
+    /// `Retry-After` only.
+    Seconds,
+    /// Neither.
+    None,
+}
+
+/// Body of `PUT /__admin/keys/{key}/contract`: how the key answers where the real service's
+/// behaviour is unknown (`shared/bayzat-api.md`), so a client or the contract probe can be tried
+/// against each possible answer. Every field is optional; the defaults are the documented
+/// behaviour.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Contract {
+    pub empty_records: EmptyRecords,
+    pub retry_after: RetryAfterHeaders,
+    /// Leave `reason` out of 400 bodies, so only the message tells why.
+    pub no_reason: bool,
+    /// The message of a duplicate refusal; `{empId}` and `{time}` are replaced by the first
+    /// duplicate's.
+    pub duplicate_message: Option<String>,
+    /// Store a punch whose `empId` + `time` is already held (or repeated in the request) instead
+    /// of refusing it.
+    pub accept_duplicates: bool,
+    /// Judge the rate limit on one window shared by every key that sets this, as a limit per
+    /// account or per client address would be.
+    pub shared_rate_limit: bool,
+}
+
 /// One accepted punch, as `GET /__admin/keys/{key}/ledger` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {

@@ -10,7 +10,10 @@ use actix_web::{error, web, App, HttpRequest, HttpResponse, HttpServer};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
-use crate::model::{AttendanceReply, Faults, KeyBody, KeySpec, LedgerEntry, Reason, Stats};
+use crate::model::{
+    AttendanceReply, Contract, Faults, KeyBody, KeySpec, LedgerEntry, Reason, RetryAfterHeaders,
+    Stats,
+};
 use crate::state::{count_records, lock, Admission, Outcome, SimState};
 
 /// Far above the 20-record limit, so an oversized request is judged as `too_many_records`
@@ -117,6 +120,8 @@ fn build(
                     .route("/keys/{key}", web::delete().to(delete_key))
                     .route("/keys/{key}/faults", web::put().to(put_faults))
                     .route("/keys/{key}/faults", web::get().to(get_faults))
+                    .route("/keys/{key}/contract", web::put().to(put_contract))
+                    .route("/keys/{key}/contract", web::get().to(get_contract))
                     .route("/keys/{key}/ledger", web::get().to(get_ledger))
                     .route("/stats", web::get().to(get_stats))
                     .route("/reset", web::post().to(reset)),
@@ -166,6 +171,11 @@ impl RunningSim {
     pub fn set_faults(&self, key: &str, faults: Faults) -> Result<bool, String> {
         faults.validate()?;
         Ok(self.state.set_faults(key, faults))
+    }
+
+    /// Same as `PUT /__admin/keys/{key}/contract`; `false` for an unknown key.
+    pub fn set_contract(&self, key: &str, contract: Contract) -> bool {
+        self.state.set_contract(key, contract)
     }
 
     /// Same as `GET /__admin/keys/{key}/ledger`; `None` for an unknown key.
@@ -248,7 +258,7 @@ async fn attendance(
 
     // Step 2 and the draws of step 3, judged before the body is read so that the time that
     // counts is when the request arrived.
-    let admission = lock(&key).admit(Instant::now());
+    let admission = lock(&key).admit(Instant::now(), state.shared_window());
 
     let body = match payload.to_bytes_limited(BODY_LIMIT_BYTES).await {
         Ok(Ok(bytes)) => Ok(bytes),
@@ -258,19 +268,24 @@ async fn attendance(
     let size = body.as_ref().ok().and_then(|b| count_records(b));
 
     let draws = match admission {
-        Admission::RateLimited { remaining, latency } => {
+        Admission::RateLimited {
+            remaining,
+            latency,
+            headers,
+        } => {
             lock(&key).note_request_size(size);
             tracing::debug!(key = %key_name, remaining_ms = remaining.as_millis() as u64, "429");
             sleep(latency).await;
-            return too_many_requests(remaining);
+            return too_many_requests(remaining, headers);
         }
         Admission::Counted(draws) => draws,
     };
 
-    let outcome = {
+    let (outcome, with_reason) = {
         let mut k = lock(&key);
         k.note_request_size(size);
-        k.settle(&draws, body.as_deref().map_err(String::as_str))
+        let outcome = k.settle(&draws, body.as_deref().map_err(String::as_str));
+        (outcome, !k.contract.no_reason)
     };
     tracing::debug!(key = %key_name, ?outcome, "counted request");
 
@@ -286,7 +301,12 @@ async fn attendance(
             "Attendance could not be processed".into(),
             None,
         ),
-        Outcome::Rejected(r) => reply(StatusCode::BAD_REQUEST, false, r.message, Some(r.reason)),
+        Outcome::Rejected(r) => reply(
+            StatusCode::BAD_REQUEST,
+            false,
+            r.message,
+            with_reason.then_some(r.reason),
+        ),
         Outcome::NoRecords => reply(StatusCode::OK, true, "no records".into(), None),
         Outcome::Accepted(n) => reply(
             StatusCode::OK,
@@ -305,17 +325,21 @@ async fn sleep(d: Duration) {
     }
 }
 
-fn too_many_requests(remaining: Duration) -> HttpResponse {
+fn too_many_requests(remaining: Duration, headers: RetryAfterHeaders) -> HttpResponse {
     let remaining_ms = remaining.as_micros().div_ceil(1000).max(1);
     let retry_after_s = remaining_ms.div_ceil(1000).max(1);
-    HttpResponse::TooManyRequests()
-        .insert_header((header::RETRY_AFTER, retry_after_s.to_string()))
-        .insert_header(("Retry-After-Ms", remaining_ms.to_string()))
-        .json(AttendanceReply {
-            success: false,
-            message: format!("Too many requests: retry in {remaining_ms} ms"),
-            reason: None,
-        })
+    let mut response = HttpResponse::TooManyRequests();
+    if headers != RetryAfterHeaders::None {
+        response.insert_header((header::RETRY_AFTER, retry_after_s.to_string()));
+    }
+    if headers == RetryAfterHeaders::Both {
+        response.insert_header(("Retry-After-Ms", remaining_ms.to_string()));
+    }
+    response.json(AttendanceReply {
+        success: false,
+        message: format!("Too many requests: retry in {remaining_ms} ms"),
+        reason: None,
+    })
 }
 
 fn unknown_key(key: &str) -> HttpResponse {
@@ -368,6 +392,26 @@ async fn get_faults(path: web::Path<String>, state: web::Data<SimState>) -> Http
     }
 }
 
+async fn put_contract(
+    path: web::Path<String>,
+    body: web::Json<Contract>,
+    state: web::Data<SimState>,
+) -> HttpResponse {
+    let contract = body.into_inner();
+    if state.set_contract(&path, contract.clone()) {
+        HttpResponse::Ok().json(contract)
+    } else {
+        unknown_key(&path)
+    }
+}
+
+async fn get_contract(path: web::Path<String>, state: web::Data<SimState>) -> HttpResponse {
+    match state.contract(&path) {
+        Some(c) => HttpResponse::Ok().json(c),
+        None => unknown_key(&path),
+    }
+}
+
 async fn get_ledger(path: web::Path<String>, state: web::Data<SimState>) -> HttpResponse {
     match state.ledger(&path) {
         Some(l) => HttpResponse::Ok().json(l),
@@ -390,14 +434,24 @@ mod tests {
 
     #[test]
     fn retry_after_rounds_up() {
-        let r = too_many_requests(Duration::from_micros(1_300));
+        let r = too_many_requests(Duration::from_micros(1_300), RetryAfterHeaders::Both);
         assert_eq!(r.headers().get("retry-after").unwrap(), "1");
         assert_eq!(r.headers().get("retry-after-ms").unwrap(), "2");
-        let r = too_many_requests(Duration::from_millis(1_001));
+        let r = too_many_requests(Duration::from_millis(1_001), RetryAfterHeaders::Both);
         assert_eq!(r.headers().get("retry-after").unwrap(), "2");
         assert_eq!(r.headers().get("retry-after-ms").unwrap(), "1001");
-        let r = too_many_requests(Duration::from_nanos(10));
+        let r = too_many_requests(Duration::from_nanos(10), RetryAfterHeaders::Both);
         assert_eq!(r.headers().get("retry-after").unwrap(), "1");
         assert_eq!(r.headers().get("retry-after-ms").unwrap(), "1");
+    }
+
+    #[test]
+    fn retry_after_headers_follow_the_contract() {
+        let r = too_many_requests(Duration::from_millis(400), RetryAfterHeaders::Seconds);
+        assert_eq!(r.headers().get("retry-after").unwrap(), "1");
+        assert!(r.headers().get("retry-after-ms").is_none());
+        let r = too_many_requests(Duration::from_millis(400), RetryAfterHeaders::None);
+        assert!(r.headers().get("retry-after").is_none());
+        assert!(r.headers().get("retry-after-ms").is_none());
     }
 }

@@ -11,7 +11,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
-use crate::model::{Faults, KeySpec, KeyStats, LedgerEntry, Reason, Stats};
+use crate::model::{
+    Contract, EmptyRecords, Faults, KeySpec, KeyStats, LedgerEntry, Reason, RetryAfterHeaders,
+    Stats,
+};
 
 /// A poisoned lock only means a handler panicked mid-update; the counters are still the best
 /// record there is, so keep serving rather than failing every later request.
@@ -24,6 +27,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct SimState {
     keys: Mutex<HashMap<String, Arc<Mutex<KeyState>>>>,
     unauthorized: AtomicU64,
+    /// The last counted request of any key whose contract shares the rate limit.
+    shared_window: Mutex<Option<Instant>>,
 }
 
 impl SimState {
@@ -71,6 +76,25 @@ impl SimState {
         self.key(key).map(|k| lock(&k).faults.clone())
     }
 
+    pub(crate) fn set_contract(&self, key: &str, contract: Contract) -> bool {
+        match self.key(key) {
+            Some(k) => {
+                lock(&k).contract = contract;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn contract(&self, key: &str) -> Option<Contract> {
+        self.key(key).map(|k| lock(&k).contract.clone())
+    }
+
+    /// The window that keys with a shared rate limit are judged on.
+    pub(crate) fn shared_window(&self) -> &Mutex<Option<Instant>> {
+        &self.shared_window
+    }
+
     pub(crate) fn ledger(&self, key: &str) -> Option<Vec<LedgerEntry>> {
         self.key(key).map(|k| lock(&k).ledger.clone())
     }
@@ -96,6 +120,7 @@ impl SimState {
     pub(crate) fn reset(&self) {
         lock(&self.keys).clear();
         self.unauthorized.store(0, Ordering::Relaxed);
+        *lock(&self.shared_window) = None;
     }
 }
 
@@ -104,6 +129,7 @@ pub(crate) struct KeyState {
     employees: HashSet<String>,
     interval: Duration,
     faults: Faults,
+    pub(crate) contract: Contract,
     rng: ChaCha8Rng,
     last_start: Option<Instant>,
     ledger: Vec<LedgerEntry>,
@@ -118,6 +144,7 @@ pub(crate) enum Admission {
     RateLimited {
         remaining: Duration,
         latency: Duration,
+        headers: RetryAfterHeaders,
     },
     Counted(Draws),
 }
@@ -192,6 +219,7 @@ impl KeyState {
             interval: Duration::from_millis(spec.interval_ms),
             rng: ChaCha8Rng::seed_from_u64(faults.seed),
             faults,
+            contract: Contract::default(),
             spec,
             last_start: None,
             ledger: Vec::new(),
@@ -206,22 +234,38 @@ impl KeyState {
     }
 
     /// Step 2, and the fault draws of step 3. Judging and recording under one lock is what
-    /// makes concurrent requests of one key see a consistent "previous request".
-    pub(crate) fn admit(&mut self, now: Instant) -> Admission {
+    /// makes concurrent requests of one key see a consistent "previous request". A key whose
+    /// contract shares the rate limit is judged on `shared`, held from judging to recording so
+    /// that two such keys cannot both pass; it is always taken after a key's lock.
+    pub(crate) fn admit(&mut self, now: Instant, shared: &Mutex<Option<Instant>>) -> Admission {
         let latency = Duration::from_millis(self.faults.latency_ms);
-        if let Some(last) = self.last_start {
+        let mut shared = self.contract.shared_rate_limit.then(|| lock(shared));
+        let window = match &shared {
+            Some(guard) => **guard,
+            None => self.last_start,
+        };
+        if let Some(last) = window {
             let elapsed = now.saturating_duration_since(last);
             if elapsed < self.interval {
                 self.stats.rate_limited += 1;
                 return Admission::RateLimited {
                     remaining: self.interval - elapsed,
                     latency,
+                    headers: self.contract.retry_after,
                 };
             }
+        }
+        // The gap statistic stays the key's own, whichever window judged it.
+        if let Some(last) = self.last_start {
+            let elapsed = now.saturating_duration_since(last);
             let gap = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
             self.stats.min_gap_ms = Some(self.stats.min_gap_ms.map_or(gap, |m| m.min(gap)));
         }
         self.last_start = Some(now);
+        if let Some(guard) = shared.as_mut() {
+            **guard = Some(now);
+        }
+        drop(shared);
         self.stats.requests += 1;
 
         let r_timeout: f64 = self.rng.random();
@@ -291,7 +335,17 @@ impl KeyState {
             return self.reject(rejection);
         }
         if records.is_empty() {
-            return Outcome::NoRecords;
+            return match self.contract.empty_records {
+                EmptyRecords::Accept => Outcome::NoRecords,
+                EmptyRecords::Refuse => self.reject(Rejection::new(
+                    Reason::Malformed,
+                    "malformed: records must not be empty".to_owned(),
+                )),
+                EmptyRecords::ServerError => {
+                    self.stats.server_errors += 1;
+                    Outcome::ServerError
+                }
+            };
         }
         let received_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         let n = records.len();
@@ -368,12 +422,15 @@ impl KeyState {
                 ),
             ));
         }
+        if self.contract.accept_duplicates {
+            return Ok(());
+        }
         let mut in_request = HashSet::new();
         for r in records {
             let punch = (r.emp_id.clone(), r.time.clone());
             if self.held.contains(&punch) {
-                return Err(Rejection::new(
-                    Reason::Duplicate,
+                return Err(self.duplicate(
+                    r,
                     format!(
                         "duplicate punch: empId {} at {} is already recorded",
                         r.emp_id, r.time
@@ -381,8 +438,8 @@ impl KeyState {
                 ));
             }
             if !in_request.insert(punch) {
-                return Err(Rejection::new(
-                    Reason::Duplicate,
+                return Err(self.duplicate(
+                    r,
                     format!(
                         "duplicate punch: empId {} at {} appears twice in this request",
                         r.emp_id, r.time
@@ -391,6 +448,17 @@ impl KeyState {
             }
         }
         Ok(())
+    }
+
+    /// A duplicate refusal, worded as the contract says when it says.
+    fn duplicate(&self, r: &Record, default: String) -> Rejection {
+        let message = match &self.contract.duplicate_message {
+            Some(template) => template
+                .replace("{empId}", &r.emp_id)
+                .replace("{time}", &r.time),
+            None => default,
+        };
+        Rejection::new(Reason::Duplicate, message)
     }
 }
 
@@ -439,6 +507,13 @@ pub(crate) fn valid_time(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    impl KeyState {
+        /// Admission for a key whose contract keeps the documented per-key limit.
+        fn admit_alone(&mut self, now: Instant) -> Admission {
+            self.admit(now, &Mutex::new(None))
+        }
+    }
+
     fn key(interval_ms: u64) -> KeyState {
         KeyState::new(KeySpec::new("k", ["1", "2"]).with_interval_ms(interval_ms))
     }
@@ -485,27 +560,55 @@ mod tests {
     fn rate_limit_window_and_gap() {
         let mut k = key(100);
         let t0 = Instant::now();
-        counted(k.admit(t0));
-        match k.admit(t0 + Duration::from_millis(40)) {
+        counted(k.admit_alone(t0));
+        match k.admit_alone(t0 + Duration::from_millis(40)) {
             Admission::RateLimited { remaining, .. } => {
                 assert_eq!(remaining, Duration::from_millis(60))
             }
             other => panic!("{other:?}"),
         }
         // The refused request must not move the window.
-        counted(k.admit(t0 + Duration::from_millis(100)));
-        counted(k.admit(t0 + Duration::from_millis(250)));
+        counted(k.admit_alone(t0 + Duration::from_millis(100)));
+        counted(k.admit_alone(t0 + Duration::from_millis(250)));
         assert_eq!(k.stats.requests, 3);
         assert_eq!(k.stats.rate_limited, 1);
         assert_eq!(k.stats.min_gap_ms, Some(100));
     }
 
     #[test]
+    fn a_shared_window_limits_across_keys() {
+        let shared = Mutex::new(None);
+        let mut a = key(100);
+        let mut b = key(100);
+        let mut own = key(100);
+        for k in [&mut a, &mut b] {
+            k.contract.shared_rate_limit = true;
+        }
+        let t0 = Instant::now();
+        counted(a.admit(t0, &shared));
+        // A key with its own window is not affected by the shared one.
+        counted(own.admit(t0 + Duration::from_millis(10), &shared));
+        match b.admit(t0 + Duration::from_millis(30), &shared) {
+            Admission::RateLimited { remaining, .. } => {
+                assert_eq!(remaining, Duration::from_millis(70))
+            }
+            other => panic!("{other:?}"),
+        }
+        counted(b.admit(t0 + Duration::from_millis(100), &shared));
+        assert!(matches!(
+            a.admit(t0 + Duration::from_millis(150), &shared),
+            Admission::RateLimited { .. }
+        ));
+        assert_eq!((a.stats.rate_limited, b.stats.rate_limited), (1, 1));
+        assert_eq!((a.stats.requests, b.stats.requests), (1, 1));
+    }
+
+    #[test]
     fn zero_interval_never_limits() {
         let mut k = key(0);
         let t0 = Instant::now();
-        counted(k.admit(t0));
-        counted(k.admit(t0));
+        counted(k.admit_alone(t0));
+        counted(k.admit_alone(t0));
         assert_eq!(k.stats.min_gap_ms, Some(0));
     }
 
@@ -525,7 +628,7 @@ mod tests {
             let t0 = Instant::now();
             (0..50)
                 .map(|_| {
-                    let d = counted(k.admit(t0));
+                    let d = counted(k.admit_alone(t0));
                     (d.fault, d.accept_then_500)
                 })
                 .collect::<Vec<_>>()
@@ -544,7 +647,7 @@ mod tests {
         let mut k = key(0);
         let t0 = Instant::now();
         for _ in 0..20 {
-            let d = counted(k.admit(t0));
+            let d = counted(k.admit_alone(t0));
             assert_eq!(d.fault, None);
             assert!(!d.accept_then_500);
         }
@@ -553,14 +656,14 @@ mod tests {
             ..Faults::default()
         });
         for _ in 0..20 {
-            assert_eq!(counted(k.admit(t0)).fault, Some(Fault::ServerError));
+            assert_eq!(counted(k.admit_alone(t0)).fault, Some(Fault::ServerError));
         }
     }
 
     #[test]
     fn validation_order_names_first_offender() {
         let mut k = key(0);
-        let d = counted(k.admit(Instant::now()));
+        let d = counted(k.admit_alone(Instant::now()));
         let body = br#"{"records":[
             {"empId":"1","type":"checkIn","time":"2023-04-30 09:00:00"},
             {"empId":"9","type":"checkIn","time":"2023-04-30 10:00:00"},
@@ -579,7 +682,7 @@ mod tests {
     #[test]
     fn duplicate_ignores_type() {
         let mut k = key(0);
-        let d = counted(k.admit(Instant::now()));
+        let d = counted(k.admit_alone(Instant::now()));
         let first = br#"{"records":[{"empId":"1","type":"checkIn","time":"2023-04-30 09:00:00"}]}"#;
         assert_eq!(k.settle(&d, Ok(first)), Outcome::Accepted(1));
         let again =

@@ -18,6 +18,19 @@ pub fn mint_token(
     companies: Option<Vec<String>>,
     ttl: Duration,
 ) -> Result<String, SettingsError> {
+    mint_token_for(env, sub, role, companies, ttl, None)
+}
+
+/// Like [`mint_token`], for one consumer when `audience` is given: the console's sign-in tokens
+/// carry `console`, which the services' APIs refuse.
+pub fn mint_token_for(
+    env: &Env,
+    sub: &str,
+    role: Role,
+    companies: Option<Vec<String>>,
+    ttl: Duration,
+    audience: Option<&str>,
+) -> Result<String, SettingsError> {
     let keys = JwtKeys::from_env(env)?;
     let mut claims = Claims::new(
         sub,
@@ -26,6 +39,9 @@ pub fn mint_token(
     );
     if let Some(companies) = companies {
         claims = claims.with_companies(companies);
+    }
+    if let Some(audience) = audience {
+        claims = claims.with_audience(audience);
     }
     Ok(keys.mint(&claims))
 }

@@ -32,6 +32,10 @@ enum Command {
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
+        /// The one consumer the token is for, e.g. `console` for a console sign-in token (give it
+        /// a short --ttl); the services' APIs refuse a token that has one.
+        #[arg(long)]
+        audience: Option<String>,
     },
     /// Re-encrypt every stored Bayzat key under the newest master key (reads DATABASE_URL and
     /// BRIDGE_MASTER_KEYS).
@@ -66,7 +70,15 @@ async fn main() -> ExitCode {
             role,
             companies,
             ttl,
-        } => match cli::mint_token(&env, &sub, role, companies, Duration::from_secs(ttl)) {
+            audience,
+        } => match cli::mint_token_for(
+            &env,
+            &sub,
+            role,
+            companies,
+            Duration::from_secs(ttl),
+            audience.as_deref(),
+        ) {
             Ok(token) => {
                 println!("{token}");
                 ExitCode::SUCCESS

@@ -45,6 +45,31 @@ fn minted_tokens_carry_what_was_asked_and_are_accepted() {
     .is_err());
 }
 
+#[test]
+fn console_sign_in_tokens_carry_the_audience_and_only_the_console_accepts_them() {
+    let token = config_service::cli::mint_token_for(
+        &env(),
+        "jane",
+        Role::Admin,
+        Some(vec!["advline".into()]),
+        Duration::from_secs(60),
+        Some("console"),
+    )
+    .unwrap();
+    let keys = auth::JwtKeys::new(common::JWT_SECRET.as_bytes());
+    let claims = keys
+        .clone()
+        .with_audience("console")
+        .verify(&token)
+        .unwrap();
+    assert_eq!(claims.aud.as_deref(), Some("console"));
+    assert_eq!(claims.role, Role::Admin);
+    assert_eq!(claims.companies, Some(vec!["advline".to_owned()]));
+    assert!(claims.exp <= chrono::Utc::now().timestamp() + 61);
+    // The services' verifier refuses it, so a leaked sign-in token opens no API.
+    assert!(keys.verify(&token).is_err());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_fixture_directory_loads_through_the_api_and_loads_again_unchanged() {
     let app = App::start().await;

@@ -119,6 +119,17 @@ pub struct ImportView {
 async fn view(state: &AppState, import: Import, reused: bool) -> Result<ImportView, Problem> {
     let mut conn = db::connection(&state.pool).await?;
     let counts = punches::progress(&mut conn, import.id).await?;
+    drop(conn);
+    view_of(state, import, counts, reused).await
+}
+
+/// The view of an import whose punch counts by company and state are known.
+async fn view_of(
+    state: &AppState,
+    import: Import,
+    counts: Vec<punches::StateCount>,
+    reused: bool,
+) -> Result<ImportView, Problem> {
     let snapshot = state.directory.current().await.ok();
     let mut progress: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
     for count in counts {
@@ -260,7 +271,9 @@ pub async fn upload(
         date_order,
         force: query.force,
     };
+    let started = std::time::Instant::now();
     let (received, filename) = receive(&state, &req, payload, &options, &query).await?;
+    let received_at = started.elapsed();
     if !options.dry_run && !options.force {
         let mut conn = db::connection(&state.pool).await?;
         if let Some(earlier) = imports::find_by_sha256(&mut conn, &received.sha256).await? {
@@ -281,8 +294,9 @@ pub async fn upload(
             .map_err(|e| upload_problem(UploadError::Io(e)))?;
         return Ok(HttpResponse::Ok().json(report));
     }
-    let import = pipeline::import(
+    let (import, counts) = pipeline::import(
         &state.pool,
+        &state.database_url,
         &snapshot,
         received,
         &state.storage_dir,
@@ -295,6 +309,7 @@ pub async fn upload(
     )
     .await
     .map_err(|reason| {
+        state.metrics.failed();
         tracing::error!(%reason, "import failed");
         Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -304,7 +319,16 @@ pub async fn upload(
         .with_detail(reason)
     })?;
     state.relay.wake();
-    let body = view(&state, import, false).await?;
+    state.metrics.stored(&import);
+    let stored_at = started.elapsed();
+    // The import's punches are in the states it wrote them in: no need to count them again.
+    let body = view_of(&state, import, counts, false).await?;
+    tracing::info!(
+        received_ms = received_at.as_millis() as u64,
+        stored_ms = stored_at.as_millis() as u64,
+        answered_ms = started.elapsed().as_millis() as u64,
+        "upload handled"
+    );
     Ok(HttpResponse::Created().json(body))
 }
 
@@ -622,23 +646,16 @@ pub async fn release(
             "the import is not held; its valid rows were queued",
         ));
     }
-    let mut conn = db::connection(&state.pool).await?;
-    let queued = conn
-        .transaction::<_, Problem, _>(async |conn| {
-            let queued = queueing::queue_import(conn, import.id).await?;
-            imports::set_held(conn, import.id, None).await?;
-            queueing::audit(
-                conn,
-                caller.sub(),
-                "import.released",
-                None,
-                format!("import {}", import.id),
-                json!({ "queued": queued }),
+    let queued = crate::release::release(&state.database_url, import.id, caller.sub())
+        .await
+        .map_err(|error| {
+            Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "release_failed",
+                "The import could not be released",
             )
-            .await?;
-            Ok(queued)
-        })
-        .await?;
+            .with_detail(error.to_string())
+        })?;
     tracing::info!(import = import.id, companies = queued.len(), "released");
     state.relay.wake();
     Ok(HttpResponse::Ok().json(view(&state, load(&state, import.id).await?, false).await?))
@@ -690,16 +707,22 @@ pub async fn reprocess(
     )
     .await?;
     let snapshot = state.directory.current().await.map_err(directory_problem)?;
-    let import = crate::reprocess::reprocess(&state.pool, &snapshot, &import, caller.sub())
-        .await
-        .map_err(|reason| {
-            Problem::new(
-                StatusCode::CONFLICT,
-                "cannot_reprocess",
-                "The import cannot be reprocessed",
-            )
-            .with_detail(reason)
-        })?;
+    let import = crate::reprocess::reprocess(
+        &state.pool,
+        &state.database_url,
+        &snapshot,
+        &import,
+        caller.sub(),
+    )
+    .await
+    .map_err(|reason| {
+        Problem::new(
+            StatusCode::CONFLICT,
+            "cannot_reprocess",
+            "The import cannot be reprocessed",
+        )
+        .with_detail(reason)
+    })?;
     state.relay.wake();
     Ok(HttpResponse::Ok().json(view(&state, import, false).await?))
 }

@@ -2,10 +2,13 @@
 //! `import`).
 
 pub mod api;
+pub mod batch;
 pub mod events;
+pub mod metrics;
 pub mod openapi;
 pub mod pipeline;
 pub mod queueing;
+pub mod release;
 pub mod reprocess;
 pub mod retention;
 pub mod schema;
@@ -68,12 +71,16 @@ impl Settings {
 /// What the handlers share.
 pub struct AppState {
     pub pool: db::Pool,
+    /// Where an import's own write transaction connects (it needs COPY, which the pool's
+    /// connections do not offer).
+    pub database_url: String,
     pub directory: DirectoryClient,
     pub storage_dir: PathBuf,
     pub max_upload_bytes: u64,
     pub relay: RelayWaker,
     /// Declares a company's queue before its first message, so nothing is returned unroutable.
     pub broker: bus::Broker,
+    pub metrics: metrics::Metrics,
 }
 
 /// The token import-service presents to config-service.
@@ -98,7 +105,13 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
     let relay = RelayWaker::default();
     let publisher = Arc::new(bus::Publisher::new(foundation.broker.clone()));
     let tasks = vec![
-        outbox::spawn_relay(foundation.pool.clone(), publisher, SCHEMA, relay.clone()),
+        outbox::spawn_relay_expanding(
+            foundation.pool.clone(),
+            publisher,
+            SCHEMA,
+            relay.clone(),
+            Arc::new(queueing::ReadyExpander),
+        ),
         retention::spawn(
             foundation.pool.clone(),
             settings.file_retention_days,
@@ -113,11 +126,13 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
     let keys = settings.jwt.clone();
     let state = web::Data::new(AppState {
         pool: foundation.pool.clone(),
+        database_url: settings.common.database_url.clone(),
         directory: DirectoryClient::new(&settings.config_service_url, move || service_token(&keys)),
         storage_dir: settings.storage_dir.clone(),
         max_upload_bytes: settings.max_upload_bytes,
         relay,
         broker: foundation.broker.clone(),
+        metrics: metrics::Metrics::register(foundation.ops.registry()),
     });
     let jwt = web::Data::new(settings.jwt.clone());
     let rate_limit = web::Data::new(service_kit::ApiRateLimit::per_second(

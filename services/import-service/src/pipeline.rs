@@ -6,11 +6,12 @@
 //! punches, outbox messages, counts) commits in one transaction: an import is all there or not at
 //! all.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
 
-use chrono::{NaiveDate, Utc};
-use diesel_async::{AnsiTransactionManager, TransactionManager};
+use chrono::Utc;
 use report::{
     DateOrder, Directory, FactsCollector, FileFacts, FileProblem, Outcome, ReadOptions, ReportRow,
     RowReader, RowResult,
@@ -20,16 +21,22 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::batch::{Prepared, Queueing, RowWriter, Written};
 use crate::queueing;
-use crate::store::imports::{self, Completion, Import, NewImport};
-use crate::store::punches::{self, NewPunch, PunchKey};
-use crate::store::rows::{self, NewRow};
-use crate::store::Conn;
+use crate::store::imports::{self, Import, NewImport};
+use crate::store::punches::StateCount;
+use crate::store::tx::{Completion, ImportTx, TxError};
 
-/// Rows written per statement.
-const BATCH_ROWS: usize = 5_000;
+/// Rows read, validated and written at a time. Larger batches mean fewer look-ups of stored
+/// punches (one per employee per batch) and better ordered inserts; the reader keeps at most a
+/// few batches ahead of the writer.
+const BATCH_ROWS: usize = 20_000;
+/// At most this many bytes of cells in a batch, whatever its number of rows.
+const BATCH_BYTES: usize = 16 * 1024 * 1024;
 /// Bytes read from the stored file at a time.
 const READ_CHUNK: usize = 256 * 1024;
+/// Bytes of an upload gathered before they are written to the stored file.
+const WRITE_BUFFER: usize = 1024 * 1024;
 /// Rows a dry run lists (it counts them all).
 const DRY_RUN_ROWS: usize = 1_000;
 
@@ -57,7 +64,9 @@ pub enum UploadError {
 
 /// An upload being received: written to disk, hashed and read for file facts as it arrives.
 pub struct Receiving {
-    file: tokio::fs::File,
+    /// Buffered: an upload arrives in small chunks, and each write of a tokio file is a trip to
+    /// a blocking thread.
+    file: tokio::io::BufWriter<tokio::fs::File>,
     path: PathBuf,
     hasher: Sha256,
     facts: FactsCollector,
@@ -78,7 +87,7 @@ impl Receiving {
         let path = dir.join(format!("upload-{}.part", uuid::Uuid::new_v4().simple()));
         let file = tokio::fs::File::create(&path).await?;
         Ok(Self {
-            file,
+            file: tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file),
             path,
             hasher: Sha256::new(),
             facts: FactsCollector::new(ReadOptions {
@@ -196,7 +205,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn count(&mut self, result: &RowResult) {
+    pub(crate) fn count(&mut self, result: &RowResult) {
         self.total += 1;
         match result.outcome {
             Outcome::Valid => self.valid += 1,
@@ -241,7 +250,7 @@ impl Tally {
     }
 }
 
-fn outcome_name(outcome: &Outcome) -> &'static str {
+pub(crate) fn outcome_name(outcome: &Outcome) -> &'static str {
     match outcome {
         Outcome::Valid => "valid",
         Outcome::Invalid => "invalid",
@@ -257,135 +266,58 @@ fn punches_json(result: &RowResult) -> serde_json::Value {
         .collect::<Vec<_>>())
 }
 
-/// The row as stored, before its punches are known.
-fn new_row(row: &ReportRow, result: &RowResult) -> NewRow {
-    NewRow {
-        line: i32::try_from(row.line).unwrap_or(i32::MAX),
-        raw: json!(row.raw),
-        outcome: outcome_name(&result.outcome),
-        errors: json!(result.errors),
-        warnings: json!(result.warnings),
-        department: result.department.clone(),
-        company_id: result.company_id,
-        employee_id: result.employee_id.clone(),
-        bayzat_emp_id: result.bayzat_emp_id.clone(),
-        work_date: result.date,
-        punches: punches_json(result),
-        punch_ids: Vec::new(),
-        known_punch_ids: Vec::new(),
-        queued: false,
-    }
-}
-
-/// Writes one batch of validated rows and their punches. A punch already stored by an earlier
-/// import is recorded on the row as known (never sent again); one stored by this import is an
-/// in-file repeat.
-pub async fn write_batch(
-    conn: &mut Conn,
-    import_id: i64,
-    batch: &[(ReportRow, RowResult)],
-    tally: &mut Tally,
-) -> diesel::QueryResult<()> {
-    let mut rows: Vec<NewRow> = batch
-        .iter()
-        .map(|(row, result)| new_row(row, result))
-        .collect();
-    let mut wanted: Vec<NewPunch> = Vec::new();
-    let mut first_in_batch: HashMap<PunchKey, usize> = HashMap::new();
-    for (row, result) in batch {
-        tally.count(result);
-        let (Outcome::Valid, Some(company_id), Some(emp_id)) =
-            (&result.outcome, result.company_id, &result.bayzat_emp_id)
-        else {
-            continue;
-        };
-        for punch in &result.punches {
-            let key = PunchKey {
-                company_id,
-                emp_id: emp_id.clone(),
-                time: punch.time.as_naive(),
-            };
-            if !first_in_batch.contains_key(&key) {
-                first_in_batch.insert(key.clone(), wanted.len());
-                wanted.push(NewPunch {
-                    key,
-                    punch_type: punch.punch_type.as_str(),
-                    line: i32::try_from(row.line).unwrap_or(i32::MAX),
-                });
-            }
+/// Reads and validates a stored file on a thread of its own and gathers each batch's punches,
+/// handing the batches to the writer through `batches`. The channel holds one batch, so reading
+/// stays a batch ahead of writing and memory stays bounded. Stops when the writer hangs up.
+fn read_batches(
+    path: &Path,
+    facts: &FileFacts,
+    directory: &Directory,
+    now: chrono::DateTime<Utc>,
+    batches: &tokio::sync::mpsc::Sender<Prepared>,
+) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut reader = Some(RowReader::new(facts));
+    let mut buffer = vec![0u8; READ_CHUNK];
+    let mut rows: Vec<ReportRow> = Vec::new();
+    let size = |row: &ReportRow| row.raw.iter().map(String::len).sum::<usize>();
+    // The bytes of cells of the rows waiting to be cut into a batch.
+    let mut waiting = 0;
+    while let Some(mut reading) = reader.take() {
+        let n = file.read(&mut buffer)?;
+        let before = rows.len();
+        if n == 0 {
+            reading.finish(&mut rows);
+        } else {
+            reading.feed(&buffer[..n], &mut rows);
+            reader = Some(reading);
         }
-    }
-    let written = punches::upsert_batch(conn, import_id, &wanted).await?;
-    let by_key: HashMap<PunchKey, &punches::WrittenPunch> = written
-        .iter()
-        .map(|w| {
-            (
-                PunchKey {
-                    company_id: w.company_id,
-                    emp_id: w.emp_id.clone(),
-                    time: w.punch_time,
-                },
-                w,
-            )
-        })
-        .collect();
-    let mut claimed: HashMap<i64, ()> = HashMap::new();
-    let mut conflict_keys = Vec::new();
-    let mut conflict_times = Vec::new();
-    let mut conflict_rows = Vec::new();
-    for (index, (_, result)) in batch.iter().enumerate() {
-        let (Outcome::Valid, Some(company_id), Some(emp_id)) =
-            (&result.outcome, result.company_id, &result.bayzat_emp_id)
-        else {
-            continue;
-        };
-        let row = &mut rows[index];
-        for punch in &result.punches {
-            let key = PunchKey {
-                company_id,
-                emp_id: emp_id.clone(),
-                time: punch.time.as_naive(),
-            };
-            let Some(stored) = by_key.get(&key) else {
-                continue;
-            };
-            if stored.import_id != import_id {
-                row.known_punch_ids.push(stored.id);
-                tally.duplicate_punches_known += 1;
-            } else {
-                row.punch_ids.push(stored.id);
-                if stored.inserted && claimed.insert(stored.id, ()).is_none() {
-                    tally.punches_new += 1;
-                } else {
-                    tally.duplicate_punches_in_file += 1;
-                }
+        waiting += rows[before..].iter().map(size).sum::<usize>();
+        let done = reader.is_none();
+        // A batch ends at BATCH_ROWS rows or BATCH_BYTES of cells, whichever comes first, so a
+        // file of very wide rows is written in smaller batches.
+        while rows.len() >= BATCH_ROWS || waiting >= BATCH_BYTES || (done && !rows.is_empty()) {
+            let (mut end, mut taken) = (0, 0);
+            while end < rows.len() && end < BATCH_ROWS && taken < BATCH_BYTES {
+                taken += size(&rows[end]);
+                end += 1;
             }
-        }
-        if let Some(date) = result.date {
-            let times: Vec<String> = result
-                .punches
-                .iter()
-                .map(|p| format!("\"{}\"", p.time))
+            waiting -= taken;
+            let rest = rows.split_off(end);
+            let batch = std::mem::replace(&mut rows, rest)
+                .into_iter()
+                .map(|row| {
+                    let result = report::validate(&row, directory, now);
+                    (row, result)
+                })
                 .collect();
-            conflict_keys.push((company_id, emp_id.clone(), date));
-            conflict_times.push(format!("{{{}}}", times.join(",")));
-            conflict_rows.push(index);
-        }
-    }
-    for found in punches::conflicting_days(conn, import_id, &conflict_keys, &conflict_times).await?
-    {
-        if let Some(&index) = conflict_rows.get(usize::try_from(found).unwrap_or(usize::MAX)) {
-            let row = &mut rows[index];
-            let day: NaiveDate = conflict_keys[usize::try_from(found).unwrap_or(0)].2;
-            if let Some(warnings) = row.warnings.as_array_mut() {
-                warnings.push(json!({
-                    "code": "conflicts_with_earlier_import",
-                    "message": format!("an earlier import has other punch times for this employee on {day}; both are kept"),
-                }));
+            if batches.blocking_send(Prepared::new(batch)).is_err() {
+                return Ok(());
             }
         }
     }
-    rows::insert_batch(conn, import_id, &rows).await
+    Ok(())
 }
 
 /// Who uploads: the token's subject and team.
@@ -395,16 +327,19 @@ pub struct Uploader<'a> {
     pub team: Option<&'a str>,
 }
 
-/// Stores a received, not yet imported report as a new import and reads it in.
+/// Stores a received, not yet imported report as a new import and reads it in. Returns the
+/// import and how many of its punches it left in which state, per company.
+#[allow(clippy::too_many_arguments)]
 pub async fn import(
     pool: &db::Pool,
+    database_url: &str,
     snapshot: &directory::DirectorySnapshot,
     received: Received,
     storage_dir: &Path,
     filename: &str,
     options: UploadOptions,
     uploader: Uploader<'_>,
-) -> Result<Import, String> {
+) -> Result<(Import, Vec<StateCount>), String> {
     let (uploaded_by, team) = (uploader.sub, uploader.team);
     let mut conn = db::connection(pool).await.map_err(|e| e.to_string())?;
     let facts_json = serde_json::to_value(&received.facts).map_err(|e| e.to_string())?;
@@ -425,98 +360,118 @@ pub async fn import(
     )
     .await
     .map_err(|e| e.to_string())?;
+    // The connection goes back to the pool while the import's own transaction runs.
+    drop(conn);
     let stored_path = storage_dir.join(format!("{}-{}.csv", started.id, received.sha256));
     tokio::fs::rename(&received.path, &stored_path)
         .await
         .map_err(|e| e.to_string())?;
-    let directory = directory_of(snapshot)?;
     let import_id = started.id;
-    let stored = stored_path.to_string_lossy().into_owned();
-    let context = ImportContext {
-        import_id,
-        directory: &directory,
-        facts: &received.facts,
-        path: &stored_path,
-        stored: &stored,
-        filename,
-        options,
-        uploaded_by,
-    };
-    AnsiTransactionManager::begin_transaction(&mut *conn)
-        .await
-        .map_err(|e| e.to_string())?;
-    let result = store_import(&mut conn, &context).await;
-    let result = match result {
-        Ok(import) => AnsiTransactionManager::commit_transaction(&mut *conn)
-            .await
-            .map(|()| import)
-            .map_err(TxError::from),
-        Err(error) => {
-            let _ = AnsiTransactionManager::rollback_transaction(&mut *conn).await;
-            Err(error)
+    let result = async {
+        let directory = Arc::new(directory_of(snapshot).map_err(StoreError::Unusable)?);
+        let context = ImportContext {
+            import_id,
+            directory,
+            facts: received.facts.clone(),
+            path: stored_path.clone(),
+            stored: stored_path.to_string_lossy().into_owned(),
+            filename,
+            sha256: &received.sha256,
+            options,
+            uploaded_by,
+        };
+        let tx = ImportTx::begin(database_url).await?;
+        match store_import(&tx, &context).await {
+            Ok(counts) => {
+                tx.commit().await?;
+                Ok(counts)
+            }
+            Err(error) => {
+                tx.rollback().await;
+                Err(error)
+            }
         }
-    };
-    match result {
-        Ok(import) => Ok(import),
+    }
+    .await;
+    let mut conn = db::connection(pool).await.map_err(|e| e.to_string())?;
+    let counts = match result {
+        Ok(counts) => counts,
         Err(error) => {
             let reason = error.to_string();
             let _ = imports::fail(&mut conn, import_id, &reason).await;
             let _ = tokio::fs::remove_file(&stored_path).await;
-            Err(reason)
+            return Err(reason);
         }
-    }
+    };
+    let import = imports::find(&mut conn, import_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the import disappeared".to_owned())?;
+    Ok((import, counts))
 }
 
 /// What storing one import needs.
 struct ImportContext<'a> {
     import_id: i64,
-    directory: &'a Directory,
-    facts: &'a FileFacts,
-    path: &'a Path,
-    stored: &'a str,
+    directory: Arc<Directory>,
+    facts: FileFacts,
+    path: PathBuf,
+    stored: String,
     filename: &'a str,
+    sha256: &'a str,
     options: UploadOptions,
     uploaded_by: &'a str,
 }
 
-/// Inside the import's transaction: reads the stored file, writes rows and punches in batches,
-/// queues what may be queued, and completes the import.
-async fn store_import(conn: &mut Conn, context: &ImportContext<'_>) -> Result<Import, TxError> {
+/// Inside the import's transaction: reads the stored file (on a blocking thread) while writing
+/// its rows and punches in batches, queues what may be queued, and completes the import.
+async fn store_import(
+    tx: &ImportTx,
+    context: &ImportContext<'_>,
+) -> Result<Vec<StateCount>, StoreError> {
     let import_id = context.import_id;
-    let now = Utc::now();
-    let mut tally = Tally::default();
-    let mut file = tokio::fs::File::open(context.path).await?;
-    let mut reader = Some(RowReader::new(context.facts));
-    let mut buffer = vec![0u8; READ_CHUNK];
-    let mut rows: Vec<ReportRow> = Vec::new();
-    loop {
-        let n = file.read(&mut buffer).await?;
-        match (n, reader.take()) {
-            (0, Some(done)) => done.finish(&mut rows),
-            (_, Some(mut reading)) => {
-                reading.feed(&buffer[..n], &mut rows);
-                reader = Some(reading);
-            }
-            (_, None) => {}
-        }
-        if rows.len() >= BATCH_ROWS || (n == 0 && !rows.is_empty()) {
-            let batch: Vec<(ReportRow, RowResult)> = std::mem::take(&mut rows)
-                .into_iter()
-                .map(|row| {
-                    let result = report::validate(&row, context.directory, now);
-                    (row, result)
-                })
-                .collect();
-            write_batch(conn, import_id, &batch, &mut tally).await?;
-        }
-        if n == 0 {
-            break;
-        }
-    }
-    if tally.total == 0 {
-        return Err(TxError::NoRows);
-    }
+    let started = Instant::now();
     let options = context.options;
+    // Held imports wait for release; a strict one waits until the whole file proves valid.
+    let queue_as_written = !options.hold && !options.strict;
+    let queueing = if queue_as_written {
+        Queueing::now(import_id)
+    } else {
+        Queueing::Later
+    };
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Prepared>(1);
+    let reading = {
+        let (path, facts, directory) = (
+            context.path.clone(),
+            context.facts.clone(),
+            context.directory.clone(),
+        );
+        let now = Utc::now();
+        tokio::task::spawn_blocking(move || read_batches(&path, &facts, &directory, now, &sender))
+    };
+    let mut writer = RowWriter::new(tx, import_id, queueing);
+    let mut waiting = std::time::Duration::ZERO;
+    loop {
+        let asked = Instant::now();
+        let Some(batch) = receiver.recv().await else {
+            break;
+        };
+        waiting += asked.elapsed();
+        writer.write(batch).await?;
+    }
+    reading
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+    let written = started.elapsed();
+    let Written {
+        tally,
+        mut queued,
+        timings,
+        added,
+    } = writer.finish().await?;
+    if tally.total == 0 {
+        return Err(StoreError::NoRows);
+    }
     let held_reason = if options.hold {
         Some("hold")
     } else if options.strict && tally.invalid > 0 {
@@ -524,52 +479,80 @@ async fn store_import(conn: &mut Conn, context: &ImportContext<'_>) -> Result<Im
     } else {
         None
     };
-    let queued = match held_reason {
-        None => queueing::queue_import(conn, import_id).await?,
-        Some(_) => Vec::new(),
-    };
-    let completion = Completion {
-        total_records: tally.total,
-        processed_records: tally.total,
-        successful_records: tally.valid,
-        failed_records: tally.invalid,
-        skipped_records: tally.skipped,
-        punches_new: tally.punches_new,
-        duplicate_punches_in_file: tally.duplicate_punches_in_file,
-        duplicate_punches_known: tally.duplicate_punches_known,
-        unmapped_departments: tally.unmapped_json(),
-        unknown_employees: tally.unknown_json(),
-        held_reason: Some(held_reason.map(str::to_owned)),
-    };
-    diesel::update(crate::schema::imports::table.find(import_id))
-        .set(crate::schema::imports::file_path.eq(context.stored))
-        .execute(conn)
-        .await?;
-    let import = imports::complete(conn, import_id, &completion).await?;
-    queueing::audit(
-        conn,
+    if held_reason.is_none() && !queue_as_written {
+        queued = tx.queue_new_punches(import_id).await?;
+    }
+    tx.complete(
+        import_id,
+        tally.total,
+        &Completion {
+            valid: tally.valid,
+            invalid: tally.invalid,
+            skipped: tally.skipped,
+            punches_new: tally.punches_new,
+            duplicate_punches_in_file: tally.duplicate_punches_in_file,
+            duplicate_punches_known: tally.duplicate_punches_known,
+            unmapped_departments: tally.unmapped_json(),
+            unknown_employees: tally.unknown_json(),
+            held_reason,
+        },
+        &context.stored,
+    )
+    .await?;
+    tx.enqueue(&[queueing::audit_event(
         context.uploaded_by,
         "import.uploaded",
         None,
         format!("import {import_id}"),
-        json!({ "filename": context.filename, "sha256": import.sha256, "options": options, "rows": tally, "queued": queued }),
-    )
+        json!({ "filename": context.filename, "sha256": context.sha256, "options": options, "rows": tally, "queued": queued }),
+    )?])
     .await?;
-    Ok(import)
+    let state = if held_reason.is_none() {
+        "queued"
+    } else {
+        "new"
+    };
+    let counts = added
+        .into_iter()
+        .map(|(company_id, count)| StateCount {
+            company_id,
+            state: state.to_owned(),
+            count,
+        })
+        .collect();
+    tracing::info!(
+        import = import_id,
+        rows = tally.total,
+        punches_new = tally.punches_new,
+        written_ms = written.as_millis() as u64,
+        waited_for_reading_ms = waiting.as_millis() as u64,
+        looking_up_ms = timings.looking_up.as_millis() as u64,
+        copying_punches_ms = timings.copying_punches.as_millis() as u64,
+        copying_rows_ms = timings.copying_rows.as_millis() as u64,
+        queueing_ms = timings.queueing.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "import stored"
+    );
+    Ok(counts)
 }
-
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 
 /// Why an import's transaction was rolled back.
 #[derive(Debug, thiserror::Error)]
-pub enum TxError {
-    #[error("database: {0}")]
-    Database(#[from] diesel::result::Error),
+pub enum StoreError {
+    #[error("{0}")]
+    Tx(#[from] TxError),
     #[error("reading the stored report: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Unusable(String),
     #[error("the report has no data rows")]
     NoRows,
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(error: diesel::result::Error) -> Self {
+        StoreError::Tx(TxError::from(error))
+    }
 }
 
 /// A dry run's report: everything an import would say, nothing stored.

@@ -4,28 +4,21 @@
 //! strict with rows still invalid. Punches already known stay known (duplicates stay duplicates).
 
 use chrono::Utc;
-use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Integer};
-use diesel_async::{AsyncConnection, RunQueryDsl};
 use report::{FileFacts, ReportRow, RowResult};
 use serde_json::json;
 
-use crate::pipeline::{self, Tally};
+use crate::batch::{Prepared, Queueing, RowWriter};
+use crate::pipeline::{self, StoreError};
 use crate::queueing;
-use crate::schema::imports;
 use crate::store::imports::Import;
-use crate::store::{self, rows, Conn};
+use crate::store::tx::{Completion, ImportTx};
 
-async fn delete_rows(conn: &mut Conn, import_id: i64, lines: &[i32]) -> diesel::QueryResult<usize> {
-    diesel::sql_query("DELETE FROM import.import_rows WHERE import_id = $1 AND line = ANY($2)")
-        .bind::<BigInt, _>(import_id)
-        .bind::<Array<Integer>, _>(lines)
-        .execute(conn)
-        .await
-}
+/// Rows re-validated and rewritten at a time.
+const PAGE_ROWS: i64 = 5_000;
 
 pub async fn reprocess(
     pool: &db::Pool,
+    database_url: &str,
     snapshot: &directory::DirectorySnapshot,
     import: &Import,
     actor: &str,
@@ -39,76 +32,95 @@ pub async fn reprocess(
         })
         .map_err(str::to_owned)?;
     let directory = pipeline::directory_of(snapshot)?;
-    let now = Utc::now();
-    let mut conn = db::connection(pool).await.map_err(|e| e.to_string())?;
-    let pending = rows::unqueued(&mut conn, import.id)
+    let tx = ImportTx::begin(database_url)
         .await
         .map_err(|e| e.to_string())?;
-    let mut batch: Vec<(ReportRow, RowResult)> = Vec::with_capacity(pending.len());
-    for row in &pending {
-        let cells: Vec<String> = row
-            .raw
-            .as_ref()
-            .and_then(|raw| serde_json::from_value(raw.clone()).ok())
-            .ok_or_else(|| {
-                format!(
-                    "row {}: its values were removed by retention; upload the report again",
-                    row.line
-                )
-            })?;
-        let report_row = report::parse_row(&facts, u64::try_from(row.line).unwrap_or(0), cells);
-        let result = report::validate(&report_row, &directory, now);
-        batch.push((report_row, result));
-    }
-    let import_id = import.id;
-    let held = import.held_reason.clone();
-    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-        let lines: Vec<i32> = pending.iter().map(|r| r.line).collect();
-        delete_rows(conn, import_id, &lines).await?;
-        let mut tally = Tally::default();
-        for chunk in batch.chunks(5_000) {
-            pipeline::write_batch(conn, import_id, chunk, &mut tally).await?;
+    let result = rewrite(&tx, import, &facts, &directory, actor).await;
+    match result {
+        Ok(()) => tx.commit().await.map_err(|e| e.to_string())?,
+        Err(error) => {
+            tx.rollback().await;
+            return Err(error.to_string());
         }
-        let (valid, invalid, skipped) = rows::outcome_counts(conn, import_id).await?;
-        let held_reason = match held.as_deref() {
-            Some("hold") => Some("hold"),
-            Some("strict") if invalid > 0 => Some("strict"),
-            _ => None,
-        };
-        let queued = match held_reason {
-            None => queueing::queue_import(conn, import_id).await?,
-            Some(_) => Vec::new(),
-        };
-        let to_i32 = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
-        diesel::update(imports::table.find(import_id))
-            .set((
-                imports::successful_records.eq(to_i32(valid)),
-                imports::failed_records.eq(to_i32(invalid)),
-                imports::skipped_records.eq(to_i32(skipped)),
-                imports::punches_new.eq(imports::punches_new + tally.punches_new),
-                imports::duplicate_punches_in_file.eq(imports::duplicate_punches_in_file + tally.duplicate_punches_in_file),
-                imports::duplicate_punches_known.eq(imports::duplicate_punches_known + tally.duplicate_punches_known),
-                imports::unmapped_departments.eq(tally.unmapped_json()),
-                imports::unknown_employees.eq(tally.unknown_json()),
-                imports::held_reason.eq(held_reason),
-                imports::updated_at.eq(diesel::dsl::now),
-            ))
-            .execute(conn)
-            .await?;
-        queueing::audit(
-            conn,
-            actor,
-            "import.reprocessed",
-            None,
-            format!("import {import_id}"),
-            json!({ "rows_reprocessed": lines.len(), "now_valid": tally.valid, "still_invalid": tally.invalid, "queued": queued }),
-        )
-        .await
-    })
-    .await
-    .map_err(|e| e.to_string())?;
-    store::imports::find(&mut conn, import_id)
+    }
+    let mut conn = db::connection(pool).await.map_err(|e| e.to_string())?;
+    crate::store::imports::find(&mut conn, import.id)
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "the import disappeared".to_owned())
+}
+
+/// In the transaction: the unqueued rows a page at a time (in line order, so a page's rewritten
+/// rows are behind the next page), then the counts, the queueing and the audit.
+async fn rewrite(
+    tx: &ImportTx,
+    import: &Import,
+    facts: &FileFacts,
+    directory: &report::Directory,
+    actor: &str,
+) -> Result<(), StoreError> {
+    let import_id = import.id;
+    let now = Utc::now();
+    let mut writer = RowWriter::new(tx, import_id, Queueing::Later);
+    let mut after = 0;
+    let mut rewritten = 0usize;
+    loop {
+        let page = tx.unqueued_rows(import_id, after, PAGE_ROWS).await?;
+        let Some(&(last, _)) = page.last() else {
+            break;
+        };
+        let mut batch: Vec<(ReportRow, RowResult)> = Vec::with_capacity(page.len());
+        let mut lines = Vec::with_capacity(page.len());
+        for (line, cells) in page {
+            let cells = cells.ok_or_else(|| {
+                StoreError::Unusable(format!(
+                    "row {line}: its values were removed by retention; upload the report again"
+                ))
+            })?;
+            let row = report::parse_row(facts, u64::try_from(line).unwrap_or(0), cells);
+            let result = report::validate(&row, directory, now);
+            batch.push((row, result));
+            lines.push(line);
+        }
+        tx.delete_rows(import_id, &lines).await?;
+        writer.write(Prepared::new(batch)).await?;
+        rewritten += lines.len();
+        after = last;
+    }
+    let tally = writer.finish().await?.tally;
+    let (valid, invalid, skipped) = tx.outcome_counts(import_id).await?;
+    let held_reason = match import.held_reason.as_deref() {
+        Some("hold") => Some("hold"),
+        Some("strict") if invalid > 0 => Some("strict"),
+        _ => None,
+    };
+    let queued = match held_reason {
+        None => tx.queue_new_punches(import_id).await?,
+        Some(_) => Vec::new(),
+    };
+    let to_i32 = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
+    tx.reprocessed(
+        import_id,
+        &Completion {
+            valid: to_i32(valid),
+            invalid: to_i32(invalid),
+            skipped: to_i32(skipped),
+            punches_new: tally.punches_new,
+            duplicate_punches_in_file: tally.duplicate_punches_in_file,
+            duplicate_punches_known: tally.duplicate_punches_known,
+            unmapped_departments: tally.unmapped_json(),
+            unknown_employees: tally.unknown_json(),
+            held_reason,
+        },
+    )
+    .await?;
+    tx.enqueue(&[queueing::audit_event(
+        actor,
+        "import.reprocessed",
+        None,
+        format!("import {import_id}"),
+        json!({ "rows_reprocessed": rewritten, "now_valid": tally.valid, "still_invalid": tally.invalid, "queued": queued }),
+    )?])
+    .await?;
+    Ok(())
 }

@@ -153,6 +153,66 @@ async fn the_next_export_queues_only_what_is_new() {
     );
 }
 
+/// (company, empId, time) of each record.
+fn keys(punches: &serde_json::Map<String, Value>) -> Vec<(String, String, String)> {
+    let mut keys: Vec<(String, String, String)> = punches
+        .iter()
+        .flat_map(|(slug, records)| {
+            records.as_array().unwrap().iter().map(move |r| {
+                (
+                    slug.clone(),
+                    r["empId"].as_str().unwrap().to_owned(),
+                    r["time"].as_str().unwrap().to_owned(),
+                )
+            })
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overlapping_reports_uploaded_at_once_queue_each_punch_once() {
+    let stack = Stack::start().await;
+    let collector = stack.collector().await;
+    let ((first_status, first), (second_status, second)) = tokio::join!(
+        stack.upload("basic.csv", ""),
+        stack.upload("basic-overlap.csv", "")
+    );
+    assert_eq!(first_status, StatusCode::CREATED, "{first}");
+    assert_eq!(second_status, StatusCode::CREATED, "{second}");
+    let (queued, _) = collector.settle().await;
+    let queued = keys(
+        &serde_json::to_value(queued)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let mut unique = queued.clone();
+    unique.dedup();
+    assert_eq!(queued, unique, "no punch queued twice");
+    let mut both = keys(
+        expected("expected/basic.json")["punches"]
+            .as_object()
+            .unwrap(),
+    );
+    both.extend(keys(
+        expected("expected/basic-overlap.json")["punches"]
+            .as_object()
+            .unwrap(),
+    ));
+    both.sort();
+    both.dedup();
+    assert_eq!(queued, both, "every punch of either report, once");
+    assert!(
+        first["duplicate_punches_known"].as_i64().unwrap()
+            + second["duplicate_punches_known"].as_i64().unwrap()
+            > 0,
+        "whichever came second found the other's punches known"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_bytes_return_the_earlier_import_unless_forced() {
     let stack = Stack::start().await;

@@ -64,6 +64,20 @@ async fn a_held_import_waits_for_release_and_a_cancelled_one_never_goes() {
     let (status, held) = stack.upload("overnight.csv", "hold=true").await;
     assert_eq!(status, StatusCode::CREATED, "{held}");
     assert_eq!(held["held_reason"], "hold");
+    let (_, read) = stack.get(&format!("/v1/imports/{}", held["id"])).await;
+    assert_eq!(
+        held["progress"], read["progress"],
+        "the answer counts what was stored"
+    );
+    assert!(
+        held["progress"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|states| states.as_object().unwrap().keys().eq(["new"])),
+        "held punches wait, new: {}",
+        held["progress"]
+    );
     let (status, cancelled) = stack
         .post(&format!("/v1/imports/{}/cancel", held["id"]))
         .await;
@@ -83,9 +97,23 @@ async fn a_held_import_waits_for_release_and_a_cancelled_one_never_goes() {
         "nothing was queued, so sync-service has nothing to cancel"
     );
 
+    assert!(
+        cancelled["progress"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|states| states.as_object().unwrap().keys().eq(["cancelled"])),
+        "{}",
+        cancelled["progress"]
+    );
+
     // A queued import's cancel is announced to sync-service per company.
     let (status, queued_import) = stack.upload("basic.csv", "").await;
     assert_eq!(status, StatusCode::CREATED, "{queued_import}");
+    let (_, read) = stack
+        .get(&format!("/v1/imports/{}", queued_import["id"]))
+        .await;
+    assert_eq!(queued_import["progress"], read["progress"]);
     let (queued, _) = collector.settle().await;
     let mut expected_companies = Vec::new();
     for slug in queued.keys() {
@@ -339,4 +367,102 @@ async fn an_employee_day_imported_before_with_other_times_is_flagged_and_both_ar
         second["punches_new"].as_i64().unwrap() > 0 && first["punches_new"].as_i64().unwrap() > 0,
         "both are kept"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reprocess_recognises_the_punches_the_import_already_holds() {
+    let stack = Stack::start().await;
+    let collector = stack.collector().await;
+    let report = "Employee ID,First Name,Department,Date,Check In,Check Out\n\
+                  1001,Ahmed,AdvLine,2026-11-10,08:00,17:00\n\
+                  1001,Ahmed,AdvLine Annex,2026-11-10,08:00,17:00\n\
+                  1001,Ahmed,AdvLine Annex,2026-11-11,08:05,17:05\n";
+    let (status, import) = stack.upload_bytes(report.as_bytes().to_vec(), "").await;
+    assert_eq!(status, StatusCode::CREATED, "{import}");
+    assert_eq!(
+        (
+            import["successful_records"].clone(),
+            import["failed_records"].clone()
+        ),
+        (json!(1), json!(2))
+    );
+    let admin = stack.token(Role::Admin);
+    let add_name = stack
+        .client
+        .post(format!(
+            "{}/v1/companies/advline/report-names",
+            stack.config_base
+        ))
+        .bearer_auth(&admin)
+        .json(&json!({ "name": "AdvLine Annex" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(add_name.status(), StatusCode::CREATED);
+
+    let (status, reprocessed) = stack
+        .post(&format!("/v1/imports/{}/reprocess", import["id"]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reprocessed}");
+    assert_eq!(
+        (
+            reprocessed["failed_records"].clone(),
+            reprocessed["punches_new"].clone(),
+            reprocessed["duplicate_punches_in_file"].clone()
+        ),
+        (json!(0), json!(4), json!(2)),
+        "the annex's first day repeats the punches the import already holds"
+    );
+    let (queued, _) = collector.settle().await;
+    let times: Vec<&str> = queued["advline"]
+        .iter()
+        .map(|r| r["time"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        times,
+        [
+            "2026-11-10 08:00:00",
+            "2026-11-10 17:00:00",
+            "2026-11-11 08:05:00",
+            "2026-11-11 17:05:00"
+        ],
+        "each punch queued once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_imports_and_rows_by_outcome() {
+    let stack = Stack::start().await;
+    let (status, _) = stack.upload("basic.csv", "").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let metrics = stack
+        .client
+        .get(format!("{}/metrics", stack.import_base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The value of the series with that name and label, whatever the labels' order.
+    let value = |name: &str, label: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_owned)
+    };
+    for (name, label, expected) in [
+        ("bridge_imports_total", "status=\"completed\"", "1"),
+        ("bridge_imports_total", "status=\"failed\"", "0"),
+        ("bridge_import_rows_total", "outcome=\"valid\"", "18"),
+        ("bridge_import_rows_total", "outcome=\"invalid\"", "2"),
+        ("bridge_import_rows_total", "outcome=\"skipped\"", "1"),
+    ] {
+        assert_eq!(
+            value(name, label).as_deref(),
+            Some(expected),
+            "{name} {label} in {metrics}"
+        );
+    }
 }

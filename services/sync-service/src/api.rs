@@ -38,6 +38,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
                     "/companies/{company}/sync-health",
                     web::get().to(sync_health),
                 )
+                .route("/companies/{company}/usage", web::get().to(company_usage))
                 .route("/imports/{id}/sync-now", web::post().to(sync_import_now))
                 .route("/deliveries", web::get().to(list_deliveries)),
         );
@@ -258,6 +259,9 @@ pub async fn retry_batch(
                 deliveries::transition(conn, &selection, DeliveryState::Pending, None, true, now)
                     .await?;
             status::record(conn, batch.company_id, &changed, now).await?;
+            // The operator asks for a resend, typically because Bayzat now knows an employee it
+            // refused: the senders must not reject those punches again from memory.
+            companies::bump_config_version(conn, batch.company_id).await?;
             due(conn, batch.company_id).await?;
             let mut event = event;
             event.details = json!({ "queued": changed.len() });
@@ -420,6 +424,54 @@ pub async fn sync_health(
             .then(|| summary.accepted as f64 / summary.calls as f64),
         latency_p50_ms: summary.p50_ms,
         latency_p95_ms: summary.p95_ms,
+    }))
+}
+
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsageQuery {
+    /// How many local days back, today included: 1 to 31 (default 7).
+    pub days: Option<u32>,
+}
+
+/// A company's Bayzat calls per day, for the console's usage figures and chart.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Usage {
+    pub company_id: i64,
+    /// The IANA zone the days are counted in (the company's).
+    pub timezone: String,
+    /// Days with at least one call, oldest first.
+    pub days: Vec<requests::DailyUsage>,
+}
+
+#[utoipa::path(get, path = "/v1/companies/{company}/usage", tag = "sync",
+    params(("company" = String, Path, description = "id or slug"), UsageQuery),
+    responses((status = 200, body = Usage), (status = 403), (status = 404)),
+    security(("bearer" = [])))]
+pub async fn company_usage(
+    shared: web::Data<Shared>,
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<UsageQuery>,
+) -> Result<HttpResponse, Problem> {
+    let company = authorized_company(&shared, &caller, Permission::ReadSyncData, &path).await?;
+    let days = query.days.unwrap_or(7).clamp(1, 31);
+    let zone: chrono_tz::Tz = company.timezone.parse().unwrap_or(chrono_tz::Asia::Dubai);
+    let local_today = shared.clock.now().with_timezone(&zone).date_naive();
+    let first_day = local_today - TimeDelta::days(i64::from(days) - 1);
+    let since = first_day
+        .and_hms_opt(0, 0, 0)
+        .and_then(|midnight| midnight.and_local_timezone(zone).earliest())
+        .map_or_else(
+            || shared.clock.now() - TimeDelta::days(i64::from(days)),
+            |t| t.with_timezone(&Utc),
+        );
+    let mut conn = db::connection(&shared.pool).await?;
+    let days = requests::daily_usage(&mut conn, company.id, zone.name(), since).await?;
+    Ok(HttpResponse::Ok().json(Usage {
+        company_id: company.id,
+        timezone: zone.name().to_owned(),
+        days,
     }))
 }
 

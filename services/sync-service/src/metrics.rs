@@ -79,4 +79,12 @@ impl Metrics {
             oldest_pending,
         }
     }
+
+    /// Starts a company's counters at zero, so an alert on their increase sees the first one.
+    pub fn track_company(&self, company_id: i64) {
+        let company = company_id.to_string();
+        self.rate_limited.with_label_values(&[company.as_str()]);
+        self.retries_exhausted
+            .with_label_values(&[company.as_str()]);
+    }
 }

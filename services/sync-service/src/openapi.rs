@@ -11,7 +11,7 @@ use crate::api::*;
     info(title = "sync-service", description = "Delivery of punches to Bayzat: batches, deliveries, retries, sync now and each company's sync health."),
     paths(
         list_batches, get_batch, retry_batch, sync_company_now, sync_import_now, sync_health,
-        list_deliveries,
+        company_usage, list_deliveries,
     ),
     modifiers(&BearerAuth),
     tags(

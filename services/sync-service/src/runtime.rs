@@ -86,6 +86,7 @@ impl Registry {
         if map.contains_key(&company_id) {
             return Ok(());
         }
+        self.shared.metrics.track_company(company_id);
         let wake = Arc::new(Notify::new());
         let sender = crate::sender::spawn(self.shared.clone(), company_id, wake.clone());
         let consumer = crate::events::spawn_company_consumer(&self.shared, company_id, wake);

@@ -58,6 +58,8 @@ struct Sender {
     shared: Arc<Shared>,
     company_id: i64,
     limiter: DefaultDirectRateLimiter,
+    /// When this sender's last request actually left.
+    last_sent: Option<tokio::time::Instant>,
     unknown: UnknownEmployees,
     config_version: Option<i64>,
 }
@@ -72,6 +74,7 @@ impl Sender {
             shared,
             company_id,
             limiter: RateLimiter::direct(quota),
+            last_sent: None,
             unknown: UnknownEmployees::new(),
             config_version: None,
         }
@@ -282,13 +285,54 @@ impl Sender {
                         break;
                     }
                     Sent::Next(Next::ResendAfter(wait)) => {
-                        tokio::time::sleep(wait).await;
+                        if !self.wait_holding_lease(conn, epoch, wait).await? {
+                            return Ok(Flow::Stop);
+                        }
                     }
                     Sent::Next(Next::PauseCompany) | Sent::Stop => return Ok(Flow::Stop),
                 }
             }
         }
         Ok(Flow::Continue)
+    }
+
+    /// Waits as Bayzat asked (a 429's Retry-After can be longer than the lease lasts), renewing
+    /// the lease every third of its lifetime. False when the lease was lost meanwhile.
+    async fn wait_holding_lease(
+        &self,
+        conn: &mut Conn,
+        epoch: i64,
+        wait: Duration,
+    ) -> Result<bool, DrainError> {
+        let shared = &self.shared;
+        let step = (shared.lease_ttl / 3).max(Duration::from_millis(10));
+        let until = chrono::TimeDelta::from_std(wait)
+            .ok()
+            .and_then(|wait| self.now().checked_add_signed(wait))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        loop {
+            let left = shared.clock.until(until);
+            if left.is_zero() {
+                return Ok(true);
+            }
+            tokio::time::sleep(left.min(step)).await;
+            let renewed = leases::renew(
+                conn,
+                self.company_id,
+                &shared.replica_id,
+                epoch,
+                self.now(),
+                shared.lease_ttl,
+            )
+            .await?;
+            if !renewed {
+                tracing::warn!(
+                    company_id = self.company_id,
+                    "lease lost while waiting; sending stops"
+                );
+                return Ok(false);
+            }
+        }
     }
 
     async fn send_once(
@@ -355,6 +399,12 @@ impl Sender {
             }
         };
         let records: Vec<BayzatRecord> = request.iter().map(|d| d.record.clone()).collect();
+        // The limiter paces the turns; the lease write and the key lookup between a turn and the
+        // send take varying time, which must not bring two sends closer than the interval.
+        if let Some(last) = self.last_sent {
+            tokio::time::sleep_until(last + shared.bayzat_settings.interval()).await;
+        }
+        self.last_sent = Some(tokio::time::Instant::now());
         let outcome = shared
             .bayzat
             .send(&key.api_url, &key.api_key, &records)

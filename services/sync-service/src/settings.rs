@@ -35,6 +35,45 @@ impl BayzatSettings {
     }
 }
 
+impl BayzatSettings {
+    /// The `BAYZAT_*` variables sync-service reads, with their defaults.
+    pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
+        let defaults = BayzatSettings::default();
+        let max_attempts: u32 = env.or("BAYZAT_MAX_RETRY_ATTEMPTS", 5)?;
+        let schedule: RetrySchedule = env.or("BAYZAT_RETRY_SCHEDULE", RetrySchedule::default())?;
+        let max_records: usize = env.or("BAYZAT_MAX_RECORDS_PER_REQUEST", 20)?;
+        let max_records = NonZeroUsize::new(max_records).ok_or_else(|| SettingsError {
+            variable: "BAYZAT_MAX_RECORDS_PER_REQUEST".into(),
+            problem: "must be at least 1".into(),
+        })?;
+        Ok(BayzatSettings {
+            rate_limit_delay: env
+                .or(
+                    "BAYZAT_RATE_LIMIT_DELAY",
+                    Seconds(defaults.rate_limit_delay),
+                )?
+                .0,
+            rate_limit_margin: env
+                .or(
+                    "BAYZAT_RATE_LIMIT_MARGIN_MS",
+                    Millis(defaults.rate_limit_margin),
+                )?
+                .0,
+            max_records,
+            retry_schedule: schedule.with_max_attempts(max_attempts),
+            http_timeout: env
+                .or("BAYZAT_HTTP_TIMEOUT", Seconds(defaults.http_timeout))?
+                .0,
+            duplicate_pattern: env
+                .or(
+                    "BAYZAT_DUPLICATE_PATTERN",
+                    Pattern(defaults.duplicate_pattern),
+                )?
+                .0,
+        })
+    }
+}
+
 impl Default for BayzatSettings {
     fn default() -> Self {
         Self {
@@ -61,8 +100,9 @@ pub struct Settings {
     pub replica_id: String,
     /// Every schedule, retry and lease decision reads this clock.
     pub clock: Clock,
-    /// How long a company's sender lease lasts unless renewed (each request renews it): how long
-    /// another replica waits after this one vanished mid-drain.
+    /// `SYNC_LEASE_TTL`: how long a company's sender lease lasts unless renewed (each request and
+    /// every third of it while waiting renew it): how long another replica waits after this one
+    /// vanished mid-drain.
     pub lease_ttl: Duration,
 }
 
@@ -109,46 +149,14 @@ impl Settings {
     }
 
     pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
-        let defaults = BayzatSettings::default();
-        let max_attempts: u32 = env.or("BAYZAT_MAX_RETRY_ATTEMPTS", 5)?;
-        let schedule: RetrySchedule = env.or("BAYZAT_RETRY_SCHEDULE", RetrySchedule::default())?;
-        let max_records: usize = env.or("BAYZAT_MAX_RECORDS_PER_REQUEST", 20)?;
-        let max_records = NonZeroUsize::new(max_records).ok_or_else(|| SettingsError {
-            variable: "BAYZAT_MAX_RECORDS_PER_REQUEST".into(),
-            problem: "must be at least 1".into(),
-        })?;
         Ok(Self {
             common: CommonSettings::from_env(env, BIND_VARIABLE, DEFAULT_BIND)?,
             jwt: JwtKeys::from_env(env)?,
             config_service_url: env.required("CONFIG_SERVICE_URL")?,
-            bayzat: BayzatSettings {
-                rate_limit_delay: env
-                    .or(
-                        "BAYZAT_RATE_LIMIT_DELAY",
-                        Seconds(defaults.rate_limit_delay),
-                    )?
-                    .0,
-                rate_limit_margin: env
-                    .or(
-                        "BAYZAT_RATE_LIMIT_MARGIN_MS",
-                        Millis(defaults.rate_limit_margin),
-                    )?
-                    .0,
-                max_records,
-                retry_schedule: schedule.with_max_attempts(max_attempts),
-                http_timeout: env
-                    .or("BAYZAT_HTTP_TIMEOUT", Seconds(defaults.http_timeout))?
-                    .0,
-                duplicate_pattern: env
-                    .or(
-                        "BAYZAT_DUPLICATE_PATTERN",
-                        Pattern(defaults.duplicate_pattern),
-                    )?
-                    .0,
-            },
+            bayzat: BayzatSettings::from_env(env)?,
             replica_id: replica_id(),
             clock: Clock::system(),
-            lease_ttl: DEFAULT_LEASE_TTL,
+            lease_ttl: env.or("SYNC_LEASE_TTL", Seconds(DEFAULT_LEASE_TTL))?.0,
         })
     }
 }

@@ -226,3 +226,93 @@ async fn accepted_but_answered_500_ends_with_every_punch_once() {
     );
     assert!(stats.largest_request <= 20);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wait_longer_than_the_lease_keeps_the_lease() {
+    let mut stack = Stack::start(1).await;
+    stack.add_replica().await;
+    let advline = stack.company_id("advline").await;
+    // The key allows one request per 6 s and the lease lasts 3 s: after the first request the
+    // second is answered 429 with a Retry-After twice as long as the lease.
+    stack
+        .sim
+        .put_key(KeySpec::new(ADVLINE_KEY, ADVLINE_EMPLOYEES).with_interval_ms(6000));
+    stack.ready(advline, 1, punches(1, 30)).await;
+    assert!(
+        test_support::eventually(Duration::from_secs(20), || async {
+            stack.key_stats(ADVLINE_KEY).rate_limited > 0
+        })
+        .await
+    );
+    let (epoch, live) = stack.lease(advline).await.expect("a lease");
+    assert!(live);
+    // Longer than the lease lasts, shorter than the wait: the waiting sender still holds it.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(stack.lease(advline).await, Some((epoch, true)));
+    stack
+        .wait_for(advline, 30, &["delivered"], Duration::from_secs(30))
+        .await;
+    assert_exactly_once(&stack.ledger(ADVLINE_KEY), 30);
+    let requests = stack.requests(advline).await;
+    assert!(
+        requests.iter().all(|r| r.holder == requests[0].holder),
+        "{requests:?}"
+    );
+}
+
+/// Bayzat refused an employee it did not know; once it knows her, an operator's batch retry
+/// sends her punches again, although the sender still remembers the empId as unknown.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_retry_resends_punches_of_an_employee_bayzat_did_not_know() {
+    let stack = Stack::start(1).await;
+    let advline = stack.company_id("advline").await;
+    // The directory's load is taken in first: a configuration change would make the sender
+    // forget unknown empIds by itself.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let batch = stack
+        .ready(
+            advline,
+            1,
+            vec![
+                punch(1, "1001", domain::PunchType::CheckIn, "2026-05-01 08:00:00"),
+                punch(2, "1004", domain::PunchType::CheckIn, "2026-05-01 08:05:00"),
+                punch(
+                    3,
+                    "1004",
+                    domain::PunchType::CheckOut,
+                    "2026-05-01 17:05:00",
+                ),
+            ],
+        )
+        .await;
+    stack
+        .wait_for(
+            advline,
+            3,
+            &["delivered", "rejected"],
+            Duration::from_secs(15),
+        )
+        .await;
+    let rejected = |states: Vec<(i64, String, i32, Option<String>)>| {
+        states
+            .into_iter()
+            .filter(|(_, s, _, _)| s == "rejected")
+            .map(|(id, _, _, _)| id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rejected(stack.states(advline).await), [2, 3]);
+
+    let mut employees = ADVLINE_EMPLOYEES.to_vec();
+    employees.push("1004");
+    stack
+        .sim
+        .put_key(KeySpec::new(ADVLINE_KEY, employees).with_interval_ms(INTERVAL_MS));
+    let (status, queued) = stack
+        .post(&format!("/v1/batches/{batch}/retry"), Role::Operator)
+        .await;
+    assert_eq!((status, queued["queued"].as_u64()), (202, Some(2)));
+    stack
+        .wait_for(advline, 3, &["delivered"], Duration::from_secs(15))
+        .await;
+    assert_exactly_once(&stack.ledger(ADVLINE_KEY), 2);
+}

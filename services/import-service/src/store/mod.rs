@@ -1,9 +1,10 @@
-//! Storage functions over the `import` schema. Rows and punches are written in bulk (one
-//! statement per batch of thousands), never one statement per row.
+//! Storage functions over the `import` schema. Rows and punches are written in bulk (COPY, in
+//! [`tx`]), never one statement per row.
 
 pub mod imports;
 pub mod punches;
 pub mod rows;
+pub mod tx;
 
 pub use diesel::QueryResult;
 pub use diesel_async::AsyncPgConnection as Conn;

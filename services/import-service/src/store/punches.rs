@@ -1,157 +1,44 @@
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{
-    Array, BigInt, Bool, Date, Integer, Nullable, Text, Timestamp, Timestamptz, Uuid as SqlUuid,
-};
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use diesel_async::RunQueryDsl;
-use uuid::Uuid;
 
 use super::{Conn, QueryResult};
 
-/// A punch a row gives.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PunchKey {
-    pub company_id: i64,
-    pub emp_id: String,
-    pub time: NaiveDateTime,
-}
-
-/// A punch to write, from the row at `line`.
-#[derive(Debug, Clone)]
-pub struct NewPunch {
-    pub key: PunchKey,
-    pub punch_type: &'static str,
-    pub line: i32,
-}
-
-/// What became of a punch: its id, the import that first gave it, whether this statement added it.
-#[derive(Debug, Clone, QueryableByName)]
-pub struct WrittenPunch {
-    #[diesel(sql_type = BigInt)]
-    pub id: i64,
-    #[diesel(sql_type = BigInt)]
-    pub company_id: i64,
-    #[diesel(sql_type = Text)]
-    pub emp_id: String,
-    #[diesel(sql_type = Timestamp)]
-    pub punch_time: NaiveDateTime,
-    #[diesel(sql_type = BigInt)]
-    pub import_id: i64,
-    #[diesel(sql_type = Bool)]
-    pub inserted: bool,
-}
-
-/// Writes punches (each key at most once in `punches`) and returns every one with its id, new or
-/// already known. The no-op update on conflict is what makes RETURNING include known punches.
-pub async fn upsert_batch(
-    conn: &mut Conn,
-    import_id: i64,
-    punches: &[NewPunch],
-) -> QueryResult<Vec<WrittenPunch>> {
-    if punches.is_empty() {
-        return Ok(Vec::new());
-    }
-    diesel::sql_query(
-        "INSERT INTO import.punches AS p (company_id, emp_id, punch_time, punch_type, import_id, line) \
-         SELECT company_id, emp_id, punch_time, punch_type, $1, line \
-         FROM UNNEST($2::bigint[], $3::text[], $4::timestamp[], $5::text[], $6::int[]) \
-           AS u(company_id, emp_id, punch_time, punch_type, line) \
-         ON CONFLICT (company_id, emp_id, punch_time) DO UPDATE SET company_id = p.company_id \
-         RETURNING p.id, p.company_id, p.emp_id, p.punch_time, p.import_id, (p.xmax = 0) AS inserted",
-    )
-    .bind::<BigInt, _>(import_id)
-    .bind::<Array<BigInt>, _>(punches.iter().map(|p| p.key.company_id).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(punches.iter().map(|p| p.key.emp_id.clone()).collect::<Vec<_>>())
-    .bind::<Array<Timestamp>, _>(punches.iter().map(|p| p.key.time).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(punches.iter().map(|p| p.punch_type).collect::<Vec<_>>())
-    .bind::<Array<Integer>, _>(punches.iter().map(|p| p.line).collect::<Vec<_>>())
-    .load(conn)
-    .await
-}
-
-/// Employee-days (company, emp id, day) that an earlier import already has other punch times
-/// for. `times[i]` lists the punch times of key i as a Postgres array literal.
-pub async fn conflicting_days(
-    conn: &mut Conn,
-    import_id: i64,
-    keys: &[(i64, String, NaiveDate)],
-    times: &[String],
-) -> QueryResult<Vec<i32>> {
+/// The ranges of punch ids an import owns (`import_punch_ids`).
+pub async fn id_ranges(conn: &mut Conn, import_id: i64) -> QueryResult<Vec<(i64, i64)>> {
     #[derive(QueryableByName)]
-    struct Index {
-        #[diesel(sql_type = Integer)]
-        idx: i32,
-    }
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    let found: Vec<Index> = diesel::sql_query(
-        "SELECT DISTINCT k.idx::int AS idx FROM UNNEST($2::bigint[], $3::text[], $4::date[], $5::text[]) \
-           WITH ORDINALITY AS k(company_id, emp_id, day, times, idx) \
-         JOIN import.punches p ON p.company_id = k.company_id AND p.emp_id = k.emp_id \
-           AND p.punch_time >= k.day AND p.punch_time < k.day + 1 \
-         WHERE p.import_id <> $1 AND NOT (p.punch_time = ANY(k.times::timestamp[]))",
-    )
-    .bind::<BigInt, _>(import_id)
-    .bind::<Array<BigInt>, _>(keys.iter().map(|k| k.0).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(keys.iter().map(|k| k.1.clone()).collect::<Vec<_>>())
-    .bind::<Array<Date>, _>(keys.iter().map(|k| k.2).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(times)
-    .load(conn)
-    .await?;
-    // ORDINALITY counts from 1.
-    Ok(found.into_iter().map(|i| i.idx - 1).collect())
-}
-
-/// A punch ready to go to sync-service.
-#[derive(Debug, Clone, QueryableByName)]
-pub struct QueuedPunch {
-    #[diesel(sql_type = BigInt)]
-    pub id: i64,
-    #[diesel(sql_type = Text)]
-    pub emp_id: String,
-    #[diesel(sql_type = Text)]
-    pub punch_type: String,
-    #[diesel(sql_type = Timestamp)]
-    pub punch_time: NaiveDateTime,
-}
-
-/// Takes the import's new punches of one company for delivery (state `queued`, in `batch_id`),
-/// in time order.
-pub async fn take_for_queue(
-    conn: &mut Conn,
-    import_id: i64,
-    company_id: i64,
-    batch_id: Uuid,
-) -> QueryResult<Vec<QueuedPunch>> {
-    let mut taken: Vec<QueuedPunch> = diesel::sql_query(
-        "UPDATE import.punches SET state = 'queued', batch_id = $3, state_at = now() \
-         WHERE import_id = $1 AND company_id = $2 AND state = 'new' \
-         RETURNING id, emp_id, punch_type, punch_time",
-    )
-    .bind::<BigInt, _>(import_id)
-    .bind::<BigInt, _>(company_id)
-    .bind::<SqlUuid, _>(batch_id)
-    .load(conn)
-    .await?;
-    taken.sort_by(|a, b| (a.punch_time, &a.emp_id).cmp(&(b.punch_time, &b.emp_id)));
-    Ok(taken)
-}
-
-/// Companies with punches of this import not yet queued, among valid rows that may be queued.
-pub async fn companies_with_new_punches(conn: &mut Conn, import_id: i64) -> QueryResult<Vec<i64>> {
-    #[derive(QueryableByName)]
-    struct Company {
+    struct Range {
         #[diesel(sql_type = BigInt)]
-        company_id: i64,
+        first_id: i64,
+        #[diesel(sql_type = BigInt)]
+        last_id: i64,
     }
-    let rows: Vec<Company> = diesel::sql_query(
-        "SELECT DISTINCT company_id FROM import.punches WHERE import_id = $1 AND state = 'new' ORDER BY company_id",
+    let ranges: Vec<Range> = diesel::sql_query(
+        "SELECT first_id, last_id FROM import.import_punch_ids WHERE import_id = $1 ORDER BY first_id",
     )
     .bind::<BigInt, _>(import_id)
     .load(conn)
     .await?;
-    Ok(rows.into_iter().map(|r| r.company_id).collect())
+    Ok(ranges
+        .into_iter()
+        .map(|r| (r.first_id, r.last_id))
+        .collect())
+}
+
+/// The condition on punches `p` that selects those of import `$1` owning these id ranges. The
+/// ranges are written into the statement so the planner sees how much of the table they cover
+/// (an index range scan of the primary key for an import among many).
+pub fn of_import(ranges: &[(i64, i64)]) -> String {
+    let ranges: Vec<String> = ranges
+        .iter()
+        .map(|(first, last)| format!("p.id BETWEEN {first} AND {last}"))
+        .collect();
+    if ranges.is_empty() {
+        "false".to_owned()
+    } else {
+        format!("p.import_id = $1 AND ({})", ranges.join(" OR "))
+    }
 }
 
 /// One delivery state change reported by sync-service.
@@ -194,10 +81,12 @@ pub struct StateCount {
 }
 
 pub async fn progress(conn: &mut Conn, import_id: i64) -> QueryResult<Vec<StateCount>> {
-    diesel::sql_query(
-        "SELECT company_id, state, count(*) AS count FROM import.punches WHERE import_id = $1 \
-         GROUP BY company_id, state ORDER BY company_id, state",
-    )
+    let ranges = id_ranges(conn, import_id).await?;
+    diesel::sql_query(format!(
+        "SELECT p.company_id, p.state, count(*) AS count FROM import.punches p WHERE {} \
+         GROUP BY p.company_id, p.state ORDER BY p.company_id, p.state",
+        of_import(&ranges)
+    ))
     .bind::<BigInt, _>(import_id)
     .load(conn)
     .await
@@ -206,18 +95,25 @@ pub async fn progress(conn: &mut Conn, import_id: i64) -> QueryResult<Vec<StateC
 /// Cancels the import's punches that were never queued; returns the companies that had queued
 /// punches (sync-service cancels those it has not sent).
 pub async fn cancel(conn: &mut Conn, import_id: i64) -> QueryResult<Vec<i64>> {
-    diesel::sql_query("UPDATE import.punches SET state = 'cancelled', state_at = now() WHERE import_id = $1 AND state = 'new'")
-        .bind::<BigInt, _>(import_id)
-        .execute(conn)
-        .await?;
+    let ranges = id_ranges(conn, import_id).await?;
+    diesel::sql_query(format!(
+        "UPDATE import.punches p SET state = 'cancelled', state_at = now() \
+         WHERE {} AND p.state = 'new'",
+        of_import(&ranges)
+    ))
+    .bind::<BigInt, _>(import_id)
+    .execute(conn)
+    .await?;
     #[derive(QueryableByName)]
     struct Company {
         #[diesel(sql_type = BigInt)]
         company_id: i64,
     }
-    let companies: Vec<Company> = diesel::sql_query(
-        "SELECT DISTINCT company_id FROM import.punches WHERE import_id = $1 AND batch_id IS NOT NULL ORDER BY company_id",
-    )
+    let companies: Vec<Company> = diesel::sql_query(format!(
+        "SELECT DISTINCT p.company_id FROM import.punches p \
+         WHERE {} AND p.batch_id IS NOT NULL ORDER BY p.company_id",
+        of_import(&ranges)
+    ))
     .bind::<BigInt, _>(import_id)
     .load(conn)
     .await?;

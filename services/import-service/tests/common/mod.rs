@@ -219,6 +219,17 @@ pub struct Collector {
 }
 
 impl Collector {
+    /// The `punches.ready.v1` messages received so far, as sent.
+    pub fn ready_messages(&self) -> Vec<PunchesReadyV1> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.message_type.as_deref() == Some(PunchesReadyV1::TYPE))
+            .map(|m| m.json().unwrap())
+            .collect()
+    }
+
     /// Waits until nothing new arrived for a while, then returns the Bayzat records queued per
     /// company slug, sorted by time then empId, and the cancellations.
     pub async fn settle(&self) -> (BTreeMap<String, Vec<Value>>, Vec<ImportCancelledV1>) {

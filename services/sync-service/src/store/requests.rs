@@ -105,3 +105,52 @@ pub async fn last_error(conn: &mut Conn, company_id: i64) -> QueryResult<Option<
     .await?;
     Ok(rows.pop())
 }
+
+/// One day of a company's Bayzat calls, the day taken in the company's time zone.
+#[derive(Debug, Clone, QueryableByName, serde::Serialize, utoipa::ToSchema)]
+pub struct DailyUsage {
+    /// The local date, `YYYY-MM-DD`.
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    #[schema(value_type = String, format = Date)]
+    pub date: chrono::NaiveDate,
+    /// Calls made (429s included).
+    #[diesel(sql_type = BigInt)]
+    pub calls: i64,
+    /// Records Bayzat accepted.
+    #[diesel(sql_type = BigInt)]
+    pub delivered: i64,
+    /// Calls answered 429.
+    #[diesel(sql_type = BigInt)]
+    pub rate_limited: i64,
+    /// Calls neither accepted nor 429.
+    #[diesel(sql_type = BigInt)]
+    pub errors: i64,
+    #[diesel(sql_type = Nullable<Double>)]
+    pub latency_p50_ms: Option<f64>,
+}
+
+/// The company's calls per local day from `since` on, days without calls left out. Reads the
+/// request log by its (company, started_at) index only.
+pub async fn daily_usage(
+    conn: &mut Conn,
+    company_id: i64,
+    timezone: &str,
+    since: DateTime<Utc>,
+) -> QueryResult<Vec<DailyUsage>> {
+    diesel::sql_query(
+        "SELECT (started_at AT TIME ZONE $2)::date AS date, count(*) AS calls, \
+           COALESCE(sum(records) FILTER (WHERE outcome = 'accepted'), 0)::bigint AS delivered, \
+           count(*) FILTER (WHERE status_code = 429) AS rate_limited, \
+           count(*) FILTER (WHERE outcome <> 'accepted' AND status_code IS DISTINCT FROM 429) \
+             AS errors, \
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) \
+             FILTER (WHERE status_code IS NOT NULL) AS latency_p50_ms \
+         FROM sync.bayzat_requests WHERE company_id = $1 AND started_at >= $3 \
+         GROUP BY 1 ORDER BY 1",
+    )
+    .bind::<BigInt, _>(company_id)
+    .bind::<Text, _>(timezone)
+    .bind::<Timestamptz, _>(since)
+    .load(conn)
+    .await
+}

@@ -126,25 +126,69 @@ impl Stack {
 
     /// Starts replica `replica-{n}`; its lease expires 3 s after its last request.
     pub async fn add_replica(&mut self) -> usize {
+        self.add_replica_with(|_| {}).await
+    }
+
+    /// Starts a replica whose settings `adjust` changes first (e.g. its broker through a proxy).
+    pub async fn add_replica_with(&mut self, adjust: impl FnOnce(&mut Settings)) -> usize {
         let mut settings = self.settings();
         settings.replica_id = format!("replica-{}", self.replicas.len());
         settings.lease_ttl = Duration::from_secs(3);
+        adjust(&mut settings);
         let running = sync_service::start(settings).await.unwrap();
         self.replicas.push(Some(running));
         self.replicas.len() - 1
     }
 
+    /// The company's lease: its epoch (it moves on at every takeover) and whether it is unexpired.
+    pub async fn lease(&self, company_id: i64) -> Option<(i64, bool)> {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            epoch: i64,
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            live: bool,
+        }
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT epoch, expires_at > now() AS live FROM sync.sender_leases WHERE company_id = $1",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(company_id)
+        .load(&mut self.db().await)
+        .await
+        .unwrap_or_default();
+        rows.into_iter().next().map(|r| (r.epoch, r.live))
+    }
+
+    /// Every Bayzat call for the company, in the order they started.
+    pub async fn requests(&self, company_id: i64) -> Vec<Request> {
+        use diesel_async::RunQueryDsl;
+        diesel::sql_query(
+            "SELECT holder, started_at, latency_ms, status_code, records FROM sync.bayzat_requests \
+             WHERE company_id = $1 ORDER BY started_at",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(company_id)
+        .load(&mut self.db().await)
+        .await
+        .unwrap_or_default()
+    }
+
+    async fn db(&self) -> diesel_async::AsyncPgConnection {
+        use diesel_async::AsyncConnection;
+        diesel_async::AsyncPgConnection::establish(self.env.db.url())
+            .await
+            .unwrap()
+    }
+
     /// Which replica holds the company's sender lease, by its index.
     pub async fn lease_holder(&self, company_id: i64) -> Option<usize> {
-        use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+        use diesel_async::RunQueryDsl;
         #[derive(diesel::QueryableByName)]
         struct Row {
             #[diesel(sql_type = diesel::sql_types::Text)]
             holder: String,
         }
-        let mut conn = AsyncPgConnection::establish(self.env.db.url())
-            .await
-            .unwrap();
+        let mut conn = self.db().await;
         let rows: Vec<Row> =
             diesel::sql_query("SELECT holder FROM sync.sender_leases WHERE company_id = $1")
                 .bind::<diesel::sql_types::BigInt, _>(company_id)
@@ -266,7 +310,7 @@ impl Stack {
 
     /// Delivery states of the company's punches, straight from the database.
     pub async fn states(&self, company_id: i64) -> Vec<(i64, String, i32, Option<String>)> {
-        use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+        use diesel_async::RunQueryDsl;
         #[derive(diesel::QueryableByName)]
         struct Row {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -278,9 +322,7 @@ impl Stack {
             #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
             last_error: Option<String>,
         }
-        let mut conn = AsyncPgConnection::establish(self.env.db.url())
-            .await
-            .unwrap();
+        let mut conn = self.db().await;
         let rows: Vec<Row> = diesel::sql_query(
             "SELECT punch_id, state, attempts, last_error FROM sync.deliveries \
              WHERE company_id = $1 ORDER BY punch_id",
@@ -327,6 +369,21 @@ impl Stack {
     pub fn key_stats(&self, key: &str) -> bayzat_sim::KeyStats {
         self.sim.stats().keys.get(key).cloned().unwrap_or_default()
     }
+}
+
+/// One row of `sync.bayzat_requests`.
+#[derive(Debug, diesel::QueryableByName)]
+pub struct Request {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub holder: String,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub latency_ms: i32,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+    pub status_code: Option<i32>,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub records: i32,
 }
 
 /// `count` punches of the advline employees the key knows, one a minute from 06:00, with punch

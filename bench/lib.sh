@@ -1,0 +1,23 @@
+# Sourced by the bench-* scripts: a run's own work folder, database and broker namespace, removed
+# with every process the run started when the script exits. Set BENCH (the script's name) first.
+WORK=$(mktemp -d "/tmp/$BENCH.XXXXXX")
+DB=${BENCH//-/_}_$$
+AMQP_NAMESPACE=${BENCH//-/}$$.
+PSQL=(psql -h 127.0.0.1 -U postgres -q -v ON_ERROR_STOP=1)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+  for queue in $(rabbitmqctl -q list_queues name 2>/dev/null | grep "^$AMQP_NAMESPACE" || true); do
+    rabbitmqctl -q delete_queue "$queue" >/dev/null 2>&1 || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+wait_ready() { # url
+  for _ in $(seq 1 120); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.5; done
+  echo "$BENCH: $1 did not answer" >&2; exit 1
+}
+calc() { python3 -c "print($1)"; }

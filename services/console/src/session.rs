@@ -1,0 +1,365 @@
+//! Server-side sessions: opened by the IT portal's login token, kept in Postgres (schema
+//! `console`), carried by an HttpOnly SameSite=Strict cookie, ended by sign-out, inactivity or
+//! age. Each session holds the user's sub, role and companies exactly as the login token said,
+//! and a CSRF token every form sends back.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use auth::{Claims, Permission, Role};
+use base64::Engine;
+use chrono::{TimeDelta, Utc};
+use diesel::sql_types::{Bytea, Double, Jsonb, Nullable, Text, Timestamptz};
+use diesel::QueryableByName;
+use diesel_async::RunQueryDsl;
+use settings::{Env, SettingsError};
+use sha2::{Digest, Sha256};
+
+use crate::i18n::Lang;
+use crate::AppState;
+
+/// The session cookie's name.
+pub const COOKIE: &str = "console_session";
+/// Header an htmx request carries its CSRF token in (forms carry the `csrf` field).
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// How long sessions last.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// `CONSOLE_SESSION_IDLE_MINUTES` (default 30): a session unused this long is over.
+    pub idle: TimeDelta,
+    /// `CONSOLE_SESSION_MAX_HOURS` (default 12): a session this old is over, used or not.
+    pub absolute: TimeDelta,
+    /// `CONSOLE_COOKIE_SECURE` (default false): always mark the cookie Secure, for a console
+    /// behind a TLS-terminating proxy that does not send X-Forwarded-Proto. Requests that arrive
+    /// over https (or say so in Forwarded / X-Forwarded-Proto) get it anyway.
+    pub always_secure: bool,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            idle: TimeDelta::minutes(30),
+            absolute: TimeDelta::hours(12),
+            always_secure: false,
+        }
+    }
+}
+
+impl SessionSettings {
+    pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
+        let idle: u32 = env.or("CONSOLE_SESSION_IDLE_MINUTES", 30)?;
+        let absolute: u32 = env.or("CONSOLE_SESSION_MAX_HOURS", 12)?;
+        Ok(Self {
+            idle: TimeDelta::minutes(i64::from(idle.max(1))),
+            absolute: TimeDelta::hours(i64::from(absolute.max(1))),
+            always_secure: env.or("CONSOLE_COOKIE_SECURE", false)?,
+        })
+    }
+}
+
+/// The signed-in user of a request.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub sub: String,
+    pub role: Role,
+    /// Company slugs; `None` means every company.
+    pub companies: Option<Vec<String>>,
+    pub team: Option<String>,
+    pub csrf_token: String,
+    pub lang: Lang,
+    token_sha256: Vec<u8>,
+}
+
+impl Session {
+    /// Whether the user's role grants `permission` (on every company the user may see).
+    pub fn can(&self, permission: Permission) -> bool {
+        self.role.allows(permission)
+    }
+
+    /// Whether the user may perform `permission` on company `slug`.
+    pub fn can_for(&self, permission: Permission, slug: &str) -> bool {
+        self.can(permission) && self.sees(slug)
+    }
+
+    pub fn sees(&self, slug: &str) -> bool {
+        match &self.companies {
+            None => true,
+            Some(companies) => companies.iter().any(|c| c == slug),
+        }
+    }
+
+    /// Claims for one call to a service on the user's behalf: the same sub, role, companies and
+    /// team, never more, for `ttl`.
+    pub fn claims(&self, ttl: TimeDelta) -> Claims {
+        let mut claims = Claims::new(self.sub.clone(), self.role, ttl);
+        claims.companies = self.companies.clone();
+        claims.team = self.team.clone();
+        claims
+    }
+
+    /// 403 unless `token` is this session's CSRF token.
+    pub fn check_csrf(&self, token: Option<&str>) -> Result<(), SessionError> {
+        match token {
+            Some(token) if constant_time_eq(token.as_bytes(), self.csrf_token.as_bytes()) => Ok(()),
+            _ => Err(SessionError::Csrf),
+        }
+    }
+
+    /// The CSRF token of a request: the `X-CSRF-Token` header, else the form's `csrf` field.
+    pub fn check_request_csrf(
+        &self,
+        req: &HttpRequest,
+        field: Option<&str>,
+    ) -> Result<(), SessionError> {
+        let header = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|value| value.to_str().ok());
+        self.check_csrf(header.or(field))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Why a request has no usable session, or a form was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("not signed in")]
+    SignedOut,
+    #[error("the form is stale or did not come from the console; reload the page and try again")]
+    Csrf,
+    #[error("the console's database is not reachable right now")]
+    Database,
+}
+
+impl ResponseError for SessionError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            SessionError::SignedOut => StatusCode::UNAUTHORIZED,
+            SessionError::Csrf => StatusCode::FORBIDDEN,
+            SessionError::Database => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let page = crate::views::layout::bare(
+            Lang::En,
+            match self {
+                SessionError::SignedOut => "Signed out",
+                SessionError::Csrf => "Refused",
+                SessionError::Database => "Unavailable",
+            },
+            &self.to_string(),
+        );
+        let mut response = HttpResponse::build(self.status_code())
+            .content_type("text/html; charset=utf-8")
+            .body(page.into_string());
+        if matches!(self, SessionError::SignedOut) {
+            // htmx follows this instead of swapping a sign-in notice into part of a page.
+            if let Ok(value) = "/signed-out".parse() {
+                response.headers_mut().insert(
+                    actix_web::http::header::HeaderName::from_static("hx-redirect"),
+                    value,
+                );
+            }
+        }
+        response
+    }
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    Sha256::digest(bytes).to_vec()
+}
+
+fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = Text)]
+    sub: String,
+    #[diesel(sql_type = Text)]
+    role: String,
+    #[diesel(sql_type = Nullable<Jsonb>)]
+    companies: Option<serde_json::Value>,
+    #[diesel(sql_type = Nullable<Text>)]
+    team: Option<String>,
+    #[diesel(sql_type = Text)]
+    csrf_token: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    lang: Option<String>,
+}
+
+/// A session just opened: the cookie value to hand to the browser.
+pub struct Opened {
+    pub cookie_value: String,
+}
+
+/// Why a login token opened no session.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("the sign-in link is invalid or has expired; sign in again from the IT portal")]
+    Invalid,
+    #[error("this sign-in link was used already; sign in again from the IT portal")]
+    Used,
+    #[error("the console's database is not reachable right now")]
+    Database,
+}
+
+/// Verifies the login token (audience `console`) and opens a session holding its claims.
+/// Sessions past their time are removed on the way, so the table stays small without a timer.
+pub async fn open(state: &AppState, login_token: &str) -> Result<Opened, LoginError> {
+    let claims = state
+        .login_keys
+        .verify(login_token.trim())
+        .map_err(|_| LoginError::Invalid)?;
+    if claims.role == Role::Service {
+        return Err(LoginError::Invalid);
+    }
+    let cookie_value = random_token();
+    let now = Utc::now();
+    let mut conn = db::connection(&state.pool)
+        .await
+        .map_err(|_| LoginError::Database)?;
+    diesel::sql_query(
+        "DELETE FROM console.sessions WHERE expires_at < $1 OR last_seen_at < $1 - make_interval(secs => $2)",
+    )
+    .bind::<Timestamptz, _>(now)
+    .bind::<Double, _>(state.session.idle.num_milliseconds() as f64 / 1000.0)
+    .execute(&mut conn)
+    .await
+    .map_err(|_| LoginError::Database)?;
+    let inserted = diesel::sql_query(
+        "INSERT INTO console.sessions (token_sha256, sub, role, companies, team, csrf_token, \
+           login_sha256, created_at, last_seen_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) ON CONFLICT (login_sha256) DO NOTHING",
+    )
+    .bind::<Bytea, _>(sha256(cookie_value.as_bytes()))
+    .bind::<Text, _>(&claims.sub)
+    .bind::<Text, _>(claims.role.as_str())
+    .bind::<Nullable<Jsonb>, _>(claims.companies.as_ref().map(|c| serde_json::json!(c)))
+    .bind::<Nullable<Text>, _>(&claims.team)
+    .bind::<Text, _>(random_token())
+    .bind::<Bytea, _>(sha256(login_token.trim().as_bytes()))
+    .bind::<Timestamptz, _>(now)
+    .bind::<Timestamptz, _>(now + state.session.absolute)
+    .execute(&mut conn)
+    .await
+    .map_err(|_| LoginError::Database)?;
+    if inserted == 0 {
+        return Err(LoginError::Used);
+    }
+    tracing::info!(sub = %claims.sub, role = %claims.role, "signed in");
+    Ok(Opened { cookie_value })
+}
+
+/// The session a cookie names, if it is still alive; marks it used now.
+async fn load(state: &AppState, cookie_value: &str) -> Result<Option<Session>, SessionError> {
+    let token_sha256 = sha256(cookie_value.as_bytes());
+    let now = Utc::now();
+    let mut conn = db::connection(&state.pool)
+        .await
+        .map_err(|_| SessionError::Database)?;
+    let rows: Vec<Row> = diesel::sql_query(
+        "UPDATE console.sessions s SET last_seen_at = $2 \
+         WHERE token_sha256 = $1 AND expires_at > $2 AND last_seen_at > $2 - make_interval(secs => $3) \
+         RETURNING s.sub, s.role, s.companies, s.team, s.csrf_token, \
+           (SELECT lang FROM console.preferences p WHERE p.sub = s.sub) AS lang",
+    )
+    .bind::<Bytea, _>(&token_sha256)
+    .bind::<Timestamptz, _>(now)
+    .bind::<Double, _>(state.session.idle.num_milliseconds() as f64 / 1000.0)
+    .load(&mut conn)
+    .await
+    .map_err(|_| SessionError::Database)?;
+    Ok(rows.into_iter().next().and_then(|row| {
+        Some(Session {
+            role: row.role.parse().ok()?,
+            companies: row.companies.and_then(|c| serde_json::from_value(c).ok()),
+            sub: row.sub,
+            team: row.team,
+            csrf_token: row.csrf_token,
+            lang: row.lang.as_deref().map(Lang::from_code).unwrap_or_default(),
+            token_sha256,
+        })
+    }))
+}
+
+/// Ends the session.
+pub async fn close(state: &AppState, session: &Session) -> Result<(), SessionError> {
+    let mut conn = db::connection(&state.pool)
+        .await
+        .map_err(|_| SessionError::Database)?;
+    diesel::sql_query("DELETE FROM console.sessions WHERE token_sha256 = $1")
+        .bind::<Bytea, _>(&session.token_sha256)
+        .execute(&mut conn)
+        .await
+        .map_err(|_| SessionError::Database)?;
+    tracing::info!(sub = %session.sub, "signed out");
+    Ok(())
+}
+
+/// Remembers the user's language.
+pub async fn set_lang(state: &AppState, sub: &str, lang: Lang) -> Result<(), SessionError> {
+    let mut conn = db::connection(&state.pool)
+        .await
+        .map_err(|_| SessionError::Database)?;
+    diesel::sql_query(
+        "INSERT INTO console.preferences (sub, lang, updated_at) VALUES ($1, $2, now()) \
+         ON CONFLICT (sub) DO UPDATE SET lang = EXCLUDED.lang, updated_at = now()",
+    )
+    .bind::<Text, _>(sub)
+    .bind::<Text, _>(lang.code())
+    .execute(&mut conn)
+    .await
+    .map_err(|_| SessionError::Database)?;
+    Ok(())
+}
+
+/// Whether the request reached the console over TLS (directly or through a proxy that says so).
+fn over_tls(req: &HttpRequest) -> bool {
+    req.connection_info().scheme() == "https"
+}
+
+/// The session cookie: HttpOnly, SameSite=Strict, Path=/, Secure over TLS; no Max-Age, so the
+/// browser forgets it when it closes, and the server's expiry decides the rest.
+pub fn cookie(req: &HttpRequest, settings: &SessionSettings, value: &str) -> Cookie<'static> {
+    Cookie::build(COOKIE, value.to_owned())
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(settings.always_secure || over_tls(req))
+        .finish()
+}
+
+/// A cookie that removes the session cookie.
+pub fn removal(req: &HttpRequest, settings: &SessionSettings) -> Cookie<'static> {
+    let mut cookie = cookie(req, settings, "");
+    cookie.make_removal();
+    cookie
+}
+
+impl FromRequest for Session {
+    type Error = SessionError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let cookie = req.cookie(COOKIE).map(|c| c.value().to_owned());
+        Box::pin(async move {
+            let (Some(state), Some(cookie)) = (state, cookie) else {
+                return Err(SessionError::SignedOut);
+            };
+            load(&state, &cookie).await?.ok_or(SessionError::SignedOut)
+        })
+    }
+}

@@ -1,0 +1,293 @@
+//! Sign-in with the IT portal's login token, the session cookie, CSRF, expiry and sign-out,
+//! over plain HTTP.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use auth::{Claims, Role};
+use common::*;
+
+fn csrf_of(page: &str) -> String {
+    let marker = r#"name="csrf" value=""#;
+    let start = page.find(marker).expect("a form with a csrf field") + marker.len();
+    page[start..start + page[start..].find('"').unwrap()].to_owned()
+}
+
+async fn get(stack: &Stack, path: &str, cookie: &str) -> (u16, String) {
+    let response = stack
+        .client
+        .get(format!("{}{path}", stack.console_base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_portals_login_token_opens_one_session_that_sign_out_ends() {
+    let stack = Stack::start(Services::ConsoleOnly).await;
+    let (status, page) = get(&stack, "/", "").await;
+    assert_eq!(status, 401);
+    assert!(page.contains("Signed out"), "{page}");
+
+    let token = stack.login_token("jane@corp.example", Role::Operator, Some(&["advline"]));
+    let response = stack.sign_in_http(&token).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let set_cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "plain http: {set_cookie}");
+    assert!(!set_cookie.contains(&token), "{set_cookie}");
+    let cookie = session_cookie(&response).unwrap();
+    assert!(response.text().await.unwrap().contains(r#"url=/"#));
+
+    let (status, page) = get(&stack, "/", &cookie).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("jane@corp.example (operator)"), "{page}");
+
+    // A login token opens one session only, and only tokens made for the console open one.
+    assert_eq!(stack.sign_in_http(&token).await.status().as_u16(), 401);
+    let api_token = stack.api_token(Role::Admin);
+    let elsewhere = stack.keys.mint(
+        &Claims::new("x", Role::Admin, chrono::Duration::minutes(1)).with_audience("reports"),
+    );
+    let expired = stack.keys.mint(
+        &Claims::new("x", Role::Admin, chrono::Duration::minutes(-5)).with_audience("console"),
+    );
+    let service = stack.login_token("sync-service", Role::Service, None);
+    let forged = auth::JwtKeys::new(b"another-secret-another-secret-xx").mint(
+        &Claims::new("x", Role::Admin, chrono::Duration::minutes(1)).with_audience("console"),
+    );
+    for refused in [
+        api_token,
+        elsewhere,
+        expired,
+        service,
+        forged,
+        "garbage".to_owned(),
+    ] {
+        let response = stack.sign_in_http(&refused).await;
+        assert_eq!(response.status().as_u16(), 401);
+        assert!(session_cookie(&response).is_none());
+    }
+
+    // Behind a TLS-terminating proxy the cookie is Secure.
+    let over_tls = stack
+        .client
+        .post(format!("{}/login", stack.console_base))
+        .header("x-forwarded-proto", "https")
+        .form(&[("token", stack.login_token("tls-user", Role::Viewer, None))])
+        .send()
+        .await
+        .unwrap();
+    let set_cookie = over_tls.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(set_cookie.contains("Secure"), "{set_cookie}");
+
+    // Forms need the session's CSRF token.
+    let (_, page) = get(&stack, "/", &cookie).await;
+    let csrf = csrf_of(&page);
+    let post = |path: &str, form: Vec<(&'static str, String)>| {
+        stack
+            .client
+            .post(format!("{}{path}", stack.console_base))
+            .header("cookie", cookie.clone())
+            .form(&form)
+            .send()
+    };
+    for form in [vec![], vec![("csrf", "not-the-token".to_owned())]] {
+        let response = post("/logout", form).await.unwrap();
+        assert_eq!(response.status().as_u16(), 403);
+    }
+    assert_eq!(get(&stack, "/", &cookie).await.0, 200);
+
+    // The language is the user's: it survives into the next page.
+    let response = post(
+        "/preferences/language",
+        vec![("csrf", csrf.clone()), ("lang", "ar".to_owned())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    let (_, page) = get(&stack, "/", &cookie).await;
+    assert!(page.contains(r#"<html lang="ar" dir="rtl">"#), "{page}");
+
+    let response = post("/logout", vec![("csrf", csrf)]).await.unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(response.headers()["location"], "/signed-out");
+    let removal = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(removal.starts_with("console_session=;"), "{removal}");
+    assert_eq!(get(&stack, "/", &cookie).await.0, 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_end_after_inactivity_and_after_their_lifetime_and_survive_a_second_replica() {
+    let stack = Stack::start_with(
+        Services::ConsoleOnly,
+        console::SessionSettings {
+            idle: chrono::TimeDelta::seconds(2),
+            absolute: chrono::TimeDelta::seconds(5),
+            always_secure: false,
+        },
+    )
+    .await;
+    // Idle: unused for two seconds, the session is over.
+    let response = stack
+        .sign_in_http(&stack.login_token("idle", Role::Viewer, None))
+        .await;
+    let idle_cookie = session_cookie(&response).unwrap();
+    let opened = Instant::now();
+    assert_eq!(get(&stack, "/signed-out", &idle_cookie).await.0, 200);
+    assert_eq!(get(&stack, "/", &idle_cookie).await.0, 200);
+    let used = Instant::now();
+    let mut status = 200;
+    while status == 200 {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        status = get(&stack, "/", &idle_cookie).await.0;
+        assert!(opened.elapsed() < Duration::from_secs(30));
+    }
+    assert_eq!(status, 401);
+    assert!(used.elapsed() >= Duration::from_secs(2));
+
+    // Absolute: used every half second, it still ends five seconds after sign-in. Another
+    // console replica on the same database knows the session meanwhile.
+    let response = stack
+        .sign_in_http(&stack.login_token("busy", Role::Viewer, None))
+        .await;
+    let cookie = session_cookie(&response).unwrap();
+    let opened = Instant::now();
+    let replica = console::start(console::Settings {
+        database_url: stack.env.db.url().to_owned(),
+        bind: "127.0.0.1:0".parse().unwrap(),
+        config_service_url: "http://127.0.0.1:9".into(),
+        import_service_url: "http://127.0.0.1:9".into(),
+        sync_service_url: "http://127.0.0.1:9".into(),
+        jwt: stack.keys.clone(),
+        session: console::SessionSettings::default(),
+        timezone: chrono_tz::Asia::Dubai,
+        max_upload_bytes: 1024,
+        backend_timeout: Duration::from_secs(5),
+    })
+    .await
+    .unwrap();
+    let on_replica = stack
+        .client
+        .get(format!("{}/", replica.base_url()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_replica.status().as_u16(), 200);
+    replica.stop().await;
+    loop {
+        let status = get(&stack, "/", &cookie).await.0;
+        if status == 401 {
+            break;
+        }
+        assert!(opened.elapsed() < Duration::from_secs(30), "never ended");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(opened.elapsed() >= Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_carries_the_security_headers_and_probes_answer() {
+    let stack = Stack::start(Services::ConsoleOnly).await;
+    let response = stack
+        .client
+        .get(format!("{}/signed-out", stack.console_base))
+        .send()
+        .await
+        .unwrap();
+    let headers = response.headers();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["cache-control"], "no-store");
+    for path in ["/healthz", "/readyz", "/metrics", "/static/htmx.min.js"] {
+        let status = test_support::status_of(&stack.client, &stack.console_base, path).await;
+        assert_eq!(status, 200, "{path}");
+    }
+    let readiness: serde_json::Value = stack
+        .client
+        .get(format!("{}/readyz", stack.console_base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(readiness["database"]["ok"], true);
+    assert!(readiness.get("broker").is_none(), "{readiness}");
+
+    // Pages are counted by route pattern, sign-ins by result.
+    stack.sign_in_http("not-a-token").await;
+    let ok = stack
+        .sign_in_http(&stack.login_token("metered", Role::Viewer, None))
+        .await;
+    let cookie = session_cookie(&ok).unwrap();
+    get(&stack, "/imports/42/live", &cookie).await;
+    let metrics = stack
+        .client
+        .get(format!("{}/metrics", stack.console_base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"bridge_console_sign_ins_total{result="invalid",service="console"} 1"#,
+        r#"bridge_console_sign_ins_total{result="ok",service="console"} 1"#,
+        r#"bridge_console_requests_total{route="/imports/{id}/live",status="200",service="console"} 1"#,
+        r#"bridge_database_up{service="console"} 1"#,
+    ] {
+        assert!(
+            metrics.contains(line),
+            "{line}
+{metrics}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sign_in_page_command_signs_in_like_the_portal() {
+    let stack = Stack::start(Services::ConsoleOnly).await;
+    let env = settings::Env::from_pairs([("BRIDGE_JWT_SECRET", JWT_SECRET)]);
+    let page = console::sign_in_page(
+        &env,
+        "local-admin",
+        Role::Admin,
+        Some(vec!["advline".into()]),
+        &stack.console_base,
+    )
+    .unwrap();
+    assert!(page.contains(&format!(r#"action="{}/login""#, stack.console_base)));
+    let marker = r#"name="token" value=""#;
+    let start = page.find(marker).unwrap() + marker.len();
+    let token = &page[start..start + page[start..].find('"').unwrap()];
+    let claims = stack
+        .keys
+        .clone()
+        .with_audience("console")
+        .verify(token)
+        .unwrap();
+    assert_eq!(claims.companies, Some(vec!["advline".to_owned()]));
+    let response = stack.sign_in_http(token).await;
+    let cookie = session_cookie(&response).unwrap();
+    let (status, page) = get(&stack, "/", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("local-admin (admin)"));
+}
