@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::keys::KeyError;
 use crate::runtime::Shared;
+use crate::store::companies::SyncState;
 use crate::store::deliveries::{self, Selection, Update};
 use crate::store::requests::{self, NewRequest};
 use crate::store::{companies, leases, status, Conn};
@@ -91,11 +92,7 @@ impl Sender {
         let Some(sync_state) = companies::find(&mut conn, company_id).await? else {
             return Ok(());
         };
-        if self.config_version != Some(sync_state.config_version) {
-            self.unknown.forget_all();
-            shared.keys.forget(company_id).await;
-            self.config_version = Some(sync_state.config_version);
-        }
+        self.follow_config(&sync_state).await;
         if sync_state.state() != CompanySyncState::Active {
             return Ok(());
         }
@@ -149,6 +146,16 @@ impl Sender {
         flow.map(drop)
     }
 
+    /// Forgets the cached key and the empIds remembered as unknown once the company's
+    /// configuration changed, or an operator asked for a resend, since this sender last looked.
+    async fn follow_config(&mut self, sync_state: &SyncState) {
+        if self.config_version != Some(sync_state.config_version) {
+            self.unknown.forget_all();
+            self.shared.keys.forget(self.company_id).await;
+            self.config_version = Some(sync_state.config_version);
+        }
+    }
+
     async fn send_due(&mut self, conn: &mut Conn, epoch: i64) -> Result<Flow, DrainError> {
         loop {
             if !self.shared.broker.is_connected() {
@@ -161,6 +168,15 @@ impl Sender {
             let now = self.now();
             self.unknown.forget_expired(now);
             let due = deliveries::load_due(conn, self.company_id, now, DUE_WINDOW).await?;
+            // Read after the due deliveries: a batch retry that made them due has bumped the
+            // version by then, so its punches are never rejected again from stale memory.
+            let Some(sync_state) = companies::find(conn, self.company_id).await? else {
+                return Ok(Flow::Continue);
+            };
+            self.follow_config(&sync_state).await;
+            if sync_state.state() != CompanySyncState::Active {
+                return Ok(Flow::Continue);
+            }
             let plan = delivery::next_request(
                 &due,
                 self.shared.bayzat_settings.max_records,

@@ -316,3 +316,61 @@ async fn a_batch_retry_resends_punches_of_an_employee_bayzat_did_not_know() {
         .await;
     assert_exactly_once(&stack.ledger(ADVLINE_KEY), 2);
 }
+
+/// The same, with the retry landing while the sender is still busy with the company's other
+/// punches: the retried punches go out in that same drain, not rejected again from memory.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_retry_during_a_long_drain_resends_the_refused_employee() {
+    let stack = Stack::start(1).await;
+    let advline = stack.company_id("advline").await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let known = punches(1000, 200);
+    let mut batch_punches = vec![
+        punch(1, "1004", domain::PunchType::CheckIn, "2026-05-02 05:00:00"),
+        punch(
+            2,
+            "1004",
+            domain::PunchType::CheckOut,
+            "2026-05-02 05:05:00",
+        ),
+    ];
+    batch_punches.extend(known);
+    let batch = stack.ready(advline, 1, batch_punches).await;
+
+    // 1004 comes first in time order, so it is refused while most known punches still wait.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let states = stack.states(advline).await;
+        let refused = states
+            .iter()
+            .filter(|(id, s, _, _)| *id <= 2 && s == "rejected")
+            .count();
+        if refused == 2 {
+            let waiting = states
+                .iter()
+                .filter(|(_, s, _, _)| s == "pending" || s == "sending")
+                .count();
+            assert!(
+                waiting >= 40,
+                "the sender should still have work: {waiting} pending"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "1004 never refused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut employees = ADVLINE_EMPLOYEES.to_vec();
+    employees.push("1004");
+    stack
+        .sim
+        .put_key(KeySpec::new(ADVLINE_KEY, employees).with_interval_ms(INTERVAL_MS));
+    let (status, queued) = stack
+        .post(&format!("/v1/batches/{batch}/retry"), Role::Operator)
+        .await;
+    assert_eq!((status, queued["queued"].as_u64()), (202, Some(2)));
+    stack
+        .wait_for(advline, 202, &["delivered"], Duration::from_secs(30))
+        .await;
+    assert_exactly_once(&stack.ledger(ADVLINE_KEY), 202);
+}
