@@ -139,7 +139,15 @@ impl BayzatClient {
         api_key: &str,
         records: &[BayzatRecord],
     ) -> Exchange {
-        let span = tracing::debug_span!("bayzat_send", records = records.len());
+        // Traced as a span of its own; Bayzat is a third party, so no traceparent is sent. The
+        // key stays out of the span as out of everything else.
+        let span = tracing::info_span!(
+            "bayzat_send",
+            otel.name = "POST Bayzat attendance",
+            otel.kind = "client",
+            records = records.len(),
+            http.response.status_code = tracing::field::Empty,
+        );
         async {
             let body = serde_json::to_vec(&Body { records })
                 .expect("records are plain strings and always serialize");
@@ -171,6 +179,9 @@ impl BayzatClient {
                 ),
             };
             let status = answer.as_ref().map(|a| a.status);
+            if let Some(status) = status {
+                tracing::Span::current().record("http.response.status_code", status);
+            }
             let reply = reply.map_text(|text| redact(text, api_key));
             tracing::debug!(
                 status,
@@ -195,7 +206,7 @@ impl BayzatClient {
     /// Checks the URL and the key with an empty request, so that no punch can be created.
     /// The empty body is built here, not taken from the caller, to keep that promise.
     pub async fn test_connection(&self, api_url: &str, api_key: &str) -> ConnectionTest {
-        let span = tracing::debug_span!("bayzat_test_connection");
+        let span = tracing::info_span!("bayzat_test_connection", otel.kind = "client");
         async {
             let body = serde_json::to_vec(&BayzatRequest::empty())
                 .expect("an empty request always serializes");

@@ -16,6 +16,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::broker::Broker;
 use crate::topology::QueueSpec;
@@ -65,6 +66,16 @@ pub enum Outcome {
     Retry(String),
     /// The message can never be handled (undecodable, unknown type): dead-letter it with the reason.
     Poison(String),
+}
+
+impl Outcome {
+    fn name(&self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Retry(_) => "retry",
+            Outcome::Poison(_) => "poison",
+        }
+    }
 }
 
 /// A running consumer; dropping the handle stops it.
@@ -142,7 +153,10 @@ where
     while let Some(delivery) = deliveries.next().await {
         let delivery = delivery?;
         let incoming = incoming(&delivery);
-        match handler(incoming).await {
+        let span = handling_span(queue, &incoming);
+        let outcome = handler(incoming).instrument(span.clone()).await;
+        span.record("messaging.outcome", outcome.name());
+        match outcome {
             Outcome::Done => {
                 delivery.ack(BasicAckOptions::default()).await?;
             }
@@ -215,6 +229,23 @@ async fn dead_letter(
             .await
             .map(|_| ()),
     }
+}
+
+/// The span a message is handled in: a child of the span that wrote the message, so the trace
+/// of a report goes on in the service that consumes its punches.
+fn handling_span(queue: &QueueSpec, incoming: &Incoming) -> tracing::Span {
+    let kind = incoming.message_type.as_deref().unwrap_or("unknown");
+    let span = tracing::info_span!(
+        "message",
+        otel.name = format!("{kind} process"),
+        otel.kind = "consumer",
+        messaging.destination.name = %queue.name,
+        messaging.message.type = kind,
+        messaging.message.id = incoming.message_id.as_deref(),
+        messaging.outcome = tracing::field::Empty,
+    );
+    telemetry::set_parent(&span, incoming.traceparent.as_deref());
+    span
 }
 
 fn incoming(delivery: &Delivery) -> Incoming {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::NaiveTime;
 use domain::SyncFrequency;
 use serde::{Deserialize, Serialize};
+use telemetry::PropagateTrace;
 use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
@@ -94,7 +95,11 @@ impl DirectoryClient {
     /// The current snapshot: a conditional GET; a 304 returns the cached copy.
     pub async fn current(&self) -> Result<Arc<DirectorySnapshot>, DirectoryError> {
         let mut cached = self.cached.lock().await;
-        let mut request = self.http.get(&self.url).bearer_auth((self.token)());
+        let mut request = self
+            .http
+            .get(&self.url)
+            .bearer_auth((self.token)())
+            .propagate_trace();
         if let Some((etag, _)) = cached.as_ref() {
             request = request.header(reqwest::header::IF_NONE_MATCH, etag);
         }

@@ -91,6 +91,9 @@ struct Check {
     error: Option<String>,
 }
 
+/// The operational endpoints, answered whatever the load and never traced.
+pub(crate) const OPS_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
 /// Mounts `/healthz`, `/readyz` and `/metrics`.
 pub fn configure_ops(config: &mut web::ServiceConfig, ops: Ops) {
     config

@@ -35,8 +35,6 @@ impl ApiRateLimit {
     }
 }
 
-const UNLIMITED: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
-
 fn caller_key(req: &ServiceRequest) -> u64 {
     let mut hasher = DefaultHasher::new();
     match req.headers().get("authorization") {
@@ -52,7 +50,7 @@ pub async fn rate_limit<B: MessageBody>(
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let limit = req.app_data::<web::Data<ApiRateLimit>>().cloned();
-    if let (Some(limit), false) = (limit, UNLIMITED.contains(&req.path())) {
+    if let (Some(limit), false) = (limit, crate::ops::OPS_PATHS.contains(&req.path())) {
         if let Err(not_until) = limit.limiter.check_key(&caller_key(&req)) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             let problem = Problem::new(

@@ -60,8 +60,9 @@ impl Foundation {
     }
 }
 
-/// The `main` of a service binary: JSON logs, settings from the environment (a bad variable stops
-/// the process with one line naming it, exit code 2), start, then serve until SIGTERM/SIGINT.
+/// The `main` of a service binary: JSON logs and, with `OTEL_EXPORTER_OTLP_ENDPOINT`, traces;
+/// settings from the environment (a bad variable stops the process with one line naming it, exit
+/// code 2), start, then serve until SIGTERM/SIGINT, and send the spans still buffered.
 pub async fn run_binary<S, F>(
     service: &'static str,
     read_settings: impl FnOnce(&Env) -> Result<S, SettingsError>,
@@ -70,15 +71,30 @@ pub async fn run_binary<S, F>(
 where
     F: Future<Output = Result<RunningService, StartError>>,
 {
-    let settings = match read_settings(&Env::process()) {
-        Ok(settings) => settings,
+    let env = Env::process();
+    let read = read_settings(&env).and_then(|read| Ok((read, settings::otlp_endpoint(&env)?)));
+    let (settings, otlp_endpoint) = match read {
+        Ok(read) => read,
         Err(error) => {
             eprintln!("{service}: {error}");
             return ExitCode::from(2);
         }
     };
-    telemetry::init_logging(service);
-    let running = match start(settings).await {
+    if let Err(error) = telemetry::init(service, otlp_endpoint.as_deref()) {
+        eprintln!("{service}: {error}");
+        return ExitCode::from(2);
+    }
+    let exit = serve(service, start(settings)).await;
+    // The exporter blocks while it sends the last batch: off the runtime's workers.
+    let _ = tokio::task::spawn_blocking(telemetry::shutdown).await;
+    exit
+}
+
+async fn serve(
+    service: &str,
+    started: impl Future<Output = Result<RunningService, StartError>>,
+) -> ExitCode {
+    let running = match started.await {
         Ok(running) => running,
         Err(error) => {
             tracing::error!(%error, "could not start");

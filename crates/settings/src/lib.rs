@@ -170,10 +170,17 @@ pub struct CommonSettings {
     pub amqp_namespace: String,
     /// `<SERVICE>_BIND`: the listen address of the service's REST API.
     pub bind: SocketAddr,
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: where traces go, when set.
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: the OpenTelemetry collector traces are sent to (OTLP over
+    /// HTTP), e.g. `http://otel-collector:4318`; no traces when unset.
     pub otlp_endpoint: Option<String>,
     /// `API_RATE_LIMIT_PER_SECOND`: requests a second one token may make (bursts of ten times that).
     pub api_rate_limit_per_second: std::num::NonZeroU32,
+}
+
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`, read the same way by every service (the console too, which has
+/// no [`CommonSettings`]).
+pub fn otlp_endpoint(env: &Env) -> Result<Option<String>, SettingsError> {
+    env.optional("OTEL_EXPORTER_OTLP_ENDPOINT")
 }
 
 impl CommonSettings {
@@ -188,7 +195,7 @@ impl CommonSettings {
             amqp_url: env.required("AMQP_URL")?,
             amqp_namespace: env.or("AMQP_NAMESPACE", String::new())?,
             bind: env.or(bind_variable, default_bind)?,
-            otlp_endpoint: env.optional("OTEL_EXPORTER_OTLP_ENDPOINT")?,
+            otlp_endpoint: otlp_endpoint(env)?,
             api_rate_limit_per_second: env.or(
                 "API_RATE_LIMIT_PER_SECOND",
                 std::num::NonZeroU32::new(50).expect("fifty is not zero"),

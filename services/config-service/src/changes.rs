@@ -45,8 +45,9 @@ impl Change<'_> {
                 company_id: CompanyId(company_id),
                 changes: self.events,
             };
-            let message = bus::Outgoing::message(Uuid::now_v7(), &event, None)
-                .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+            let message =
+                bus::Outgoing::message(Uuid::now_v7(), &event, telemetry::current_traceparent())
+                    .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
             outbox::enqueue(conn, SCHEMA, &[message]).await?;
             directory::bump_version(conn).await?;
         }

@@ -109,6 +109,7 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
             Ok(HttpServer::new(move || {
                 App::new()
                     .wrap(actix_web::middleware::from_fn(service_kit::rate_limit))
+                    .wrap(actix_web::middleware::from_fn(service_kit::trace_requests))
                     .configure(service_kit::api_defaults(
                         ops.clone(),
                         rate_limit.clone(),

@@ -8,6 +8,7 @@ use auth::JwtKeys;
 use chrono::TimeDelta;
 use reqwest::{Method, RequestBuilder};
 use serde_json::Value;
+use telemetry::PropagateTrace;
 
 use crate::session::Session;
 
@@ -109,6 +110,7 @@ impl Backend {
         self.http
             .request(method, self.url(service, path))
             .bearer_auth(token)
+            .propagate_trace()
     }
 
     /// Sends a request and reads a JSON answer; a 4xx/5xx becomes [`BackendError::Refused`].

@@ -156,6 +156,7 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
                 App::new()
                     .wrap(actix_web::middleware::from_fn(metrics::observe))
                     .wrap(actix_web::middleware::from_fn(pages::security_headers))
+                    .wrap(actix_web::middleware::from_fn(service_kit::trace_requests))
                     .app_data(metrics.clone())
                     .configure(|config| service_kit::configure_ops(config, ops.clone()))
                     .app_data(state.clone())

@@ -27,7 +27,8 @@ fn serialization(e: impl std::error::Error + Send + Sync + 'static) -> diesel::r
 }
 
 fn outgoing<M: Message>(message: &M) -> QueryResult<bus::Outgoing> {
-    bus::Outgoing::message(Uuid::now_v7(), message, None).map_err(serialization)
+    bus::Outgoing::message(Uuid::now_v7(), message, telemetry::current_traceparent())
+        .map_err(serialization)
 }
 
 /// What was queued for one company.
@@ -68,7 +69,7 @@ impl ReadyReference {
         self.punches += 1;
     }
 
-    fn outgoing(&self) -> QueryResult<bus::Outgoing> {
+    fn outgoing(&self, traceparent: Option<&str>) -> QueryResult<bus::Outgoing> {
         let routing = PunchesReadyV1 {
             batch_id: BatchId::from(self.batch_id),
             import_id: ImportId(self.import_id),
@@ -80,7 +81,7 @@ impl ReadyReference {
             message_type: PunchesReadyV1::TYPE.to_owned(),
             routing_key: routing.routing_key(),
             payload: serde_json::to_vec(self).map_err(serialization)?,
-            traceparent: None,
+            traceparent: traceparent.map(str::to_owned),
         })
     }
 }
@@ -90,15 +91,19 @@ impl ReadyReference {
 #[derive(Debug)]
 pub struct ReadyMessages {
     import_id: i64,
+    /// The trace of the upload (or release) that queues them, handed on to sync-service.
+    traceparent: Option<String>,
     open: BTreeMap<i64, ReadyReference>,
     done: Vec<bus::Outgoing>,
     queued: BTreeMap<i64, Queued>,
 }
 
 impl ReadyMessages {
+    /// Messages of `import_id`, in the trace of the current span.
     pub fn new(import_id: i64) -> Self {
         Self {
             import_id,
+            traceparent: telemetry::current_traceparent(),
             open: BTreeMap::new(),
             done: Vec::new(),
             queued: BTreeMap::new(),
@@ -124,7 +129,7 @@ impl ReadyMessages {
             .punches += 1;
         if open.punches >= MAX_PUNCHES_PER_READY_MESSAGE {
             if let Some(full) = self.open.remove(&company_id) {
-                self.done.push(full.outgoing()?);
+                self.done.push(full.outgoing(self.traceparent.as_deref())?);
             }
         }
         Ok(())
@@ -138,7 +143,7 @@ impl ReadyMessages {
     /// Completes the unfinished messages; returns them and what was queued per company.
     pub fn finish(mut self) -> QueryResult<(Vec<bus::Outgoing>, Vec<Queued>)> {
         for open in self.open.values() {
-            self.done.push(open.outgoing()?);
+            self.done.push(open.outgoing(self.traceparent.as_deref())?);
         }
         Ok((self.done, self.queued.into_values().collect()))
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use auth::{Claims, JwtKeys, Role};
 use serde::Deserialize;
+use telemetry::PropagateTrace;
 use tokio::sync::Mutex;
 
 use crate::SERVICE;
@@ -79,6 +80,7 @@ impl KeyCache {
                 self.base_url
             ))
             .bearer_auth(service_token(&self.jwt))
+            .propagate_trace()
             .send()
             .await
             .map_err(|e| KeyError::Unavailable(e.without_url().to_string()))?;

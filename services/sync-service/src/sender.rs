@@ -14,6 +14,7 @@ use domain::{BayzatRecord, CompanySyncState, DeliveryState};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::keys::KeyError;
 use crate::runtime::Shared;
@@ -424,6 +425,7 @@ impl Sender {
         let outcome = shared
             .bayzat
             .send(&key.api_url, &key.api_key, &records)
+            .instrument(tracing::info_span!("deliver", company_id))
             .await;
         let answered = self.now();
         let bayzat = &shared.bayzat_settings;

@@ -22,6 +22,7 @@ pub async fn record(
     if changed.is_empty() {
         return Ok(());
     }
+    let traceparent = telemetry::current_traceparent();
     let mut messages = Vec::new();
     for chunk in changed.chunks(CHANGES_PER_MESSAGE) {
         let event = PunchesStatusV1 {
@@ -37,7 +38,7 @@ pub async fn record(
                 .collect(),
         };
         messages.push(
-            bus::Outgoing::message(Uuid::now_v7(), &event, None)
+            bus::Outgoing::message(Uuid::now_v7(), &event, traceparent.clone())
                 .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
         );
     }
@@ -48,7 +49,8 @@ pub async fn record(
 
 /// Enqueues any message of the `attendance` exchange in the caller's transaction.
 pub async fn enqueue<M: domain::Message>(conn: &mut Conn, message: &M) -> QueryResult<()> {
-    let outgoing = bus::Outgoing::message(Uuid::now_v7(), message, None)
-        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    let outgoing =
+        bus::Outgoing::message(Uuid::now_v7(), message, telemetry::current_traceparent())
+            .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
     outbox::enqueue(conn, SCHEMA, &[outgoing]).await
 }
