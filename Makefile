@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 FIXTURES ?= ../shared/fixtures
+# Where cargo puts the binaries (CARGO_TARGET_DIR when set).
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 
 .PHONY: deps build test fmt lint unit serial run sim down load-directory token bench-import bench-sync demo probe console-sign-in
 
@@ -46,13 +48,13 @@ sim:
 ## the config-service `make run` started.
 FILE ?= $(FIXTURES)/directory.json
 load-directory: build
-	@set -a; . .run/dev.env; set +a; target/debug/config-service load-directory $(FILE) \
+	@set -a; . .run/dev.env; set +a; $(TARGET_DIR)/debug/config-service load-directory $(FILE) \
 	  --url http://127.0.0.1:8081 --api-url http://127.0.0.1:8090/attendance
 
 ## Print a token for the local services: make token ROLE=operator [COMPANIES=advline]
 ROLE ?= admin
 token: build
-	@set -a; . .run/dev.env; set +a; target/debug/config-service mint-token --sub $$USER --role $(ROLE) \
+	@set -a; . .run/dev.env; set +a; $(TARGET_DIR)/debug/config-service mint-token --sub $$USER --role $(ROLE) \
 	  $(if $(COMPANIES),--companies $(COMPANIES),)
 
 ## Import benchmark: 1,000,000 rows through the HTTP API against a psql \copy baseline

@@ -23,18 +23,18 @@ SIM_PORT=$(free_port); BASELINE_SIM_PORT=$(free_port); CONFIG_PORT=$(free_port);
 SIM=http://127.0.0.1:$SIM_PORT
 BASELINE_SIM=http://127.0.0.1:$BASELINE_SIM_PORT
 for p in $SIM_PORT $BASELINE_SIM_PORT; do # the second starts fresh for the baseline
-  target/release/bayzat-sim --bind 127.0.0.1:$p --load "$WORK/directory.json" --interval-ms 1000 --max-records 20 \
+  $RELEASE/bayzat-sim --bind 127.0.0.1:$p --load "$WORK/directory.json" --interval-ms 1000 --max-records 20 \
     >"$WORK/sim-$p.log" 2>&1 & PIDS+=($!)
 done
-CONFIG_SERVICE_BIND=127.0.0.1:$CONFIG_PORT target/release/config-service >"$WORK/config.log" 2>&1 & PIDS+=($!)
+CONFIG_SERVICE_BIND=127.0.0.1:$CONFIG_PORT $RELEASE/config-service >"$WORK/config.log" 2>&1 & PIDS+=($!)
 wait_ready "http://127.0.0.1:$CONFIG_PORT/readyz"
-target/release/config-service load-directory "$WORK/directory.json" --url "http://127.0.0.1:$CONFIG_PORT" \
+$RELEASE/config-service load-directory "$WORK/directory.json" --url "http://127.0.0.1:$CONFIG_PORT" \
   --api-url "$SIM/attendance" >/dev/null
 export CONFIG_SERVICE_URL=http://127.0.0.1:$CONFIG_PORT
-IMPORT_SERVICE_BIND=127.0.0.1:$IMPORT_PORT IMPORT_STORAGE_DIR=$WORK/files target/release/import-service \
+IMPORT_SERVICE_BIND=127.0.0.1:$IMPORT_PORT IMPORT_STORAGE_DIR=$WORK/files $RELEASE/import-service \
   >"$WORK/import.log" 2>&1 & PIDS+=($!)
 # Bayzat's documented limit: one request a second per key (plus the default 25 ms margin).
-SYNC_SERVICE_BIND=127.0.0.1:$SYNC_PORT BAYZAT_RATE_LIMIT_DELAY=1 target/release/sync-service \
+SYNC_SERVICE_BIND=127.0.0.1:$SYNC_PORT BAYZAT_RATE_LIMIT_DELAY=1 $RELEASE/sync-service \
   >"$WORK/sync.log" 2>&1 & PIDS+=($!)
 for url in "$SIM/__admin/stats" "$BASELINE_SIM/__admin/stats" "http://127.0.0.1:$IMPORT_PORT/readyz" "http://127.0.0.1:$SYNC_PORT/readyz"; do
   wait_ready "$url"
@@ -44,7 +44,7 @@ for _ in $(seq 1 60); do
   consumers=$(rabbitmqctl -q list_queues name consumers 2>/dev/null | awk -v ns="$AMQP_NAMESPACE" 'index($1, ns "sync.company.") == 1 && $2 > 0' | wc -l)
   [ "$consumers" -ge 5 ] && break; sleep 0.5
 done
-TOKEN=$(target/release/config-service mint-token --sub bench --role operator --ttl 3600)
+TOKEN=$($RELEASE/config-service mint-token --sub bench --role operator --ttl 3600)
 
 echo "bench-sync: uploading a report of $punches punches for 5 companies" >&2
 start=$(date +%s.%N)

@@ -1,5 +1,7 @@
 # Sourced by the bench-* scripts: a run's own work folder, database and broker namespace, removed
 # with every process the run started when the script exits. Set BENCH (the script's name) first.
+# The release binaries, wherever CARGO_TARGET_DIR puts them.
+RELEASE=${CARGO_TARGET_DIR:-target}/release
 WORK=$(mktemp -d "/tmp/$BENCH.XXXXXX")
 DB=${BENCH//-/_}_$$
 AMQP_NAMESPACE=${BENCH//-/}$$.

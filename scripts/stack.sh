@@ -3,7 +3,8 @@
 # keep one setup's data apart from another's.
 
 RUN_DIR=${RUN_DIR:-.run}
-BIN=${BIN:-target/debug}
+# The binaries cargo built, wherever CARGO_TARGET_DIR puts them.
+BIN=${BIN:-${CARGO_TARGET_DIR:-target}/debug}
 DATABASE=${BRIDGE_DATABASE:-attendance_bridge}
 FIXTURES=${FIXTURES:-../shared/fixtures}
 mkdir -p "$RUN_DIR"
