@@ -1,11 +1,11 @@
 # The commands people type. `make deps && make test` is what CI runs.
 SHELL := /bin/bash
 CARGO ?= cargo
-FIXTURES ?= ../shared/fixtures
+FIXTURES ?= tests/fixtures
 # Where cargo puts the binaries (CARGO_TARGET_DIR when set).
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: deps build test fmt lint unit serial run sim down load-directory token bench-import bench-sync demo probe console-sign-in
+.PHONY: deps build test fmt lint unit serial run sim down load-directory token bench-import bench-sync bench-chaos demo probe console-sign-in fuzz-api
 
 ## Install (apt-get) and start PostgreSQL and RabbitMQ when they are missing.
 deps:
@@ -48,13 +48,13 @@ sim:
 ## the config-service `make run` started.
 FILE ?= $(FIXTURES)/directory.json
 load-directory: build
-	@set -a; . .run/dev.env; set +a; $(TARGET_DIR)/debug/config-service load-directory $(FILE) \
+	@BRIDGE_PORTAL_SIGNING_KEY="$$(cat .run/keys/portal.key)" $(TARGET_DIR)/debug/config-service load-directory $(FILE) \
 	  --url http://127.0.0.1:8081 --api-url http://127.0.0.1:8090/attendance
 
 ## Print a token for the local services: make token ROLE=operator [COMPANIES=advline]
 ROLE ?= admin
 token: build
-	@set -a; . .run/dev.env; set +a; $(TARGET_DIR)/debug/config-service mint-token --sub $$USER --role $(ROLE) \
+	@$(TARGET_DIR)/debug/config-service mint-token --key-file .run/keys/portal.key --sub $$USER --role $(ROLE) \
 	  $(if $(COMPANIES),--companies $(COMPANIES),)
 
 ## Import benchmark: 1,000,000 rows through the HTTP API against a psql \copy baseline
@@ -66,6 +66,18 @@ bench-import:
 ## sequential job. Prints one `bench-sync:` line.
 bench-sync:
 	@bench/bench-sync.sh
+
+## Chaos benchmark: 10 companies x 2,000 punches through overlapping imports and two sync-service
+## replicas to a simulator failing about 20 % of requests, while processes are killed and RabbitMQ
+## and Postgres restart (their own instances). Prints one `bench-chaos:` line; SEED=n repeats a run.
+bench-chaos:
+	@bench/bench-chaos.sh
+
+## Fuzz the three REST APIs against their OpenAPI documents (schemathesis from PyPI, in a virtualenv)
+## as an admin, a viewer and a company-limited operator, on a stack of their own; then call them
+## through generated Python clients. Prints `fuzz-api:` lines. Not part of `make test`.
+fuzz-api:
+	@FIXTURES=$(FIXTURES) scripts/fuzz-api.sh
 
 ## A page that signs you in at the local console (make run or make demo) when opened within a
 ## minute: make console-sign-in [ROLE=operator]

@@ -16,17 +16,18 @@ read -r rows punches < <(python3 bench/generate_import.py "$ROWS" "$WORK")
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DB
 export AMQP_URL=amqp://guest:guest@127.0.0.1:5672/%2f
 export AMQP_NAMESPACE
-export BRIDGE_JWT_SECRET=bench-secret-of-at-least-thirty-two-bytes
+. bench/keys.sh
+export CONFIG_SERVICE_INTERNAL_BIND=127.0.0.1:$(free_port)
 export BRIDGE_MASTER_KEYS=bench:$(head -c 32 /dev/urandom | base64)
 export RUST_LOG=warn
 CONFIG_PORT=$(free_port)
 IMPORT_PORT=$(free_port)
 CONFIG_SERVICE_BIND=127.0.0.1:$CONFIG_PORT $RELEASE/config-service >"$WORK/config.log" 2>&1 & PIDS+=($!)
 CONFIG_SERVICE_URL=http://127.0.0.1:$CONFIG_PORT IMPORT_SERVICE_BIND=127.0.0.1:$IMPORT_PORT IMPORT_STORAGE_DIR=$WORK/files \
-  IMPORT_MAX_UPLOAD_BYTES=1000000000 $RELEASE/import-service >"$WORK/import.log" 2>&1 & IMPORT_PID=$!; PIDS+=($IMPORT_PID)
+  IMPORT_MAX_UPLOAD_BYTES=1000000000 BRIDGE_SIGNING_KEY=$(signing_key import-service) $RELEASE/import-service >"$WORK/import.log" 2>&1 & IMPORT_PID=$!; PIDS+=($IMPORT_PID)
 for port in $CONFIG_PORT $IMPORT_PORT; do wait_ready "http://127.0.0.1:$port/readyz"; done
-$RELEASE/config-service load-directory "$WORK/directory.json" --url "http://127.0.0.1:$CONFIG_PORT" >/dev/null
-TOKEN=$($RELEASE/config-service mint-token --sub bench --role operator --ttl 3600)
+BRIDGE_PORTAL_SIGNING_KEY=$(cat "$PORTAL_KEY_FILE") $RELEASE/config-service load-directory "$WORK/directory.json" --url "http://127.0.0.1:$CONFIG_PORT" >/dev/null
+TOKEN=$($RELEASE/config-service mint-token --key-file "$PORTAL_KEY_FILE" --sub bench --role operator --ttl 3600)
 
 echo "bench-import: uploading $(du -h "$WORK/report.csv" | cut -f1) through the API" >&2
 start=$(date +%s.%N)

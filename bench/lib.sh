@@ -14,7 +14,8 @@ cleanup() {
   for queue in $(rabbitmqctl -q list_queues name 2>/dev/null | grep "^$AMQP_NAMESPACE" || true); do
     rabbitmqctl -q delete_queue "$queue" >/dev/null 2>&1 || true
   done
-  rm -rf "$WORK"
+  # KEEP_WORK=1 keeps the work folder (logs) for a look afterwards.
+  if [ -n "${KEEP_WORK:-}" ]; then echo "$BENCH: logs kept in $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }

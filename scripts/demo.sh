@@ -31,9 +31,10 @@ fi
 trap 'stop_all; exit 0' INT TERM
 start_all
 echo "demo: loading $FIXTURES/directory.json (companies, report names, employees, Bayzat keys)"
-"$BIN/config-service" load-directory "$FIXTURES/directory.json" --url "$CONFIG_SERVICE_URL" \
+BRIDGE_PORTAL_SIGNING_KEY="$(signing_key portal)" \
+  "$BIN/config-service" load-directory "$FIXTURES/directory.json" --url "$CONFIG_SERVICE_URL" \
   --api-url "http://$SIM_BIND/attendance"
-OPERATOR_TOKEN=$("$BIN/config-service" mint-token --sub demo-operator --role operator --ttl 3600)
+OPERATOR_TOKEN=$("$BIN/config-service" mint-token --key-file "$KEYS_DIR/portal.key" --sub demo-operator --role operator --ttl 3600)
 python3 scripts/demo.py --file "$FIXTURES/basic.csv" --directory "$FIXTURES/directory.json" \
   --token "$OPERATOR_TOKEN" --config "http://$CONFIG_SERVICE_BIND" --imports "http://$IMPORT_SERVICE_BIND" \
   --sync "http://$SYNC_SERVICE_BIND" --sim "http://$SIM_BIND"

@@ -1,4 +1,4 @@
-//! The acceptance data in `../shared/fixtures` and what Bayzat must end up holding for each report
+//! The acceptance data in `tests/fixtures` and what Bayzat must end up holding for each report
 //! (the rules of the fixtures' README), plus generated reports for tests that need volume.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The fixtures folder, beside the repository.
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures");
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
 
 pub fn path(name: &str) -> PathBuf {
     PathBuf::from(FIXTURES).join(name)

@@ -4,12 +4,14 @@
 //! does, mints tokens as the IT portal does, can kill -9 and restart any of them, and kills them
 //! all when dropped. [`fixtures`] says what Bayzat must end up holding for each fixture report;
 //! [`guide`] runs the shell examples of a markdown guide and compares their output with the
-//! responses it documents; [`rabbitmq`] restarts the broker for the serial tests; [`collector`]
+//! responses it documents; [`rabbitmq`] and [`postgres`] restart the broker and the database for
+//! the serial tests; [`collector`]
 //! receives the traces the services export.
 
 pub mod collector;
 pub mod fixtures;
 pub mod guide;
+pub mod postgres;
 mod process;
 pub mod rabbitmq;
 mod system;

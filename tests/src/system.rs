@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use auth::{Claims, JwtKeys, Role};
+use auth::{Claims, JwtKeys, Role, Signer};
 use reqwest::Method;
 use serde_json::{json, Value};
 use test_support::TestEnv;
@@ -15,7 +15,8 @@ use test_support::TestEnv;
 use crate::fixtures::{self, CompanyOutcome, Directory, Punch};
 use crate::process::{binary, ManagedProcess};
 
-/// The HS256 secret every service of a [`System`] shares with the test, as the IT portal would.
+/// A development-mode HS256 secret. The services of a [`System`] do not accept it: they trust the
+/// per-process test keys (`test_support::test_keys`), and each signs its own calls with its own.
 pub const JWT_SECRET: &str = "system-test-secret-of-at-least-32-bytes";
 /// How long a process may take to answer `/readyz` after it starts (it migrates its schema and
 /// connects to Postgres and RabbitMQ first; a loaded machine makes that slow).
@@ -143,6 +144,8 @@ pub struct System {
     processes: BTreeMap<Service, Running>,
     pub client: reqwest::Client,
     jwt: JwtKeys,
+    /// config-service's internal listener (`CONFIG_SERVICE_INTERNAL_BIND`).
+    config_internal_port: u16,
     dir: PathBuf,
     directory: Directory,
     /// Dropped last: the processes are gone before their database and namespace are.
@@ -176,6 +179,14 @@ pub fn delivery_punch(delivery: &Value) -> Punch {
     )
 }
 
+/// The `sub` of a test token: a `service` token names sync-service, whose credential signs it.
+fn subject(role: Role) -> String {
+    match role {
+        Role::Service => "sync-service".to_owned(),
+        _ => format!("{}-user", role.as_str()),
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -203,7 +214,8 @@ impl System {
                 .timeout(Duration::from_secs(60))
                 .build()
                 .expect("HTTP client"),
-            jwt: JwtKeys::new(JWT_SECRET.as_bytes()),
+            jwt: test_support::test_keys().keyring(),
+            config_internal_port: 0,
             dir,
             directory: Directory::load(),
             env,
@@ -255,15 +267,28 @@ impl System {
             set("AMQP_URL", self.env.broker.url());
             set("AMQP_NAMESPACE", self.env.broker.namespace());
             set(bind, &format!("127.0.0.1:{port}"));
-            set("BRIDGE_JWT_SECRET", JWT_SECRET);
+            let signer = match service {
+                Service::Import => Some(Signer::ImportService),
+                Service::Sync => Some(Signer::SyncService),
+                _ => None,
+            };
+            for (name, value) in test_support::test_keys().env(signer) {
+                set(&name, &value);
+            }
             set("API_RATE_LIMIT_PER_SECOND", "1000");
             set("BAYZAT_HTTP_TIMEOUT", "2");
         }
         match service {
             Service::BayzatSim => {}
             Service::Config => {
+                self.config_internal_port = free_port();
+                set(
+                    "CONFIG_SERVICE_INTERNAL_BIND",
+                    &format!("127.0.0.1:{}", self.config_internal_port),
+                );
                 set("BRIDGE_MASTER_KEYS", master_key);
                 set("BAYZAT_DEFAULT_API_URL", &self.bayzat_api_url());
+                set("BAYZAT_ALLOWED_API_URLS", &self.bayzat_api_url());
             }
             Service::Import => {
                 set("CONFIG_SERVICE_URL", &self.url(Service::Config));
@@ -274,6 +299,8 @@ impl System {
             }
             Service::Sync => {
                 set("CONFIG_SERVICE_URL", &self.url(Service::Config));
+                set("CONFIG_SERVICE_INTERNAL_URL", &self.internal_url());
+                set("BAYZAT_ALLOWED_API_URLS", &self.bayzat_api_url());
                 set("BAYZAT_RATE_LIMIT_DELAY", &options.rate_limit_delay);
                 set(
                     "BAYZAT_RATE_LIMIT_MARGIN_MS",
@@ -361,6 +388,20 @@ impl System {
         format!("http://127.0.0.1:{}", self.processes[&service].port)
     }
 
+    /// config-service's internal listener, where `/internal/...` is served (and only there).
+    pub fn internal_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.config_internal_port)
+    }
+
+    /// The URL of `path` on `service`: config-service's `/internal/...` on its internal listener.
+    pub fn url_for(&self, service: Service, path: &str) -> String {
+        if service == Service::Config && path.starts_with("/internal/") {
+            format!("{}{path}", self.internal_url())
+        } else {
+            format!("{}{path}", self.url(service))
+        }
+    }
+
     /// The simulator's attendance endpoint: every company's Bayzat api_url.
     pub fn bayzat_api_url(&self) -> String {
         format!("{}/attendance", self.url(Service::BayzatSim))
@@ -384,10 +425,11 @@ impl System {
         &self.dir
     }
 
-    /// A token for every company.
+    /// A token for every company: a person's signed by the portal's key, a `service` token with
+    /// sync-service's own credential.
     pub fn token(&self, role: Role) -> String {
         self.jwt.mint(&Claims::new(
-            format!("{}-user", role.as_str()),
+            subject(role),
             role,
             chrono::Duration::minutes(30),
         ))
@@ -396,13 +438,15 @@ impl System {
     /// A token limited to `companies`.
     pub fn token_for(&self, role: Role, companies: &[&str]) -> String {
         self.jwt.mint(
-            &Claims::new(
-                format!("{}-user", role.as_str()),
-                role,
-                chrono::Duration::minutes(30),
-            )
-            .with_companies(companies.iter().copied()),
+            &Claims::new(subject(role), role, chrono::Duration::minutes(30))
+                .with_companies(companies.iter().copied()),
         )
+    }
+
+    /// Environment variables for another process of the system (the console, a second replica)
+    /// signing as `signer`, or only verifying.
+    pub fn key_env(&self, signer: Option<Signer>) -> Vec<(String, String)> {
+        test_support::test_keys().env(signer)
     }
 
     /// A token from `config-service mint-token`, as an operator makes one.
@@ -410,7 +454,7 @@ impl System {
         let mut command = Command::new(binary(Service::Config.binary()));
         command
             .env_clear()
-            .env("BRIDGE_JWT_SECRET", JWT_SECRET)
+            .envs([test_support::test_keys().portal_env()])
             .args([
                 "mint-token",
                 "--sub",
@@ -438,7 +482,7 @@ impl System {
     pub fn load_directory(&self, file: &Path) {
         let output = Command::new(binary(Service::Config.binary()))
             .env_clear()
-            .env("BRIDGE_JWT_SECRET", JWT_SECRET)
+            .envs([test_support::test_keys().portal_env()])
             .arg("load-directory")
             .arg(file)
             .args(["--url", &self.url(Service::Config)])
@@ -476,7 +520,7 @@ impl System {
     ) -> Reply {
         let mut request = self
             .client
-            .request(method.clone(), format!("{}{path}", self.url(service)))
+            .request(method.clone(), self.url_for(service, path))
             .bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);

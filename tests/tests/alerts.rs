@@ -66,3 +66,21 @@ fn every_metric_an_alert_reads_is_registered_by_a_service() {
         "each alert reads a bridge_ metric"
     );
 }
+
+#[test]
+fn dead_letters_waiting_for_a_replay_raise_an_alert() {
+    let text = std::fs::read_to_string(format!("{ROOT}/deploy/prometheus/alerts.yml")).unwrap();
+    let rules: serde_yaml::Value = serde_yaml::from_str(&text).expect("alerts.yml is YAML");
+    let alert = rules["groups"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|group| group["rules"].as_sequence().into_iter().flatten())
+        .find(|rule| rule["alert"] == "DeadLetters")
+        .expect("a DeadLetters alert");
+    let expr = alert["expr"].as_str().unwrap();
+    assert!(
+        expr.contains("bridge_dead_letters") && expr.contains("> 0"),
+        "{expr}"
+    );
+}

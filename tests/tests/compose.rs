@@ -202,3 +202,53 @@ fn services_share_one_image_and_wait_for_healthy_dependencies() {
         "the Dockerfile compose builds exists"
     );
 }
+
+#[test]
+fn the_internal_endpoints_are_not_published_and_each_service_holds_only_its_own_key() {
+    let compose = compose();
+    let config = service(&compose, "config-service");
+    let internal = environment(config)["CONFIG_SERVICE_INTERNAL_BIND"].clone();
+    let port = internal.rsplit(':').next().unwrap().to_owned();
+    for (name, published) in compose["services"].as_mapping().unwrap() {
+        for mapping in strings(&published["ports"]) {
+            assert!(
+                !mapping.split(':').any(|part| part == port),
+                "{} publishes {mapping}, the internal port",
+                name.as_str().unwrap()
+            );
+        }
+    }
+    let sync = environment(service(&compose, "sync-service"));
+    assert_eq!(
+        sync["CONFIG_SERVICE_INTERNAL_URL"],
+        format!("http://config-service:{port}")
+    );
+
+    let trusted =
+        auth::parse_trusted_keys(&environment(config)[auth::TRUSTED_KEYS_VARIABLE]).unwrap();
+    let signer_of = |kid: &str| {
+        trusted
+            .iter()
+            .find(|key| key.kid() == kid)
+            .map(|key| key.signer())
+    };
+    for (name, signer) in [
+        ("console", Some(auth::Signer::Console)),
+        ("sync-service", Some(auth::Signer::SyncService)),
+        ("import-service", Some(auth::Signer::ImportService)),
+        ("config-service", None),
+    ] {
+        let env = environment(service(&compose, name));
+        assert!(!env.contains_key(auth::JWT_SECRET_VARIABLE), "{name}");
+        assert!(!env.contains_key(auth::DEV_SECRET_VARIABLE), "{name}");
+        assert!(
+            !env.contains_key(auth::PORTAL_SIGNING_KEY_VARIABLE),
+            "{name}"
+        );
+        let own = env.get(auth::SIGNING_KEY_VARIABLE).map(|key| {
+            let (kid, _) = key.split_once(':').unwrap();
+            signer_of(kid)
+        });
+        assert_eq!(own, signer.map(Some), "{name}'s own key");
+    }
+}

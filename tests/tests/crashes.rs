@@ -1,20 +1,24 @@
 //! Crashes and outages in the middle of the work: each service killed with SIGKILL and started
-//! again while punches are being delivered, and RabbitMQ restarted in the middle of an import.
-//! Bayzat (the simulator) must end holding every punch exactly once.
+//! again while punches are being delivered, RabbitMQ restarted in the middle of an import, and
+//! Postgres restarted in the middle of a delivery. Bayzat (the simulator) must end holding every
+//! punch exactly once.
 //!
-//! These kill processes and restart the shared broker, so they are `serial_*`: `make test` runs
-//! them one at a time after the rest.
+//! These kill processes and restart the shared broker and database, so they are `serial_*`:
+//! `make test` runs them one at a time after the rest.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bridge_tests::fixtures::{self, CompanyOutcome, Punch};
+use bridge_tests::postgres::PostgresStopped;
 use bridge_tests::rabbitmq::RabbitMqStopped;
 use bridge_tests::{Service, System};
 
 /// Long enough for a sync-service started after a SIGKILL to wait out its predecessor's sender
 /// lease (`SYNC_LEASE_TTL`, 3 s here) and finish the drain.
 const SETTLE: Duration = Duration::from_secs(120);
+/// How long Postgres stays away in the restart test.
+const OUTAGE: Duration = Duration::from_secs(30);
 
 /// Uploads a generated report of `days` days from `first_day`; the punches it queues per company.
 async fn upload_generated(
@@ -152,4 +156,128 @@ async fn serial_rabbitmq_restarted_mid_import_delivers_every_punch_once() {
         .await;
     }
     assert_all_delivered_once(&system, &[first, second]).await;
+}
+
+/// The operators' console as a child process beside a [`System`], killed when dropped.
+struct Console {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Console {
+    async fn start(system: &System) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let log = std::fs::File::create(system.scratch_dir().join("console.log"))
+            .expect("the console's log");
+        let child = std::process::Command::new(bridge_tests::binary("console"))
+            .env_clear()
+            .env("RUST_LOG", "info")
+            .env("DATABASE_URL", system.env().db.url())
+            .envs(system.key_env(Some(auth::Signer::Console)))
+            .env("CONSOLE_BIND", format!("127.0.0.1:{port}"))
+            .env("CONFIG_SERVICE_URL", system.url(Service::Config))
+            .env("IMPORT_SERVICE_URL", system.url(Service::Import))
+            .env("SYNC_SERVICE_URL", system.url(Service::Sync))
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("start the console");
+        let console = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        wait_ready(system, &console.url, "console", 200).await;
+        console
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `{base}/readyz` answers `status`.
+async fn wait_ready(system: &System, base: &str, name: &str, status: u16) {
+    bridge_tests::wait_for(Duration::from_secs(60), "readiness", || async {
+        let seen = test_support::status_of(&system.client, base, "/readyz").await;
+        (seen == status)
+            .then_some(())
+            .ok_or(format!("{name} /readyz {seen}, expected {status}"))
+    })
+    .await;
+}
+
+/// The process id of `service` of `system` (its binary, with this test's broker namespace).
+fn pid_of(system: &System, service: Service) -> u32 {
+    let namespace = format!("AMQP_NAMESPACE={}", system.env().broker.namespace());
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let program = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+            program.ends_with(service.binary().as_bytes())
+                && environ
+                    .split(|b| *b == 0)
+                    .any(|var| var == namespace.as_bytes())
+        })
+        .unwrap_or_else(|| panic!("no {service} process of this test"))
+}
+
+fn signal(pid: u32, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(sent, "kill {signal} {pid}");
+}
+
+/// Postgres stops (every session cut off) while punches are being delivered, and stays away for
+/// [`OUTAGE`] while import-service has a backlog of delivery status events to handle (it was
+/// paused a moment before); every service and the console say they are not ready meanwhile and
+/// are ready again once Postgres is back; every punch ends in Bayzat exactly once, none left
+/// `sending`, and each import shows its punches delivered: no status event was dead-lettered.
+///
+/// This restarts the tests' Postgres: run it against a private server (`TEST_POSTGRES_URL`,
+/// `TEST_POSTGRES_CTL`, see tests/README.md) unless nothing else uses the machine's.
+#[tokio::test(flavor = "multi_thread")]
+async fn serial_postgres_restarted_mid_delivery_delivers_every_punch_once() {
+    let system = System::start().await;
+    let console = Console::start(&system).await;
+    let mut services: Vec<(String, String)> = [Service::Config, Service::Import, Service::Sync]
+        .into_iter()
+        .map(|service| (service.to_string(), system.url(service)))
+        .collect();
+    services.push(("console".to_owned(), console.url.clone()));
+
+    let first = upload_generated(&system, "2026-03-01", 40).await;
+    let second = upload_generated(&system, "2026-06-01", 5).await;
+    wait_until_delivery_is_under_way(&system, first.1["advline"].len()).await;
+
+    // Status events pile up in import-service's queue while it is paused.
+    let import_service = pid_of(&system, Service::Import);
+    signal(import_service, "-STOP");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopped = PostgresStopped::stop();
+    signal(import_service, "-CONT");
+    for (name, base) in &services {
+        wait_ready(&system, base, name, 503).await;
+    }
+    // A restart with crash recovery, or a failover, keeps Postgres away for a while.
+    tokio::time::sleep(OUTAGE).await;
+    stopped.start();
+
+    for (name, base) in &services {
+        wait_ready(&system, base, name, 200).await;
+    }
+    // A report imported after the restart goes the same way.
+    let third = upload_generated(&system, "2026-09-01", 5).await;
+    assert_all_delivered_once(&system, &[first, second, third]).await;
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use bridge_tests::{guide, Service, System, JWT_SECRET};
+use bridge_tests::{guide, Service, System};
 
 const GUIDE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/it-portal.md");
 
@@ -27,15 +27,29 @@ async fn every_example_of_the_it_portal_guide_answers_as_documented() {
     assert!(examples.len() >= 10, "the guide has its examples");
 
     let system = System::builder().load_directory(false).start().await;
+    let dir = system.scratch_dir().join("guide");
+    std::fs::create_dir_all(&dir).expect("a folder for the examples");
+    // The portal's key as the portal keeps it: a PEM file (made from the DER by openssl).
+    let portal = &test_support::test_keys().portal;
+    let der = dir.join("portal.der");
+    let pem = dir.join("portal.pem");
+    std::fs::write(&der, portal.pkcs8_der()).expect("write the portal's key");
+    let converted = std::process::Command::new("openssl")
+        .args(["pkey", "-inform", "DER", "-in"])
+        .arg(&der)
+        .arg("-out")
+        .arg(&pem)
+        .status()
+        .expect("run openssl");
+    assert!(converted.success(), "openssl pkey");
     let vars = [
         ("CONFIG", system.url(Service::Config)),
         ("IMPORTS", system.url(Service::Import)),
         ("SYNC", system.url(Service::Sync)),
         ("BAYZAT_URL", system.bayzat_api_url()),
-        ("BRIDGE_JWT_SECRET", JWT_SECRET.to_owned()),
+        ("PORTAL_KEY", pem.display().to_string()),
+        ("PORTAL_KID", portal.kid().to_owned()),
     ];
-    let dir = system.scratch_dir().join("guide");
-    std::fs::create_dir_all(&dir).expect("a folder for the examples");
     let run = {
         let examples = examples.clone();
         let dir = dir.clone();

@@ -104,7 +104,7 @@ async fn a_token_from_mint_token_is_accepted_and_limited_to_its_companies() {
         .filter_map(|c| c["slug"].as_str())
         .collect();
     assert_eq!(slugs, ["advline"]);
-    assert_eq!(get("/v1/companies/clarastars").await.status, 403);
+    assert_eq!(get("/v1/companies/clarastars").await.status, 404);
     let changed = system
         .call_with_token(
             reqwest::Method::PATCH,

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest};
 use service_kit::Problem;
 
-use crate::{AuthError, Claims, JwtKeys, Permission, Role};
+use crate::{AuthError, Claims, JwtKeys, Permission, Role, Signer};
 
 /// The authenticated caller of a REST handler.
 ///
@@ -17,18 +17,32 @@ use crate::{AuthError, Claims, JwtKeys, Permission, Role};
 #[derive(Debug, Clone)]
 pub struct Caller {
     claims: Claims,
+    signer: Signer,
 }
 
 impl Caller {
-    /// A caller with already-verified claims, for code paths that verify tokens themselves.
+    /// A caller with already-verified claims, for code paths that verify tokens themselves; its
+    /// signer is the one the claims imply ([`Signer::implied_by`]).
     pub fn from_claims(claims: Claims) -> Self {
-        Self { claims }
+        let signer = Signer::implied_by(&claims);
+        Self { claims, signer }
+    }
+
+    /// A caller with claims verified as signed by `signer`.
+    pub fn signed_by(claims: Claims, signer: Signer) -> Self {
+        Self { claims, signer }
     }
 
     /// Authenticates a request: the `Authorization: Bearer` token checked with `keys`.
     pub fn authenticate(req: &HttpRequest, keys: &JwtKeys) -> Result<Self, AuthError> {
         let token = bearer_token(req)?;
-        keys.verify(token).map(Self::from_claims)
+        let (claims, signer) = keys.verify_signed(token)?;
+        Ok(Self::signed_by(claims, signer))
+    }
+
+    /// Who signed the caller's token.
+    pub fn signer(&self) -> Signer {
+        self.signer
     }
 
     pub fn sub(&self) -> &str {
@@ -47,14 +61,23 @@ impl Caller {
         &self.claims
     }
 
+    /// Whether both the caller's role and its token's signer grant `permission`.
     pub fn allows(&self, permission: Permission) -> bool {
-        self.claims.role.allows(permission)
+        self.claims.role.allows(permission) && self.signer.grants(permission)
     }
 
-    /// 403 `forbidden` unless the caller's role grants `permission`.
+    /// 403 `forbidden` unless the caller's role and its token's signer grant `permission`.
     pub fn require(&self, permission: Permission) -> Result<(), Problem> {
         if self.allows(permission) {
             return Ok(());
+        }
+        if !self.signer.grants(permission) {
+            return Err(
+                Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden").with_detail(format!(
+                    "a token signed by {} does not grant permission {permission}",
+                    self.signer
+                )),
+            );
         }
         Err(
             Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden").with_detail(format!(
@@ -69,17 +92,19 @@ impl Caller {
         self.claims.can_access_company(slug)
     }
 
-    /// 403 `forbidden_company` unless the token covers company `slug`.
+    /// 404 `not_found` unless the token covers company `slug`: a company outside the token's
+    /// scope answers exactly as a company that does not exist, so a limited token cannot tell
+    /// which other companies there are.
     pub fn require_company(&self, slug: &str) -> Result<(), Problem> {
         if self.can_access_company(slug) {
             return Ok(());
         }
-        Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            "forbidden_company",
-            "Company not accessible",
-        )
-        .with_detail(format!("this token does not cover company {slug}")))
+        Err(Problem::not_found("company"))
+    }
+
+    /// Whether the token is limited to some companies (a `companies` claim, even an empty one).
+    pub fn is_limited(&self) -> bool {
+        self.claims.companies.is_some()
     }
 
     /// The role check first, then the company check, as almost every per-company route needs.
@@ -172,21 +197,35 @@ mod tests {
         assert!(detail.contains("upload_imports"), "{detail}");
     }
 
+    fn everywhere_but_nothing_named() -> Problem {
+        Problem::not_found("company")
+    }
+
     #[test]
     fn company_rules() {
         let limited = caller(Role::Operator, Some(&["acme"]));
         assert!(limited.require_company("acme").is_ok());
         let problem = limited.require_company("globex").unwrap_err();
-        assert_eq!(problem.status, 403);
-        assert_eq!(problem.code, "forbidden_company");
+        assert_eq!(problem.status, 404);
+        assert_eq!(problem.code, "not_found");
+        let missing = everywhere_but_nothing_named();
+        assert_eq!(
+            serde_json::to_value(&problem).unwrap(),
+            serde_json::to_value(&missing).unwrap(),
+            "out of scope answers exactly as missing"
+        );
+        assert!(limited.is_limited());
         assert_eq!(limited.visible_companies(), Some(&["acme".to_owned()][..]));
 
         let everywhere = caller(Role::Viewer, None);
+        assert!(!everywhere.is_limited());
         assert!(everywhere.require_company("globex").is_ok());
         assert_eq!(everywhere.visible_companies(), None);
 
         let nowhere = caller(Role::Admin, Some(&[]));
+        assert!(nowhere.is_limited());
         assert!(!nowhere.can_access_company("acme"));
+        assert_eq!(nowhere.require_company("acme").unwrap_err().status, 404);
         assert_eq!(nowhere.visible_companies(), Some(&[][..]));
     }
 
@@ -195,7 +234,7 @@ mod tests {
         let viewer = caller(Role::Viewer, Some(&["acme"]));
         let table = [
             (Permission::ReadImports, "acme", None),
-            (Permission::ReadImports, "globex", Some("forbidden_company")),
+            (Permission::ReadImports, "globex", Some("not_found")),
             (Permission::SyncNow, "acme", Some("forbidden")),
             (Permission::SyncNow, "globex", Some("forbidden")),
         ];
@@ -210,13 +249,25 @@ mod tests {
 
     #[test]
     fn accessors_expose_the_claims() {
-        let claims = Claims::new("svc-sync", Role::Service, Duration::minutes(5)).with_team("ops");
+        let claims =
+            Claims::new("sync-service", Role::Service, Duration::minutes(5)).with_team("ops");
         let caller = Caller::from_claims(claims.clone());
-        assert_eq!(caller.sub(), "svc-sync");
+        assert_eq!(caller.sub(), "sync-service");
+        assert_eq!(caller.signer(), Signer::SyncService);
         assert_eq!(caller.role(), Role::Service);
         assert_eq!(caller.team(), Some("ops"));
         assert_eq!(caller.claims(), &claims);
         assert!(caller.allows(Permission::ReadDecryptedKey));
         assert!(!caller.allows(Permission::ReadImports));
+    }
+
+    #[test]
+    fn a_service_credential_is_refused_what_its_service_does_not_need() {
+        let claims = Claims::new("import-service", Role::Service, Duration::minutes(5));
+        let import = Caller::signed_by(claims, Signer::ImportService);
+        assert!(import.require(Permission::ReadDirectorySnapshot).is_ok());
+        let problem = import.require(Permission::ReadDecryptedKey).unwrap_err();
+        assert_eq!(problem.status, 403);
+        assert!(problem.detail.clone().unwrap().contains("import-service"));
     }
 }

@@ -66,7 +66,7 @@ impl FromStr for Role {
     }
 }
 
-/// One action of the security table (DESIGN §6). Handlers name the action they perform and the
+/// One action of the security table (docs/architecture.md#security). Handlers name the action they perform and the
 /// table decides; no handler compares roles itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -173,7 +173,7 @@ mod tests {
     use super::*;
     use Permission::*;
 
-    /// The table of DESIGN §6 written out independently of `granted_to`, one column per role:
+    /// The table of docs/architecture.md#security written out independently of `granted_to`, one column per role:
     /// (permission, viewer, operator, admin, service).
     const EXPECTED: [(Permission, bool, bool, bool, bool); 17] = [
         (ReadImports, true, true, true, false),

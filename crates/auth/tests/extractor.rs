@@ -237,7 +237,7 @@ async fn the_service_role_cannot_read_what_viewers_read() {
 }
 
 #[actix_web::test]
-async fn another_company_is_403_forbidden_company() {
+async fn another_company_is_404_as_if_it_did_not_exist() {
     let acme_only = token(Role::Operator, Some(&["acme"]));
     call(
         "POST",
@@ -245,10 +245,10 @@ async fn another_company_is_403_forbidden_company() {
         Some(&bearer(&acme_only)),
     )
     .await
-    .assert_problem(StatusCode::FORBIDDEN, "forbidden_company");
+    .assert_problem(StatusCode::NOT_FOUND, "not_found");
     call("GET", "/companies/globex", Some(&bearer(&acme_only)))
         .await
-        .assert_problem(StatusCode::FORBIDDEN, "forbidden_company");
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
 }
 
 #[actix_web::test]

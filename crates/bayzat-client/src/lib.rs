@@ -1,4 +1,4 @@
-//! The HTTP client for Bayzat's attendance API (`shared/bayzat-api.md`).
+//! The HTTP client for Bayzat's attendance API (`docs/bayzat-api.md`).
 //!
 //! [`BayzatClient::send`] posts one request of records and says what Bayzat's answer means for
 //! the delivery ([`Reply`]); [`BayzatClient::test_connection`] checks a company's key without

@@ -27,7 +27,7 @@ pub fn default_duplicate_pattern() -> Regex {
     Regex::new(DEFAULT_DUPLICATE_PATTERN).expect("the default duplicate pattern compiles")
 }
 
-/// What Bayzat's answer to one request means for the records in it (DESIGN.md §4).
+/// What Bayzat's answer to one request means for the records in it (docs/architecture.md#delivery-rules).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// 200 with `"success": true`: every record of the request is Bayzat's now.

@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use lapin::message::Delivery;
@@ -61,8 +61,8 @@ impl Incoming {
 pub enum Outcome {
     /// Handled (or already handled before): acknowledge.
     Done,
-    /// A passing failure (the database is away): requeue after a pause. The queue's delivery limit
-    /// dead-letters a message that never succeeds.
+    /// A passing failure (the database is away): handled again after a pause, in place for a
+    /// while, then requeued. The queue's delivery limit dead-letters a message that never succeeds.
     Retry(String),
     /// The message can never be handled (undecodable, unknown type): dead-letter it with the reason.
     Poison(String),
@@ -84,6 +84,10 @@ pub struct ConsumerHandle {
 }
 
 impl ConsumerHandle {
+    pub(crate) fn from_task(task: JoinHandle<()>) -> Self {
+        Self { task }
+    }
+
     pub fn stop(&self) {
         self.task.abort();
     }
@@ -95,8 +99,16 @@ impl Drop for ConsumerHandle {
     }
 }
 
-/// Pause before a failed message is requeued, so a database outage does not spin the queue.
+/// Pause before a message whose handler answered `Retry` is handled again, so a database outage
+/// does not spin the consumer.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// How long a message whose handler keeps answering `Retry` is handled again in place (every
+/// [`RETRY_PAUSE`]) before it goes back to its queue, where every return counts toward the
+/// queue's delivery limit. A database outage shorter than this (a Postgres restart, a failover)
+/// costs a message no delivery, however many attempts fail meanwhile, so it never dead-letters
+/// a message that could be handled; one that never can still reaches the dead-letter queue after
+/// the delivery limit's worth of these windows.
+const RETRY_IN_PLACE_FOR: Duration = Duration::from_secs(300);
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
 
 /// Consumes `queue` (declaring it first), one message at a time, until the handle is dropped.
@@ -153,16 +165,22 @@ where
     while let Some(delivery) = deliveries.next().await {
         let delivery = delivery?;
         let incoming = incoming(&delivery);
-        let span = handling_span(queue, &incoming);
-        let outcome = handler(incoming).instrument(span.clone()).await;
-        span.record("messaging.outcome", outcome.name());
+        let first_attempt = Instant::now();
+        let mut outcome = handle(queue, handler, &incoming).await;
+        while let Outcome::Retry(reason) = &outcome {
+            if first_attempt.elapsed() >= RETRY_IN_PLACE_FOR || !channel.status().connected() {
+                break;
+            }
+            tracing::warn!(queue = %queue.name, %reason, "message will be retried");
+            tokio::time::sleep(RETRY_PAUSE).await;
+            outcome = handle(queue, handler, &incoming).await;
+        }
         match outcome {
             Outcome::Done => {
                 delivery.ack(BasicAckOptions::default()).await?;
             }
             Outcome::Retry(reason) => {
-                tracing::warn!(queue = %queue.name, %reason, "message will be retried");
-                tokio::time::sleep(RETRY_PAUSE).await;
+                tracing::warn!(queue = %queue.name, %reason, "message handed back to its queue");
                 delivery
                     .nack(BasicNackOptions {
                         requeue: true,
@@ -177,6 +195,18 @@ where
         }
     }
     Ok(())
+}
+
+/// One attempt at handling a message, in its own span.
+async fn handle<H, F>(queue: &QueueSpec, handler: &H, incoming: &Incoming) -> Outcome
+where
+    H: Fn(Incoming) -> F,
+    F: Future<Output = Outcome>,
+{
+    let span = handling_span(queue, incoming);
+    let outcome = handler(incoming.clone()).instrument(span.clone()).await;
+    span.record("messaging.outcome", outcome.name());
+    outcome
 }
 
 /// Publishes a copy to the dead-letter exchange with the reason, then acknowledges the original.

@@ -1,14 +1,17 @@
-//! RabbitMQ for the services (DESIGN.md §3): the topology defined once, a supervised connection
+//! RabbitMQ for the services (docs/architecture.md#messages): the topology defined once, a supervised connection
 //! that reconnects by itself, publishing with confirms (mandatory: an unroutable message is not
-//! sent), and consuming with manual acknowledgements and dead-lettering.
+//! sent), consuming with manual acknowledgements and dead-lettering, and the dead letters read
+//! back and replayed.
 
 mod broker;
 mod consume;
+pub mod dead_letter;
 mod publish;
 pub mod topology;
 
 pub use broker::Broker;
 pub use consume::{spawn_consumer, ConsumerHandle, Incoming, Outcome};
+pub use dead_letter::{replay, spawn_dead_letter_consumer, DeadLetter};
 pub use lapin;
 pub use publish::{Outgoing, PublishError, Publisher};
 pub use topology::{QueueSpec, Topology};

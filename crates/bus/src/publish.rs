@@ -63,7 +63,7 @@ pub enum PublishError {
 
 /// Publishes on one confirm-mode channel, re-opened after a reconnect.
 ///
-/// A company's queue is declared by whoever first needs it (DESIGN.md §3): before its first
+/// A company's queue is declared by whoever first needs it (docs/architecture.md#messages): before its first
 /// message for a company (`company.{id}.*`), the publisher declares `sync.company.{id}`, so a
 /// company no consumer has seen yet still gets its messages.
 pub struct Publisher {

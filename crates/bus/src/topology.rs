@@ -1,4 +1,4 @@
-//! The one definition of the AMQP topology (DESIGN.md §3): the `attendance` topic exchange, the
+//! The one definition of the AMQP topology (docs/architecture.md#messages): the `attendance` topic exchange, the
 //! dead-letter exchange and queue, and every queue with its bindings and arguments.
 //!
 //! Every name can be prefixed by a namespace so that parallel test runs never share broker
@@ -52,7 +52,7 @@ impl Topology {
         self.name("attendance.dead-letter")
     }
 
-    /// The queue operators inspect for dead-lettered messages.
+    /// Where dead-lettered messages wait until sync-service keeps them for operators to replay.
     pub fn dead_letter_queue(&self) -> String {
         self.name("attendance.dead-letter")
     }

@@ -180,6 +180,52 @@ async fn a_retried_message_comes_back_until_it_is_handled() {
     assert_eq!(*attempts.lock().unwrap(), 3, "acknowledged once handled");
 }
 
+/// A database outage makes every attempt fail for a while: more attempts than the queue's
+/// delivery limit must not dead-letter a message that can be handled once the database is back.
+#[tokio::test]
+async fn a_message_failing_longer_than_the_delivery_limit_allows_is_not_dead_lettered() {
+    let test = TestBroker::new();
+    let broker = connected(&test).await;
+    let failures = bus::topology::DELIVERY_LIMIT as usize + 5;
+    let attempts = Arc::new(Mutex::new(0));
+    let counter = attempts.clone();
+    let _consumer = spawn_consumer(
+        &broker,
+        test.topology().company_queue(5),
+        10,
+        move |_incoming| {
+            let mut attempts = counter.lock().unwrap();
+            *attempts += 1;
+            std::future::ready(if *attempts <= failures {
+                Outcome::Retry("database away".into())
+            } else {
+                Outcome::Done
+            })
+        },
+    );
+    let publisher = Publisher::new(broker.clone());
+    assert!(eventually(WAIT, || async { publisher.publish(&due(5)).await.is_ok() }).await);
+    let handled = eventually(Duration::from_secs(3 * failures as u64), || async {
+        *attempts.lock().unwrap() > failures
+    })
+    .await;
+    assert!(
+        handled,
+        "handled once the failures stopped (attempts: {})",
+        attempts.lock().unwrap()
+    );
+    let connection = broker.connected().await;
+    let channel = connection.create_channel().await.unwrap();
+    let dead = channel
+        .basic_get(
+            test.topology().dead_letter_queue().as_str().into(),
+            BasicGetOptions { no_ack: true },
+        )
+        .await
+        .unwrap();
+    assert!(dead.is_none(), "nothing dead-lettered");
+}
+
 #[tokio::test]
 async fn only_one_consumer_of_a_company_queue_is_active() {
     let test = TestBroker::new();

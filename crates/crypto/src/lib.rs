@@ -1,10 +1,14 @@
 //! Encryption of Bayzat API keys at rest.
 //!
 //! Each company's Bayzat API key is stored encrypted with AES-256-GCM under a master key from
-//! `BRIDGE_MASTER_KEYS`. A stored value looks like `v1:<key_id>:<base64(nonce || ciphertext+tag)>`:
+//! `BRIDGE_MASTER_KEYS`. A stored value looks like `v2:<key_id>:<base64(nonce || ciphertext+tag)>`:
 //! the key id says which master key sealed it, so master keys can be rotated (the newest seals,
-//! every listed key still opens), and the version and key id are authenticated as associated data so
-//! a value cannot be relabelled under another key id.
+//! every listed key still opens). The version, the key id and the id of the company the key belongs
+//! to are authenticated as associated data, so a value can be neither relabelled under another key
+//! id nor copied into another company's row: either fails to decrypt.
+//!
+//! Values of the earlier format `v1` (not bound to a company) are only ever read to move them to
+//! `v2` ([`MasterKeys::reencrypt`]); [`MasterKeys::decrypt`] refuses them.
 //!
 //! Nothing here ever puts key material (master keys, API keys or their ciphertexts) into an error
 //! message or a `Debug` output: these end up in logs and HTTP responses.
@@ -19,8 +23,11 @@ use ring::rand::{SecureRandom, SystemRandom};
 /// The environment variable holding the master keys, newest first.
 pub const MASTER_KEYS_VARIABLE: &str = "BRIDGE_MASTER_KEYS";
 
-/// The format version written by [`MasterKeys::encrypt`].
-const VERSION: &str = "v1";
+/// The format version written by [`MasterKeys::encrypt`]: bound to a company.
+const VERSION: &str = "v2";
+
+/// The earlier format, bound only to its key id; read only to move it to [`VERSION`].
+const LEGACY_VERSION: &str = "v1";
 
 /// Length of a master key in bytes (AES-256).
 const KEY_LEN: usize = 32;
@@ -45,9 +52,15 @@ pub enum CryptoError {
          BRIDGE_MASTER_KEYS (the master key may have been removed before the value was re-encrypted)"
     )]
     UnknownKeyId { key_id: String },
-    /// The stored value is not a well-formed `v1:<key_id>:<data>` value.
+    /// The stored value is not a well-formed `v2:<key_id>:<data>` value.
     #[error("encrypted API key is malformed: {reason}")]
     Malformed { reason: &'static str },
+    /// The stored value is of the `v1` format, which is not bound to its company.
+    #[error(
+        "encrypted API key is of the old format v1, which is not bound to its company \
+         (config-service moves such values to v2 at start; `config-service reencrypt` does too)"
+    )]
+    Legacy,
     /// The value did not authenticate under the master key its id names.
     #[error("encrypted API key could not be decrypted: wrong master key or tampered value")]
     Authentication,
@@ -211,21 +224,22 @@ impl MasterKeys {
         self.keys.iter().map(|key| key.id.as_str())
     }
 
-    /// Encrypts under the newest master key with a fresh random nonce:
-    /// `v1:<key_id>:<base64(nonce || ciphertext+tag)>`.
-    pub fn encrypt(&self, plaintext: &str) -> String {
+    /// Encrypts `plaintext`, the key of company `company_id`, under the newest master key with a
+    /// fresh random nonce: `v2:<key_id>:<base64(nonce || ciphertext+tag)>`, bound to the company.
+    pub fn encrypt(&self, company_id: i64, plaintext: &str) -> String {
         let key = self.newest();
         let mut nonce = [0u8; NONCE_LEN];
         // A repeated or predictable nonce would break GCM, so there is no fallback.
         self.rng
             .fill(&mut nonce)
             .expect("the system random number generator failed");
-        let header = header(&key.id);
+        let header = header(VERSION, &key.id);
+        let aad = associated_data(VERSION, &key.id, Some(company_id));
         let mut sealed = plaintext.as_bytes().to_vec();
         key.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(header.as_bytes()),
+                Aad::from(aad.as_bytes()),
                 &mut sealed,
             )
             // Sealing fails only for inputs of tens of gigabytes.
@@ -236,9 +250,44 @@ impl MasterKeys {
         format!("{header}{}", BASE64.encode(data))
     }
 
-    /// Decrypts a value written by [`MasterKeys::encrypt`] under any configured key.
-    pub fn decrypt(&self, stored: &str) -> Result<ApiKey, CryptoError> {
+    /// Decrypts company `company_id`'s key, written by [`MasterKeys::encrypt`] for that company
+    /// under any configured master key. A value written for another company fails to authenticate;
+    /// a `v1` value is refused ([`CryptoError::Legacy`]).
+    pub fn decrypt(&self, company_id: i64, stored: &str) -> Result<ApiKey, CryptoError> {
         let parsed = Stored::parse(stored)?;
+        if parsed.version == LEGACY_VERSION {
+            return Err(CryptoError::Legacy);
+        }
+        self.open(&parsed, Some(company_id))
+    }
+
+    /// Whether `stored` is of the old format `v1`, not bound to its company.
+    pub fn is_legacy(&self, stored: &str) -> bool {
+        matches!(Stored::parse(stored), Ok(parsed) if parsed.version == LEGACY_VERSION)
+    }
+
+    /// Whether `stored` should be re-encrypted: anything that is not a well-formed `v2` value under
+    /// the newest key, so a re-encryption run also surfaces malformed values.
+    pub fn needs_reencryption(&self, stored: &str) -> bool {
+        !matches!(Stored::parse(stored),
+            Ok(parsed) if parsed.version == VERSION && parsed.key_id == self.newest_key_id())
+    }
+
+    /// Decrypts company `company_id`'s stored key and encrypts it again under the newest key, bound
+    /// to the company (with a fresh nonce, even when it already was under the newest key). This is
+    /// the one place a `v1` value is read: it is taken to belong to the company whose row holds it.
+    pub fn reencrypt(&self, company_id: i64, stored: &str) -> Result<String, CryptoError> {
+        let parsed = Stored::parse(stored)?;
+        let api_key = if parsed.version == LEGACY_VERSION {
+            self.open(&parsed, None)?
+        } else {
+            self.open(&parsed, Some(company_id))?
+        };
+        Ok(self.encrypt(company_id, api_key.expose()))
+    }
+
+    /// Opens a parsed value; `company_id` is None only for `v1` values.
+    fn open(&self, parsed: &Stored<'_>, company_id: Option<i64>) -> Result<ApiKey, CryptoError> {
         let key = self
             .keys
             .iter()
@@ -261,29 +310,16 @@ impl MasterKeys {
             Nonce::try_assume_unique_for_key(&data).map_err(|_| CryptoError::Malformed {
                 reason: "the nonce has the wrong length",
             })?;
-        let header = header(parsed.key_id);
+        let aad = associated_data(parsed.version, parsed.key_id, company_id);
         let plaintext = key
             .key
-            .open_in_place(nonce, Aad::from(header.as_bytes()), &mut sealed)
+            .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut sealed)
             .map_err(|_| CryptoError::Authentication)?;
         let plaintext =
             String::from_utf8(plaintext.to_vec()).map_err(|_| CryptoError::Malformed {
                 reason: "the decrypted value is not UTF-8",
             })?;
         Ok(ApiKey(plaintext))
-    }
-
-    /// Whether `stored` should be re-encrypted: anything that is not a well-formed value under the
-    /// newest key, so a re-encryption run also surfaces malformed values.
-    pub fn needs_reencryption(&self, stored: &str) -> bool {
-        !matches!(Stored::parse(stored), Ok(parsed) if parsed.key_id == self.newest_key_id())
-    }
-
-    /// Decrypts `stored` and encrypts it again under the newest key (with a fresh nonce, even when
-    /// it already was under the newest key).
-    pub fn reencrypt(&self, stored: &str) -> Result<String, CryptoError> {
-        let api_key = self.decrypt(stored)?;
-        Ok(self.encrypt(api_key.expose()))
     }
 
     fn newest(&self) -> &MasterKey {
@@ -302,6 +338,7 @@ impl fmt::Debug for MasterKeys {
 
 /// The parts of a stored value, checked for shape only.
 struct Stored<'a> {
+    version: &'a str,
     key_id: &'a str,
     data: &'a str,
 }
@@ -316,10 +353,10 @@ impl<'a> Stored<'a> {
         let mut parts = stored.splitn(3, ':');
         let (Some(version), Some(key_id), Some(data)) = (parts.next(), parts.next(), parts.next())
         else {
-            return Err(malformed("expected v1:<key_id>:<data>"));
+            return Err(malformed("expected v2:<key_id>:<data>"));
         };
-        if version != VERSION {
-            return Err(malformed("unsupported format version (expected v1)"));
+        if version != VERSION && version != LEGACY_VERSION {
+            return Err(malformed("unsupported format version (expected v2)"));
         }
         if !is_valid_key_id(key_id) {
             return Err(malformed("the key id is invalid"));
@@ -327,13 +364,26 @@ impl<'a> Stored<'a> {
         if data.is_empty() {
             return Err(malformed("the data is empty"));
         }
-        Ok(Self { key_id, data })
+        Ok(Self {
+            version,
+            key_id,
+            data,
+        })
     }
 }
 
-/// The prefix of a stored value, which is also its associated data.
-fn header(key_id: &str) -> String {
-    format!("{VERSION}:{key_id}:")
+/// The prefix of a stored value.
+fn header(version: &str, key_id: &str) -> String {
+    format!("{version}:{key_id}:")
+}
+
+/// What is authenticated besides the ciphertext: the prefix, and for `v2` the company the key
+/// belongs to (`v1` values authenticated the prefix alone).
+fn associated_data(version: &str, key_id: &str, company_id: Option<i64>) -> String {
+    match company_id {
+        Some(company_id) => format!("{version}:{key_id}:company={company_id}"),
+        None => header(version, key_id),
+    }
 }
 
 fn is_valid_key_id(id: &str) -> bool {
@@ -349,6 +399,9 @@ mod tests {
     use super::*;
 
     const API_KEY: &str = "bz_live_5f3c9e7a1d2b4c6e8f0a1a2b";
+
+    /// The company the keys in these tests belong to.
+    const C: i64 = 7;
 
     /// A recognisable, non-repeating 32-byte key so leaks of any part of it can be searched for.
     fn key_bytes(seed: u8) -> Vec<u8> {
@@ -378,6 +431,67 @@ mod tests {
             .any(|w| text.contains(&w.iter().collect::<String>()))
     }
 
+    /// A value in the old `v1` format, as earlier versions wrote it (bound only to its key id).
+    fn legacy_encrypt(master: &MasterKeys, plaintext: &str) -> String {
+        let key = master.newest();
+        let header = header(LEGACY_VERSION, &key.id);
+        let mut sealed = plaintext.as_bytes().to_vec();
+        let nonce = [3u8; NONCE_LEN];
+        key.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(header.as_bytes()),
+                &mut sealed,
+            )
+            .unwrap();
+        format!(
+            "{header}{}",
+            BASE64.encode([nonce.to_vec(), sealed].concat())
+        )
+    }
+
+    #[test]
+    fn a_value_opens_only_for_the_company_it_was_sealed_for() {
+        let master = keys(&[("k1", 1)]);
+        let for_a = master.encrypt(1, API_KEY);
+        assert_eq!(master.decrypt(1, &for_a).unwrap().expose(), API_KEY);
+        // Copied into company 2's row: it does not authenticate, and no key comes out.
+        assert_eq!(
+            master.decrypt(2, &for_a).unwrap_err(),
+            CryptoError::Authentication
+        );
+        assert_eq!(
+            master.reencrypt(2, &for_a).unwrap_err(),
+            CryptoError::Authentication
+        );
+        assert_eq!(
+            master.decrypt(-1, &for_a).unwrap_err(),
+            CryptoError::Authentication
+        );
+    }
+
+    #[test]
+    fn legacy_values_are_refused_by_decrypt_and_moved_by_reencrypt() {
+        let master = keys(&[("k1", 1)]);
+        let legacy = legacy_encrypt(&master, API_KEY);
+        assert!(legacy.starts_with("v1:k1:"));
+        assert!(master.is_legacy(&legacy));
+        assert!(!master.is_legacy(&master.encrypt(C, API_KEY)));
+        assert_eq!(master.decrypt(C, &legacy).unwrap_err(), CryptoError::Legacy);
+        let moved = master.reencrypt(C, &legacy).unwrap();
+        assert!(moved.starts_with("v2:k1:"));
+        assert!(!master.needs_reencryption(&moved));
+        assert_eq!(master.decrypt(C, &moved).unwrap().expose(), API_KEY);
+        assert!(master.decrypt(C + 1, &moved).is_err());
+        // A legacy value whose prefix was rewritten to v2 does not open either.
+        let relabelled = replace_part(&legacy, 0, "v2");
+        assert_eq!(
+            master.decrypt(C, &relabelled).unwrap_err(),
+            CryptoError::Authentication
+        );
+        assert!(!leaks(&CryptoError::Legacy.to_string(), API_KEY));
+    }
+
     fn replace_part(stored: &str, index: usize, value: &str) -> String {
         let mut parts: Vec<String> = stored.splitn(3, ':').map(str::to_owned).collect();
         parts[index] = value.to_owned();
@@ -387,20 +501,20 @@ mod tests {
     #[test]
     fn round_trip() {
         let master = keys(&[("k1", 1)]);
-        let stored = master.encrypt(API_KEY);
-        assert!(stored.starts_with("v1:k1:"));
-        assert_eq!(master.decrypt(&stored).unwrap().expose(), API_KEY);
+        let stored = master.encrypt(C, API_KEY);
+        assert!(stored.starts_with("v2:k1:"));
+        assert_eq!(master.decrypt(C, &stored).unwrap().expose(), API_KEY);
         for plaintext in ["", "x", "مفتاح-٣٤٥", &"a".repeat(4096)] {
-            let stored = master.encrypt(plaintext);
-            assert_eq!(master.decrypt(&stored).unwrap().expose(), plaintext);
+            let stored = master.encrypt(C, plaintext);
+            assert_eq!(master.decrypt(C, &stored).unwrap().expose(), plaintext);
         }
     }
 
     #[test]
     fn same_plaintext_encrypts_differently_each_time() {
         let master = keys(&[("k1", 1)]);
-        let a = master.encrypt(API_KEY);
-        let b = master.encrypt(API_KEY);
+        let a = master.encrypt(C, API_KEY);
+        let b = master.encrypt(C, API_KEY);
         assert_ne!(a, b);
         let data = |s: &str| BASE64.decode(s.splitn(3, ':').nth(2).unwrap()).unwrap();
         assert_ne!(data(&a)[..NONCE_LEN], data(&b)[..NONCE_LEN]);
@@ -409,7 +523,7 @@ mod tests {
     #[test]
     fn ciphertext_does_not_contain_the_plaintext() {
         let master = keys(&[("k1", 1)]);
-        let stored = master.encrypt(API_KEY);
+        let stored = master.encrypt(C, API_KEY);
         assert!(!leaks(&stored, API_KEY));
         assert!(!leaks(&stored, &BASE64.encode(API_KEY)));
         let raw = BASE64
@@ -423,21 +537,21 @@ mod tests {
     #[test]
     fn rotation_keeps_old_values_readable_until_reencrypted() {
         let old_only = keys(&[("old", 1)]);
-        let stored = old_only.encrypt(API_KEY);
+        let stored = old_only.encrypt(C, API_KEY);
 
         let rotated = keys(&[("new", 2), ("old", 1)]);
         assert_eq!(rotated.newest_key_id(), "new");
-        assert_eq!(rotated.decrypt(&stored).unwrap().expose(), API_KEY);
+        assert_eq!(rotated.decrypt(C, &stored).unwrap().expose(), API_KEY);
         assert!(rotated.needs_reencryption(&stored));
 
-        let moved = rotated.reencrypt(&stored).unwrap();
-        assert!(moved.starts_with("v1:new:"));
+        let moved = rotated.reencrypt(C, &stored).unwrap();
+        assert!(moved.starts_with("v2:new:"));
         assert!(!rotated.needs_reencryption(&moved));
 
         let new_only = keys(&[("new", 2)]);
-        assert_eq!(new_only.decrypt(&moved).unwrap().expose(), API_KEY);
+        assert_eq!(new_only.decrypt(C, &moved).unwrap().expose(), API_KEY);
         assert_eq!(
-            new_only.decrypt(&stored).unwrap_err(),
+            new_only.decrypt(C, &stored).unwrap_err(),
             CryptoError::UnknownKeyId {
                 key_id: "old".to_owned()
             }
@@ -449,33 +563,34 @@ mod tests {
         let master = keys(&[("k1", 1)]);
         assert!(master.needs_reencryption(""));
         assert!(master.needs_reencryption("plaintext-key"));
-        assert!(master.needs_reencryption("v2:k1:AAAA"));
-        assert!(!master.needs_reencryption(&master.encrypt(API_KEY)));
+        assert!(master.needs_reencryption("v3:k1:AAAA"));
+        assert!(master.needs_reencryption(&legacy_encrypt(&master, API_KEY)));
+        assert!(!master.needs_reencryption(&master.encrypt(C, API_KEY)));
     }
 
     #[test]
     fn wrong_master_key_is_an_authentication_error() {
-        let stored = keys(&[("k1", 1)]).encrypt(API_KEY);
+        let stored = keys(&[("k1", 1)]).encrypt(C, API_KEY);
         let other = keys(&[("k1", 2)]);
         assert_eq!(
-            other.decrypt(&stored).unwrap_err(),
+            other.decrypt(C, &stored).unwrap_err(),
             CryptoError::Authentication
         );
         assert!(other
-            .decrypt(&stored)
+            .decrypt(C, &stored)
             .unwrap_err()
             .to_string()
             .contains("wrong master key or tampered value"));
         assert_eq!(
-            other.reencrypt(&stored).unwrap_err(),
+            other.reencrypt(C, &stored).unwrap_err(),
             CryptoError::Authentication
         );
     }
 
     #[test]
     fn unknown_key_id_is_named() {
-        let stored = keys(&[("gone", 1)]).encrypt(API_KEY);
-        let err = keys(&[("k1", 1)]).decrypt(&stored).unwrap_err();
+        let stored = keys(&[("gone", 1)]).encrypt(C, API_KEY);
+        let err = keys(&[("k1", 1)]).decrypt(C, &stored).unwrap_err();
         assert_eq!(
             err,
             CryptoError::UnknownKeyId {
@@ -490,25 +605,25 @@ mod tests {
     #[test]
     fn malformed_values_are_refused_without_echoing_them() {
         let master = keys(&[("k1", 1)]);
-        let good = master.encrypt(API_KEY);
+        let good = master.encrypt(C, API_KEY);
         let short = BASE64.encode([0u8; NONCE_LEN + TAG_LEN - 1]);
         let table: Vec<(String, &str)> = vec![
             (String::new(), "empty"),
-            (API_KEY.to_owned(), "expected v1"),
-            ("v1".to_owned(), "expected v1"),
-            ("v1:k1".to_owned(), "expected v1"),
-            ("v1:k1:".to_owned(), "data is empty"),
-            ("v1::AAAA".to_owned(), "key id"),
-            (replace_part(&good, 0, "v2"), "version"),
+            (API_KEY.to_owned(), "expected v2"),
+            ("v2".to_owned(), "expected v2"),
+            ("v2:k1".to_owned(), "expected v2"),
+            ("v2:k1:".to_owned(), "data is empty"),
+            ("v2::AAAA".to_owned(), "key id"),
+            (replace_part(&good, 0, "v3"), "version"),
             (replace_part(&good, 0, "V1"), "version"),
             (replace_part(&good, 1, "k 1"), "key id"),
             (replace_part(&good, 1, &"k".repeat(33)), "key id"),
             (replace_part(&good, 2, "zz*zz!zz"), "base64"),
             (format!("{}!", good), "base64"),
-            (format!("v1:k1:{short}"), "too short"),
+            (format!("v2:k1:{short}"), "too short"),
         ];
         for (input, expected) in table {
-            let err = master.decrypt(&input).unwrap_err();
+            let err = master.decrypt(C, &input).unwrap_err();
             let message = err.to_string();
             assert!(
                 matches!(err, CryptoError::Malformed { .. }),
@@ -604,8 +719,8 @@ mod tests {
     #[test]
     fn tampering_with_any_byte_is_detected() {
         let master = keys(&[("k1", 1)]);
-        let stored = master.encrypt(API_KEY);
-        let prefix = header("k1");
+        let stored = master.encrypt(C, API_KEY);
+        let prefix = header(VERSION, "k1");
         let data = BASE64.decode(&stored[prefix.len()..]).unwrap();
         for i in 0..data.len() {
             for flip in [0x01u8, 0x80] {
@@ -613,30 +728,30 @@ mod tests {
                 tampered[i] ^= flip;
                 let value = format!("{prefix}{}", BASE64.encode(&tampered));
                 assert_eq!(
-                    master.decrypt(&value).unwrap_err(),
+                    master.decrypt(C, &value).unwrap_err(),
                     CryptoError::Authentication,
                     "byte {i}"
                 );
             }
         }
         let truncated = format!("{prefix}{}", BASE64.encode(&data[..data.len() - 1]));
-        assert!(master.decrypt(&truncated).is_err());
+        assert!(master.decrypt(C, &truncated).is_err());
         let extended = format!(
             "{prefix}{}",
             BASE64.encode([data.clone(), vec![0]].concat())
         );
-        assert!(master.decrypt(&extended).is_err());
+        assert!(master.decrypt(C, &extended).is_err());
     }
 
     #[test]
     fn moving_a_value_under_another_key_id_is_detected() {
         // Both ids hold the same bytes, so only the associated data tells them apart.
         let master = keys(&[("a", 1), ("b", 1)]);
-        let stored = master.encrypt(API_KEY);
-        assert!(stored.starts_with("v1:a:"));
+        let stored = master.encrypt(C, API_KEY);
+        assert!(stored.starts_with("v2:a:"));
         let relabelled = replace_part(&stored, 1, "b");
         assert_eq!(
-            master.decrypt(&relabelled).unwrap_err(),
+            master.decrypt(C, &relabelled).unwrap_err(),
             CryptoError::Authentication
         );
     }
@@ -673,7 +788,7 @@ mod tests {
         let alternate = format!("{master:#?}");
         assert!(!leaks(&alternate, &b64(1)) && !leaks(&alternate, &b64(2)));
 
-        let decrypted = master.decrypt(&master.encrypt(API_KEY)).unwrap();
+        let decrypted = master.decrypt(C, &master.encrypt(C, API_KEY)).unwrap();
         assert!(!leaks(&format!("{decrypted:?} {decrypted}"), API_KEY));
     }
 
@@ -685,7 +800,10 @@ mod tests {
         assert_eq!(BASE64.decode(&a).unwrap().len(), KEY_LEN);
         let master = MasterKeys::parse(&format!("k1:{a}")).unwrap();
         assert_eq!(
-            master.decrypt(&master.encrypt(API_KEY)).unwrap().expose(),
+            master
+                .decrypt(C, &master.encrypt(C, API_KEY))
+                .unwrap()
+                .expose(),
             API_KEY
         );
     }

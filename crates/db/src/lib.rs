@@ -1,7 +1,7 @@
 //! Postgres access shared by the services: a diesel-async connection pool, embedded migrations
 //! run into the service's own schema, and a readiness probe.
 //!
-//! One database, one schema per service (DESIGN.md §1): a service's tables are schema-qualified in
+//! One database, one schema per service (docs/architecture.md#shape): a service's tables are schema-qualified in
 //! its diesel `table!` definitions, and its migrations (and diesel's own bookkeeping table) live in
 //! that schema, so services never see each other's migration history.
 
@@ -73,7 +73,8 @@ pub async fn ping(pool: &Pool) -> Result<(), DbError> {
         .map_err(|_| DbError::Unreachable("timed out".into()))?
 }
 
-/// Creates `schema` when needed and runs the pending `migrations` inside it.
+/// Creates `schema` when needed and runs the pending `migrations` inside it, one process at a
+/// time per schema.
 ///
 /// diesel's migration runner is synchronous; it runs on a blocking thread over diesel-async's
 /// connection wrapper, so no libpq is needed and any runtime flavour works.
@@ -95,8 +96,12 @@ pub async fn run_migrations(
     tokio::task::spawn_blocking(move || {
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
             .map_err(|e| e.to_string())?;
+        // Replicas starting together would otherwise race to create the schema and diesel's
+        // bookkeeping table (Postgres answers such a race with a unique violation in its
+        // catalogue). The lock is the session's, so it goes with the connection.
         conn.batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {schema_for_task}; SET search_path TO {schema_for_task}"
+            "SELECT pg_advisory_lock(hashtext('bridge.migrations.{schema_for_task}')); \
+             CREATE SCHEMA IF NOT EXISTS {schema_for_task}; SET search_path TO {schema_for_task}"
         ))
         .map_err(|e| e.to_string())?;
         let applied = conn

@@ -1,4 +1,4 @@
-//! The rules of delivering punches to Bayzat (DESIGN.md §4), as plain functions: which due
+//! The rules of delivering punches to Bayzat (docs/architecture.md#delivery-rules), as plain functions: which due
 //! deliveries go in the next request, what an answer means for each of them, when a company's
 //! scheduled punches are due, when the next request may start, and which empIds Bayzat refused
 //! as unknown.

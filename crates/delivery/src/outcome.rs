@@ -45,6 +45,12 @@ pub enum Transition {
     Failed { attempts: u32, error: String },
     /// The company's key was refused: back to `paused`, no attempt spent.
     Paused,
+    /// Bayzat asked the key to wait (429) no longer than the sender may wait: `retry_wait`
+    /// until then with the reason, no attempt spent; the sender resends the same request then.
+    RateLimited {
+        until: DateTime<Utc>,
+        reason: String,
+    },
 }
 
 impl Transition {
@@ -54,7 +60,9 @@ impl Transition {
             Transition::StaysSending => DeliveryState::Sending,
             Transition::Delivered { .. } => DeliveryState::Delivered,
             Transition::Rejected { .. } => DeliveryState::Rejected,
-            Transition::RetryWait { .. } => DeliveryState::RetryWait,
+            Transition::RetryWait { .. } | Transition::RateLimited { .. } => {
+                DeliveryState::RetryWait
+            }
             Transition::Failed { .. } => DeliveryState::Failed,
             Transition::Paused => DeliveryState::Paused,
         }
@@ -65,6 +73,7 @@ impl Transition {
         match self {
             Transition::Rejected { reason } => Some(reason),
             Transition::RetryWait { error, .. } | Transition::Failed { error, .. } => Some(error),
+            Transition::RateLimited { reason, .. } => Some(reason),
             _ => None,
         }
     }
@@ -85,6 +94,7 @@ impl Transition {
             Transition::RetryWait {
                 next_attempt_at, ..
             } => Some(*next_attempt_at),
+            Transition::RateLimited { until, .. } => Some(*until),
             _ => None,
         }
     }
@@ -105,7 +115,8 @@ pub enum Next {
     /// Send the first half, then the second, each as its own request at the limiter's pace and
     /// each judged by [`on_reply`] again, before anything else of the company.
     SplitInHalves(Vec<Delivery>, Vec<Delivery>),
-    /// Send the same request again once this long has passed since the answer.
+    /// Send the same request again once this long has passed since the answer (its deliveries
+    /// wait in `retry_wait` meanwhile).
     ResendAfter(Duration),
     /// Stop sending for the company (`paused_auth`) and alert; every other delivery of the
     /// company that would go now is paused too.
@@ -147,15 +158,18 @@ impl Verdict {
     }
 }
 
-/// Applies the delivery rules (DESIGN.md §4) to Bayzat's answer to `request`.
+/// Applies the delivery rules (docs/architecture.md#delivery-rules) to Bayzat's answer to `request`.
 ///
-/// `now` is when the answer came; `rate_interval` is the wait when a 429 does not say how long.
+/// `now` is when the answer came; `rate_interval` is the wait when a 429 does not say how long;
+/// a 429 asking for a wait longer than `max_retry_after` (`BAYZAT_MAX_RETRY_AFTER`) is a
+/// transient failure on the retry schedule instead, so no answer can hold a delivery for ever.
 pub fn on_reply(
     request: &[Delivery],
     reply: &Reply,
     now: DateTime<Utc>,
     schedule: &RetrySchedule,
     rate_interval: Duration,
+    max_retry_after: Duration,
 ) -> Verdict {
     match reply {
         Reply::Accepted => Verdict::all(
@@ -181,11 +195,38 @@ pub fn on_reply(
             schedule,
         ),
         Reply::Unauthorized => Verdict::all(request, Transition::Paused, Next::PauseCompany),
-        Reply::RateLimited { retry_after } => Verdict::all(
-            request,
-            Transition::StaysSending,
-            Next::ResendAfter(retry_after.unwrap_or(rate_interval)),
-        ),
+        Reply::RateLimited { retry_after } => {
+            let wait = retry_after.unwrap_or(rate_interval);
+            if wait > max_retry_after {
+                let error = format!(
+                    "rate limited by Bayzat (429) with a Retry-After of {}, longer than \
+                     BAYZAT_MAX_RETRY_AFTER ({}): retried on the schedule",
+                    seconds(wait),
+                    seconds(max_retry_after)
+                );
+                return on_transient(request, &error, now, schedule);
+            }
+            Verdict::all(
+                request,
+                Transition::RateLimited {
+                    until: plus(now, wait),
+                    reason: format!(
+                        "rate limited by Bayzat (429): resent after {} as it asked",
+                        seconds(wait)
+                    ),
+                },
+                Next::ResendAfter(wait),
+            )
+        }
+    }
+}
+
+/// A wait as people read it: whole seconds, or milliseconds under a second.
+fn seconds(wait: Duration) -> String {
+    if wait < Duration::from_secs(1) {
+        format!("{} ms", wait.as_millis())
+    } else {
+        format!("{} s", wait.as_secs_f64().ceil() as u64)
     }
 }
 
@@ -289,13 +330,21 @@ mod tests {
     use crate::test_util::{at, delivery, emp};
 
     const INTERVAL: Duration = Duration::from_millis(1025);
+    const MAX_RETRY_AFTER: Duration = Duration::from_secs(900);
 
     fn now() -> DateTime<Utc> {
         at("2026-05-01T12:00:00Z")
     }
 
     fn judge(request: &[Delivery], reply: Reply) -> Verdict {
-        on_reply(request, &reply, now(), &RetrySchedule::default(), INTERVAL)
+        on_reply(
+            request,
+            &reply,
+            now(),
+            &RetrySchedule::default(),
+            INTERVAL,
+            MAX_RETRY_AFTER,
+        )
     }
 
     fn three() -> Vec<Delivery> {
@@ -593,6 +642,7 @@ mod tests {
                 now(),
                 &schedule,
                 INTERVAL,
+                MAX_RETRY_AFTER,
             );
             assert_eq!(
                 verdict.changes[0].transition.state(),
@@ -610,6 +660,7 @@ mod tests {
             now(),
             &RetrySchedule::new(vec![]),
             INTERVAL,
+            MAX_RETRY_AFTER,
         );
         assert_eq!(verdict.changes[0].transition.state(), DeliveryState::Failed);
         // A count that cannot grow any further still fails rather than wrapping to a retry.
@@ -652,16 +703,61 @@ mod tests {
             (Some(Duration::from_millis(312)), Duration::from_millis(312)),
             (Some(Duration::ZERO), Duration::ZERO),
             (Some(Duration::from_secs(2)), Duration::from_secs(2)),
+            (Some(MAX_RETRY_AFTER), MAX_RETRY_AFTER),
             (None, INTERVAL),
         ];
         for (retry_after, wait) in cases {
             let verdict = judge(&three(), Reply::RateLimited { retry_after });
             assert_eq!(verdict.next, Next::ResendAfter(wait), "{retry_after:?}");
-            assert!(verdict
-                .changes
-                .iter()
-                .all(|c| c.transition == Transition::StaysSending));
+            for change in &verdict.changes {
+                let Transition::RateLimited { until, reason } = &change.transition else {
+                    panic!("{change:?}");
+                };
+                assert_eq!(*until, plus(now(), wait));
+                assert!(reason.contains("429"), "{reason}");
+                assert_eq!(change.transition.state(), DeliveryState::RetryWait);
+                assert_eq!(change.transition.attempts(), None, "no attempt spent");
+                assert_eq!(change.transition.next_attempt_at(), Some(*until));
+            }
         }
+    }
+
+    #[test]
+    fn a_retry_after_over_the_maximum_is_a_transient_failure() {
+        let ten_years = Duration::from_secs(315_360_000);
+        for retry_after in [MAX_RETRY_AFTER + Duration::from_millis(1), ten_years] {
+            let verdict = judge(
+                &three(),
+                Reply::RateLimited {
+                    retry_after: Some(retry_after),
+                },
+            );
+            assert_eq!(verdict.next, Next::Continue);
+            for change in &verdict.changes {
+                let Transition::RetryWait {
+                    attempts,
+                    next_attempt_at,
+                    error,
+                } = &change.transition
+                else {
+                    panic!("{change:?}");
+                };
+                assert_eq!(*attempts, 1);
+                assert_eq!(*next_attempt_at, plus(now(), Duration::from_secs(300)));
+                assert!(error.contains("BAYZAT_MAX_RETRY_AFTER"), "{error}");
+            }
+        }
+        let ten_year_error = judge(
+            &three(),
+            Reply::RateLimited {
+                retry_after: Some(ten_years),
+            },
+        )
+        .changes[0]
+            .transition
+            .error()
+            .map(str::to_owned);
+        assert!(ten_year_error.unwrap().contains("315360000 s"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! When a company's next request may start, so that the per-key rate limit holds across
-//! replicas (DESIGN.md §4: the lease records each request's start).
+//! replicas (docs/architecture.md#delivery-rules: the lease records each request's start).
 
 use std::time::Duration;
 

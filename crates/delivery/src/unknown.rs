@@ -1,5 +1,5 @@
 //! empIds Bayzat refused as unknown, remembered per company so that their other punches are
-//! rejected without being sent (DESIGN.md §4).
+//! rejected without being sent (docs/architecture.md#delivery-rules).
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -126,7 +126,14 @@ fn drain(mut due: Vec<Delivery>, held: &[Key], unknown_emp_ids: &[&str]) -> Run 
         if reply == Reply::Accepted {
             run.ledger.extend(request.iter().map(|d| key(&d.record)));
         }
-        let verdict = on_reply(&request, &reply, now, &schedule, Duration::from_secs(1));
+        let verdict = on_reply(
+            &request,
+            &reply,
+            now,
+            &schedule,
+            Duration::from_secs(1),
+            Duration::from_secs(900),
+        );
         if request.len() == 1 && matches!(reply, Reply::Refused { .. }) {
             run.lone_refusals += 1;
         }

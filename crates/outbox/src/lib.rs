@@ -1,5 +1,5 @@
 //! Messages that are sent exactly when the change that caused them is committed, and handled once
-//! however often they arrive (DESIGN.md §3).
+//! however often they arrive (docs/architecture.md#messages).
 //!
 //! - [`enqueue`] writes messages to the service's `outbox` table inside the caller's transaction
 //!   ([`enqueue_with_client`] for a transaction on a plain tokio-postgres client).
@@ -158,7 +158,7 @@ impl RelayWaker {
 }
 
 /// Builds, at publish time, the message of an outbox row that holds a reference to it rather than
-/// the message itself (DESIGN.md §2: "an outbox entry may hold a reference ... so a large import
+/// the message itself (docs/architecture.md#who-owns-what: "an outbox entry may hold a reference ... so a large import
 /// does not write its punches twice").
 pub trait Expander: Send + Sync + 'static {
     /// The bytes to publish for a stored row of `message_type`, or `None` to publish the stored

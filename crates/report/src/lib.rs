@@ -29,8 +29,8 @@ pub use rows::{parse_row, IssueCode, Punch, ReportRow, RowIssue, RowReader};
 pub use summary::{ImportSummary, NamedCount};
 pub use text::{TextEncoding, MAX_CELLS, MAX_LINE_BYTES};
 pub use validate::{
-    validate, Directory, DirectoryCompany, DirectoryEmployee, DirectoryError, Outcome, RowResult,
-    EARLIEST_YEAR,
+    validate, validate_within, Directory, DirectoryCompany, DirectoryEmployee, DirectoryError,
+    Outcome, RowResult, Scope, EARLIEST_YEAR,
 };
 pub use values::{DateOrder, DateOrderError};
 

@@ -24,6 +24,9 @@ pub enum IssueCode {
     InvalidTime,
     MissingField,
     BadRow,
+    /// The department names a company the uploader's token does not cover: the row is stored,
+    /// never queued, and says nothing more about that company.
+    CompanyNotPermitted,
     /// Warning: the weekday column names another day than the date.
     WeekdayMismatch,
     /// Warning, added by import-service: the same employee and day were imported before with
@@ -40,6 +43,7 @@ impl IssueCode {
             IssueCode::InvalidTime => "invalid_time",
             IssueCode::MissingField => "missing_field",
             IssueCode::BadRow => "bad_row",
+            IssueCode::CompanyNotPermitted => "company_not_permitted",
             IssueCode::WeekdayMismatch => "weekday_mismatch",
             IssueCode::ConflictsWithEarlierImport => "conflicts_with_earlier_import",
         }

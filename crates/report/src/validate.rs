@@ -171,11 +171,16 @@ impl Directory {
             .map(|&i| &self.companies[i])
     }
 
-    /// Slugs of the companies other than `except` whose directory has the id.
-    fn companies_knowing(&self, id: &EmployeeId, except: Option<i64>) -> Vec<&str> {
+    /// Slugs of the companies other than `except`, within `scope`, whose directory has the id.
+    fn companies_knowing(
+        &self,
+        id: &EmployeeId,
+        except: Option<i64>,
+        scope: Scope<'_>,
+    ) -> Vec<&str> {
         self.companies
             .iter()
-            .filter(|c| Some(c.id) != except)
+            .filter(|c| Some(c.id) != except && scope.covers(&c.slug))
             .filter(|c| !matches!(c.lookup(id), Lookup::NotFound))
             .map(|c| c.slug.as_str())
             .collect()
@@ -225,17 +230,70 @@ pub struct RowResult {
     pub punches: Vec<Punch>,
 }
 
-/// Validates one row against the directory. `now` is only used to refuse dates more than a day
+/// The companies a validation may look at and name: every one, or only some (the companies of the
+/// uploader's token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    All,
+    Only(&'a [String]),
+}
+
+impl Scope<'_> {
+    pub fn covers(self, slug: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Only(slugs) => slugs.iter().any(|s| s == slug),
+        }
+    }
+}
+
+/// Validates one row against the whole directory (see [`validate_within`]).
+pub fn validate(row: &ReportRow, directory: &Directory, now: DateTime<Utc>) -> RowResult {
+    validate_within(row, directory, now, Scope::All)
+}
+
+/// Validates one row against the companies of `scope`. A row whose department names a company
+/// outside the scope is invalid with `company_not_permitted` and says nothing of that company: no
+/// company, no employee, no punches; no message names a company outside the scope.
+///
+/// `now` is only used to refuse dates more than a day
 /// ahead of the company's local date (UTC's for a row whose company is unknown).
 ///
 /// A row with its own errors is invalid, and is still looked up so every problem is reported at
 /// once. A row with no punches and no errors of its own is an absence: skipped, whatever the
 /// directory says, since nothing would be sent for it.
-pub fn validate(row: &ReportRow, directory: &Directory, now: DateTime<Utc>) -> RowResult {
+pub fn validate_within(
+    row: &ReportRow,
+    directory: &Directory,
+    now: DateTime<Utc>,
+    scope: Scope<'_>,
+) -> RowResult {
     let mut errors = row.errors.clone();
     let company = Some(row.department.as_str())
         .filter(|d| !d.is_empty())
         .and_then(|d| directory.company_for_department(d));
+    if company.is_some_and(|c| !scope.covers(&c.slug)) {
+        errors.push(RowIssue::new(
+            IssueCode::CompanyNotPermitted,
+            format!(
+                "department {:?} is not one of the companies this token covers",
+                row.department
+            ),
+        ));
+        return RowResult {
+            outcome: Outcome::Invalid,
+            errors,
+            warnings: row.warnings.clone(),
+            company_id: None,
+            company_slug: None,
+            report_employee_id: row.employee_id.clone(),
+            employee_id: None,
+            bayzat_emp_id: None,
+            department: row.department.clone(),
+            date: row.date,
+            punches: Vec::new(),
+        };
+    }
 
     if let Some(date) = row.date {
         let today = match company {
@@ -305,7 +363,7 @@ pub fn validate(row: &ReportRow, directory: &Directory, now: DateTime<Utc>) -> R
                 ),
             )),
             Lookup::NotFound => {
-                let elsewhere = directory.companies_knowing(id, Some(company.id));
+                let elsewhere = directory.companies_knowing(id, Some(company.id), scope);
                 let message = if elsewhere.is_empty() {
                     format!("employee {id} is not in {}'s directory", company.slug)
                 } else {
@@ -321,7 +379,7 @@ pub fn validate(row: &ReportRow, directory: &Directory, now: DateTime<Utc>) -> R
         (None, _) if !row.department.is_empty() => {
             let known_in = id
                 .as_ref()
-                .map(|id| directory.companies_knowing(id, None))
+                .map(|id| directory.companies_knowing(id, None, scope))
                 .unwrap_or_default();
             let mut message = format!(
                 "department {:?} is not the fingerprint report name of any company",
@@ -749,5 +807,63 @@ mod tests {
             Err(DirectoryError::SharedReportName { .. })
         ));
         assert!(Directory::new(vec![company("a", "UTC", &["Same", "same"])]).is_ok());
+    }
+
+    #[test]
+    fn a_scope_refuses_other_companies_rows_and_never_names_them() {
+        let clara = ["clarastars".to_owned()];
+        let scope = Scope::Only(&clara);
+        let check = |id: &str, department: &str, codes_wanted: &[&str]| {
+            let row = row(id, department, "2026-11-20", "08:00");
+            let result = validate_within(&row, &directory(), now(), scope);
+            assert_eq!(codes(&result), codes_wanted, "{id} {department}");
+            for issue in &result.errors {
+                for other in ["advline", "gulflog"] {
+                    assert!(!issue.message.contains(other), "{}", issue.message);
+                }
+            }
+            result
+        };
+        // advline's row, even for an active advline employee: refused, nothing of advline kept.
+        let refused = check("1001", "AdvLine", &["company_not_permitted"]);
+        assert_eq!(refused.outcome, Outcome::Invalid);
+        assert_eq!(
+            (refused.company_id, refused.company_slug.as_deref()),
+            (None, None)
+        );
+        assert_eq!((refused.employee_id, refused.bayzat_emp_id), (None, None));
+        assert!(refused.punches.is_empty());
+        // An absence of another company is refused too, not skipped.
+        let absence = row("1001", "AdvLine", "2026-11-20", "");
+        assert_eq!(
+            validate_within(&absence, &directory(), now(), scope).outcome,
+            Outcome::Invalid
+        );
+        // The hints that another company knows the id stay within the scope.
+        check("1001", "ClaraStars", &["unknown_employee"]);
+        check(
+            "1001",
+            "Marketing",
+            &["unmapped_department", "unknown_employee"],
+        );
+        assert_eq!(
+            check("2001", "ClaraStars", &[]).outcome,
+            Outcome::Valid,
+            "the token's own company imports as usual"
+        );
+        // Unscoped, the same rows behave as before.
+        let all = validate_within(
+            &row("1001", "ClaraStars", "2026-11-20", "08:00"),
+            &directory(),
+            now(),
+            Scope::All,
+        );
+        assert!(
+            all.errors[0].message.contains("advline"),
+            "{:?}",
+            all.errors
+        );
+        assert!(Scope::All.covers("anything"));
+        assert!(!Scope::Only(&[]).covers("clarastars"));
     }
 }

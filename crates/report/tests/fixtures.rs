@@ -13,7 +13,7 @@ use report::{
 };
 use serde_json::{json, Value};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/");
 
 fn fixtures() -> PathBuf {
     PathBuf::from(FIXTURES)

@@ -10,8 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::Problem;
 
 /// What every REST API registers: the operational endpoints, the per-token rate limit's state
-/// (the `rate_limit` middleware reads it), and problem+json for bad JSON, queries and paths.
-/// `json_limit` caps JSON bodies.
+/// (the `rate_limit` middleware reads it), the limits the `checked_input` middleware enforces, and
+/// problem+json for bad JSON, queries and paths. `json_limit` caps JSON bodies.
 pub fn api_defaults(
     ops: crate::Ops,
     rate_limit: web::Data<crate::ApiRateLimit>,
@@ -20,6 +20,10 @@ pub fn api_defaults(
     move |config| {
         config
             .app_data(rate_limit)
+            .app_data(web::Data::new(crate::InputLimits {
+                body_limit: json_limit,
+                read_timeout: ops.body_read_timeout(),
+            }))
             .app_data(json_config(json_limit))
             .app_data(query_config())
             .app_data(path_config());
@@ -28,7 +32,7 @@ pub fn api_defaults(
 }
 
 /// JSON bodies up to `limit` bytes; a malformed or oversized body is a 400/413 problem naming the
-/// problem instead of actix's plain-text answer.
+/// problem in the API's own words (never the parser's text) instead of actix's plain-text answer.
 pub fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(limit)
@@ -45,37 +49,97 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
                     "unsupported_media_type",
                     "Send the body as application/json",
                 ),
-                other => Problem::new(
+                JsonPayloadError::Deserialize(error) => Problem::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_body",
                     "The request body is not valid",
                 )
-                .with_detail(other.to_string()),
+                .with_detail(describe_json_error(error)),
+                _ => Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    "The request body could not be read",
+                ),
             };
             problem.into()
         })
 }
 
-/// Query strings that do not parse are a 400 problem naming the parameter.
+/// Query strings that do not parse are a 400 problem, in the API's own words.
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|error: QueryPayloadError, _req: &HttpRequest| {
+        let detail = match &error {
+            QueryPayloadError::Deserialize(error) => describe_value_error(&error.to_string()),
+            _ => None,
+        };
         Problem::new(
             StatusCode::BAD_REQUEST,
             "invalid_query",
             "The query string is not valid",
         )
-        .with_detail(error.to_string())
+        .with_detail(detail.unwrap_or_else(|| {
+            "a query parameter has a value this operation does not accept".to_owned()
+        }))
         .into()
     })
 }
 
-/// Path segments that do not parse are a 404 (there is no such resource).
+/// Path segments that do not parse (`/v1/imports/abc` where an id is a number) are a 404: there
+/// is no such resource.
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|error, _req: &HttpRequest| {
+    web::PathConfig::default().error_handler(|_error, _req: &HttpRequest| {
         Problem::new(StatusCode::NOT_FOUND, "not_found", "No such resource")
-            .with_detail(error.to_string())
+            .with_detail("the path names no resource")
             .into()
     })
+}
+
+/// A JSON body that does not fit the operation, said without the parser's wording.
+fn describe_json_error(error: &serde_json::Error) -> String {
+    let at = format!("line {}, column {}", error.line(), error.column());
+    match error.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            format!("the body is not valid JSON ({at})")
+        }
+        serde_json::error::Category::Data => {
+            let message = error.to_string();
+            let message = message
+                .rsplit_once(" at line ")
+                .map_or(message.as_str(), |(head, _)| head);
+            match describe_value_error(message) {
+                Some(detail) => format!("{detail} ({at})"),
+                None => format!("a field has a value of the wrong type or form ({at})"),
+            }
+        }
+        serde_json::error::Category::Io => "the body could not be read".to_owned(),
+    }
+}
+
+/// The serde errors worth telling a caller, rephrased: a missing or unknown field, or a value
+/// outside a fixed set. None for the rest.
+fn describe_value_error(message: &str) -> Option<String> {
+    let quoted = |text: &str| -> Option<String> {
+        let rest = text.split_once('`')?.1;
+        Some(rest.split_once('`')?.0.to_owned())
+    };
+    if let Some(rest) = message.strip_prefix("missing field ") {
+        return Some(format!("`{}` is required", quoted(rest)?));
+    }
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        return Some(format!("`{}` is not a known field", quoted(rest)?));
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        let expected: Vec<&str> = rest
+            .split_once("expected one of ")
+            .map(|(_, list)| list.split(", ").map(|v| v.trim_matches('`')).collect())
+            .unwrap_or_default();
+        return Some(if expected.is_empty() {
+            "a value is not one of the accepted ones".to_owned()
+        } else {
+            format!("a value is not one of: {}", expected.join(", "))
+        });
+    }
+    None
 }
 
 impl From<db::DbError> for Problem {
@@ -152,7 +216,34 @@ pub struct Page<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::PageQuery;
+    use super::{describe_json_error, describe_value_error, PageQuery};
+
+    #[test]
+    fn parser_errors_are_said_in_the_apis_words() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Body {
+            name: String,
+            count: u32,
+        }
+        let table = [
+            ("{", "the body is not valid JSON (line 1, column 1)"),
+            (r#"{"count": 1}"#, "`name` is required (line 1, column 12)"),
+            (
+                r#"{"name": 1, "count": 1}"#,
+                "a field has a value of the wrong type or form (line 1, column 10)",
+            ),
+        ];
+        for (body, detail) in table {
+            let error = serde_json::from_str::<Body>(body).unwrap_err();
+            assert_eq!(describe_json_error(&error), detail, "{body}");
+        }
+        assert_eq!(
+            describe_value_error("unknown variant `x`, expected one of `a`, `b`").as_deref(),
+            Some("a value is not one of: a, b")
+        );
+        assert_eq!(describe_value_error("invalid digit found in string"), None);
+    }
 
     #[test]
     fn pages_are_clamped() {

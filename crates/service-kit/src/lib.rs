@@ -3,6 +3,7 @@
 //! running HTTP server that tests can start on a random port and stop.
 
 pub mod http;
+mod input;
 mod openapi;
 mod ops;
 mod problem;
@@ -12,10 +13,14 @@ mod start;
 mod trace;
 
 pub use http::{api_defaults, json_config, path_config, query_config, Page, PageQuery};
-pub use openapi::BearerAuth;
+pub use input::{
+    body_timeout, check_text, checked_input, control_char, control_char_in_json, invalid_text,
+    is_body_timeout, InputLimits,
+};
+pub use openapi::{undocumented, BadInput, BearerAuth, Refusals};
 pub use ops::{configure_ops, Ops};
 pub use problem::{Problem, ProblemBody};
-pub use rate_limit::{rate_limit, ApiRateLimit};
+pub use rate_limit::{rate_limit, too_many_requests, ApiRateLimit, CallerIdentity, KeyedLimit};
 pub use running::{RunningService, ServiceParts};
 pub use start::{run_binary, Foundation, StartError};
 pub use trace::trace_requests;

@@ -1,3 +1,6 @@
+use std::sync::Arc;
+use std::time::Instant;
+
 use actix_web::{web, HttpResponse};
 use prometheus::IntGauge;
 use serde::Serialize;
@@ -15,7 +18,16 @@ pub struct Ops {
     broker_up: Option<IntGauge>,
     /// The schema whose outbox backlog `/metrics` reports, and its gauge.
     outbox: Option<(String, IntGauge)>,
+    /// How long a request body read may wait for the next bytes.
+    body_read_timeout: std::time::Duration,
+    /// The last database probe: when it ended and what it found. Held while a probe runs, so
+    /// the operational endpoints use at most one of the pool's connections however many
+    /// requests they get, and the API keeps the rest.
+    probe: Arc<tokio::sync::Mutex<Option<Probe>>>,
 }
+
+/// When a database probe ended, and what it found.
+type Probe = (Instant, Result<(), String>);
 
 impl Ops {
     /// Registers the readiness gauges in the service's registry.
@@ -48,6 +60,8 @@ impl Ops {
             database_up,
             broker_up,
             outbox: None,
+            body_read_timeout: crate::InputLimits::DEFAULT_READ_TIMEOUT,
+            probe: Arc::default(),
         }
     }
 
@@ -61,6 +75,16 @@ impl Ops {
         );
         self.outbox = Some((schema.to_owned(), backlog));
         self
+    }
+
+    /// Bounds every wait for the next bytes of a request body (`HTTP_BODY_READ_TIMEOUT`).
+    pub fn with_body_read_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.body_read_timeout = timeout;
+        self
+    }
+
+    pub fn body_read_timeout(&self) -> std::time::Duration {
+        self.body_read_timeout
     }
 
     pub fn registry(&self) -> &prometheus::Registry {
@@ -91,6 +115,9 @@ struct Check {
     error: Option<String>,
 }
 
+/// How long a scrape waits for the outbox backlog before it reports the last value.
+const SCRAPE_QUERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The operational endpoints, answered whatever the load and never traced.
 pub(crate) const OPS_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
@@ -108,16 +135,32 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
+/// Whether Postgres answers, asked at most once at a time (bounded by the pool's checkout
+/// timeout): a request that waited for another's probe takes the answer that probe got, since
+/// it is as recent as its own would be.
+async fn database_answers(ops: &Ops) -> Result<(), String> {
+    let asked = Instant::now();
+    let mut last = ops.probe.lock().await;
+    if let Some((ended, result)) = &*last {
+        if *ended >= asked {
+            return result.clone();
+        }
+    }
+    let result = db::ping(&ops.pool).await.map_err(|e| e.to_string());
+    *last = Some((Instant::now(), result.clone()));
+    result
+}
+
 /// Ready: Postgres answers a query and the broker connection is open, right now.
 async fn readyz(ops: web::Data<Ops>) -> HttpResponse {
-    let database = match db::ping(&ops.pool).await {
+    let database = match database_answers(&ops).await {
         Ok(()) => Check {
             ok: true,
             error: None,
         },
-        Err(e) => Check {
+        Err(error) => Check {
             ok: false,
-            error: Some(e.to_string()),
+            error: Some(error),
         },
     };
     let broker = ops.broker.as_ref().map(|broker| {
@@ -153,9 +196,15 @@ async fn readyz(ops: web::Data<Ops>) -> HttpResponse {
 
 async fn metrics(ops: web::Data<Ops>) -> HttpResponse {
     if let Some((schema, backlog)) = &ops.outbox {
-        // With Postgres away the gauge keeps its last value; database_up says why.
-        if let Ok(mut conn) = db::connection(&ops.pool).await {
-            if let Ok(count) = outbox::backlog(&mut conn, schema).await {
+        // With Postgres away the gauge keeps its last value; database_up says why. While another
+        // scrape or a readiness probe is at the database, this one reports the last value too.
+        if let Ok(_probing) = ops.probe.try_lock() {
+            let count = tokio::time::timeout(SCRAPE_QUERY_TIMEOUT, async {
+                let mut conn = db::connection(&ops.pool).await.ok()?;
+                outbox::backlog(&mut conn, schema).await.ok()
+            })
+            .await;
+            if let Ok(Some(count)) = count {
                 backlog.set(count);
             }
         }
@@ -163,4 +212,59 @@ async fn metrics(ops: web::Data<Ops>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(telemetry::render(&ops.registry))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn postgres_url() -> String {
+        std::env::var("TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    }
+
+    #[actix_web::test]
+    async fn a_flood_of_readiness_probes_uses_one_connection_and_the_api_keeps_the_rest() {
+        let pool = db::pool(&postgres_url(), 8).unwrap();
+        let ops = web::Data::new(Ops::without_broker(
+            pool.clone(),
+            prometheus::Registry::new(),
+        ));
+        let flood = |ops: &web::Data<Ops>| -> Vec<_> {
+            (0..200)
+                .map(|_| actix_web::rt::spawn(readyz(ops.clone())))
+                .collect()
+        };
+        for probe in flood(&ops) {
+            assert_eq!(probe.await.unwrap().status(), 200);
+        }
+        assert_eq!(pool.status().size, 1, "{:?}", pool.status());
+
+        // With the API holding every other connection, probes still answer at once, and the API
+        // gets its connections back from them in time.
+        let mut api = Vec::new();
+        for _ in 0..7 {
+            api.push(
+                db::connection(&pool)
+                    .await
+                    .expect("a connection for the API"),
+            );
+        }
+        let started = Instant::now();
+        let probes = flood(&ops);
+        let more_api = actix_web::rt::spawn({
+            let pool = pool.clone();
+            async move { db::connection(&pool).await.map(drop) }
+        });
+        for probe in probes {
+            assert_eq!(probe.await.unwrap().status(), 200);
+        }
+        more_api
+            .await
+            .unwrap()
+            .expect("the API gets the probes' connection");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        drop(api);
+        assert!(pool.status().size <= 8);
+    }
 }

@@ -1,4 +1,6 @@
+use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
+use std::pin::Pin;
 
 use actix_web::dev::{Server, ServerHandle};
 use tokio::task::JoinHandle;
@@ -47,6 +49,7 @@ pub struct RunningService {
     handle: ServerHandle,
     server: Option<JoinHandle<std::io::Result<()>>>,
     parts: Option<ServiceParts>,
+    drain: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
 impl RunningService {
@@ -67,7 +70,16 @@ impl RunningService {
             handle,
             server: Some(server),
             parts: Some(parts),
+            drain: None,
         })
+    }
+
+    /// Work to finish when the service stops gracefully: after the HTTP server stopped, before
+    /// the broker closes and the background tasks end (e.g. a call in flight, bounded by its own
+    /// timeout). In a binary a second SIGTERM or SIGINT meanwhile cuts it short.
+    pub fn with_drain(mut self, drain: impl Future<Output = ()> + Send + 'static) -> Self {
+        self.drain = Some(Box::pin(drain));
+        self
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -78,14 +90,29 @@ impl RunningService {
         format!("http://{}", self.addr)
     }
 
-    /// Runs until the server stops (SIGTERM or SIGINT in a binary), then shuts the rest down.
+    /// Runs until the server stops (SIGTERM or SIGINT in a binary), then finishes the drain and
+    /// shuts the rest down. A second SIGTERM or SIGINT, while the server still waits for the
+    /// requests in progress or while the drain runs, stops everything at once.
     pub async fn wait(mut self) -> std::io::Result<()> {
+        let mut signals = StopSignals::new();
         let result = match self.server.take() {
-            Some(server) => server
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            Some(server) => tokio::select! {
+                result = server => result.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+                () = signals.until(2) => {
+                    tracing::warn!("second stop signal: stopping at once");
+                    self.drain = None;
+                    Ok(())
+                }
+            },
             None => Ok(()),
         };
+        if let Some(drain) = self.drain.take() {
+            tracing::info!("stopping: finishing work in flight");
+            tokio::select! {
+                () = drain => {}
+                () = signals.until(2) => tracing::warn!("second stop signal: stopping at once"),
+            }
+        }
         self.shut_down().await;
         result
     }
@@ -95,6 +122,9 @@ impl RunningService {
         self.handle.stop(true).await;
         if let Some(server) = self.server.take() {
             let _ = server.await;
+        }
+        if let Some(drain) = self.drain.take() {
+            drain.await;
         }
         self.shut_down().await;
     }
@@ -107,6 +137,48 @@ impl RunningService {
             drop(parts);
             tracing::info!("stopped");
         }
+    }
+}
+
+/// The stop signals (SIGTERM, SIGINT) a binary receives, counted from when it starts waiting.
+struct StopSignals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+    seen: u32,
+}
+
+impl StopSignals {
+    fn new() -> Self {
+        Self {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+            #[cfg(unix)]
+            int: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok(),
+            seen: 0,
+        }
+    }
+
+    /// Resolves once `count` stop signals have arrived in all. Cancel-safe: a signal is counted
+    /// when it arrives, whoever waits.
+    async fn until(&mut self, count: u32) {
+        while self.seen < count {
+            self.next().await;
+            self.seen += 1;
+        }
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let (Some(term), Some(int)) = (self.term.as_mut(), self.int.as_mut()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

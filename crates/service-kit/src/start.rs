@@ -42,7 +42,8 @@ impl Foundation {
         let topology = bus::Topology::new(common.amqp_namespace.clone());
         let broker = bus::Broker::start(&common.amqp_url, topology, service);
         let ops = Ops::new(pool.clone(), broker.clone(), telemetry::registry(service))
-            .watch_outbox(schema);
+            .watch_outbox(schema)
+            .with_body_read_timeout(common.body_read_timeout);
         Ok(Self { pool, broker, ops })
     }
 

@@ -4,6 +4,12 @@
 //! variable is a [`SettingsError`] whose `Display` is one line naming the variable, so an operator
 //! sees exactly what to fix; values are never echoed because some of them are secrets.
 
+mod api_urls;
+
+pub use api_urls::{
+    redact_url, AllowedApiUrls, ApiUrlRefusal, ALLOWED_API_URLS_VARIABLE, BAYZAT_PRODUCTION_API_URL,
+};
+
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::net::SocketAddr;
@@ -158,8 +164,9 @@ impl FromStr for Secret {
     }
 }
 
-/// What every service needs: its database, its broker and where it listens.
-#[derive(Debug, Clone)]
+/// What every service needs: its database, its broker and where it listens. `Debug` shows the
+/// database and broker URLs with their passwords masked.
+#[derive(Clone)]
 pub struct CommonSettings {
     /// `DATABASE_URL`: the one Postgres database; each service keeps to its own schema.
     pub database_url: String,
@@ -173,8 +180,28 @@ pub struct CommonSettings {
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`: the OpenTelemetry collector traces are sent to (OTLP over
     /// HTTP), e.g. `http://otel-collector:4318`; no traces when unset.
     pub otlp_endpoint: Option<String>,
-    /// `API_RATE_LIMIT_PER_SECOND`: requests a second one token may make (bursts of ten times that).
+    /// `API_RATE_LIMIT_PER_SECOND`: requests a second one caller (the role and sub its verified
+    /// token proves) may make, in bursts of ten times that.
     pub api_rate_limit_per_second: std::num::NonZeroU32,
+    /// `HTTP_BODY_READ_TIMEOUT`: seconds a request body read may wait for the next bytes before
+    /// the request is answered 408 and its connection closed.
+    pub body_read_timeout: Duration,
+}
+
+impl std::fmt::Debug for CommonSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommonSettings")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("amqp_url", &redact_url(&self.amqp_url))
+            .field("amqp_namespace", &self.amqp_namespace)
+            .field("bind", &self.bind)
+            .field(
+                "otlp_endpoint",
+                &self.otlp_endpoint.as_deref().map(redact_url),
+            )
+            .field("api_rate_limit_per_second", &self.api_rate_limit_per_second)
+            .finish()
+    }
 }
 
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`, read the same way by every service (the console too, which has
@@ -200,6 +227,15 @@ impl CommonSettings {
                 "API_RATE_LIMIT_PER_SECOND",
                 std::num::NonZeroU32::new(50).expect("fifty is not zero"),
             )?,
+            body_read_timeout: match env
+                .or("HTTP_BODY_READ_TIMEOUT", Seconds(Duration::from_secs(30)))?
+                .0
+            {
+                timeout if timeout.is_zero() => {
+                    return Err(error("HTTP_BODY_READ_TIMEOUT", "must be more than 0"))
+                }
+                timeout => timeout,
+            },
         })
     }
 }
@@ -236,6 +272,29 @@ mod tests {
         assert_eq!(err.variable, "BAYZAT_RATE_LIMIT_DELAY");
         assert!(err.to_string().contains("malformed"));
         assert!(!err.to_string().contains("soon-ish"));
+    }
+
+    #[test]
+    fn the_body_read_timeout_defaults_to_30_s_and_is_never_zero() {
+        let common = |extra: &[(&str, &str)]| {
+            let mut pairs = vec![("DATABASE_URL", "postgres://db"), ("AMQP_URL", "amqp://mq")];
+            pairs.extend_from_slice(extra);
+            CommonSettings::from_env(&env(&pairs), "X_BIND", "127.0.0.1:1".parse().unwrap())
+        };
+        assert_eq!(
+            common(&[]).unwrap().body_read_timeout,
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            common(&[("HTTP_BODY_READ_TIMEOUT", "2.5")])
+                .unwrap()
+                .body_read_timeout,
+            Duration::from_millis(2500)
+        );
+        for bad in ["0", "soon"] {
+            let error = common(&[("HTTP_BODY_READ_TIMEOUT", bad)]).unwrap_err();
+            assert_eq!(error.variable, "HTTP_BODY_READ_TIMEOUT", "{bad}");
+        }
     }
 
     #[test]
@@ -276,6 +335,23 @@ mod tests {
         let secret: Secret = "hunter2".parse().unwrap();
         assert_eq!(secret.expose(), "hunter2");
         assert!(!format!("{secret:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn common_settings_debug_masks_passwords() {
+        let default: SocketAddr = "127.0.0.1:8081".parse().unwrap();
+        let e = env(&[
+            ("DATABASE_URL", "postgres://bridge:db-pa55word@db:5432/x"),
+            ("AMQP_URL", "amqp://bridge:mq-pa55word@mq:5672/%2f"),
+        ]);
+        let common = CommonSettings::from_env(&e, "CONFIG_SERVICE_BIND", default).unwrap();
+        for debug in [format!("{common:?}"), format!("{common:#?}")] {
+            assert!(!debug.contains("pa55word"), "{debug}");
+            assert!(
+                debug.contains("db:5432") && debug.contains("mq:5672"),
+                "{debug}"
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod broker;
 mod database;
+mod keys;
 mod outage;
 mod proxy;
 
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 pub use broker::TestBroker;
 pub use database::TestDb;
+pub use keys::{test_keys, TestKeys};
 pub use outage::assert_readiness_follows_outages;
 pub use proxy::{upstream_of, TcpProxy};
 use settings::CommonSettings;
@@ -44,6 +46,7 @@ impl TestEnv {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             otlp_endpoint: None,
             api_rate_limit_per_second: std::num::NonZeroU32::new(1000).expect("not zero"),
+            body_read_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The Bayzat contract probe (DESIGN.md §8): before go-live, checks with a sandbox key what
-//! `shared/bayzat-api.md` marks UNKNOWN (the answer to an empty request, how a duplicate is
+//! The Bayzat contract probe (docs/architecture.md#operating-it): before go-live, checks with a sandbox key what
+//! `docs/bayzat-api.md` marks UNKNOWN (the answer to an empty request, how a duplicate is
 //! refused, the 429's headers, the rate limit's window and scope, how an unknown employee is
 //! refused), judges each answer against the configuration sync-service will run with, and says
 //! what to set. It creates at most one punch when the contract is as documented, and none

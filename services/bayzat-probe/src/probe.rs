@@ -25,8 +25,9 @@ const WINDOW_SEARCH: [f64; 7] = [1.25, 1.5, 1.75, 2.0, 3.0, 4.0, 8.0];
 pub const DEFAULT_UNKNOWN_EMPLOYEE: &str = "bayzat-probe-no-such-employee";
 const EXCERPT_CHARS: usize = 200;
 
-/// What to probe, with what, and the configuration to judge the answers against.
-#[derive(Debug, Clone)]
+/// What to probe, with what, and the configuration to judge the answers against. `Debug` shows
+/// the keys masked.
+#[derive(Clone)]
 pub struct ProbeOptions {
     pub api_url: String,
     pub key: String,
@@ -39,6 +40,29 @@ pub struct ProbeOptions {
     /// The time of the probe's punches (company-local wall clock).
     pub time: LocalPunchTime,
     pub assumptions: Assumptions,
+}
+
+impl std::fmt::Debug for ProbeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked = |key: &str| {
+            let count = key.chars().count();
+            let tail: String = key.chars().skip(count.saturating_sub(4)).collect();
+            if count > 4 {
+                format!("••••{tail}")
+            } else {
+                "••••".to_owned()
+            }
+        };
+        f.debug_struct("ProbeOptions")
+            .field("api_url", &self.api_url)
+            .field("key", &masked(&self.key))
+            .field("second_key", &self.second_key.as_deref().map(masked))
+            .field("employee", &self.employee)
+            .field("unknown_employee", &self.unknown_employee)
+            .field("time", &self.time)
+            .field("assumptions", &self.assumptions)
+            .finish()
+    }
 }
 
 impl ProbeOptions {
@@ -1001,5 +1025,26 @@ impl<'a> Prober<'a> {
             stopped: self.stopped,
             verdict,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_masks_the_keys() {
+        let mut options =
+            ProbeOptions::new("https://sandbox.example/attendance", "bz_sandbox_5f3c9e");
+        options.second_key = Some("bz_second_77aa01".to_owned());
+        let debug = format!("{options:?} {options:#?}");
+        assert!(
+            !debug.contains("bz_sandbox") && !debug.contains("bz_second"),
+            "{debug}"
+        );
+        assert!(
+            debug.contains("••••3c9e") && debug.contains("••••aa01"),
+            "{debug}"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! A strict, in-memory simulator of the Bayzat attendance API (`POST /attendance`), with an
 //! admin API that exposes what it accepted. It is the acceptance oracle of the delivery tests:
-//! see `shared/bayzat-api.md` for the rules it enforces.
+//! see `docs/bayzat-api.md` for the rules it enforces.
 
 mod directory;
 mod model;
@@ -9,8 +9,9 @@ mod state;
 
 pub use directory::{keys_from_directory_file, keys_from_directory_json, DirectoryError};
 pub use model::{
-    AttendanceReply, Contract, EmptyRecords, Faults, KeyBody, KeySpec, KeyStats, LedgerEntry,
-    Reason, RetryAfterHeaders, Stats, DEFAULT_HOLD_MS, DEFAULT_INTERVAL_MS, DEFAULT_MAX_RECORDS,
+    AttendanceReply, Contract, DuplicateEntry, EmptyRecords, Faults, KeyBody, KeySpec, KeyStats,
+    LedgerEntry, Reason, RetryAfterHeaders, RotateBody, Stats, DEFAULT_HOLD_MS,
+    DEFAULT_INTERVAL_MS, DEFAULT_MAX_RECORDS,
 };
 pub use server::{
     serve, spawn, spawn_with, RunningSim, ServerOptions, SimConfig, BODY_LIMIT_BYTES,

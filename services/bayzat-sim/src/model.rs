@@ -24,6 +24,10 @@ fn default_hold_ms() -> u64 {
     DEFAULT_HOLD_MS
 }
 
+fn default_retry_after_s() -> u64 {
+    1
+}
+
 /// One simulated Bayzat company key, with its own limits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeySpec {
@@ -106,6 +110,14 @@ pub struct Faults {
     pub p_accept_then_500: f64,
     pub latency_ms: u64,
     pub seed: u64,
+    /// Answer 429 with `Retry-After: retry_after_s` although the key kept to its interval, as a
+    /// service throttling for its own reasons does. Nothing is stored.
+    pub p_429: f64,
+    #[serde(default = "default_retry_after_s")]
+    pub retry_after_s: u64,
+    /// Store the records, then answer 200 only after `hold_ms`: an acceptance slower than the
+    /// client's timeout, so the client cannot know the records landed.
+    pub p_slow_accept: f64,
 }
 
 impl Default for Faults {
@@ -118,6 +130,9 @@ impl Default for Faults {
             p_accept_then_500: 0.0,
             latency_ms: 0,
             seed: 0,
+            p_429: 0.0,
+            retry_after_s: 1,
+            p_slow_accept: 0.0,
         }
     }
 }
@@ -130,6 +145,8 @@ impl Faults {
             ("p_success_false", self.p_success_false),
             ("p_timeout", self.p_timeout),
             ("p_accept_then_500", self.p_accept_then_500),
+            ("p_429", self.p_429),
+            ("p_slow_accept", self.p_slow_accept),
         ];
         for (name, p) in probabilities {
             if !(0.0..=1.0).contains(&p) {
@@ -167,7 +184,7 @@ pub enum RetryAfterHeaders {
 }
 
 /// Body of `PUT /__admin/keys/{key}/contract`: how the key answers where the real service's
-/// behaviour is unknown (`shared/bayzat-api.md`), so a client or the contract probe can be tried
+/// behaviour is unknown (`docs/bayzat-api.md`), so a client or the contract probe can be tried
 /// against each possible answer. Every field is optional; the defaults are the documented
 /// behaviour.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -259,6 +276,42 @@ pub struct KeyStats {
     pub largest_request: usize,
     /// Shortest gap between the starts of two counted requests; `None` before the second.
     pub min_gap_ms: Option<u64>,
+    /// 429 answers drawn by `p_429` (not in `rate_limited`, which counts the key's own limit).
+    #[serde(default)]
+    pub injected_429: u64,
+    /// Requests stored and answered after `hold_ms` (`p_slow_accept`).
+    #[serde(default)]
+    pub slow_accepts: u64,
+    /// Records refused because the ledger already held their `empId` + `time`: resends.
+    #[serde(default)]
+    pub duplicate_records: u64,
+    /// Of those, records whose earlier acceptance was answered with a plain 200 at once: the
+    /// client had been told they landed and sent them again anyway.
+    #[serde(default)]
+    pub acknowledged_duplicates: u64,
+}
+
+/// A record refused because the ledger already held it, as
+/// `GET /__admin/keys/{key}/duplicates` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateEntry {
+    #[serde(rename = "empId")]
+    pub emp_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub time: String,
+    /// When the resend arrived: RFC 3339, UTC, millisecond precision.
+    pub received_at: String,
+    /// Whether the ledger entry it repeats was answered with a plain, immediate 200.
+    pub acknowledged: bool,
+}
+
+/// Body of `POST /__admin/keys/{key}/rotate`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateBody {
+    /// The key's new name; the old one answers 401 from then on.
+    pub to: String,
 }
 
 /// Body of `GET /__admin/stats`.

@@ -11,10 +11,10 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 
 use crate::model::{
-    AttendanceReply, Contract, Faults, KeyBody, KeySpec, LedgerEntry, Reason, RetryAfterHeaders,
-    Stats,
+    AttendanceReply, Contract, DuplicateEntry, Faults, KeyBody, KeySpec, LedgerEntry, Reason,
+    RetryAfterHeaders, RotateBody, Stats,
 };
-use crate::state::{count_records, lock, Admission, Outcome, SimState};
+use crate::state::{count_records, lock, Admission, Outcome, RotateError, SimState};
 
 /// Far above the 20-record limit, so an oversized request is judged as `too_many_records`
 /// rather than cut off by the transport.
@@ -123,6 +123,8 @@ fn build(
                     .route("/keys/{key}/contract", web::put().to(put_contract))
                     .route("/keys/{key}/contract", web::get().to(get_contract))
                     .route("/keys/{key}/ledger", web::get().to(get_ledger))
+                    .route("/keys/{key}/duplicates", web::get().to(get_duplicates))
+                    .route("/keys/{key}/rotate", web::post().to(rotate_key))
                     .route("/stats", web::get().to(get_stats))
                     .route("/reset", web::post().to(reset)),
             )
@@ -181,6 +183,19 @@ impl RunningSim {
     /// Same as `GET /__admin/keys/{key}/ledger`; `None` for an unknown key.
     pub fn ledger(&self, key: &str) -> Option<Vec<LedgerEntry>> {
         self.state.ledger(key)
+    }
+
+    /// Same as `GET /__admin/keys/{key}/duplicates`; `None` for an unknown key.
+    pub fn duplicates(&self, key: &str) -> Option<Vec<DuplicateEntry>> {
+        self.state.duplicates(key)
+    }
+
+    /// Same as `POST /__admin/keys/{key}/rotate`: `Err` with the reason when `from` is unknown or
+    /// `to` is empty or taken.
+    pub fn rotate_key(&self, from: &str, to: &str) -> Result<(), String> {
+        self.state
+            .rotate_key(from, to)
+            .map_err(|e| rotate_problem(e, from, to))
     }
 
     /// Same as `GET /__admin/stats`.
@@ -281,11 +296,11 @@ async fn attendance(
         Admission::Counted(draws) => draws,
     };
 
-    let (outcome, with_reason) = {
+    let (outcome, with_reason, retry_after_headers) = {
         let mut k = lock(&key);
         k.note_request_size(size);
         let outcome = k.settle(&draws, body.as_deref().map_err(String::as_str));
-        (outcome, !k.contract.no_reason)
+        (outcome, !k.contract.no_reason, k.contract.retry_after)
     };
     tracing::debug!(key = %key_name, ?outcome, "counted request");
 
@@ -295,6 +310,16 @@ async fn attendance(
             server_error()
         }
         Outcome::ServerError | Outcome::AcceptedThen500(_) => server_error(),
+        Outcome::TooManyRequests => too_many_requests(draws.retry_after, retry_after_headers),
+        Outcome::AcceptedSlowly(n) => {
+            sleep(draws.hold).await;
+            reply(
+                StatusCode::OK,
+                true,
+                format!("{n} attendance record(s) accepted"),
+                None,
+            )
+        }
         Outcome::SuccessFalse => reply(
             StatusCode::OK,
             false,
@@ -416,6 +441,35 @@ async fn get_ledger(path: web::Path<String>, state: web::Data<SimState>) -> Http
     match state.ledger(&path) {
         Some(l) => HttpResponse::Ok().json(l),
         None => unknown_key(&path),
+    }
+}
+
+async fn get_duplicates(path: web::Path<String>, state: web::Data<SimState>) -> HttpResponse {
+    match state.duplicates(&path) {
+        Some(d) => HttpResponse::Ok().json(d),
+        None => unknown_key(&path),
+    }
+}
+
+fn rotate_problem(error: RotateError, from: &str, to: &str) -> String {
+    match error {
+        RotateError::Unknown => format!("unknown key {from}"),
+        RotateError::Taken => format!("key {to} is already registered"),
+        RotateError::BadName => "the new key must not be empty".to_owned(),
+    }
+}
+
+async fn rotate_key(
+    path: web::Path<String>,
+    body: web::Json<RotateBody>,
+    state: web::Data<SimState>,
+) -> HttpResponse {
+    let to = body.into_inner().to;
+    match state.rotate_key(&path, &to) {
+        Ok(()) => HttpResponse::Ok().json(json!({"key": to})),
+        Err(RotateError::Unknown) => unknown_key(&path),
+        Err(e) => HttpResponse::BadRequest()
+            .json(json!({"success": false, "message": rotate_problem(e, &path, &to)})),
     }
 }
 

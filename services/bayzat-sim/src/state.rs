@@ -12,8 +12,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
 
 use crate::model::{
-    Contract, EmptyRecords, Faults, KeySpec, KeyStats, LedgerEntry, Reason, RetryAfterHeaders,
-    Stats,
+    Contract, DuplicateEntry, EmptyRecords, Faults, KeySpec, KeyStats, LedgerEntry, Reason,
+    RetryAfterHeaders, Stats,
 };
 
 /// A poisoned lock only means a handler panicked mid-update; the counters are still the best
@@ -49,6 +49,26 @@ impl SimState {
 
     pub(crate) fn remove_key(&self, key: &str) -> bool {
         lock(&self.keys).remove(key).is_some()
+    }
+
+    /// Moves a key's whole state (ledger, counters, faults, contract) to a new name, as a company
+    /// whose key is replaced keeps its records: the old name answers 401 from then on.
+    pub(crate) fn rotate_key(&self, from: &str, to: &str) -> Result<(), RotateError> {
+        if to.is_empty() {
+            return Err(RotateError::BadName);
+        }
+        let mut keys = lock(&self.keys);
+        if keys.contains_key(to) {
+            return Err(RotateError::Taken);
+        }
+        let state = keys.remove(from).ok_or(RotateError::Unknown)?;
+        lock(&state).spec.key = to.to_owned();
+        keys.insert(to.to_owned(), state);
+        Ok(())
+    }
+
+    pub(crate) fn duplicates(&self, key: &str) -> Option<Vec<DuplicateEntry>> {
+        self.key(key).map(|k| lock(&k).duplicates.clone())
     }
 
     pub(crate) fn key(&self, key: &str) -> Option<Arc<Mutex<KeyState>>> {
@@ -124,6 +144,14 @@ impl SimState {
     }
 }
 
+/// Why a key could not be renamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RotateError {
+    Unknown,
+    Taken,
+    BadName,
+}
+
 pub(crate) struct KeyState {
     spec: KeySpec,
     employees: HashSet<String>,
@@ -135,6 +163,10 @@ pub(crate) struct KeyState {
     ledger: Vec<LedgerEntry>,
     /// `(empId, time)` of every ledger entry: Bayzat refuses a repeat whatever its type.
     held: HashSet<(String, String)>,
+    /// The held punches whose acceptance was answered with a plain, immediate 200.
+    acknowledged: HashSet<(String, String)>,
+    /// Every record refused because `held` had it, in arrival order.
+    duplicates: Vec<DuplicateEntry>,
     stats: KeyStats,
 }
 
@@ -152,16 +184,21 @@ pub(crate) enum Admission {
 /// The random outcomes of one counted request, drawn when it is counted.
 ///
 /// Exactly four numbers in `[0, 1)` are drawn per counted request, always in this order and
-/// whether or not they end up mattering: timeout, 500, `success: false`, accept-then-500. A
-/// fault fires when its number is below its probability; the first three are exclusive, in that
-/// order of precedence. Drawing a fixed count keeps the generator's stream aligned with the
-/// request sequence, so the same seed and the same requests give the same answers.
+/// whether or not they end up mattering: timeout, 500, `success: false`, accept-then-500; and two
+/// more, 429 and slow accept, when the key sets either of those. A fault fires when its number is
+/// below its probability; timeout, 500, `success: false` and 429 are exclusive, in that order of
+/// precedence, and accept-then-500 wins over slow accept. Drawing a fixed count keeps the
+/// generator's stream aligned with the request sequence, so the same seed and the same requests
+/// give the same answers (and keys that set neither of the later two see the same stream as
+/// before they existed).
 #[derive(Debug, Clone)]
 pub(crate) struct Draws {
     pub(crate) fault: Option<Fault>,
     pub(crate) accept_then_500: bool,
+    pub(crate) slow_accept: bool,
     pub(crate) hold: Duration,
     pub(crate) latency: Duration,
+    pub(crate) retry_after: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +206,7 @@ pub(crate) enum Fault {
     Timeout,
     ServerError,
     SuccessFalse,
+    TooManyRequests,
 }
 
 /// How a counted request ends.
@@ -177,10 +215,12 @@ pub(crate) enum Outcome {
     Hold,
     ServerError,
     SuccessFalse,
+    TooManyRequests,
     Rejected(Rejection),
     NoRecords,
     Accepted(usize),
     AcceptedThen500(usize),
+    AcceptedSlowly(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,6 +264,8 @@ impl KeyState {
             last_start: None,
             ledger: Vec::new(),
             held: HashSet::new(),
+            acknowledged: HashSet::new(),
+            duplicates: Vec::new(),
             stats: KeyStats::default(),
         }
     }
@@ -272,6 +314,12 @@ impl KeyState {
         let r_500: f64 = self.rng.random();
         let r_success_false: f64 = self.rng.random();
         let r_accept_then_500: f64 = self.rng.random();
+        let (r_429, r_slow_accept): (f64, f64) =
+            if self.faults.p_429 > 0.0 || self.faults.p_slow_accept > 0.0 {
+                (self.rng.random(), self.rng.random())
+            } else {
+                (1.0, 1.0)
+            };
         let f = &self.faults;
         let fault = if r_timeout < f.p_timeout {
             Some(Fault::Timeout)
@@ -279,14 +327,18 @@ impl KeyState {
             Some(Fault::ServerError)
         } else if r_success_false < f.p_success_false {
             Some(Fault::SuccessFalse)
+        } else if r_429 < f.p_429 {
+            Some(Fault::TooManyRequests)
         } else {
             None
         };
         Admission::Counted(Draws {
             fault,
             accept_then_500: r_accept_then_500 < f.p_accept_then_500,
+            slow_accept: r_slow_accept < f.p_slow_accept,
             hold: Duration::from_millis(f.hold_ms),
             latency,
+            retry_after: Duration::from_secs(f.retry_after_s),
         })
     }
 
@@ -314,6 +366,10 @@ impl KeyState {
                 self.stats.success_false += 1;
                 return Outcome::SuccessFalse;
             }
+            Some(Fault::TooManyRequests) => {
+                self.stats.injected_429 += 1;
+                return Outcome::TooManyRequests;
+            }
             None => {}
         }
         let parsed = match body {
@@ -332,6 +388,9 @@ impl KeyState {
             }
         };
         if let Err(rejection) = self.validate(&records) {
+            if rejection.reason == Reason::Duplicate {
+                self.note_resends(&records);
+            }
             return self.reject(rejection);
         }
         if records.is_empty() {
@@ -349,7 +408,11 @@ impl KeyState {
         }
         let received_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         let n = records.len();
+        let acknowledged = !draws.accept_then_500 && !draws.slow_accept;
         for r in records {
+            if acknowledged {
+                self.acknowledged.insert((r.emp_id.clone(), r.time.clone()));
+            }
             self.held.insert((r.emp_id.clone(), r.time.clone()));
             self.ledger.push(LedgerEntry {
                 emp_id: r.emp_id,
@@ -362,8 +425,34 @@ impl KeyState {
         if draws.accept_then_500 {
             self.stats.server_errors += 1;
             Outcome::AcceptedThen500(n)
+        } else if draws.slow_accept {
+            self.stats.slow_accepts += 1;
+            Outcome::AcceptedSlowly(n)
         } else {
             Outcome::Accepted(n)
+        }
+    }
+
+    /// Records of a request refused as a duplicate that the ledger already holds: resends.
+    fn note_resends(&mut self, records: &[Record]) {
+        let received_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+        for r in records {
+            let punch = (r.emp_id.clone(), r.time.clone());
+            if !self.held.contains(&punch) {
+                continue;
+            }
+            let acknowledged = self.acknowledged.contains(&punch);
+            self.stats.duplicate_records += 1;
+            if acknowledged {
+                self.stats.acknowledged_duplicates += 1;
+            }
+            self.duplicates.push(DuplicateEntry {
+                emp_id: r.emp_id.clone(),
+                kind: r.kind.clone(),
+                time: r.time.clone(),
+                received_at: received_at.clone(),
+                acknowledged,
+            });
         }
     }
 

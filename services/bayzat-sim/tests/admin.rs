@@ -13,7 +13,7 @@ use serde_json::json;
 
 const DIRECTORY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/directory.json"
+    "/../../tests/fixtures/directory.json"
 );
 
 #[tokio::test]
@@ -335,5 +335,53 @@ async fn directory_keys_serve_their_employees_only() {
     )
     .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn rotate_moves_the_ledger_to_the_new_key_and_refuses_the_old_one() {
+    let sim = start(vec![fast_key(), KeySpec::new("other", ["1"])]).await;
+    let punch = records(vec![rec("1", "checkIn", "2023-04-30 09:00:00")]);
+    assert_eq!(post(&sim, Some(KEY), &punch).await.status, StatusCode::OK);
+    admin_put(
+        &sim,
+        &format!("/keys/{KEY}/faults"),
+        &json!({"latency_ms": 1}),
+    )
+    .await;
+
+    let (status, body) =
+        admin_post(&sim, &format!("/keys/{KEY}/rotate"), &json!({"to": "new"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        post(&sim, Some(KEY), &punch).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The company's records stay: the same punch under the new key is a duplicate.
+    let a = post(&sim, Some("new"), &punch).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(a.json()["reason"], "duplicate");
+    assert_eq!(ledger(&sim, "new").await.len(), 1);
+    let (_, faults) = admin_get(&sim, "/keys/new/faults").await;
+    assert_eq!(faults["latency_ms"], 1);
+    let s = stats(&sim).await;
+    assert!(!s.keys.contains_key(KEY));
+    assert_eq!(s.keys["new"].accepted_records, 1);
+    assert_eq!(s.keys["new"].acknowledged_duplicates, 1);
+    assert_eq!(s.unauthorized, 1);
+    let (_, keys) = admin_get(&sim, "/keys").await;
+    assert!(keys.as_array().unwrap().iter().any(|k| k["key"] == "new"));
+
+    for (from, to, expected) in [
+        (KEY, "x", StatusCode::NOT_FOUND),
+        ("new", "other", StatusCode::BAD_REQUEST),
+        ("new", "", StatusCode::BAD_REQUEST),
+    ] {
+        let (status, _) =
+            admin_post(&sim, &format!("/keys/{from}/rotate"), &json!({"to": to})).await;
+        assert_eq!(status, expected, "{from} -> {to}");
+    }
+    assert_eq!(sim.rotate_key("new", "newer"), Ok(()));
+    assert_eq!(sim.duplicates("newer").map(|d| d.len()), Some(1));
     sim.stop().await;
 }

@@ -285,3 +285,139 @@ async fn bad_faults_are_refused() {
     );
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn p_429_answers_429_with_its_retry_after_and_stores_nothing() {
+    let sim = start(vec![fast_key()]).await;
+    set_faults(&sim, json!({"p_429": 1.0, "retry_after_s": 3})).await;
+    let a = post(&sim, Some(KEY), &punch(0)).await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(a.header("retry-after").as_deref(), Some("3"));
+    assert_eq!(a.header("retry-after-ms").as_deref(), Some("3000"));
+    assert_eq!(a.json()["success"], false);
+    assert!(ledger(&sim, KEY).await.is_empty());
+    let s = &stats(&sim).await.keys[KEY];
+    // Injected, so not counted as the key's own limit, and the request is counted.
+    assert_eq!(
+        (s.requests, s.injected_429, s.rate_limited, s.server_errors),
+        (1, 1, 0, 0)
+    );
+    set_faults(&sim, json!({})).await;
+    assert_eq!(
+        post(&sim, Some(KEY), &punch(0)).await.status,
+        StatusCode::OK
+    );
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn slow_accept_stores_then_answers_200_after_the_hold() {
+    let sim = start(vec![fast_key()]).await;
+    set_faults(&sim, json!({"p_slow_accept": 1.0, "hold_ms": 300})).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let err = client
+        .post(sim.attendance_url())
+        .header("x-api-key", KEY)
+        .json(&punch(0))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    // Stored although the client gave up.
+    assert_eq!(ledger(&sim, KEY).await.len(), 1);
+    let t0 = Instant::now();
+    let a = post(&sim, Some(KEY), &punch(1)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.json()["success"], true);
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    let s = &stats(&sim).await.keys[KEY];
+    assert_eq!((s.requests, s.slow_accepts, s.accepted_records), (2, 2, 2));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn resends_are_counted_and_told_apart_by_whether_the_acceptance_was_answered() {
+    let sim = start(vec![fast_key()]).await;
+    let acked = rec("1", "checkIn", "2023-04-30 09:00:00");
+    let unacked = rec("2", "checkIn", "2023-04-30 09:00:00");
+    let fresh = rec("3", "checkIn", "2023-04-30 09:00:00");
+    assert_eq!(
+        post(&sim, Some(KEY), &records(vec![acked.clone()]))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    set_faults(&sim, json!({"p_accept_then_500": 1.0})).await;
+    assert_eq!(
+        post(&sim, Some(KEY), &records(vec![unacked.clone()]))
+            .await
+            .status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    set_faults(&sim, json!({})).await;
+    // One request resending both, with a new punch: refused whole, both resends counted.
+    let a = post(
+        &sim,
+        Some(KEY),
+        &records(vec![fresh.clone(), acked.clone(), unacked.clone()]),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(a.json()["reason"], "duplicate");
+    // A punch repeated within one request is a duplicate but no resend.
+    let twice = post(&sim, Some(KEY), &records(vec![fresh.clone(), fresh])).await;
+    assert_eq!(twice.status, StatusCode::BAD_REQUEST);
+
+    let s = &stats(&sim).await.keys[KEY];
+    assert_eq!((s.duplicate_records, s.acknowledged_duplicates), (2, 1));
+    assert_eq!(s.bad_requests_by_reason.get("duplicate"), Some(&2));
+    let d = duplicates(&sim, KEY).await;
+    let seen: Vec<_> = d
+        .iter()
+        .map(|e| (e.emp_id.as_str(), e.acknowledged))
+        .collect();
+    assert_eq!(seen, [("1", true), ("2", false)]);
+    assert!(d.iter().all(|e| e.time == "2023-04-30 09:00:00"));
+    assert_eq!(ledger(&sim, KEY).await.len(), 2);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn new_faults_are_reproducible_and_leave_the_old_stream_alone() {
+    let sim = start(vec![fast_key()]).await;
+    let register = || async {
+        let (status, _) = admin_put(
+            &sim,
+            &format!("/keys/{KEY}"),
+            &json!({"employees": ["1"], "interval_ms": 0}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    };
+    let old = json!({"p_500": 0.3, "p_accept_then_500": 0.2, "seed": 5});
+    register().await;
+    set_faults(&sim, old.clone()).await;
+    let before = run_sequence(&sim, 30).await;
+    // Explicit zeros for the new faults draw nothing more: the same answers.
+    let mut zeros = old.clone();
+    zeros["p_429"] = json!(0.0);
+    zeros["p_slow_accept"] = json!(0.0);
+    register().await;
+    set_faults(&sim, zeros).await;
+    assert_eq!(run_sequence(&sim, 30).await, before);
+
+    let all = json!({"p_500": 0.2, "p_429": 0.2, "p_slow_accept": 0.2, "hold_ms": 1, "seed": 9});
+    register().await;
+    set_faults(&sim, all.clone()).await;
+    let first = run_sequence(&sim, 40).await;
+    register().await;
+    set_faults(&sim, all).await;
+    assert_eq!(run_sequence(&sim, 40).await, first);
+    assert!(first.iter().any(|a| a.0 == 429), "{first:?}");
+    let s = &stats(&sim).await.keys[KEY];
+    assert!(s.slow_accepts > 0 && s.injected_429 > 0, "{s:?}");
+    sim.stop().await;
+}

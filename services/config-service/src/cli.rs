@@ -3,14 +3,16 @@
 
 use std::time::Duration;
 
-use auth::{Claims, JwtKeys, Role};
+use auth::{Claims, JwtKeys, Role, Signer, SigningKey};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use settings::{Env, SettingsError};
 
-use crate::store::bayzat_configs;
+use crate::store::{self, bayzat_configs};
 
-/// Prints a token for `sub` with `role`, limited to `companies` when given.
+/// A token for `sub` with `role`, limited to `companies` when given, signed as the IT portal with
+/// `BRIDGE_PORTAL_SIGNING_KEY` (or, in development mode, the development secret). The portal's
+/// keys never sign `service` tokens: the services refuse them.
 pub fn mint_token(
     env: &Env,
     sub: &str,
@@ -31,7 +33,7 @@ pub fn mint_token_for(
     ttl: Duration,
     audience: Option<&str>,
 ) -> Result<String, SettingsError> {
-    let keys = JwtKeys::from_env(env)?;
+    let keys = JwtKeys::portal_from_env(env)?;
     let mut claims = Claims::new(
         sub,
         role,
@@ -46,15 +48,31 @@ pub fn mint_token_for(
     Ok(keys.mint(&claims))
 }
 
-/// What `reencrypt` did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Reencrypted {
-    pub total: usize,
-    pub moved: usize,
+/// A fresh Ed25519 key for `signer` under `kid`: the private key as `BRIDGE_SIGNING_KEY` (or
+/// `BRIDGE_PORTAL_SIGNING_KEY`) takes it, and the item to add to `BRIDGE_TRUSTED_KEYS`.
+pub fn generate_key(kid: &str, signer: Signer) -> Result<(String, String), String> {
+    let key = SigningKey::generate(kid, signer);
+    // Parsing it back applies the kid rules.
+    SigningKey::parse(&key.to_setting(), signer).map_err(str::to_owned)?;
+    Ok((key.to_setting(), key.trusted().to_setting()))
 }
 
-/// Re-encrypts every stored Bayzat key that is not under the newest master key, each in its own
-/// statement, and records one audit entry. Safe to run again: keys already moved are skipped.
+/// What `reencrypt` (or the move of old-format values at start) did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reencrypted {
+    /// Stored keys looked at.
+    pub total: usize,
+    /// Moved to the newest master key (and the current format).
+    pub moved: usize,
+    /// Left alone because the key was changed while the run was under way: the new key is already
+    /// under the newest master key, and writing the old one back would undo the change.
+    pub changed_meanwhile: usize,
+}
+
+/// Re-encrypts every stored Bayzat key that is not under the newest master key in the current
+/// format (bound to its company), each in its own statement, and records one audit entry. Safe to
+/// run again: keys already moved are skipped. Each write is a compare-and-swap on the ciphertext
+/// that was read, so a key changed through the API meanwhile is never overwritten.
 pub async fn reencrypt(
     database_url: &str,
     master_keys: &crypto::MasterKeys,
@@ -63,24 +81,70 @@ pub async fn reencrypt(
         <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(database_url)
             .await
             .map_err(|e| format!("database: {e}"))?;
-    let stored = bayzat_configs::encrypted_keys(&mut conn)
+    let (done, failures) = move_keys(&mut conn, master_keys, |stored| {
+        master_keys.needs_reencryption(stored)
+    })
+    .await?;
+    match failures.into_iter().next() {
+        Some(failure) => Err(failure),
+        None => Ok(done),
+    }
+}
+
+/// Moves stored keys of the old format (not bound to their company) to the current one, under the
+/// newest master key; run by config-service at start. A value that cannot be moved (its master key
+/// is gone) is logged and left as it is.
+pub async fn upgrade_legacy_keys(
+    conn: &mut store::Conn,
+    master_keys: &crypto::MasterKeys,
+) -> Result<Reencrypted, String> {
+    let (done, failures) =
+        move_keys(conn, master_keys, |stored| master_keys.is_legacy(stored)).await?;
+    for failure in failures {
+        tracing::error!(error = %failure, "a stored Bayzat key of the old format cannot be moved");
+    }
+    if done.moved > 0 {
+        tracing::info!(
+            moved = done.moved,
+            "stored Bayzat keys bound to their companies"
+        );
+    }
+    Ok(done)
+}
+
+/// Re-encrypts the stored keys `select` picks; per-company failures are returned, not fatal.
+async fn move_keys(
+    conn: &mut store::Conn,
+    master_keys: &crypto::MasterKeys,
+    select: impl Fn(&str) -> bool,
+) -> Result<(Reencrypted, Vec<String>), String> {
+    let stored = bayzat_configs::encrypted_keys(conn)
         .await
         .map_err(|e| e.to_string())?;
     let mut result = Reencrypted {
         total: stored.len(),
-        moved: 0,
+        ..Reencrypted::default()
     };
+    let mut failures = Vec::new();
     let mut moved_companies = Vec::new();
     for (company_id, ciphertext) in stored {
-        if !master_keys.needs_reencryption(&ciphertext) {
+        if !select(&ciphertext) {
             continue;
         }
-        let fresh = master_keys
-            .reencrypt(&ciphertext)
-            .map_err(|e| format!("company {company_id}: {e}"))?;
-        bayzat_configs::replace_ciphertext(&mut conn, company_id, &fresh)
+        let fresh = match master_keys.reencrypt(company_id, &ciphertext) {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                failures.push(format!("company {company_id}: {error}"));
+                continue;
+            }
+        };
+        let replaced = bayzat_configs::replace_ciphertext(conn, company_id, &ciphertext, &fresh)
             .await
             .map_err(|e| e.to_string())?;
+        if replaced == 0 {
+            result.changed_meanwhile += 1;
+            continue;
+        }
         result.moved += 1;
         moved_companies.push(company_id);
     }
@@ -93,11 +157,11 @@ pub async fn reencrypt(
             details: json!({ "companies": moved_companies }),
             events: Vec::new(),
         }
-        .record(&mut conn)
+        .record(conn)
         .await
         .map_err(|e| e.to_string())?;
     }
-    Ok(result)
+    Ok((result, failures))
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,12 +182,23 @@ struct DirectoryFileCompany {
     bayzat: Option<DirectoryFileBayzat>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 struct DirectoryFileBayzat {
     api_key: Option<String>,
     is_enabled: Option<bool>,
     sync_frequency: Option<String>,
     daily_at: Option<String>,
+}
+
+impl std::fmt::Debug for DirectoryFileBayzat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectoryFileBayzat")
+            .field("api_key", &self.api_key.as_deref().map(crypto::mask))
+            .field("is_enabled", &self.is_enabled)
+            .field("sync_frequency", &self.sync_frequency)
+            .field("daily_at", &self.daily_at)
+            .finish()
+    }
 }
 
 #[derive(Debug, Deserialize)]

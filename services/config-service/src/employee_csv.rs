@@ -120,6 +120,29 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<EmployeeInput>, Vec<RowError>), FileEr
         if record.iter().all(str::is_empty) {
             continue;
         }
+        // Identifiers and names are single-line text: a control character (a NUL would cut the
+        // name where it is stored) refuses the row.
+        let control = [
+            (Some(id_column), "employee id"),
+            (Some(name_column), "name"),
+            (bayzat_column, "bayzat emp id"),
+            (active_column, "active"),
+        ]
+        .into_iter()
+        .find_map(|(column, what)| {
+            let found = service_kit::control_char(record.get(column?)?)?;
+            Some((what, found))
+        });
+        if let Some((what, found)) = control {
+            errors.push(RowError {
+                line,
+                error: format!(
+                    "{what} holds the control character U+{:04X}",
+                    u32::from(found)
+                ),
+            });
+            continue;
+        }
         let cell = |i: usize| record.get(i).unwrap_or("").to_owned();
         let (employee_id, name) = (cell(id_column), cell(name_column));
         if employee_id.is_empty() {
@@ -195,6 +218,31 @@ mod tests {
         );
         assert!(!employees[1].active);
         assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), [3, 4, 5]);
+    }
+
+    #[test]
+    fn control_characters_refuse_the_row_instead_of_cutting_it() {
+        let text = "Employee ID,Name,Bayzat Emp ID\n1001,Ah\u{0}med,\n10\u{1}02,Omar,\n1003,Sara,B\u{7f}\n1004,\"Ali\nHassan\",\n1005,Maria,\n";
+        let (employees, errors) = parse(text.as_bytes()).unwrap();
+        assert_eq!(
+            employees
+                .iter()
+                .map(|e| (e.employee_id.as_str(), e.name.as_str()))
+                .collect::<Vec<_>>(),
+            [("1005", "Maria")]
+        );
+        assert_eq!(
+            errors
+                .iter()
+                .map(|e| (e.line, e.error.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                (2, "name holds the control character U+0000"),
+                (3, "employee id holds the control character U+0001"),
+                (4, "bayzat emp id holds the control character U+007F"),
+                (5, "name holds the control character U+000A"),
+            ]
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crypto::MasterKeys;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use outbox::RelayWaker;
 use service_kit::{Foundation, RunningService, StartError};
-use settings::{CommonSettings, Env, Seconds, SettingsError};
+use settings::{AllowedApiUrls, CommonSettings, Env, Seconds, SettingsError};
 
 pub const SERVICE: &str = "config-service";
 /// The Postgres schema this service owns.
@@ -32,7 +32,13 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/c
 pub const BIND_VARIABLE: &str = "CONFIG_SERVICE_BIND";
 pub const DEFAULT_BIND: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8081);
-pub const DEFAULT_API_URL: &str = "https://integration.bayzat.com/attendance";
+pub const DEFAULT_API_URL: &str = settings::BAYZAT_PRODUCTION_API_URL;
+/// The variable naming the address of the internal endpoints (`/internal/...`, for other
+/// services only), and its default. Only `/internal/...` is served there, and never on the
+/// public bind.
+pub const INTERNAL_BIND_VARIABLE: &str = "CONFIG_SERVICE_INTERNAL_BIND";
+pub const DEFAULT_INTERNAL_BIND: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8091);
 
 /// Largest JSON or CSV body: a 10,000-employee upsert fits with room to spare.
 const BODY_LIMIT: usize = 8 * 1024 * 1024;
@@ -40,14 +46,18 @@ const BODY_LIMIT: usize = 8 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Settings {
     pub common: CommonSettings,
-    /// `BRIDGE_JWT_SECRET`: verifies every caller's token.
+    /// `BRIDGE_TRUSTED_KEYS`: verifies every caller's token (config-service signs nothing).
     pub jwt: JwtKeys,
+    /// `CONFIG_SERVICE_INTERNAL_BIND`: where `/internal/...` is served.
+    pub internal_bind: SocketAddr,
     /// `BRIDGE_MASTER_KEYS`: encrypt and decrypt stored Bayzat keys.
     pub master_keys: Arc<MasterKeys>,
     /// `BAYZAT_DEFAULT_API_URL`: the api_url of a company that sets none.
     pub default_api_url: String,
     /// `BAYZAT_HTTP_TIMEOUT` (seconds): how long a connection test waits for Bayzat.
     pub bayzat_timeout: Duration,
+    /// `BAYZAT_ALLOWED_API_URLS`: the only URLs a key is saved for or tested against.
+    pub allowed_api_urls: AllowedApiUrls,
 }
 
 impl Settings {
@@ -55,11 +65,13 @@ impl Settings {
         Ok(Self {
             common: CommonSettings::from_env(env, BIND_VARIABLE, DEFAULT_BIND)?,
             jwt: JwtKeys::from_env(env)?,
+            internal_bind: env.or(INTERNAL_BIND_VARIABLE, DEFAULT_INTERNAL_BIND)?,
             master_keys: Arc::new(MasterKeys::from_env(env)?),
             default_api_url: env.or("BAYZAT_DEFAULT_API_URL", DEFAULT_API_URL.to_owned())?,
             bayzat_timeout: env
                 .or("BAYZAT_HTTP_TIMEOUT", Seconds(Duration::from_secs(10)))?
                 .0,
+            allowed_api_urls: AllowedApiUrls::from_env(env)?,
         })
     }
 }
@@ -70,13 +82,29 @@ pub struct AppState {
     pub master_keys: Arc<MasterKeys>,
     pub bayzat: BayzatClient,
     pub default_api_url: String,
+    /// Where keys may be sent (saved and tested URLs).
+    pub allowed_api_urls: AllowedApiUrls,
     /// Wakes the outbox relay after a commit that enqueued events.
     pub relay: RelayWaker,
+}
+
+/// A started config-service and where its internal endpoints listen.
+pub struct Started {
+    pub service: RunningService,
+    pub internal_addr: SocketAddr,
 }
 
 /// Migrates the schema, connects to the broker, starts the outbox relay and the consumers, and
 /// serves the REST API.
 pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
+    Ok(start_with_internal(settings).await?.service)
+}
+
+/// [`start`], also telling where `/internal/...` is served (its bind may be port 0).
+pub async fn start_with_internal(settings: Settings) -> Result<Started, StartError> {
+    settings.jwt.warn_if_development(SERVICE);
+    let internal_listener = std::net::TcpListener::bind(settings.internal_bind)?;
+    let internal_addr = internal_listener.local_addr()?;
     let foundation = Foundation::prepare(SERVICE, &settings.common, SCHEMA, MIGRATIONS).await?;
     let relay = RelayWaker::default();
     let publisher = Arc::new(bus::Publisher::new(foundation.broker.clone()));
@@ -87,6 +115,17 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         relay.clone(),
     )];
     let consumers = events::spawn_consumers(&foundation.broker, &foundation.pool);
+    // Keys stored by earlier versions are bound to their companies before anything reads them.
+    match db::connection(&foundation.pool).await {
+        Ok(mut conn) => {
+            if let Err(error) = cli::upgrade_legacy_keys(&mut conn, &settings.master_keys).await {
+                tracing::error!(%error, "stored Bayzat keys of the old format were not moved");
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "stored Bayzat keys of the old format were not moved")
+        }
+    }
     let state = web::Data::new(AppState {
         pool: foundation.pool.clone(),
         master_keys: settings.master_keys.clone(),
@@ -95,12 +134,21 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
             bayzat_client::default_duplicate_pattern(),
         ),
         default_api_url: settings.default_api_url.clone(),
+        allowed_api_urls: settings.allowed_api_urls.clone(),
         relay,
     });
     let jwt = web::Data::new(settings.jwt.clone());
-    let rate_limit = web::Data::new(service_kit::ApiRateLimit::per_second(
-        settings.common.api_rate_limit_per_second,
-    ));
+    let rate_limit = web::Data::new(
+        service_kit::ApiRateLimit::per_second(settings.common.api_rate_limit_per_second)
+            .identified_by({
+                // Each caller is limited as the identity its token proves, however it is sent.
+                let keys = settings.jwt.clone();
+                move |token| {
+                    let claims = keys.verify(token).ok()?;
+                    Some(format!("{}:{}", claims.role, claims.sub))
+                }
+            }),
+    );
     let ops = foundation.ops.clone();
     let running = RunningService::start(
         settings.common.bind,
@@ -108,6 +156,10 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         move |listener| {
             Ok(HttpServer::new(move || {
                 App::new()
+                    .wrap(actix_web::middleware::from_fn(move |req, next| {
+                        api::split_listeners(internal_addr, req, next)
+                    }))
+                    .wrap(actix_web::middleware::from_fn(service_kit::checked_input))
                     .wrap(actix_web::middleware::from_fn(service_kit::rate_limit))
                     .wrap(actix_web::middleware::from_fn(service_kit::trace_requests))
                     .configure(service_kit::api_defaults(
@@ -121,8 +173,13 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
                     .configure(api::configure)
             })
             .listen(listener)?
+            .listen(internal_listener)?
             .run())
         },
     )?;
-    Ok(running)
+    tracing::info!(addr = %internal_addr, "internal endpoints listening");
+    Ok(Started {
+        service: running,
+        internal_addr,
+    })
 }

@@ -19,7 +19,8 @@ struct Cli {
 enum Command {
     /// Serve the REST API (the default).
     Serve,
-    /// Print a bearer token (reads BRIDGE_JWT_SECRET).
+    /// Print a person's bearer token signed as the IT portal (reads BRIDGE_PORTAL_SIGNING_KEY
+    /// unless --key-file is given).
     MintToken {
         #[arg(long)]
         sub: String,
@@ -36,12 +37,25 @@ enum Command {
         /// a short --ttl); the services' APIs refuse a token that has one.
         #[arg(long)]
         audience: Option<String>,
+        /// A file holding the portal's private key as `kid:base64-private-key`.
+        #[arg(long)]
+        key_file: Option<String>,
+    },
+    /// Print a new Ed25519 key pair: the private key (for BRIDGE_SIGNING_KEY or
+    /// BRIDGE_PORTAL_SIGNING_KEY) and the item to add to every service's BRIDGE_TRUSTED_KEYS.
+    GenerateKey {
+        /// The key's id, sent in each token's header (e.g. portal-2026-12).
+        #[arg(long)]
+        kid: String,
+        /// Who signs with it: portal, console, sync-service, import-service or config-service.
+        #[arg(long)]
+        signer: auth::Signer,
     },
     /// Re-encrypt every stored Bayzat key under the newest master key (reads DATABASE_URL and
     /// BRIDGE_MASTER_KEYS).
     Reencrypt,
     /// Load a directory file (companies, report names, keys, employees) through the REST API
-    /// (reads BRIDGE_JWT_SECRET).
+    /// as an admin (reads BRIDGE_PORTAL_SIGNING_KEY).
     LoadDirectory {
         file: String,
         /// config-service's base URL.
@@ -71,16 +85,40 @@ async fn main() -> ExitCode {
             companies,
             ttl,
             audience,
-        } => match cli::mint_token_for(
-            &env,
-            &sub,
-            role,
-            companies,
-            Duration::from_secs(ttl),
-            audience.as_deref(),
-        ) {
-            Ok(token) => {
-                println!("{token}");
+            key_file,
+        } => match key_file
+            .map(|file| {
+                std::fs::read_to_string(&file)
+                    .map(|text| {
+                        Env::from_pairs([(
+                            auth::PORTAL_SIGNING_KEY_VARIABLE,
+                            text.trim().to_owned(),
+                        )])
+                    })
+                    .map_err(|e| format!("{file}: {e}"))
+            })
+            .transpose()
+        {
+            Err(error) => fail(error),
+            Ok(key_env) => match cli::mint_token_for(
+                key_env.as_ref().unwrap_or(&env),
+                &sub,
+                role,
+                companies,
+                Duration::from_secs(ttl),
+                audience.as_deref(),
+            ) {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => fail(error),
+            },
+        },
+        Command::GenerateKey { kid, signer } => match cli::generate_key(&kid, signer) {
+            Ok((private, trusted)) => {
+                println!("private: {private}");
+                println!("trusted: {trusted}");
                 ExitCode::SUCCESS
             }
             Err(error) => fail(error),
@@ -99,6 +137,12 @@ async fn main() -> ExitCode {
             match cli::reencrypt(&database_url, &master_keys).await {
                 Ok(done) => {
                     println!("re-encrypted {} of {} stored keys", done.moved, done.total);
+                    if done.changed_meanwhile > 0 {
+                        println!(
+                            "{} keys were changed meanwhile and left as they are (already under the newest master key)",
+                            done.changed_meanwhile
+                        );
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(error) => fail(error),

@@ -1,8 +1,9 @@
 //! The OpenAPI document of config-service, generated from the handlers and types. It is served at
 //! /openapi.json and checked in at proto/openapi/config-service.json (a test fails on drift).
 
-use service_kit::BearerAuth;
-use utoipa::OpenApi;
+use serde::Serialize;
+use service_kit::{BadInput, BearerAuth, Refusals};
+use utoipa::{OpenApi, ToSchema};
 
 use crate::api::*;
 
@@ -14,7 +15,7 @@ use crate::api::*;
         list_employees, upsert_employees, upload_employees_csv, deactivate_employee,
         get_config, put_config, test_connection, snapshot, list_audit, decrypted_key,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &BadInput, &Refusals),
     tags(
         (name = "companies", description = "Companies and the fingerprint report names that map to them"),
         (name = "employees", description = "The employee directory"),
@@ -29,4 +30,14 @@ struct ApiDoc;
 /// The document.
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+/// When a company's punches go to Bayzat: manual (as soon as their import completes), hourly
+/// (at the next top of the hour) or daily (at `daily_at`), in the company's time zone.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncFrequencyName {
+    Manual,
+    Hourly,
+    Daily,
 }

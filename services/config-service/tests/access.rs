@@ -1,5 +1,5 @@
-//! The role matrix of DESIGN.md §6 over every endpoint: no token and an expired token are 401, a
-//! role the endpoint does not allow is 403, and so is a token limited to another company.
+//! The role matrix of docs/architecture.md#security over every endpoint: no token and an expired token are 401, a
+//! role the endpoint does not allow is 403, and a company outside a limited token is 404.
 
 mod common;
 
@@ -14,7 +14,8 @@ struct Endpoint {
     body: Option<Value>,
     /// The roles allowed, as letters: v(iewer), o(perator), a(dmin), s(ervice).
     allowed: &'static str,
-    /// Whether it acts on the company in its path (or body), so a token for another company is 403.
+    /// Whether it acts on the company in its path (or body), so a token for another company gets
+    /// the answer of a missing company.
     company_scoped: bool,
 }
 
@@ -172,9 +173,13 @@ async fn every_endpoint_answers_each_kind_of_caller_as_the_role_table_says() {
                 StatusCode::FORBIDDEN
             };
             callers.push((role.as_str().into(), Some(app.token(role)), expected));
-            // The same role limited to another company.
-            let expected = if !allowed || endpoint.company_scoped {
+            // The same role limited to another company: the role is checked first, then a
+            // company outside the token answers as a missing one (creating one is refused).
+            let creates = endpoint.method == Method::POST && endpoint.path == "/v1/companies";
+            let expected = if !allowed || creates {
                 StatusCode::FORBIDDEN
+            } else if endpoint.company_scoped {
+                StatusCode::NOT_FOUND
             } else {
                 StatusCode::OK
             };
@@ -241,4 +246,78 @@ async fn lists_show_only_the_companies_a_token_may_see() {
         "{audit}"
     );
     assert_eq!(audit["total"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_company_outside_the_token_is_told_apart_from_a_missing_one_by_nothing() {
+    let app = App::start().await;
+    app.company("advline", &[]).await;
+    app.company("gulflog", &["GulfLog"]).await;
+    let advline_only = app.token_for(Role::Operator, &["advline"]);
+    let (other, other_body) = app.get("/v1/companies/gulflog", &advline_only).await;
+    let (missing, missing_body) = app.get("/v1/companies/nosuchco", &advline_only).await;
+    assert_eq!(other, StatusCode::NOT_FOUND, "{other_body}");
+    assert_eq!((other, other_body), (missing, missing_body));
+
+    // A report name another company has: 409, naming it only to a token that may see it.
+    let (status, problem) = app
+        .post(
+            "/v1/companies/advline/report-names",
+            &advline_only,
+            json!({ "name": "gulflog" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "report_name_taken");
+    let text = problem.to_string();
+    assert!(!text.to_lowercase().contains("gulflog llc"), "{text}");
+    assert!(problem.get("company").is_none(), "{text}");
+    let (status, problem) = app
+        .post(
+            "/v1/companies/advline/report-names",
+            &app.token(Role::Operator),
+            json!({ "name": "gulflog" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(problem["company"], "gulflog LLC (gulflog)", "{problem}");
+
+    // `companies: []` is no company at all.
+    let nothing = app.token_for(Role::Admin, &[]);
+    let (status, list) = app.get("/v1/companies", &nothing).await;
+    assert_eq!((status, list), (StatusCode::OK, json!([])));
+    let (status, _) = app.get("/v1/companies/advline", &nothing).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, snapshot) = app.get("/v1/directory", &nothing).await;
+    assert_eq!(snapshot["companies"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_all_digit_slug_is_refused_because_paths_read_digits_as_an_id() {
+    let app = App::start().await;
+    let (status, problem) = app
+        .post(
+            "/v1/companies",
+            &app.admin(),
+            json!({ "slug": "777", "name_en": "Digits" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["code"], "invalid_slug");
+    let (status, _) = app.get("/v1/companies/777", &app.admin()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Digits among letters are a slug like any other, reachable by it.
+    let (status, created) = app
+        .post(
+            "/v1/companies",
+            &app.admin(),
+            json!({ "slug": "777-trading", "name_en": "Sevens" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, found) = app.get("/v1/companies/777-trading", &app.admin()).await;
+    assert_eq!(
+        (status, &found["slug"]),
+        (StatusCode::OK, &json!("777-trading"))
+    );
 }

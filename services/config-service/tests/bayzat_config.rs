@@ -1,16 +1,21 @@
-//! Bayzat configuration: keys encrypted at rest and never shown, tested without side effects,
-//! decrypted for sync-service only, rotated to a new master key.
+//! Bayzat configuration: keys encrypted at rest (bound to their company) and never shown, tested
+//! without side effects, sent only to the saved and allowed URL, decrypted for sync-service only,
+//! rotated to a new master key.
 
 mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use auth::Role;
 use bayzat_sim::{Faults, KeySpec, SimConfig};
 use common::App;
 use diesel::sql_types::Text;
 use diesel::QueryableByName;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use reqwest::StatusCode;
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const KEY: &str = "bz_test_advline_7f3a9c";
 
@@ -58,7 +63,7 @@ async fn keys_are_encrypted_at_rest_and_only_ever_shown_masked() {
     let first = stored_ciphertext(&app).await;
     assert!(!first.contains(KEY), "the column never holds the plaintext");
     assert!(
-        first.starts_with("v1:k1:"),
+        first.starts_with("v2:k1:"),
         "prefixed with the master key id: {first}"
     );
 
@@ -245,14 +250,12 @@ async fn rotation_moves_keys_to_the_newest_master_key_and_old_ciphertexts_work_u
         json!({ "api_key": KEY, "test_connection": false }),
     )
     .await;
-    assert!(stored_ciphertext(&app).await.starts_with("v1:old:"));
+    assert!(stored_ciphertext(&app).await.starts_with("v2:old:"));
     app.stop().await;
 
     // A new master key first, the old one still there: old ciphertexts still decrypt.
     let both = format!("{},{old}", common::master_key("new"));
-    let rotated = config_service::start(common::settings(app.env.common_settings(), &both))
-        .await
-        .unwrap();
+    let rotated = common::start(common::settings(app.env.common_settings(), &both)).await;
     let service = app.token(Role::Service);
     let get_key = |base: String| {
         let client = app.client.clone();
@@ -273,7 +276,7 @@ async fn rotation_moves_keys_to_the_newest_master_key_and_old_ciphertexts_work_u
             )
         }
     };
-    let (status, key) = get_key(rotated.base_url()).await;
+    let (status, key) = get_key(common::internal_base(&rotated)).await;
     assert_eq!(
         (status, key["api_key"].as_str()),
         (StatusCode::OK, Some(KEY))
@@ -284,25 +287,550 @@ async fn rotation_moves_keys_to_the_newest_master_key_and_old_ciphertexts_work_u
         .await
         .unwrap();
     assert_eq!((done.total, done.moved), (1, 1));
-    assert!(stored_ciphertext(&app).await.starts_with("v1:new:"));
+    assert!(stored_ciphertext(&app).await.starts_with("v2:new:"));
     let again = config_service::cli::reencrypt(app.env.db.url(), &keys)
         .await
         .unwrap();
     assert_eq!(again.moved, 0, "running it again changes nothing");
-    let (status, _) = get_key(rotated.base_url()).await;
+    let (status, _) = get_key(common::internal_base(&rotated)).await;
     assert_eq!(status, StatusCode::OK);
-    rotated.stop().await;
+    rotated.service.stop().await;
 
     // A wrong master key: a clear error, not a panic.
     let wrong = common::master_key("new");
-    let broken = config_service::start(common::settings(app.env.common_settings(), &wrong))
-        .await
-        .unwrap();
-    let (status, problem) = get_key(broken.base_url()).await;
+    let broken = common::start(common::settings(app.env.common_settings(), &wrong)).await;
+    let (status, problem) = get_key(common::internal_base(&broken)).await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (StatusCode::INTERNAL_SERVER_ERROR, Some("key_unreadable"))
     );
     assert!(!problem.to_string().contains(KEY));
-    broken.stop().await;
+    broken.service.stop().await;
+}
+
+/// A plain TCP listener standing in for a host that must never receive a stored key: it keeps
+/// every byte it is sent and answers 401 to each request.
+struct Listener {
+    url: String,
+    received: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Listener {
+    async fn start() -> Self {
+        let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/attendance", socket.local_addr().unwrap());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let keep = received.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = socket.accept().await {
+                let keep = keep.clone();
+                tokio::spawn(async move {
+                    let request = read_request(&mut stream).await;
+                    keep.lock().unwrap().extend_from_slice(&request);
+                    let _ = stream
+                        .write_all(
+                            b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        )
+                        .await;
+                });
+            }
+        });
+        Self { url, received }
+    }
+
+    fn received(&self) -> String {
+        String::from_utf8_lossy(&self.received.lock().unwrap()).into_owned()
+    }
+}
+
+/// One HTTP request: its head, then as many body bytes as its content-length says.
+async fn read_request(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+    let mut request = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
+        let Ok(Ok(n)) = read else { break };
+        if n == 0 {
+            break;
+        }
+        request.extend_from_slice(&buffer[..n]);
+        let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|value| value.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if request.len() >= end + 4 + length {
+                break;
+            }
+        }
+    }
+    request
+}
+
+/// config-service whose BAYZAT_ALLOWED_API_URLS is `allowed`.
+async fn app_allowing(allowed: &str) -> App {
+    let env = test_support::TestEnv::new().await;
+    let master_keys = common::master_key("k1");
+    let mut settings = common::settings(env.common_settings(), &master_keys);
+    settings.allowed_api_urls = allowed.parse().unwrap();
+    let started = common::start(settings).await;
+    App {
+        base: started.service.base_url(),
+        internal_base: common::internal_base(&started),
+        service: Some(started.service),
+        env,
+        client: reqwest::Client::new(),
+        keys: common::keys(),
+        master_keys,
+    }
+}
+
+async fn database(app: &App) -> AsyncPgConnection {
+    AsyncPgConnection::establish(app.env.db.url())
+        .await
+        .unwrap()
+}
+
+/// The key config-service hands sync-service for the company, or the problem code.
+async fn key_for_sync(app: &App, company: &str) -> (StatusCode, Option<String>) {
+    let (status, body) = app
+        .get(
+            &format!("/internal/v1/companies/{company}/bayzat-key"),
+            &app.token(Role::Service),
+        )
+        .await;
+    let value = if status == StatusCode::OK {
+        body["api_key"].as_str().map(str::to_owned)
+    } else {
+        body["code"].as_str().map(str::to_owned)
+    };
+    (status, value)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_test_never_sends_the_stored_key_to_another_url() {
+    let app = App::start().await;
+    let sim = simulator().await;
+    let listener = Listener::start().await;
+    let admin = app.admin();
+    app.company("advline", &[]).await;
+    let (status, _) = app
+        .put(
+            "/v1/companies/advline/bayzat-config",
+            &admin,
+            json!({ "api_key": KEY, "api_url": sim.attendance_url() }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, problem) = app
+        .post(
+            "/v1/companies/advline/bayzat-config/test",
+            &admin,
+            json!({ "api_url": listener.url }),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("api_key_required")),
+        "{problem}"
+    );
+    assert_eq!(
+        problem["type"].as_str().map(|t| t.is_empty()),
+        Some(false),
+        "a problem+json answer: {problem}"
+    );
+    // A key given with the URL is what is tried there.
+    let (status, result) = app
+        .post(
+            "/v1/companies/advline/bayzat-config/test",
+            &admin,
+            json!({ "api_url": listener.url, "api_key": "bz_offered_for_this_url" }),
+        )
+        .await;
+    assert_eq!(
+        (status, result["result"].as_str()),
+        (StatusCode::OK, Some("invalid_key"))
+    );
+    let received = listener.received();
+    assert!(received.contains("bz_offered_for_this_url"), "{received}");
+    assert!(
+        !received.contains(KEY),
+        "the stored key reached {}",
+        listener.url
+    );
+    // The saved URL still gets the stored key.
+    let (_, result) = app
+        .post(
+            "/v1/companies/advline/bayzat-config/test",
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(result["result"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn saving_a_new_url_without_a_key_clears_the_stored_key() {
+    let app = App::start().await;
+    let sim = simulator().await;
+    let listener = Listener::start().await;
+    let admin = app.admin();
+    app.company("advline", &[]).await;
+    app.put(
+        "/v1/companies/advline/bayzat-config",
+        &admin,
+        json!({ "api_key": KEY, "api_url": sim.attendance_url() }),
+    )
+    .await;
+
+    // The same URL again keeps the key.
+    let (status, saved) = app
+        .put(
+            "/v1/companies/advline/bayzat-config",
+            &admin,
+            json!({ "api_url": format!(" {} ", sim.attendance_url()), "is_enabled": true }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["api_key"], "••••3a9c");
+
+    let (status, saved) = app
+        .put(
+            "/v1/companies/advline/bayzat-config",
+            &admin,
+            json!({ "api_url": listener.url }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["api_url"], listener.url);
+    assert_eq!(
+        saved["api_key"],
+        serde_json::Value::Null,
+        "the key is cleared"
+    );
+    assert_eq!(
+        key_for_sync(&app, "advline").await,
+        (StatusCode::NOT_FOUND, Some("not_found".to_owned()))
+    );
+    let (status, problem) = app
+        .post(
+            "/v1/companies/advline/bayzat-config/test",
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("no_api_key"))
+    );
+    assert!(!listener.received().contains(KEY));
+    let (_, audit) = app
+        .get("/v1/audit?action=bayzat_config.updated", &admin)
+        .await;
+    assert!(
+        audit.to_string().contains("\"key_cleared\":true"),
+        "{audit}"
+    );
+
+    // A new URL with its key in the same request keeps that key.
+    let (status, saved) = app
+        .put(
+            "/v1/companies/advline/bayzat-config",
+            &admin,
+            json!({ "api_url": sim.attendance_url(), "api_key": KEY }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(
+        key_for_sync(&app, "advline").await,
+        (StatusCode::OK, Some(KEY.to_owned()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn urls_outside_the_allowed_list_are_refused_on_save_and_test() {
+    let sim = simulator().await;
+    let listener = Listener::start().await;
+    let sim_base = sim.attendance_url().replace("/attendance", "");
+    let app = app_allowing(&format!(
+        "https://integration.bayzat.com/attendance,{sim_base}"
+    ))
+    .await;
+    let admin = app.admin();
+    app.company("advline", &[]).await;
+
+    for body in [
+        json!({ "api_key": KEY, "api_url": listener.url }),
+        json!({ "api_key": KEY, "api_url": listener.url, "test_connection": false }),
+        json!({ "api_url": listener.url }),
+        json!({ "api_key": KEY, "api_url": sim.attendance_url().replace("http://", "https://").replace("127.0.0.1", "localhost") }),
+    ] {
+        let (status, problem) = app
+            .put("/v1/companies/advline/bayzat-config", &admin, body.clone())
+            .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("api_url_not_allowed")
+            ),
+            "{body}: {problem}"
+        );
+    }
+    let (status, problem) = app
+        .post(
+            "/v1/companies/advline/bayzat-config/test",
+            &admin,
+            json!({ "api_key": KEY, "api_url": listener.url }),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("api_url_not_allowed")
+        ),
+        "{problem}"
+    );
+    let (_, config) = app.get("/v1/companies/advline/bayzat-config", &admin).await;
+    assert_eq!(config["api_key"], serde_json::Value::Null, "nothing saved");
+    assert_eq!(listener.received(), "", "nothing reached the listener");
+
+    // Under the list it is accepted.
+    let (status, saved) = app
+        .put(
+            "/v1/companies/advline/bayzat-config",
+            &admin,
+            json!({ "api_key": KEY, "api_url": sim.attendance_url() }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_copied_into_another_companys_row_does_not_decrypt_and_is_not_sent() {
+    let app = App::start().await;
+    let sim = simulator().await;
+    let listener = Listener::start().await;
+    let admin = app.admin();
+    let advline = app.company("advline", &[]).await;
+    let other = app.company("other", &[]).await;
+    app.put(
+        "/v1/companies/advline/bayzat-config",
+        &admin,
+        json!({ "api_key": KEY, "api_url": sim.attendance_url() }),
+    )
+    .await;
+    app.put(
+        "/v1/companies/other/bayzat-config",
+        &admin,
+        json!({ "api_key": "bz_other_company_key", "api_url": listener.url, "test_connection": false }),
+    )
+    .await;
+    let mut conn = database(&app).await;
+    diesel::sql_query(
+        "UPDATE config.bayzat_configs b SET api_key = a.api_key, api_key_mask = a.api_key_mask \
+         FROM config.bayzat_configs a WHERE a.company_id = $1 AND b.company_id = $2",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(advline)
+    .bind::<diesel::sql_types::BigInt, _>(other)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    let (status, problem) = app
+        .post("/v1/companies/other/bayzat-config/test", &admin, json!({}))
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, Some("key_unreadable")),
+        "{problem}"
+    );
+    assert_eq!(
+        key_for_sync(&app, "other").await,
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some("key_unreadable".to_owned())
+        )
+    );
+    assert!(
+        !listener.received().contains(KEY),
+        "advline's key reached other's URL"
+    );
+    assert_eq!(
+        key_for_sync(&app, "advline").await,
+        (StatusCode::OK, Some(KEY.to_owned()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reencrypt_never_undoes_a_key_changed_while_it_runs() {
+    const NEW_KEY: &str = "bz_changed_during_reencrypt";
+    let old = common::master_key("old");
+    let mut app = App::start_with_master_keys(&old).await;
+    let admin = app.admin();
+    let first = app.company("first", &[]).await;
+    app.company("last", &[]).await;
+    for slug in ["first", "last"] {
+        let (status, _) = app
+            .put(
+                &format!("/v1/companies/{slug}/bayzat-config"),
+                &admin,
+                json!({ "api_key": KEY, "test_connection": false }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    app.stop().await;
+    let both = format!("{},{old}", common::master_key("new"));
+    app.serve(common::settings(app.env.common_settings(), &both))
+        .await;
+
+    // Holding the first company's row makes the run stop there, after it has read every key.
+    let mut lock = database(&app).await;
+    lock.batch_execute(&format!(
+        "BEGIN; SELECT 1 FROM config.bayzat_configs WHERE company_id = {first} FOR UPDATE"
+    ))
+    .await
+    .unwrap();
+    let keys = crypto::MasterKeys::parse(&both).unwrap();
+    let url = app.env.db.url().to_owned();
+    let run = tokio::spawn(async move { config_service::cli::reencrypt(&url, &keys).await });
+    let mut watch = database(&app).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        #[derive(QueryableByName)]
+        struct Waiting {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let waiting: Waiting = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .get_result(&mut watch)
+        .await
+        .unwrap();
+        if waiting.n > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reencrypt never reached the first company"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let (status, _) = app
+        .put(
+            "/v1/companies/last/bayzat-config",
+            &admin,
+            json!({ "api_key": NEW_KEY, "test_connection": false }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    lock.batch_execute("ROLLBACK").await.unwrap();
+    run.await.unwrap().unwrap();
+
+    assert_eq!(
+        key_for_sync(&app, "last").await,
+        (StatusCode::OK, Some(NEW_KEY.to_owned())),
+        "the key changed during the run is kept"
+    );
+    assert_eq!(
+        key_for_sync(&app, "first").await,
+        (StatusCode::OK, Some(KEY.to_owned()))
+    );
+    let again = config_service::cli::reencrypt(
+        app.env.db.url(),
+        &crypto::MasterKeys::parse(&both).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.moved, 0, "every key is under the newest master key");
+}
+
+#[test]
+fn debug_output_masks_keys_and_passwords() {
+    let update: config_service::api::ConfigUpdate =
+        serde_json::from_value(json!({ "api_key": KEY, "api_url": "https://x/attendance" }))
+            .unwrap();
+    let test: config_service::api::ConnectionTestRequest =
+        serde_json::from_value(json!({ "api_key": KEY })).unwrap();
+    let decrypted = config_service::api::DecryptedKey {
+        company_id: 1,
+        slug: "advline".into(),
+        api_key: KEY.into(),
+        api_url: "https://x/attendance".into(),
+        is_enabled: true,
+    };
+    let env = settings::Env::from_pairs([
+        (
+            "DATABASE_URL",
+            "postgres://bridge:db-pa55word@db:5432/bridge",
+        ),
+        ("AMQP_URL", "amqp://bridge:mq-pa55word@mq:5672/%2f"),
+    ]);
+    let common = settings::CommonSettings::from_env(
+        &env,
+        config_service::BIND_VARIABLE,
+        config_service::DEFAULT_BIND,
+    )
+    .unwrap();
+    let stored = config_service::store::bayzat_configs::StoredConfig {
+        company_id: 1,
+        api_key: Some("v2:k1:c2VhbGVkLWNpcGhlcnRleHQ=".into()),
+        api_key_mask: Some("••••3a9c".into()),
+        key_updated_at: None,
+        api_url: "https://x/attendance".into(),
+        is_enabled: true,
+        sync_frequency: "manual".into(),
+        daily_at: None,
+        last_sync_at: None,
+        settings: json!({}),
+        created_at: chrono::Utc::now(),
+        updated_at: chrono::Utc::now(),
+    };
+    let debug = format!(
+        "{update:?} {update:#?} {test:?} {decrypted:?} {decrypted:#?} {common:?} {stored:?}"
+    );
+    assert!(!debug.contains("c2VhbGVk"), "{debug}");
+    assert!(!debug.contains("advline_7f3a"), "{debug}");
+    assert!(!debug.contains("pa55word"), "{debug}");
+    assert!(debug.contains("••••3a9c"), "{debug}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_stored_by_earlier_versions_are_bound_to_their_company_at_start() {
+    // Written by an earlier version (format v1, bound to its master key id only) under this key.
+    const MASTER: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const LEGACY: &str = "v1:k1:4zQtX0CxDny5CApEdYPZyA2y6B3da17hNr4bfHqQlR74AErtsK1WEZu9QFjXow==";
+    let mut app = App::start_with_master_keys(MASTER).await;
+    let admin = app.admin();
+    let advline = app.company("advline", &[]).await;
+    app.put(
+        "/v1/companies/advline/bayzat-config",
+        &admin,
+        json!({ "api_key": "bz_replaced_below", "test_connection": false }),
+    )
+    .await;
+    diesel::sql_query("UPDATE config.bayzat_configs SET api_key = $1 WHERE company_id = $2")
+        .bind::<Text, _>(LEGACY)
+        .bind::<diesel::sql_types::BigInt, _>(advline)
+        .execute(&mut database(&app).await)
+        .await
+        .unwrap();
+    app.stop().await;
+
+    app.serve(common::settings(app.env.common_settings(), MASTER))
+        .await;
+    let stored = stored_ciphertext(&app).await;
+    assert!(stored.starts_with("v2:k1:"), "moved at start: {stored}");
+    assert_eq!(
+        key_for_sync(&app, "advline").await,
+        (StatusCode::OK, Some("bz_legacy_key_0a1b".to_owned()))
+    );
 }

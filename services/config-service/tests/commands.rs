@@ -10,11 +10,11 @@ use settings::Env;
 
 const DIRECTORY: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/directory.json"
+    "/../../tests/fixtures/directory.json"
 );
 
 fn env() -> Env {
-    Env::from_pairs([("BRIDGE_JWT_SECRET", common::JWT_SECRET)])
+    Env::from_pairs([test_support::test_keys().portal_env()])
 }
 
 #[test]
@@ -27,16 +27,14 @@ fn minted_tokens_carry_what_was_asked_and_are_accepted() {
         Duration::from_secs(60),
     )
     .unwrap();
-    let claims = auth::JwtKeys::new(common::JWT_SECRET.as_bytes())
-        .verify(&token)
-        .unwrap();
+    let claims = test_support::test_keys().verifier().verify(&token).unwrap();
     assert_eq!(
         (claims.sub.as_str(), claims.role),
         ("it-portal", Role::Operator)
     );
     assert_eq!(claims.companies, Some(vec!["advline".to_owned()]));
     assert!(config_service::cli::mint_token(
-        &Env::from_pairs([("BRIDGE_JWT_SECRET", "short")]),
+        &Env::from_pairs([(auth::PORTAL_SIGNING_KEY_VARIABLE, "portal-1:short")]),
         "x",
         Role::Admin,
         None,
@@ -56,7 +54,7 @@ fn console_sign_in_tokens_carry_the_audience_and_only_the_console_accepts_them()
         Some("console"),
     )
     .unwrap();
-    let keys = auth::JwtKeys::new(common::JWT_SECRET.as_bytes());
+    let keys = test_support::test_keys().verifier();
     let claims = keys
         .clone()
         .with_audience("console")

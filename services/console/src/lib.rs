@@ -2,9 +2,9 @@
 //! import-service and sync-service, on behalf of the signed-in user (schema `console` for its
 //! sessions).
 //!
-//! The IT portal signs a user in by posting a one-minute login token (audience `console`); the
-//! console keeps a server-side session and, for every call to a service, mints a short token with
-//! exactly the user's sub, role and companies.
+//! The IT portal signs a user in by posting a one-minute login token (audience `console`, five
+//! minutes of life at most, used once); the console keeps a server-side session and, for every
+//! call to a service, mints a short token with exactly the user's sub, role and companies.
 
 pub mod backend;
 pub mod chart;
@@ -42,7 +42,8 @@ pub const LOGIN_AUDIENCE: &str = "console";
 /// Largest upload the console passes on (import-service applies its own limit too).
 const DEFAULT_MAX_UPLOAD_BYTES: u64 = 200 * 1024 * 1024;
 
-#[derive(Clone, Debug)]
+/// `Debug` shows the database URL with its password masked.
+#[derive(Clone)]
 pub struct Settings {
     /// `DATABASE_URL`: sessions and preferences live in schema `console`.
     pub database_url: String,
@@ -52,7 +53,8 @@ pub struct Settings {
     pub config_service_url: String,
     pub import_service_url: String,
     pub sync_service_url: String,
-    /// `BRIDGE_JWT_SECRET`: verifies login tokens and signs the per-call tokens.
+    /// `BRIDGE_TRUSTED_KEYS` verifies the portal's login tokens; `BRIDGE_SIGNING_KEY`, the
+    /// console's own credential (signer `console`: person roles only), signs the per-call tokens.
     pub jwt: JwtKeys,
     pub session: SessionSettings,
     /// `CONSOLE_TIMEZONE`: the zone of times that belong to no one company (imports); default
@@ -63,6 +65,23 @@ pub struct Settings {
     /// `BAYZAT_HTTP_TIMEOUT`-like bound on one call to a service, in seconds
     /// (`CONSOLE_BACKEND_TIMEOUT`, default 120: an upload is processed within its request).
     pub backend_timeout: Duration,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &settings::redact_url(&self.database_url))
+            .field("bind", &self.bind)
+            .field("config_service_url", &self.config_service_url)
+            .field("import_service_url", &self.import_service_url)
+            .field("sync_service_url", &self.sync_service_url)
+            .field("jwt", &self.jwt)
+            .field("session", &self.session)
+            .field("timezone", &self.timezone)
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("backend_timeout", &self.backend_timeout)
+            .finish()
+    }
 }
 
 impl Settings {
@@ -78,7 +97,7 @@ impl Settings {
             config_service_url: env.required("CONFIG_SERVICE_URL")?,
             import_service_url: env.required("IMPORT_SERVICE_URL")?,
             sync_service_url: env.required("SYNC_SERVICE_URL")?,
-            jwt: JwtKeys::from_env(env)?,
+            jwt: JwtKeys::from_env_signing_as(env, auth::Signer::Console)?,
             session: SessionSettings::from_env(env)?,
             timezone,
             max_upload_bytes: env.or("CONSOLE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)?,
@@ -93,12 +112,15 @@ pub struct AppState {
     pub backend: Backend,
     pub login_keys: JwtKeys,
     pub session: SessionSettings,
+    /// Requests a second each session may make.
+    pub session_limit: service_kit::KeyedLimit,
     pub timezone: chrono_tz::Tz,
     pub max_upload_bytes: u64,
 }
 
 /// An HTML page that signs `sub` in at the console at `url` when opened, the way the IT portal
-/// does: a form that posts a one-minute login token. For trying the console without the portal.
+/// does: a form that posts a one-minute login token signed with the portal's key
+/// (`BRIDGE_PORTAL_SIGNING_KEY`). For trying the console without the portal.
 pub fn sign_in_page(
     env: &Env,
     sub: &str,
@@ -106,7 +128,7 @@ pub fn sign_in_page(
     companies: Option<Vec<String>>,
     url: &str,
 ) -> Result<String, SettingsError> {
-    let keys = JwtKeys::from_env(env)?;
+    let keys = JwtKeys::portal_from_env(env)?;
     let mut claims =
         auth::Claims::new(sub, role, chrono::TimeDelta::minutes(1)).with_audience(LOGIN_AUDIENCE);
     claims.companies = companies;
@@ -129,6 +151,7 @@ pub fn sign_in_page(
 
 /// Migrates schema `console` and serves the console.
 pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
+    settings.jwt.warn_if_development(SERVICE);
     db::wait_until_reachable(&settings.database_url).await;
     db::run_migrations(&settings.database_url, SCHEMA, MIGRATIONS).await?;
     let pool = db::pool(&settings.database_url, 10)?;
@@ -144,6 +167,7 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
             settings.backend_timeout,
         ),
         login_keys: settings.jwt.clone().with_audience(LOGIN_AUDIENCE),
+        session_limit: settings.session.request_limit(),
         session: settings.session.clone(),
         timezone: settings.timezone,
         max_upload_bytes: settings.max_upload_bytes,
@@ -154,6 +178,7 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         move |listener| {
             Ok(HttpServer::new(move || {
                 App::new()
+                    .wrap(actix_web::middleware::from_fn(service_kit::checked_input))
                     .wrap(actix_web::middleware::from_fn(metrics::observe))
                     .wrap(actix_web::middleware::from_fn(pages::security_headers))
                     .wrap(actix_web::middleware::from_fn(service_kit::trace_requests))
@@ -180,10 +205,24 @@ mod tests {
             ("CONFIG_SERVICE_URL", "http://config:8081"),
             ("IMPORT_SERVICE_URL", "http://import:8082"),
             ("SYNC_SERVICE_URL", "http://sync:8083"),
-            ("BRIDGE_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("BRIDGE_JWT_DEV_MODE", "on"),
+            ("BRIDGE_JWT_DEV_SECRET", "0123456789abcdef0123456789abcdef"),
         ];
         pairs.extend_from_slice(extra);
         Env::from_pairs(pairs)
+    }
+
+    #[test]
+    fn settings_debug_masks_the_database_password_and_the_jwt_secret() {
+        let settings = Settings::from_env(&env(&[(
+            "DATABASE_URL",
+            "postgres://bridge:db-pa55word@db/bridge",
+        )]))
+        .unwrap();
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("pa55word"), "{debug}");
+        assert!(!debug.contains("0123456789abcdef"), "{debug}");
+        assert!(debug.contains("db/bridge"), "{debug}");
     }
 
     #[test]
@@ -193,6 +232,8 @@ mod tests {
         assert_eq!(settings.session.idle, chrono::TimeDelta::minutes(30));
         assert_eq!(settings.session.absolute, chrono::TimeDelta::hours(12));
         assert!(!settings.session.always_secure);
+        assert!(settings.session.portal_origins.is_empty());
+        assert_eq!(settings.session.requests_per_second.get(), 10);
         assert_eq!(settings.timezone, chrono_tz::Asia::Dubai);
 
         let settings = Settings::from_env(&env(&[
@@ -201,8 +242,15 @@ mod tests {
             ("CONSOLE_SESSION_MAX_HOURS", "2"),
             ("CONSOLE_COOKIE_SECURE", "true"),
             ("CONSOLE_TIMEZONE", "Asia/Riyadh"),
+            ("CONSOLE_PORTAL_ORIGIN", "https://portal.example.com"),
+            ("CONSOLE_SESSION_REQUESTS_PER_SECOND", "3"),
         ]))
         .unwrap();
+        assert_eq!(
+            settings.session.portal_origins,
+            ["https://portal.example.com"]
+        );
+        assert_eq!(settings.session.requests_per_second.get(), 3);
         assert_eq!(settings.bind.port(), 9090);
         assert_eq!(settings.session.idle, chrono::TimeDelta::minutes(5));
         assert_eq!(settings.session.absolute, chrono::TimeDelta::hours(2));
@@ -213,6 +261,8 @@ mod tests {
             ("CONSOLE_TIMEZONE", "Mars/Olympus"),
             ("CONSOLE_SESSION_IDLE_MINUTES", "soon"),
             ("CONSOLE_BIND", "nowhere"),
+            ("CONSOLE_PORTAL_ORIGIN", "portal.example.com"),
+            ("CONSOLE_SESSION_REQUESTS_PER_SECOND", "0"),
         ] {
             let error = Settings::from_env(&env(&[(variable, value)])).unwrap_err();
             assert_eq!(error.variable, variable);

@@ -14,7 +14,7 @@ enum Command {
     /// Serve the console (the default).
     Serve,
     /// Print an HTML page that signs `sub` in when opened in a browser, as the IT portal does
-    /// (reads BRIDGE_JWT_SECRET; the login token in it is valid for a minute).
+    /// (reads BRIDGE_PORTAL_SIGNING_KEY; the login token in it is valid for a minute).
     SignInPage {
         #[arg(long)]
         sub: String,

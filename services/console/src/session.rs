@@ -2,9 +2,16 @@
 //! `console`), carried by an HttpOnly SameSite=Strict cookie, ended by sign-out, inactivity or
 //! age. Each session holds the user's sub, role and companies exactly as the login token said,
 //! and a CSRF token every form sends back.
+//!
+//! A login token opens one session, once: its hash is remembered until the token expires, so it
+//! opens nothing again whatever becomes of its session. Login tokens live five minutes at most,
+//! and `/login` takes them only from the console itself or the configured IT portal. Each
+//! session may make a bounded number of requests a second.
 
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::pin::Pin;
+use std::time::Duration;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
@@ -12,7 +19,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use auth::{Claims, Permission, Role};
 use base64::Engine;
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use diesel::sql_types::{Bytea, Double, Jsonb, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
@@ -26,6 +33,10 @@ use crate::AppState;
 pub const COOKIE: &str = "console_session";
 /// Header an htmx request carries its CSRF token in (forms carry the `csrf` field).
 pub const CSRF_HEADER: &str = "x-csrf-token";
+/// The longest life a login token may have (from its `iat`, or from now when it has none).
+pub const MAX_LOGIN_TOKEN_LIFE: TimeDelta = TimeDelta::minutes(5);
+/// Most sessions whose request rate is tracked at once.
+const MAX_LIMITED_SESSIONS: usize = 10_000;
 
 /// How long sessions last.
 #[derive(Debug, Clone)]
@@ -38,6 +49,14 @@ pub struct SessionSettings {
     /// behind a TLS-terminating proxy that does not send X-Forwarded-Proto. Requests that arrive
     /// over https (or say so in Forwarded / X-Forwarded-Proto) get it anyway.
     pub always_secure: bool,
+    /// `CONSOLE_PORTAL_ORIGIN` (comma-separated, none by default): the origins, besides the
+    /// console's own, whose pages may post a login token to `/login` (the IT portal, e.g.
+    /// `https://portal.example.com`). `null` admits pages without an origin of their own (a
+    /// sign-in page opened from a file), for trying the console locally only.
+    pub portal_origins: Vec<String>,
+    /// `CONSOLE_SESSION_REQUESTS_PER_SECOND` (default 10): requests a second one session may make,
+    /// in bursts of ten times that; over it the console answers 429.
+    pub requests_per_second: NonZeroU32,
 }
 
 impl Default for SessionSettings {
@@ -46,6 +65,8 @@ impl Default for SessionSettings {
             idle: TimeDelta::minutes(30),
             absolute: TimeDelta::hours(12),
             always_secure: false,
+            portal_origins: Vec::new(),
+            requests_per_second: NonZeroU32::new(10).expect("ten is not zero"),
         }
     }
 }
@@ -58,8 +79,70 @@ impl SessionSettings {
             idle: TimeDelta::minutes(i64::from(idle.max(1))),
             absolute: TimeDelta::hours(i64::from(absolute.max(1))),
             always_secure: env.or("CONSOLE_COOKIE_SECURE", false)?,
+            portal_origins: portal_origins(&env.or("CONSOLE_PORTAL_ORIGIN", String::new())?)?,
+            requests_per_second: env.or(
+                "CONSOLE_SESSION_REQUESTS_PER_SECOND",
+                NonZeroU32::new(10).expect("ten is not zero"),
+            )?,
         })
     }
+
+    /// The per-session request limit these settings ask for.
+    pub fn request_limit(&self) -> service_kit::KeyedLimit {
+        let burst = self
+            .requests_per_second
+            .saturating_mul(NonZeroU32::new(10).expect("ten is not zero"));
+        service_kit::KeyedLimit::new(self.requests_per_second, burst, MAX_LIMITED_SESSIONS)
+    }
+
+    /// Whether a `/login` with these `Origin` and `Sec-Fetch-Site` headers may sign in, on a
+    /// console reached as `host` (the request's Host). A browser sends an Origin with every
+    /// form post; a request with none comes from a program, which no other site can make a
+    /// browser send, unless the browser says the request is cross-site.
+    pub fn login_allowed_from(
+        &self,
+        origin: Option<&str>,
+        fetch_site: Option<&str>,
+        host: &str,
+    ) -> bool {
+        match origin.map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase()) {
+            Some(origin) => {
+                let own = origin
+                    .split_once("://")
+                    .is_some_and(|(_, authority)| authority == host.to_ascii_lowercase());
+                own || self.portal_origins.contains(&origin)
+            }
+            None => !matches!(fetch_site, Some("cross-site" | "same-site")),
+        }
+    }
+}
+
+/// Reads `CONSOLE_PORTAL_ORIGIN`: origins (`scheme://host[:port]`, no path) separated by commas,
+/// or `null`.
+fn portal_origins(value: &str) -> Result<Vec<String>, SettingsError> {
+    value
+        .split(',')
+        .map(|origin| origin.trim().trim_end_matches('/').to_ascii_lowercase())
+        .filter(|origin| !origin.is_empty())
+        .map(|origin| {
+            let well_formed = origin == "null"
+                || origin.split_once("://").is_some_and(|(scheme, authority)| {
+                    matches!(scheme, "http" | "https")
+                        && !authority.is_empty()
+                        && !authority.contains(['/', '?', '#', '@', ' '])
+                });
+            if well_formed {
+                Ok(origin)
+            } else {
+                Err(SettingsError {
+                    variable: "CONSOLE_PORTAL_ORIGIN".to_owned(),
+                    problem: "malformed (expected origins like https://portal.example.com, \
+                              separated by commas)"
+                        .to_owned(),
+                })
+            }
+        })
+        .collect()
 }
 
 /// The signed-in user of a request.
@@ -137,6 +220,8 @@ pub enum SessionError {
     Csrf,
     #[error("the console's database is not reachable right now")]
     Database,
+    #[error("too many requests from this session; wait a moment and try again")]
+    RateLimited(Duration),
 }
 
 impl ResponseError for SessionError {
@@ -145,6 +230,7 @@ impl ResponseError for SessionError {
             SessionError::SignedOut => StatusCode::UNAUTHORIZED,
             SessionError::Csrf => StatusCode::FORBIDDEN,
             SessionError::Database => StatusCode::SERVICE_UNAVAILABLE,
+            SessionError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -155,12 +241,21 @@ impl ResponseError for SessionError {
                 SessionError::SignedOut => "Signed out",
                 SessionError::Csrf => "Refused",
                 SessionError::Database => "Unavailable",
+                SessionError::RateLimited(_) => "Slow down",
             },
             &self.to_string(),
         );
         let mut response = HttpResponse::build(self.status_code())
             .content_type("text/html; charset=utf-8")
             .body(page.into_string());
+        if let SessionError::RateLimited(wait) = self {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            if let Ok(value) = seconds.max(1).to_string().parse() {
+                response
+                    .headers_mut()
+                    .insert(actix_web::http::header::RETRY_AFTER, value);
+            }
+        }
         if matches!(self, SessionError::SignedOut) {
             // htmx follows this instead of swapping a sign-in notice into part of a page.
             if let Ok(value) = "/signed-out".parse() {
@@ -209,24 +304,55 @@ pub struct Opened {
 pub enum LoginError {
     #[error("the sign-in link is invalid or has expired; sign in again from the IT portal")]
     Invalid,
+    #[error(
+        "the sign-in link lives longer than the console accepts; sign in again from the IT portal"
+    )]
+    TooLong,
     #[error("this sign-in link was used already; sign in again from the IT portal")]
     Used,
     #[error("the console's database is not reachable right now")]
     Database,
 }
 
-/// Verifies the login token (audience `console`) and opens a session holding its claims.
-/// Sessions past their time are removed on the way, so the table stays small without a timer.
+/// The `iat` (issued at, seconds since the epoch) of a token whose signature was verified.
+fn issued_at(token: &str) -> Option<i64> {
+    let payload = token.split('.').nth(1)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice::<serde_json::Value>(&json)
+        .ok()?
+        .get("iat")?
+        .as_i64()
+}
+
+/// Whether a login token expiring at `exp` (issued at `iat`, when it says) lives longer than
+/// [`MAX_LOGIN_TOKEN_LIFE`], measured at `now`.
+fn lives_too_long(exp: i64, iat: Option<i64>, now: DateTime<Utc>) -> bool {
+    let max = MAX_LOGIN_TOKEN_LIFE.num_seconds();
+    exp - now.timestamp() > max || iat.is_some_and(|iat| exp - iat > max)
+}
+
+/// Verifies the login token (audience `console`, five minutes of life at most) and opens a
+/// session holding its claims, unless the token was used before. Sessions and used tokens past
+/// their time are removed on the way, so the tables stay small without a timer.
 pub async fn open(state: &AppState, login_token: &str) -> Result<Opened, LoginError> {
+    let login_token = login_token.trim();
     let claims = state
         .login_keys
-        .verify(login_token.trim())
+        .verify(login_token)
         .map_err(|_| LoginError::Invalid)?;
     if claims.role == Role::Service {
         return Err(LoginError::Invalid);
     }
-    let cookie_value = random_token();
     let now = Utc::now();
+    if lives_too_long(claims.exp, issued_at(login_token), now) {
+        return Err(LoginError::TooLong);
+    }
+    // The verifier accepts a token a few seconds past its exp: it is remembered that long.
+    let usable_until = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now)
+        + TimeDelta::seconds(auth::EXP_LEEWAY_SECS as i64 + 1);
+    let cookie_value = random_token();
     let mut conn = db::connection(&state.pool)
         .await
         .map_err(|_| LoginError::Database)?;
@@ -238,10 +364,20 @@ pub async fn open(state: &AppState, login_token: &str) -> Result<Opened, LoginEr
     .execute(&mut conn)
     .await
     .map_err(|_| LoginError::Database)?;
+    diesel::sql_query("DELETE FROM console.used_login_tokens WHERE usable_until < $1")
+        .bind::<Timestamptz, _>(now)
+        .execute(&mut conn)
+        .await
+        .map_err(|_| LoginError::Database)?;
+    // One statement: the token is marked used and the session opened together, or neither.
     let inserted = diesel::sql_query(
-        "INSERT INTO console.sessions (token_sha256, sub, role, companies, team, csrf_token, \
+        "WITH first_use AS ( \
+           INSERT INTO console.used_login_tokens (token_sha256, usable_until) VALUES ($7, $10) \
+           ON CONFLICT (token_sha256) DO NOTHING RETURNING token_sha256) \
+         INSERT INTO console.sessions (token_sha256, sub, role, companies, team, csrf_token, \
            login_sha256, created_at, last_seen_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) ON CONFLICT (login_sha256) DO NOTHING",
+         SELECT $1, $2, $3, $4, $5, $6, token_sha256, $8, $8, $9 FROM first_use \
+         ON CONFLICT (login_sha256) DO NOTHING",
     )
     .bind::<Bytea, _>(sha256(cookie_value.as_bytes()))
     .bind::<Text, _>(&claims.sub)
@@ -249,9 +385,10 @@ pub async fn open(state: &AppState, login_token: &str) -> Result<Opened, LoginEr
     .bind::<Nullable<Jsonb>, _>(claims.companies.as_ref().map(|c| serde_json::json!(c)))
     .bind::<Nullable<Text>, _>(&claims.team)
     .bind::<Text, _>(random_token())
-    .bind::<Bytea, _>(sha256(login_token.trim().as_bytes()))
+    .bind::<Bytea, _>(sha256(login_token.as_bytes()))
     .bind::<Timestamptz, _>(now)
     .bind::<Timestamptz, _>(now + state.session.absolute)
+    .bind::<Timestamptz, _>(usable_until)
     .execute(&mut conn)
     .await
     .map_err(|_| LoginError::Database)?;
@@ -359,7 +496,108 @@ impl FromRequest for Session {
             let (Some(state), Some(cookie)) = (state, cookie) else {
                 return Err(SessionError::SignedOut);
             };
-            load(&state, &cookie).await?.ok_or(SessionError::SignedOut)
+            let session = load(&state, &cookie)
+                .await?
+                .ok_or(SessionError::SignedOut)?;
+            state
+                .session_limit
+                .check(&session.token_sha256)
+                .map_err(SessionError::RateLimited)?;
+            Ok(session)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_tokens_live_five_minutes_at_most() {
+        let now = Utc::now();
+        let t = now.timestamp();
+        let table = [
+            (t + 60, None, false),
+            (t + 300, None, false),
+            (t + 301, None, true),
+            (t + 600, None, true),
+            (t + 60, Some(t - 60), false),
+            (t + 60, Some(t - 300), true),
+            (t + 300, Some(t), false),
+        ];
+        for (exp, iat, too_long) in table {
+            assert_eq!(lives_too_long(exp, iat, now), too_long, "{exp} {iat:?}");
+        }
+    }
+
+    #[test]
+    fn issued_at_is_read_from_the_payload() {
+        let encode = |json: &str| {
+            format!(
+                "h.{}.s",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+            )
+        };
+        assert_eq!(
+            issued_at(&encode(r#"{"iat":1700000000}"#)),
+            Some(1_700_000_000)
+        );
+        assert_eq!(issued_at(&encode(r#"{"exp":1}"#)), None);
+        assert_eq!(issued_at("garbage"), None);
+    }
+
+    #[test]
+    fn logins_are_taken_from_the_console_itself_and_the_portal_only() {
+        let settings = SessionSettings {
+            portal_origins: portal_origins(" https://Portal.example.com/ ,http://10.0.0.5:8443")
+                .unwrap(),
+            ..SessionSettings::default()
+        };
+        let host = "console.example.com";
+        let table = [
+            (Some("https://console.example.com"), None, true),
+            (
+                Some("http://console.example.com"),
+                Some("same-origin"),
+                true,
+            ),
+            (Some("https://portal.example.com"), Some("cross-site"), true),
+            (Some("http://10.0.0.5:8443"), Some("cross-site"), true),
+            (Some("https://evil.example"), Some("cross-site"), false),
+            (Some("https://evil.example"), None, false),
+            (Some("null"), Some("cross-site"), false),
+            (
+                Some("https://console.example.com.evil.example"),
+                None,
+                false,
+            ),
+            (None, None, true),
+            (None, Some("none"), true),
+            (None, Some("same-origin"), true),
+            (None, Some("cross-site"), false),
+            (None, Some("same-site"), false),
+        ];
+        for (origin, fetch_site, allowed) in table {
+            assert_eq!(
+                settings.login_allowed_from(origin, fetch_site, host),
+                allowed,
+                "{origin:?} {fetch_site:?}"
+            );
+        }
+        let local = SessionSettings {
+            portal_origins: portal_origins("null").unwrap(),
+            ..SessionSettings::default()
+        };
+        assert!(local.login_allowed_from(Some("null"), Some("cross-site"), host));
+        for malformed in [
+            "portal.example.com",
+            "ftp://x",
+            "https://x/path",
+            "https://",
+        ] {
+            let error = portal_origins(malformed).unwrap_err();
+            assert_eq!(error.variable, "CONSOLE_PORTAL_ORIGIN", "{malformed}");
+        }
+        assert!(portal_origins("").unwrap().is_empty());
     }
 }

@@ -138,7 +138,7 @@ async fn sessions_end_after_inactivity_and_after_their_lifetime_and_survive_a_se
         console::SessionSettings {
             idle: chrono::TimeDelta::seconds(2),
             absolute: chrono::TimeDelta::seconds(5),
-            always_secure: false,
+            ..console::SessionSettings::default()
         },
     )
     .await;
@@ -265,7 +265,7 @@ async fn every_page_carries_the_security_headers_and_probes_answer() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sign_in_page_command_signs_in_like_the_portal() {
     let stack = Stack::start(Services::ConsoleOnly).await;
-    let env = settings::Env::from_pairs([("BRIDGE_JWT_SECRET", JWT_SECRET)]);
+    let env = settings::Env::from_pairs([test_support::test_keys().portal_env()]);
     let page = console::sign_in_page(
         &env,
         "local-admin",
@@ -290,4 +290,169 @@ async fn the_sign_in_page_command_signs_in_like_the_portal() {
     let (status, page) = get(&stack, "/", &cookie).await;
     assert_eq!(status, 200);
     assert!(page.contains("local-admin (admin)"));
+}
+
+/// Signs in and returns the session cookie, or panics.
+async fn signed_in(stack: &Stack, token: &str) -> String {
+    let response = stack.sign_in_http(token).await;
+    assert_eq!(response.status().as_u16(), 200);
+    session_cookie(&response).unwrap()
+}
+
+async fn sign_out(stack: &Stack, cookie: &str) {
+    let (_, page) = get(stack, "/", cookie).await;
+    let response = stack
+        .client
+        .post(format!("{}/logout", stack.console_base))
+        .header("cookie", cookie)
+        .form(&[("csrf", csrf_of(&page))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(get(stack, "/", cookie).await.0, 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_token_opens_no_second_session_after_its_first_one_ended() {
+    let stack = Stack::start(Services::ConsoleOnly).await;
+    let token = stack.login_token("replayed", Role::Admin, None);
+    let cookie = signed_in(&stack, &token).await;
+    sign_out(&stack, &cookie).await;
+
+    // The same token again, as anyone who copied it would post it.
+    let replay = stack.sign_in_http(&token).await;
+    assert_eq!(replay.status().as_u16(), 401);
+    assert!(session_cookie(&replay).is_none());
+    let page = replay.text().await.unwrap();
+    assert!(page.contains("used already"), "{page}");
+
+    // Another token of the same user still works (tokens minted within the same second with the
+    // same claims are the same token: this one lives a little longer).
+    let another = stack.keys.mint(
+        &Claims::new("replayed", Role::Admin, chrono::Duration::minutes(2))
+            .with_audience("console"),
+    );
+    let cookie = signed_in(&stack, &another).await;
+    assert_eq!(get(&stack, "/", &cookie).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_tokens_that_live_longer_than_five_minutes_are_refused() {
+    let stack = Stack::start(Services::ConsoleOnly).await;
+    let mint = |life: chrono::Duration| {
+        stack
+            .keys
+            .mint(&Claims::new("long-lived", Role::Viewer, life).with_audience("console"))
+    };
+    for minutes in [10, 60, 24 * 60] {
+        let response = stack
+            .sign_in_http(&mint(chrono::Duration::minutes(minutes)))
+            .await;
+        assert_eq!(response.status().as_u16(), 401, "{minutes} minutes");
+        assert!(session_cookie(&response).is_none());
+    }
+    // Up to five minutes is fine.
+    signed_in(&stack, &mint(chrono::Duration::minutes(5))).await;
+}
+
+async fn post_login(stack: &Stack, token: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = stack
+        .client
+        .post(format!("{}/login", stack.console_base))
+        .form(&[("token", token)]);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_posted_from_another_site_is_refused() {
+    let stack = Stack::start(Services::ConsoleOnly).await;
+    let refused: [&[(&str, &str)]; 3] = [
+        &[("origin", "https://evil.example")],
+        &[
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+        &[("sec-fetch-site", "cross-site")],
+    ];
+    for headers in refused {
+        let token = stack.login_token("victim", Role::Admin, None);
+        let response = post_login(&stack, &token, headers).await;
+        assert_eq!(response.status().as_u16(), 403, "{headers:?}");
+        assert!(session_cookie(&response).is_none(), "{headers:?}");
+    }
+    // The console's own origin, and clients that send no Origin (not a browser), are let in.
+    let own = stack.console_base.clone();
+    let allowed: [&[(&str, &str)]; 3] = [
+        &[("origin", own.as_str())],
+        &[("origin", own.as_str()), ("sec-fetch-site", "same-origin")],
+        &[],
+    ];
+    for (i, headers) in allowed.into_iter().enumerate() {
+        let token = stack.login_token(&format!("user-{i}"), Role::Viewer, None);
+        let response = post_login(&stack, &token, headers).await;
+        assert_eq!(response.status().as_u16(), 200, "{headers:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_session_is_rate_limited_without_slowing_the_others() {
+    let stack = Stack::start(Services::ConsoleOnly).await;
+    let busy = signed_in(&stack, &stack.login_token("busy", Role::Operator, None)).await;
+    let calm = signed_in(&stack, &stack.login_token("calm", Role::Operator, None)).await;
+    let mut statuses = Vec::new();
+    let mut told_when = true;
+    for _ in 0..250 {
+        let response = stack
+            .client
+            .get(format!("{}/imports/new", stack.console_base))
+            .header("cookie", &busy)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        if status == 429 {
+            told_when &= response.headers().contains_key("retry-after");
+        }
+        statuses.push(status);
+    }
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert!(limited > 0, "{statuses:?}");
+    assert!(told_when, "every 429 says when to come back");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    assert_eq!(get(&stack, "/imports/new", &calm).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_configured_portal_may_post_the_login() {
+    let stack = Stack::start_with(
+        Services::ConsoleOnly,
+        console::SessionSettings {
+            portal_origins: vec!["https://portal.example.com".to_owned()],
+            ..console::SessionSettings::default()
+        },
+    )
+    .await;
+    let from_portal: [(&str, &str); 2] = [
+        ("origin", "https://portal.example.com"),
+        ("sec-fetch-site", "cross-site"),
+    ];
+    let token = stack.login_token("from-portal", Role::Operator, None);
+    let response = post_login(&stack, &token, &from_portal).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let cookie = session_cookie(&response).unwrap();
+    assert_eq!(get(&stack, "/", &cookie).await.0, 200);
+    // Pages without an origin of their own are not the portal.
+    let token = stack.login_token("from-a-file", Role::Operator, None);
+    let response = post_login(&stack, &token, &[("origin", "null")]).await;
+    assert_eq!(response.status().as_u16(), 403);
+    // A refused post does not use the token up.
+    let response = post_login(&stack, &token, &from_portal).await;
+    assert_eq!(response.status().as_u16(), 200);
 }

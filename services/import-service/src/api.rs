@@ -11,14 +11,15 @@ use diesel_async::AsyncConnection;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use service_kit::{PageQuery, Problem};
+use service_kit::{Page, PageQuery, Problem};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::access::Access;
 use crate::pipeline::{self, Receiving, UploadError, UploadOptions};
 use crate::queueing;
 use crate::store::imports::{self, Import, ImportFilter};
 use crate::store::punches;
-use crate::store::rows::{self, RowFilter};
+use crate::store::rows::{self, RowFilter, StoredRow};
 use crate::AppState;
 
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -55,12 +56,118 @@ pub struct UploadQuery {
     #[serde(default)]
     pub hold: bool,
     /// `dmy` or `mdy`: how to read slashed dates the file itself does not decide.
+    #[param(value_type = Option<DateOrderChoice>)]
     pub date_order: Option<String>,
     /// Import bytes that were imported before (otherwise the earlier import is returned).
     #[serde(default)]
     pub force: bool,
-    /// The file's name, for a raw-body upload.
+    /// The file's name, for a raw-body upload (a multipart upload's `file` field names its own).
     pub filename: Option<String>,
+}
+
+/// How to read slashed dates: day first or month first.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DateOrderChoice {
+    Dmy,
+    Mdy,
+}
+
+/// A multipart upload: the report in the `file` field (other fields are ignored).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The report; its file name is the import's.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
+/// A raw-body upload: the report's bytes as they are (`filename` names it).
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct RawReport(Vec<u8>);
+
+/// What an upload answers with 200: the earlier import of the same bytes (`reused`), or a dry
+/// run's report (`dry_run`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum UploadAnswer {
+    Earlier(ImportView),
+    DryRun(Box<pipeline::DryRun>),
+}
+
+/// An import's status.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportStatus {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+}
+
+/// A department no company's report names match.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnmappedDepartment {
+    pub name: String,
+    pub rows: i64,
+}
+
+/// An employee id the directory does not know.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnknownEmployee {
+    pub employee_id: String,
+    pub rows: i64,
+}
+
+/// What became of a row.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RowOutcome {
+    Valid,
+    Invalid,
+    Skipped,
+}
+
+/// Where a row's punches are on their way to Bayzat, worst first.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RowDeliveryState {
+    Failed,
+    Syncing,
+    Pending,
+    Synced,
+    Skipped,
+}
+
+/// An error or a warning on a row.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RowIssueView {
+    /// A stable code, e.g. unknown_employee, invalid_time, weekday_mismatch.
+    pub code: String,
+    pub message: String,
+}
+
+/// A punch derived from a row.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PunchView {
+    #[serde(rename = "type")]
+    pub punch_type: PunchKind,
+    /// The company's local wall-clock time, `YYYY-MM-DD HH:MM:SS`, without offset.
+    #[schema(
+        pattern = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$",
+        example = "2026-11-02 08:59:00"
+    )]
+    pub time: String,
+}
+
+/// checkIn or checkOut.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PunchKind {
+    CheckIn,
+    CheckOut,
 }
 
 fn file_problem(problem: &report::FileProblem) -> Problem {
@@ -92,41 +199,51 @@ fn upload_problem(error: UploadError) -> Problem {
     }
 }
 
-fn directory_problem(error: directory::DirectoryError) -> Problem {
+pub(crate) fn directory_problem(error: directory::DirectoryError) -> Problem {
     tracing::error!(%error, "directory snapshot unavailable");
     Problem::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "directory_unavailable",
         "The employee directory cannot be read right now",
     )
-    .with_detail(error.to_string())
+    .with_detail("try again shortly; the service log says why")
 }
 
 /// An import as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ImportView {
     #[serde(flatten)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Import)]
     pub import: serde_json::Value,
-    /// Per company: its punches by delivery state.
-    #[schema(value_type = Object)]
+    /// Per company slug: its punches by delivery state.
+    #[schema(value_type = HashMap<String, HashMap<String, i64>>)]
     pub progress: serde_json::Value,
     /// True when these bytes were imported before and that import is returned.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub reused: bool,
+    /// True when the import also concerns companies outside the token's scope (not named):
+    /// what is shown is only the token's part, and actions on the whole import are refused.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub concerns_other_companies: bool,
 }
 
-async fn view(state: &AppState, import: Import, reused: bool) -> Result<ImportView, Problem> {
+async fn view(
+    state: &AppState,
+    access: &Access,
+    import: Import,
+    reused: bool,
+) -> Result<ImportView, Problem> {
     let mut conn = db::connection(&state.pool).await?;
     let counts = punches::progress(&mut conn, import.id).await?;
     drop(conn);
-    view_of(state, import, counts, reused).await
+    access.view(state, import, counts, reused).await
 }
 
-/// The view of an import whose punch counts by company and state are known.
-async fn view_of(
+/// The view of an import (its fields as the caller may see them) whose punch counts by company
+/// and state are known.
+pub(crate) async fn view_of(
     state: &AppState,
-    import: Import,
+    import: serde_json::Value,
     counts: Vec<punches::StateCount>,
     reused: bool,
 ) -> Result<ImportView, Problem> {
@@ -145,9 +262,10 @@ async fn view_of(
             .or_default() += count.count;
     }
     Ok(ImportView {
-        import: serde_json::to_value(&import).unwrap_or_default(),
+        import,
         progress: json!(progress),
         reused,
+        concerns_other_companies: false,
     })
 }
 
@@ -176,30 +294,33 @@ async fn receive(
             let mut multipart = Multipart::new(req.headers(), payload);
             let mut found = false;
             while let Some(field) = multipart.next().await {
-                let mut field = field.map_err(|e| {
+                let mut field = field.map_err(|_| {
                     Problem::new(
                         StatusCode::BAD_REQUEST,
                         "invalid_multipart",
                         "The multipart body is not valid",
                     )
-                    .with_detail(e.to_string())
                 })?;
                 if field.name() != Some("file") {
                     continue;
                 }
-                if let Some(name) = field.content_disposition().and_then(|d| d.get_filename()) {
-                    filename = name.to_owned();
+                // `filename*` (RFC 6266: it wins over `filename`), else `filename`.
+                let disposition = field.content_disposition();
+                let name = disposition
+                    .and_then(|d| d.get_filename_ext())
+                    .map(|ext| String::from_utf8_lossy(&ext.value).into_owned())
+                    .or_else(|| {
+                        disposition
+                            .and_then(|d| d.get_filename())
+                            .map(str::to_owned)
+                    });
+                if let Some(name) = name {
+                    service_kit::check_text("filename", &name)?;
+                    filename = name;
                 }
                 found = true;
                 while let Some(chunk) = field.next().await {
-                    let chunk = chunk.map_err(|e| {
-                        Problem::new(
-                            StatusCode::BAD_REQUEST,
-                            "invalid_multipart",
-                            "The upload was interrupted",
-                        )
-                        .with_detail(e.to_string())
-                    })?;
+                    let chunk = chunk.map_err(|_| interrupted("invalid_multipart"))?;
                     receiving.push(&chunk).await.map_err(upload_problem)?;
                 }
             }
@@ -212,14 +333,7 @@ async fn receive(
             }
         } else {
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| {
-                    Problem::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_body",
-                        "The upload was interrupted",
-                    )
-                    .with_detail(e.to_string())
-                })?;
+                let chunk = chunk.map_err(|_| interrupted("invalid_body"))?;
                 receiving.push(&chunk).await.map_err(upload_problem)?;
             }
         }
@@ -235,12 +349,25 @@ async fn receive(
     }
 }
 
+/// A body that broke off (the client went away, or stopped sending: the `checked_input`
+/// middleware then answers 408 instead).
+fn interrupted(code: &str) -> Problem {
+    Problem::new(StatusCode::BAD_REQUEST, code, "The upload was interrupted")
+}
+
 #[utoipa::path(post, path = "/v1/imports", tag = "imports", params(UploadQuery),
-    request_body(content = String, content_type = "multipart/form-data", description = "the report as the `file` field, or the raw body"),
+    request_body(content(
+        (UploadForm = "multipart/form-data"),
+        (String = "text/csv"),
+        (RawReport = "application/octet-stream"),
+    ), description = "the report: the `file` field of a multipart body, or the raw body (any other content type) named by `filename`"),
     responses((status = 201, body = ImportView, description = "imported"),
-              (status = 200, description = "these bytes were imported before (the earlier import), or a dry run's report"),
-              (status = 413, description = "too_large"),
-              (status = 422, description = "empty_file, not_text, no_header, missing_columns (naming them), no_rows")),
+              (status = 200, body = UploadAnswer, description = "these bytes were imported before (the earlier import, `reused`), or a dry run's report (`dry_run`)"),
+              (status = 400, description = "invalid_query: date_order is not dmy or mdy; missing_file: a multipart body without a `file` field; invalid_multipart, invalid_body: the body is broken or was interrupted; invalid_text: a control character in a parameter or the file name"),
+              (status = 413, description = "too_large: the upload is larger than allowed"),
+              (status = 422, description = "empty_file, not_text, no_header, missing_columns (naming them), no_rows; company_not_permitted: a strict upload by a token limited to some companies with rows of others"),
+              (status = 503, description = "database_unavailable, directory_unavailable: the database or the employee directory cannot be read right now"),
+              (status = 507, description = "storage_failed: the upload could not be stored")),
     security(("bearer" = [])))]
 pub async fn upload(
     state: web::Data<AppState>,
@@ -271,14 +398,23 @@ pub async fn upload(
         date_order,
         force: query.force,
     };
+    let access = Access::of(&state, &caller).await?;
     let started = std::time::Instant::now();
     let (received, filename) = receive(&state, &req, payload, &options, &query).await?;
     let received_at = started.elapsed();
     if !options.dry_run && !options.force {
         let mut conn = db::connection(&state.pool).await?;
-        if let Some(earlier) = imports::find_by_sha256(&mut conn, &received.sha256).await? {
+        let mut reusable = None;
+        for earlier in imports::by_sha256(&mut conn, &received.sha256, 20).await? {
+            if access.may_reuse(&caller, &earlier) && access.can_see(&mut conn, &earlier).await? {
+                reusable = Some(earlier);
+                break;
+            }
+        }
+        drop(conn);
+        if let Some(earlier) = reusable {
             let _ = tokio::fs::remove_file(&received.path).await;
-            return Ok(HttpResponse::Ok().json(view(&state, earlier, true).await?));
+            return Ok(HttpResponse::Ok().json(view(&state, &access, earlier, true).await?));
         }
     }
     let snapshot = match state.directory.current().await {
@@ -288,11 +424,31 @@ pub async fn upload(
             return Err(directory_problem(error));
         }
     };
+    let scope = match caller.visible_companies() {
+        None => report::Scope::All,
+        Some(slugs) => report::Scope::Only(slugs),
+    };
     if options.dry_run {
-        let report = pipeline::dry_run(&snapshot, received, &filename)
+        let report = pipeline::dry_run(&snapshot, received, &filename, scope)
             .await
             .map_err(|e| upload_problem(UploadError::Io(e)))?;
         return Ok(HttpResponse::Ok().json(report));
+    }
+    if options.strict && caller.is_limited() {
+        // Strict: a file with rows of companies the token does not cover is refused whole.
+        let outside = pipeline::rows_outside(&snapshot, &received, scope).await;
+        if !matches!(outside, Ok(0)) {
+            let _ = tokio::fs::remove_file(&received.path).await;
+            return Err(match outside {
+                Ok(rows) => Problem::unprocessable(
+                    "company_not_permitted",
+                    format!(
+                        "{rows} rows name companies this token does not cover; strict imports nothing"
+                    ),
+                ),
+                Err(e) => upload_problem(UploadError::Io(e)),
+            });
+        }
     }
     let (import, counts) = pipeline::import(
         &state.pool,
@@ -305,24 +461,25 @@ pub async fn upload(
         pipeline::Uploader {
             sub: caller.sub(),
             team: caller.claims().team.as_deref(),
+            companies: caller.visible_companies(),
         },
     )
     .await
     .map_err(|reason| {
         state.metrics.failed();
+        // The reason can be the database's own words: it goes to the log, not to the caller.
         tracing::error!(%reason, "import failed");
         Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "import_failed",
             "The report could not be stored",
         )
-        .with_detail(reason)
     })?;
     state.relay.wake();
     state.metrics.stored(&import);
     let stored_at = started.elapsed();
     // The import's punches are in the states it wrote them in: no need to count them again.
-    let body = view_of(&state, import, counts, false).await?;
+    let body = access.view(&state, import, counts, false).await?;
     tracing::info!(
         received_ms = received_at.as_millis() as u64,
         stored_ms = stored_at.as_millis() as u64,
@@ -336,6 +493,7 @@ pub async fn upload(
 #[into_params(parameter_in = Query)]
 pub struct ImportListQuery {
     /// pending, processing, completed or failed.
+    #[param(value_type = Option<ImportStatus>)]
     pub status: Option<String>,
     pub uploaded_by: Option<String>,
     /// Uploaded at or after (RFC 3339).
@@ -347,13 +505,14 @@ pub struct ImportListQuery {
 }
 
 #[utoipa::path(get, path = "/v1/imports", tag = "imports", params(ImportListQuery),
-    responses((status = 200, description = "a page of imports, newest first")), security(("bearer" = [])))]
+    responses((status = 200, body = Page<Import>, description = "a page of imports, newest first; a token limited to some companies sees those with rows of its companies or uploaded by its user, with only its companies' counts")), security(("bearer" = [])))]
 pub async fn list_imports(
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<ImportListQuery>,
 ) -> Result<HttpResponse, Problem> {
     caller.require(Permission::ReadImports)?;
+    let access = Access::of(&state, &caller).await?;
     let query = query.into_inner();
     let page = PageQuery {
         page: query.page,
@@ -364,10 +523,16 @@ pub async fn list_imports(
         uploaded_by: query.uploaded_by,
         from: query.from,
         to: query.to,
+        visible_to: access.visibility(),
     };
     let mut conn = db::connection(&state.pool).await?;
     let (items, total) = imports::page(&mut conn, &filter, page.offset(), page.limit()).await?;
-    Ok(HttpResponse::Ok().json(page.of(items, total)))
+    drop(conn);
+    let mut shown = Vec::with_capacity(items.len());
+    for import in items {
+        shown.push(access.listed(&state, import).await?);
+    }
+    Ok(HttpResponse::Ok().json(page.of(shown, total)))
 }
 
 async fn load(state: &AppState, id: i64) -> Result<Import, Problem> {
@@ -377,22 +542,24 @@ async fn load(state: &AppState, id: i64) -> Result<Import, Problem> {
         .ok_or_else(|| Problem::not_found("import"))
 }
 
-#[utoipa::path(get, path = "/v1/imports/{id}", tag = "imports", params(("id" = i64, Path)),
-    responses((status = 200, body = ImportView), (status = 404)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/imports/{id}", tag = "imports", params(("id" = i64, Path, description = "import id", example = 1)),
+    responses((status = 200, body = ImportView), (status = 404, description = "not_found: no such import, or none the token may see")), security(("bearer" = [])))]
 pub async fn get_import(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
     caller.require(Permission::ReadImports)?;
-    let import = load(&state, *path).await?;
-    Ok(HttpResponse::Ok().json(view(&state, import, false).await?))
+    let access = Access::of(&state, &caller).await?;
+    let import = access.load(&state, *path).await?;
+    Ok(HttpResponse::Ok().json(view(&state, &access, import, false).await?))
 }
 
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RowQuery {
     /// valid, invalid or skipped.
+    #[param(value_type = Option<RowOutcome>)]
     pub outcome: Option<String>,
     /// An error code, e.g. unknown_employee.
     pub error: Option<String>,
@@ -402,15 +569,19 @@ pub struct RowQuery {
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
     /// failed, syncing, pending, synced or skipped.
+    #[param(value_type = Option<RowDeliveryState>)]
     pub delivery_state: Option<String>,
     pub page: Option<u32>,
     pub per_page: Option<u32>,
 }
 
-/// The row filter of a query, limited to the caller's companies.
+/// The row filter of a query, limited to the caller's companies (and, for the uploader of the
+/// import or an unrestricted token, the rows of no company).
 async fn row_filter(
     state: &AppState,
     caller: &Caller,
+    access: &Access,
+    import: &Import,
     query: &RowQuery,
 ) -> Result<RowFilter, Problem> {
     let company_id = match &query.company {
@@ -426,14 +597,10 @@ async fn row_filter(
             Some(company.id)
         }
     };
-    if company_id.is_none() && caller.visible_companies().is_some() {
-        return Err(Problem::new(
-            StatusCode::FORBIDDEN,
-            "forbidden_company",
-            "Name one of your companies with `company`",
-        ));
-    }
+    let (company_ids, unassigned) = access.rows(import);
     Ok(RowFilter {
+        company_ids,
+        unassigned,
         outcome: query.outcome.clone(),
         error_code: query.error.clone(),
         company_id,
@@ -444,8 +611,10 @@ async fn row_filter(
     })
 }
 
-#[utoipa::path(get, path = "/v1/imports/{id}/rows", tag = "imports", params(("id" = i64, Path), RowQuery),
-    responses((status = 200, description = "a page of rows with outcome, errors, warnings, punches and delivery state")),
+#[utoipa::path(get, path = "/v1/imports/{id}/rows", tag = "imports", params(("id" = i64, Path, description = "import id", example = 1), RowQuery),
+    responses((status = 200, body = Page<StoredRow>, description = "a page of rows with outcome, errors, warnings, punches and delivery state"),
+              (status = 404, description = "not_found: no such import or company, or none the token may see"),
+              (status = 503, description = "database_unavailable, directory_unavailable")),
     security(("bearer" = [])))]
 pub async fn list_rows(
     state: web::Data<AppState>,
@@ -454,8 +623,9 @@ pub async fn list_rows(
     query: web::Query<RowQuery>,
 ) -> Result<HttpResponse, Problem> {
     caller.require(Permission::ReadImports)?;
-    let import = load(&state, *path).await?;
-    let filter = row_filter(&state, &caller, &query).await?;
+    let access = Access::of(&state, &caller).await?;
+    let import = access.load(&state, *path).await?;
+    let filter = row_filter(&state, &caller, &access, &import, &query).await?;
     let page = PageQuery {
         page: query.page,
         per_page: query.per_page,
@@ -466,8 +636,10 @@ pub async fn list_rows(
     Ok(HttpResponse::Ok().json(page.of(items, total)))
 }
 
-#[utoipa::path(get, path = "/v1/imports/{id}/rows.csv", tag = "imports", params(("id" = i64, Path), RowQuery),
-    responses((status = 200, content_type = "text/csv", description = "the rows; cells starting with = + - @ are written with a leading quote")),
+#[utoipa::path(get, path = "/v1/imports/{id}/rows.csv", tag = "imports", params(("id" = i64, Path, description = "import id", example = 1), RowQuery),
+    responses((status = 200, body = String, content_type = "text/csv", description = "the rows; cells starting with = + - @ are written with a leading quote"),
+              (status = 404, description = "not_found: no such import or company, or none the token may see"),
+              (status = 503, description = "database_unavailable, directory_unavailable")),
     security(("bearer" = [])))]
 pub async fn export_rows(
     state: web::Data<AppState>,
@@ -476,8 +648,9 @@ pub async fn export_rows(
     query: web::Query<RowQuery>,
 ) -> Result<HttpResponse, Problem> {
     caller.require(Permission::ReadImports)?;
-    let import = load(&state, *path).await?;
-    let filter = row_filter(&state, &caller, &query).await?;
+    let access = Access::of(&state, &caller).await?;
+    let import = access.load(&state, *path).await?;
+    let filter = row_filter(&state, &caller, &access, &import, &query).await?;
     let mut conn = db::connection(&state.pool).await?;
     let mut writer = csv::Writer::from_writer(Vec::new());
     // The row's outcome first, then the row as the file had it, one column per original column.
@@ -504,13 +677,13 @@ pub async fn export_rows(
     .map(|h| (*h).to_owned())
     .collect();
     header.extend(original);
-    let write_error = |e: csv::Error| {
+    let write_error = |error: csv::Error| {
+        tracing::error!(%error, "export failed");
         Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "export_failed",
             "The export could not be written",
         )
-        .with_detail(e.to_string())
     };
     writer
         .write_record(header.iter().map(|h| report::export_cell(h)))
@@ -594,46 +767,26 @@ async fn actionable_import(
     caller: &Caller,
     id: i64,
     when_cancelled: &str,
-) -> Result<Import, Problem> {
+) -> Result<(Import, Access), Problem> {
     caller.require(Permission::ManageImports)?;
-    let import = load(state, id).await?;
-    require_all_companies(state, caller, import.id).await?;
+    let access = Access::of(state, caller).await?;
+    let import = access.load(state, id).await?;
+    let mut conn = db::connection(&state.pool).await?;
+    access.require_whole(&mut conn, &import).await?;
     if import.cancelled_at.is_some() {
         return Err(Problem::conflict("import_cancelled", when_cancelled));
     }
-    Ok(import)
+    Ok((import, access))
 }
 
-/// The caller may act on the import only if it may act on every company the import touches.
-async fn require_all_companies(
-    state: &AppState,
-    caller: &Caller,
-    import_id: i64,
-) -> Result<(), Problem> {
-    if caller.visible_companies().is_none() {
-        return Ok(());
-    }
-    let mut conn = db::connection(&state.pool).await?;
-    let counts = punches::progress(&mut conn, import_id).await?;
-    let snapshot = state.directory.current().await.map_err(directory_problem)?;
-    for count in counts {
-        let slug = snapshot
-            .company(count.company_id)
-            .map(|c| c.slug.clone())
-            .unwrap_or_default();
-        caller.require_company(&slug)?;
-    }
-    Ok(())
-}
-
-#[utoipa::path(post, path = "/v1/imports/{id}/release", tag = "imports", params(("id" = i64, Path)),
-    responses((status = 200, body = ImportView), (status = 409, description = "not held, or cancelled")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/imports/{id}/release", tag = "imports", params(("id" = i64, Path, description = "import id", example = 1)),
+    responses((status = 200, body = ImportView), (status = 403, description = "forbidden: the role; forbidden_company: the import concerns companies the token does not cover"), (status = 404, description = "no such import, or none the token may see"), (status = 409, description = "not held, or cancelled")), security(("bearer" = [])))]
 pub async fn release(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
-    let import = actionable_import(
+    let (import, access) = actionable_import(
         &state,
         &caller,
         *path,
@@ -649,26 +802,29 @@ pub async fn release(
     let queued = crate::release::release(&state.database_url, import.id, caller.sub())
         .await
         .map_err(|error| {
+            tracing::error!(%error, "release failed");
             Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "release_failed",
                 "The import could not be released",
             )
-            .with_detail(error.to_string())
         })?;
     tracing::info!(import = import.id, companies = queued.len(), "released");
     state.relay.wake();
-    Ok(HttpResponse::Ok().json(view(&state, load(&state, import.id).await?, false).await?))
+    Ok(
+        HttpResponse::Ok()
+            .json(view(&state, &access, load(&state, import.id).await?, false).await?),
+    )
 }
 
-#[utoipa::path(post, path = "/v1/imports/{id}/cancel", tag = "imports", params(("id" = i64, Path)),
-    responses((status = 200, body = ImportView), (status = 409, description = "already cancelled")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/imports/{id}/cancel", tag = "imports", params(("id" = i64, Path, description = "import id", example = 1)),
+    responses((status = 200, body = ImportView), (status = 403, description = "forbidden: the role; forbidden_company: the import concerns companies the token does not cover"), (status = 404, description = "no such import, or none the token may see"), (status = 409, description = "already cancelled")), security(("bearer" = [])))]
 pub async fn cancel(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
-    let import =
+    let (import, access) =
         actionable_import(&state, &caller, *path, "the import is already cancelled").await?;
     let mut conn = db::connection(&state.pool).await?;
     conn.transaction::<_, Problem, _>(async |conn| {
@@ -689,17 +845,20 @@ pub async fn cancel(
     })
     .await?;
     state.relay.wake();
-    Ok(HttpResponse::Ok().json(view(&state, load(&state, import.id).await?, false).await?))
+    Ok(
+        HttpResponse::Ok()
+            .json(view(&state, &access, load(&state, import.id).await?, false).await?),
+    )
 }
 
-#[utoipa::path(post, path = "/v1/imports/{id}/reprocess", tag = "imports", params(("id" = i64, Path)),
-    responses((status = 200, body = ImportView), (status = 409, description = "cancelled, or its rows' raw values are gone")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/imports/{id}/reprocess", tag = "imports", params(("id" = i64, Path, description = "import id", example = 1)),
+    responses((status = 200, body = ImportView), (status = 403, description = "forbidden: the role; forbidden_company: the import concerns companies the token does not cover"), (status = 404, description = "no such import, or none the token may see"), (status = 409, description = "cancelled, or its rows' raw values are gone")), security(("bearer" = [])))]
 pub async fn reprocess(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
-    let import = actionable_import(
+    let (import, access) = actionable_import(
         &state,
         &caller,
         *path,
@@ -716,6 +875,14 @@ pub async fn reprocess(
     )
     .await
     .map_err(|reason| {
+        if is_internal(&reason) {
+            tracing::error!(%reason, "reprocess failed");
+            return Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "reprocess_failed",
+                "The import could not be reprocessed",
+            );
+        }
         Problem::new(
             StatusCode::CONFLICT,
             "cannot_reprocess",
@@ -724,5 +891,13 @@ pub async fn reprocess(
         .with_detail(reason)
     })?;
     state.relay.wake();
-    Ok(HttpResponse::Ok().json(view(&state, import, false).await?))
+    Ok(HttpResponse::Ok().json(view(&state, &access, import, false).await?))
+}
+
+/// Whether a failure's reason is the database's, the broker's or the file system's own words
+/// (logged, never answered) rather than something about the import itself.
+fn is_internal(reason: &str) -> bool {
+    ["database", "outbox:", "reading the stored report:"]
+        .iter()
+        .any(|prefix| reason.starts_with(prefix))
 }

@@ -1,6 +1,7 @@
 //! import-service: fingerprint reports in, validated and de-duplicated punches out (schema
 //! `import`).
 
+pub mod access;
 pub mod api;
 pub mod batch;
 pub mod events;
@@ -40,7 +41,8 @@ pub const DEFAULT_BIND: SocketAddr =
 #[derive(Clone)]
 pub struct Settings {
     pub common: CommonSettings,
-    /// `BRIDGE_JWT_SECRET`: verifies callers and signs this service's own calls to config-service.
+    /// `BRIDGE_TRUSTED_KEYS` verifies callers; `BRIDGE_SIGNING_KEY`, this service's own
+    /// credential (signer `import-service`), signs its calls to config-service.
     pub jwt: JwtKeys,
     /// `CONFIG_SERVICE_URL`: where the directory snapshot comes from.
     pub config_service_url: String,
@@ -58,7 +60,7 @@ impl Settings {
     pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
         Ok(Self {
             common: CommonSettings::from_env(env, BIND_VARIABLE, DEFAULT_BIND)?,
-            jwt: JwtKeys::from_env(env)?,
+            jwt: JwtKeys::from_env_signing_as(env, auth::Signer::ImportService)?,
             config_service_url: env.required("CONFIG_SERVICE_URL")?,
             storage_dir: env.or("IMPORT_STORAGE_DIR", PathBuf::from("./data/imports"))?,
             max_upload_bytes: env.or("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)?,
@@ -83,7 +85,8 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
 }
 
-/// The token import-service presents to config-service.
+/// The token import-service presents to config-service, signed with its own credential: it
+/// reads the directory snapshot and nothing else.
 fn service_token(keys: &JwtKeys) -> String {
     keys.mint(&Claims::new(
         SERVICE,
@@ -96,6 +99,7 @@ fn service_token(keys: &JwtKeys) -> String {
 /// the retention job, and serves the REST API.
 pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
     std::fs::create_dir_all(&settings.storage_dir)?;
+    settings.jwt.warn_if_development(SERVICE);
     let foundation = Foundation::prepare(SERVICE, &settings.common, SCHEMA, MIGRATIONS).await?;
     let mut conn = db::connection(&foundation.pool).await?;
     store::imports::fail_interrupted(&mut conn)
@@ -114,6 +118,7 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         ),
         retention::spawn(
             foundation.pool.clone(),
+            settings.storage_dir.clone(),
             settings.file_retention_days,
             settings.row_retention_days,
             Duration::from_secs(3600),
@@ -135,9 +140,17 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         metrics: metrics::Metrics::register(foundation.ops.registry()),
     });
     let jwt = web::Data::new(settings.jwt.clone());
-    let rate_limit = web::Data::new(service_kit::ApiRateLimit::per_second(
-        settings.common.api_rate_limit_per_second,
-    ));
+    let rate_limit = web::Data::new(
+        service_kit::ApiRateLimit::per_second(settings.common.api_rate_limit_per_second)
+            .identified_by({
+                // Each caller is limited as the identity its token proves, however it is sent.
+                let keys = settings.jwt.clone();
+                move |token| {
+                    let claims = keys.verify(token).ok()?;
+                    Some(format!("{}:{}", claims.role, claims.sub))
+                }
+            }),
+    );
     let ops = foundation.ops.clone();
     let running = RunningService::start(
         settings.common.bind,
@@ -145,6 +158,7 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         move |listener| {
             Ok(HttpServer::new(move || {
                 App::new()
+                    .wrap(actix_web::middleware::from_fn(service_kit::checked_input))
                     .wrap(actix_web::middleware::from_fn(service_kit::rate_limit))
                     .wrap(actix_web::middleware::from_fn(service_kit::trace_requests))
                     .configure(service_kit::api_defaults(
@@ -160,5 +174,8 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
             .run())
         },
     )?;
-    Ok(running)
+    // An upload in progress at a stop is finished within the server's grace; one cut off is
+    // failed then, its report kept.
+    let pool = foundation.pool.clone();
+    Ok(running.with_drain(async move { pipeline::fail_cut_off(&pool).await }))
 }

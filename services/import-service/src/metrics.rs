@@ -1,4 +1,4 @@
-//! The import metrics (DESIGN.md §8), in the service's own registry.
+//! The import metrics (docs/architecture.md#operating-it), in the service's own registry.
 
 use telemetry::prometheus::{opts, IntCounterVec, Registry};
 

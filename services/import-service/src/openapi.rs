@@ -1,7 +1,7 @@
 //! The OpenAPI document of import-service, generated from the handlers. Served at /openapi.json
 //! and checked in at proto/openapi/import-service.json (a test fails on drift).
 
-use service_kit::BearerAuth;
+use service_kit::{BadInput, BearerAuth, Refusals};
 use utoipa::OpenApi;
 
 use crate::api::*;
@@ -10,7 +10,8 @@ use crate::api::*;
 #[openapi(
     info(title = "import-service", description = "Fingerprint reports in: validated rows, de-duplicated punches, delivery progress."),
     paths(upload, list_imports, get_import, list_rows, export_rows, reprocess, release, cancel),
-    modifiers(&BearerAuth),
+    components(schemas(DateOrderChoice, ImportStatus, RowOutcome, RowDeliveryState)),
+    modifiers(&BearerAuth, &BadInput, &Refusals),
     tags((name = "imports", description = "Uploaded reports, their rows and their delivery"))
 )]
 struct ApiDoc;

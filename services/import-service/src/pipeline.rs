@@ -1,6 +1,6 @@
 //! From uploaded bytes to stored rows and queued punches.
 //!
-//! Two passes with bounded memory (DESIGN.md §5): while the upload streams to disk its sha256 and
+//! Two passes with bounded memory (docs/architecture.md#reading-fingerprint-reports): while the upload streams to disk its sha256 and
 //! the file-level facts are collected; then the stored file is read again, row by row, validated
 //! against the directory snapshot and written in batches. Everything an import stores (rows,
 //! punches, outbox messages, counts) commits in one transaction: an import is all there or not at
@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use report::{
-    DateOrder, Directory, FactsCollector, FileFacts, FileProblem, Outcome, ReadOptions, ReportRow,
-    RowReader, RowResult,
+    DateOrder, Directory, FactsCollector, FileFacts, FileProblem, IssueCode, Outcome, ReadOptions,
+    ReportRow, RowReader, RowResult, Scope,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -62,12 +62,58 @@ pub enum UploadError {
     Io(#[from] std::io::Error),
 }
 
+/// The partial file of an upload (`upload-*.part` in the storage folder). Removed when dropped,
+/// whatever ended the upload (a refusal, an error, a client that went away); once the file has
+/// been moved to its stored name there is nothing left to remove.
+pub struct PartFile(PathBuf);
+
+impl PartFile {
+    /// The prefix and suffix of a partial file's name.
+    pub const PREFIX: &'static str = "upload-";
+    pub const SUFFIX: &'static str = ".part";
+
+    fn new(dir: &Path) -> Self {
+        Self(dir.join(format!(
+            "{}{}{}",
+            Self::PREFIX,
+            uuid::Uuid::new_v4().simple(),
+            Self::SUFFIX
+        )))
+    }
+}
+
+impl std::ops::Deref for PartFile {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for PartFile {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        match std::fs::remove_file(&self.0) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(path = %self.0.display(), error = %e, "could not remove a partial upload")
+            }
+        }
+    }
+}
+
 /// An upload being received: written to disk, hashed and read for file facts as it arrives.
 pub struct Receiving {
     /// Buffered: an upload arrives in small chunks, and each write of a tokio file is a trip to
     /// a blocking thread.
     file: tokio::io::BufWriter<tokio::fs::File>,
-    path: PathBuf,
+    path: PartFile,
     hasher: Sha256,
     facts: FactsCollector,
     size: u64,
@@ -76,7 +122,8 @@ pub struct Receiving {
 
 /// An upload fully received.
 pub struct Received {
-    pub path: PathBuf,
+    /// Removed when the `Received` is dropped, unless it was moved to its stored name.
+    pub path: PartFile,
     pub sha256: String,
     pub size: u64,
     pub facts: FileFacts,
@@ -84,8 +131,8 @@ pub struct Received {
 
 impl Receiving {
     pub async fn new(dir: &Path, max: u64, options: &UploadOptions) -> Result<Self, UploadError> {
-        let path = dir.join(format!("upload-{}.part", uuid::Uuid::new_v4().simple()));
-        let file = tokio::fs::File::create(&path).await?;
+        let path = PartFile::new(dir);
+        let file = tokio::fs::File::create(&*path).await?;
         Ok(Self {
             file: tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file),
             path,
@@ -113,24 +160,19 @@ impl Receiving {
     pub async fn finish(mut self) -> Result<Received, UploadError> {
         self.file.flush().await?;
         drop(self.file);
-        match self.facts.finish() {
-            Ok(facts) => Ok(Received {
-                path: self.path,
-                sha256: hex::encode(self.hasher.finalize()),
-                size: self.size,
-                facts,
-            }),
-            Err(problem) => {
-                let _ = tokio::fs::remove_file(&self.path).await;
-                Err(UploadError::File(problem))
-            }
-        }
+        let facts = self.facts.finish().map_err(UploadError::File)?;
+        Ok(Received {
+            path: self.path,
+            sha256: hex::encode(self.hasher.finalize()),
+            size: self.size,
+            facts,
+        })
     }
 
     /// Gives up on the upload and removes what was written.
     pub async fn abandon(self) {
         drop(self.file);
-        let _ = tokio::fs::remove_file(&self.path).await;
+        drop(self.path);
     }
 }
 
@@ -191,7 +233,7 @@ pub fn directory_of(snapshot: &directory::DirectorySnapshot) -> Result<Directory
 }
 
 /// Counts kept while rows are written.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, utoipa::ToSchema)]
 pub struct Tally {
     pub total: i32,
     pub valid: i32,
@@ -273,6 +315,7 @@ fn read_batches(
     path: &Path,
     facts: &FileFacts,
     directory: &Directory,
+    scope: Scope<'_>,
     now: chrono::DateTime<Utc>,
     batches: &tokio::sync::mpsc::Sender<Prepared>,
 ) -> std::io::Result<()> {
@@ -308,7 +351,7 @@ fn read_batches(
             let batch = std::mem::replace(&mut rows, rest)
                 .into_iter()
                 .map(|row| {
-                    let result = report::validate(&row, directory, now);
+                    let result = report::validate_within(&row, directory, now, scope);
                     (row, result)
                 })
                 .collect();
@@ -320,11 +363,75 @@ fn read_batches(
     Ok(())
 }
 
-/// Who uploads: the token's subject and team.
+/// Who uploads: the token's subject, team and companies (`None`: every company).
 #[derive(Debug, Clone, Copy)]
 pub struct Uploader<'a> {
     pub sub: &'a str,
     pub team: Option<&'a str>,
+    pub companies: Option<&'a [String]>,
+}
+
+/// The validation scope of an import: the companies its uploader's token covered, as recorded
+/// in its options (`companies`); every company when none were recorded.
+pub fn stored_scope(options: &serde_json::Value) -> Option<Vec<String>> {
+    serde_json::from_value(options.get("companies")?.clone()).ok()
+}
+
+/// The scope a recorded list of companies stands for.
+pub fn scope_of(companies: &Option<Vec<String>>) -> Scope<'_> {
+    match companies {
+        None => Scope::All,
+        Some(slugs) => Scope::Only(slugs),
+    }
+}
+
+/// Imports this process is reading in, with their stored files. An import whose upload request
+/// the server cut off at a stop stays listed until [`fail_cut_off`].
+static IN_FLIGHT: std::sync::Mutex<BTreeMap<i64, PathBuf>> = std::sync::Mutex::new(BTreeMap::new());
+
+fn in_flight() -> std::sync::MutexGuard<'static, BTreeMap<i64, PathBuf>> {
+    IN_FLIGHT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The last step of a stop, once the server has finished (or, past its grace, cut off) the
+/// requests in progress: an import cut off mid-way (its transaction never committed) is marked
+/// failed now, with its stored report kept and recorded, so it can be uploaded again from there.
+pub async fn fail_cut_off(pool: &db::Pool) {
+    use diesel::sql_types::{BigInt, Text};
+    use diesel_async::RunQueryDsl;
+    let cut_off: Vec<(i64, PathBuf)> = std::mem::take(&mut *in_flight()).into_iter().collect();
+    if cut_off.is_empty() {
+        return;
+    }
+    let Ok(mut conn) = db::connection(pool).await else {
+        tracing::warn!("imports cut off by the stop are marked failed at the next start");
+        return;
+    };
+    for (import_id, path) in cut_off {
+        let marked = diesel::sql_query(
+            "UPDATE import.imports SET status = 'failed', error = $2, file_path = $3, \
+               completed_at = now(), updated_at = now() \
+             WHERE id = $1 AND status IN ('pending', 'processing')",
+        )
+        .bind::<BigInt, _>(import_id)
+        .bind::<Text, _>(
+            "interrupted: the service stopped while reading this report; nothing of it was \
+             stored, and the report is kept: upload it again",
+        )
+        .bind::<Text, _>(path.to_string_lossy().into_owned())
+        .execute(&mut conn)
+        .await;
+        match marked {
+            Ok(_) => {
+                tracing::warn!(import_id, file = %path.display(), "import cut off by the stop: failed, report kept")
+            }
+            Err(error) => {
+                tracing::warn!(import_id, %error, "import cut off by the stop not marked failed")
+            }
+        }
+    }
 }
 
 /// Stores a received, not yet imported report as a new import and reads it in. Returns the
@@ -341,6 +448,11 @@ pub async fn import(
     uploader: Uploader<'_>,
 ) -> Result<(Import, Vec<StateCount>), String> {
     let (uploaded_by, team) = (uploader.sub, uploader.team);
+    let scope: Option<Vec<String>> = uploader.companies.map(<[String]>::to_vec);
+    let mut options_json = json!(options);
+    if let Some(companies) = &scope {
+        options_json["companies"] = json!(companies);
+    }
     let mut conn = db::connection(pool).await.map_err(|e| e.to_string())?;
     let facts_json = serde_json::to_value(&received.facts).map_err(|e| e.to_string())?;
     let started = imports::insert(
@@ -351,7 +463,7 @@ pub async fn import(
             sha256: &received.sha256,
             size_bytes: i64::try_from(received.size).unwrap_or(i64::MAX),
             status: "processing",
-            options: json!(options),
+            options: options_json,
             facts: Some(facts_json),
             uploaded_by,
             team,
@@ -367,6 +479,7 @@ pub async fn import(
         .await
         .map_err(|e| e.to_string())?;
     let import_id = started.id;
+    in_flight().insert(import_id, stored_path.clone());
     let result = async {
         let directory = Arc::new(directory_of(snapshot).map_err(StoreError::Unusable)?);
         let context = ImportContext {
@@ -379,6 +492,7 @@ pub async fn import(
             sha256: &received.sha256,
             options,
             uploaded_by,
+            scope,
         };
         let tx = ImportTx::begin(database_url).await?;
         match store_import(&tx, &context).await {
@@ -393,11 +507,14 @@ pub async fn import(
         }
     }
     .await;
+    // Committed or rolled back: no longer cut off by a stop.
+    in_flight().remove(&import_id);
     let mut conn = db::connection(pool).await.map_err(|e| e.to_string())?;
     let counts = match result {
         Ok(counts) => counts,
         Err(error) => {
-            let reason = error.to_string();
+            tracing::error!(import_id, %error, "the import failed");
+            let reason = error.shown();
             let _ = imports::fail(&mut conn, import_id, &reason).await;
             let _ = tokio::fs::remove_file(&stored_path).await;
             return Err(reason);
@@ -421,6 +538,7 @@ struct ImportContext<'a> {
     sha256: &'a str,
     options: UploadOptions,
     uploaded_by: &'a str,
+    scope: Option<Vec<String>>,
 }
 
 /// Inside the import's transaction: reads the stored file (on a blocking thread) while writing
@@ -441,13 +559,23 @@ async fn store_import(
     };
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Prepared>(1);
     let reading = {
-        let (path, facts, directory) = (
+        let (path, facts, directory, companies) = (
             context.path.clone(),
             context.facts.clone(),
             context.directory.clone(),
+            context.scope.clone(),
         );
         let now = Utc::now();
-        tokio::task::spawn_blocking(move || read_batches(&path, &facts, &directory, now, &sender))
+        tokio::task::spawn_blocking(move || {
+            read_batches(
+                &path,
+                &facts,
+                &directory,
+                scope_of(&companies),
+                now,
+                &sender,
+            )
+        })
     };
     let mut writer = RowWriter::new(tx, import_id, queueing);
     let mut waiting = std::time::Duration::ZERO;
@@ -549,6 +677,22 @@ pub enum StoreError {
     NoRows,
 }
 
+impl StoreError {
+    /// What the import records and shows: the report's own problems as they are, a database or
+    /// storage failure without its library text (which goes to the log).
+    fn shown(&self) -> String {
+        match self {
+            StoreError::Tx(_) => {
+                "the database did not store the import; the service log says why".to_owned()
+            }
+            StoreError::Io(_) => {
+                "the stored report could not be read; the service log says why".to_owned()
+            }
+            StoreError::Unusable(_) | StoreError::NoRows => self.to_string(),
+        }
+    }
+}
+
 impl From<diesel::result::Error> for StoreError {
     fn from(error: diesel::result::Error) -> Self {
         StoreError::Tx(TxError::from(error))
@@ -556,24 +700,62 @@ impl From<diesel::result::Error> for StoreError {
 }
 
 /// A dry run's report: everything an import would say, nothing stored.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DryRun {
+    /// Always true.
     pub dry_run: bool,
     pub filename: String,
     pub sha256: String,
+    /// What was learnt about the file: encoding, delimiter, header, columns, date order.
+    #[schema(value_type = Object)]
     pub facts: FileFacts,
     pub rows: Tally,
+    #[schema(value_type = Vec<crate::api::UnmappedDepartment>)]
     pub unmapped_departments: serde_json::Value,
+    #[schema(value_type = Vec<crate::api::UnknownEmployee>)]
     pub unknown_employees: serde_json::Value,
     /// The first rows with their outcome (all are counted in `rows`).
+    #[schema(value_type = Vec<Object>)]
     pub row_results: Vec<serde_json::Value>,
 }
 
-/// Validates a received report without storing anything; the file is removed afterwards.
+/// How many rows of a received report name a company outside `scope` (the file stays).
+pub async fn rows_outside(
+    snapshot: &directory::DirectorySnapshot,
+    received: &Received,
+    scope: Scope<'_>,
+) -> Result<u64, std::io::Error> {
+    let directory = directory_of(snapshot).map_err(std::io::Error::other)?;
+    let now = Utc::now();
+    let mut outside = 0;
+    read_rows(
+        &received.path,
+        &received.facts,
+        async |rows: Vec<ReportRow>| {
+            for row in rows {
+                let result = report::validate_within(&row, &directory, now, scope);
+                if result
+                    .errors
+                    .iter()
+                    .any(|e| e.code == IssueCode::CompanyNotPermitted)
+                {
+                    outside += 1;
+                }
+            }
+            Ok::<_, std::io::Error>(())
+        },
+    )
+    .await?;
+    Ok(outside)
+}
+
+/// Validates a received report within `scope` without storing anything; the file is removed
+/// afterwards.
 pub async fn dry_run(
     snapshot: &directory::DirectorySnapshot,
     received: Received,
     filename: &str,
+    scope: Scope<'_>,
 ) -> Result<DryRun, std::io::Error> {
     let directory = directory_of(snapshot).map_err(std::io::Error::other)?;
     let now = Utc::now();
@@ -581,7 +763,7 @@ pub async fn dry_run(
     let mut listed = Vec::new();
     let read = read_rows(&received.path, &received.facts, async |rows: Vec<ReportRow>| {
         for row in rows {
-            let result = report::validate(&row, &directory, now);
+            let result = report::validate_within(&row, &directory, now, scope);
             tally.count(&result);
             if listed.len() < DRY_RUN_ROWS {
                 listed.push(json!({

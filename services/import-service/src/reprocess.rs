@@ -61,6 +61,9 @@ async fn rewrite(
 ) -> Result<(), StoreError> {
     let import_id = import.id;
     let now = Utc::now();
+    // The scope of the upload stays the scope of the import, whoever reprocesses it.
+    let companies = pipeline::stored_scope(&import.options);
+    let scope = pipeline::scope_of(&companies);
     let mut writer = RowWriter::new(tx, import_id, Queueing::Later);
     let mut after = 0;
     let mut rewritten = 0usize;
@@ -78,7 +81,7 @@ async fn rewrite(
                 ))
             })?;
             let row = report::parse_row(facts, u64::try_from(line).unwrap_or(0), cells);
-            let result = report::validate(&row, directory, now);
+            let result = report::validate_within(&row, directory, now, scope);
             batch.push((row, result));
             lines.push(line);
         }

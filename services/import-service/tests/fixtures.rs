@@ -1,4 +1,4 @@
-//! The acceptance data of ../shared/fixtures through the real upload API: each report gives
+//! The acceptance data of tests/fixtures through the real upload API: each report gives
 //! exactly its expected rows, problems and queued punches; each bad file its status and code.
 
 mod common;

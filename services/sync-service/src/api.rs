@@ -1,5 +1,5 @@
 //! The REST API: batches, deliveries and company sync health for viewers; batch retry and sync
-//! now for operators (DESIGN.md §6). Every operator action is audited with `audit.recorded.v1`.
+//! now for operators (docs/architecture.md#security). Every operator action is audited with `audit.recorded.v1`.
 
 use std::collections::BTreeMap;
 
@@ -40,7 +40,15 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 )
                 .route("/companies/{company}/usage", web::get().to(company_usage))
                 .route("/imports/{id}/sync-now", web::post().to(sync_import_now))
-                .route("/deliveries", web::get().to(list_deliveries)),
+                .route("/deliveries", web::get().to(list_deliveries))
+                .route(
+                    "/dead-letters",
+                    web::get().to(crate::dead_letters::list_dead_letters),
+                )
+                .route(
+                    "/dead-letters/{id}/replay",
+                    web::post().to(crate::dead_letters::replay_dead_letter),
+                ),
         );
 }
 
@@ -49,12 +57,14 @@ async fn openapi() -> HttpResponse {
 }
 
 fn unavailable(error: impl std::fmt::Display) -> Problem {
+    // The client's error text names hosts and library internals: it goes to the log only.
+    tracing::warn!(%error, "config-service is not reachable");
     Problem::new(
         actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
         "config_service_unavailable",
         "The company directory is not reachable right now",
     )
-    .with_detail(error.to_string())
+    .with_detail("try again shortly")
 }
 
 /// Every company of the directory, by id.
@@ -86,7 +96,7 @@ async fn authorized_company(
 }
 
 /// The companies the caller may see: `None` for all.
-async fn visible(shared: &Shared, caller: &Caller) -> Result<Option<Vec<i64>>, Problem> {
+pub(crate) async fn visible(shared: &Shared, caller: &Caller) -> Result<Option<Vec<i64>>, Problem> {
     match caller.visible_companies() {
         None => Ok(None),
         Some(_) => Ok(Some(
@@ -101,7 +111,7 @@ async fn visible(shared: &Shared, caller: &Caller) -> Result<Option<Vec<i64>>, P
 }
 
 /// Narrows a list to one company (id or slug) within what the caller may see.
-async fn company_filter(
+pub(crate) async fn company_filter(
     shared: &Shared,
     caller: &Caller,
     company: Option<&str>,
@@ -114,7 +124,7 @@ async fn company_filter(
     Ok(Some(vec![company.id]))
 }
 
-fn audit(
+pub(crate) fn audit(
     caller: &Caller,
     action: &str,
     company_id: Option<i64>,
@@ -151,6 +161,7 @@ pub struct BatchQuery {
     pub company: Option<String>,
     pub import_id: Option<i64>,
     /// pending, processing, completed or failed.
+    #[param(value_type = Option<crate::openapi::BatchStatus>)]
     pub status: Option<String>,
 }
 
@@ -311,7 +322,7 @@ async fn sync_now(
 }
 
 #[utoipa::path(post, path = "/v1/companies/{company}/sync-now", tag = "sync",
-    params(("company" = String, Path, description = "id or slug")),
+    params(("company" = String, Path, description = "id or slug", example = "advline")),
     responses((status = 202, body = Queued), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn sync_company_now(
@@ -332,7 +343,8 @@ struct ImportCompany {
 
 #[utoipa::path(post, path = "/v1/imports/{id}/sync-now", tag = "sync",
     params(("id" = i64, Path, description = "import id")),
-    responses((status = 202, body = Queued), (status = 403), (status = 404)),
+    responses((status = 202, body = Queued), (status = 403, description = "forbidden: the role; forbidden_company: the import concerns companies the token does not cover"),
+              (status = 404, description = "no deliveries of the import among the token's companies")),
     security(("bearer" = [])))]
 pub async fn sync_import_now(
     shared: web::Data<Shared>,
@@ -349,18 +361,28 @@ pub async fn sync_import_now(
             .load(&mut conn)
             .await?;
     drop(conn);
-    if owners.is_empty() {
+    // An import of none of the token's companies answers as a missing one; one that also
+    // concerns companies the token does not cover is not the token's to push.
+    let companies = directory(&shared).await?;
+    let covered = |company_id: i64| {
+        companies
+            .get(&company_id)
+            .is_some_and(|c| caller.can_access_company(&c.slug))
+    };
+    if !owners.iter().any(|o| covered(o.company_id)) {
         return Err(Problem::not_found("import"));
     }
-    let companies = directory(&shared).await?;
+    if !owners.iter().all(|o| covered(o.company_id)) {
+        return Err(Problem::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "forbidden_company",
+            "The import concerns other companies too",
+        )
+        .with_detail("this token does not cover every company of the import"));
+    }
     let mut queued = 0;
     for owner in owners {
-        let allowed = companies
-            .get(&owner.company_id)
-            .is_some_and(|c| caller.can_access_company(&c.slug));
-        if allowed {
-            queued += sync_now(&shared, &caller, owner.company_id, Some(import_id)).await?;
-        }
+        queued += sync_now(&shared, &caller, owner.company_id, Some(import_id)).await?;
     }
     Ok(HttpResponse::Accepted().json(Queued { queued }))
 }
@@ -370,6 +392,7 @@ pub async fn sync_import_now(
 pub struct SyncHealth {
     pub company_id: i64,
     /// active, paused_auth or disabled.
+    #[schema(value_type = crate::openapi::CompanySyncState)]
     pub state: String,
     pub state_reason: Option<String>,
     pub state_since: Option<DateTime<Utc>>,
@@ -385,10 +408,17 @@ pub struct SyncHealth {
     pub success_rate_24h: Option<f64>,
     pub latency_p50_ms: Option<f64>,
     pub latency_p95_ms: Option<f64>,
+    /// While Bayzat's last 429 holds: the company sends nothing before this time.
+    pub rate_limited_until: Option<DateTime<Utc>>,
+    /// Why the company is rate limited (with `rate_limited_until`).
+    pub rate_limit_reason: Option<String>,
+    /// Deliveries waiting for a later attempt (`retry_wait`): how many, when the first is due
+    /// and why it waits; null when none waits.
+    pub waiting: Option<deliveries::Waiting>,
 }
 
 #[utoipa::path(get, path = "/v1/companies/{company}/sync-health", tag = "sync",
-    params(("company" = String, Path, description = "id or slug")),
+    params(("company" = String, Path, description = "id or slug", example = "advline")),
     responses((status = 200, body = SyncHealth), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn sync_health(
@@ -408,6 +438,14 @@ pub async fn sync_health(
     let oldest = deliveries::oldest_waiting(&mut conn, company.id).await?;
     let summary = requests::summary(&mut conn, company.id, now - TimeDelta::hours(24)).await?;
     let last_error = requests::last_error(&mut conn, company.id).await?;
+    let waiting = deliveries::waiting(&mut conn, company.id).await?;
+    let rate_limited = state
+        .as_ref()
+        .and_then(|s| {
+            s.rate_limited_until
+                .map(|until| (until, s.rate_limit_reason.clone()))
+        })
+        .filter(|(until, _)| *until > now);
     Ok(HttpResponse::Ok().json(SyncHealth {
         company_id: company.id,
         state: state
@@ -424,6 +462,9 @@ pub async fn sync_health(
             .then(|| summary.accepted as f64 / summary.calls as f64),
         latency_p50_ms: summary.p50_ms,
         latency_p95_ms: summary.p95_ms,
+        rate_limited_until: rate_limited.as_ref().map(|(until, _)| *until),
+        rate_limit_reason: rate_limited.and_then(|(_, reason)| reason),
+        waiting,
     }))
 }
 
@@ -445,7 +486,7 @@ pub struct Usage {
 }
 
 #[utoipa::path(get, path = "/v1/companies/{company}/usage", tag = "sync",
-    params(("company" = String, Path, description = "id or slug"), UsageQuery),
+    params(("company" = String, Path, description = "id or slug", example = "advline"), UsageQuery),
     responses((status = 200, body = Usage), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn company_usage(
@@ -482,20 +523,23 @@ pub struct DeliveryQuery {
     pub company: Option<String>,
     pub import_id: Option<i64>,
     pub batch_id: Option<Uuid>,
+    #[param(value_type = Option<crate::openapi::DeliveryStateName>)]
     pub state: Option<String>,
     /// The empId sent to Bayzat.
     pub employee: Option<String>,
-    /// Punch local time from (inclusive), `YYYY-MM-DDTHH:MM:SS`.
-    #[param(value_type = Option<String>)]
+    /// Punch local time from (inclusive), `YYYY-MM-DDTHH:MM:SS` without offset, in the
+    /// company's time zone.
+    #[param(value_type = Option<String>, pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$", example = "2026-11-02T00:00:00")]
     pub from: Option<NaiveDateTime>,
-    /// Punch local time to (exclusive).
-    #[param(value_type = Option<String>)]
+    /// Punch local time to (exclusive), `YYYY-MM-DDTHH:MM:SS` without offset.
+    #[param(value_type = Option<String>, pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$", example = "2026-11-03T00:00:00")]
     pub to: Option<NaiveDateTime>,
 }
 
 #[utoipa::path(get, path = "/v1/deliveries", tag = "deliveries",
     params(DeliveryQuery, PageQuery),
-    responses((status = 200, body = DeliveryPage), (status = 401), (status = 403)),
+    responses((status = 200, body = DeliveryPage), (status = 401), (status = 403),
+        (status = 422, description = "invalid_state: `state` is not a delivery state")),
     security(("bearer" = [])))]
 pub async fn list_deliveries(
     shared: web::Data<Shared>,

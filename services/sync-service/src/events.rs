@@ -303,7 +303,7 @@ async fn on_config_changed(
     }
 }
 
-/// What a configuration change means for the company's deliveries (DESIGN.md §4).
+/// What a configuration change means for the company's deliveries (docs/architecture.md#delivery-rules).
 async fn apply_config_change(
     conn: &mut Conn,
     company: &DirectoryCompany,

@@ -1,5 +1,7 @@
-//! Companies' Bayzat keys, fetched from config-service's internal endpoint and cached per
-//! company. A key never reaches a log line: its `Debug` is masked.
+//! Companies' Bayzat keys, fetched from config-service's internal endpoint (its internal
+//! listener, `CONFIG_SERVICE_INTERNAL_URL`) with this service's own credential, and cached per
+//! company. A key never reaches a log line: its `Debug` is masked. A key whose `api_url` is not
+//! under `BAYZAT_ALLOWED_API_URLS` is never handed out, whatever config-service says.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,8 +34,10 @@ impl std::fmt::Debug for CompanyKey {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    /// config-service has no key for the company.
-    #[error("no Bayzat key is stored for the company")]
+    /// There is no key that may be used: config-service has none for the company, or the
+    /// company's api_url is not under `BAYZAT_ALLOWED_API_URLS` (logged with
+    /// `alert="bayzat_url_not_allowed"`). Either way the company waits for a configuration change.
+    #[error("no usable Bayzat key is stored for the company")]
     Missing,
     #[error("config-service did not give the key: {0}")]
     Unavailable(String),
@@ -43,10 +47,12 @@ pub struct KeyCache {
     http: reqwest::Client,
     base_url: String,
     jwt: JwtKeys,
+    allowed: settings::AllowedApiUrls,
     cached: Mutex<HashMap<i64, Arc<CompanyKey>>>,
 }
 
-/// A short-lived `service` token for this service's calls to config-service.
+/// A short-lived `service` token naming this service, signed with its own credential
+/// (`BRIDGE_SIGNING_KEY`): config-service gives keys to this credential only.
 pub fn service_token(jwt: &JwtKeys) -> String {
     jwt.mint(&Claims::new(
         SERVICE,
@@ -56,7 +62,7 @@ pub fn service_token(jwt: &JwtKeys) -> String {
 }
 
 impl KeyCache {
-    pub fn new(config_service_url: &str, jwt: JwtKeys) -> Self {
+    pub fn new(config_service_url: &str, jwt: JwtKeys, allowed: settings::AllowedApiUrls) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -64,11 +70,12 @@ impl KeyCache {
                 .expect("a client with a timeout builds"),
             base_url: config_service_url.trim_end_matches('/').to_owned(),
             jwt,
+            allowed,
             cached: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The company's key, from the cache or config-service.
+    /// The company's key, from the cache or config-service; only ever with an allowed api_url.
     pub async fn get(&self, company_id: i64) -> Result<Arc<CompanyKey>, KeyError> {
         if let Some(key) = self.cached.lock().await.get(&company_id) {
             return Ok(key.clone());
@@ -90,6 +97,16 @@ impl KeyCache {
                     .json()
                     .await
                     .map_err(|e| KeyError::Unavailable(e.without_url().to_string()))?;
+                if let Err(refusal) = self.allowed.check(&key.api_url) {
+                    tracing::error!(
+                        company_id,
+                        alert = "bayzat_url_not_allowed",
+                        api_url = %key.api_url,
+                        %refusal,
+                        "the company's api_url is not under BAYZAT_ALLOWED_API_URLS; its key is not sent"
+                    );
+                    return Err(KeyError::Missing);
+                }
                 let key = Arc::new(key);
                 self.cached.lock().await.insert(company_id, key.clone());
                 Ok(key)

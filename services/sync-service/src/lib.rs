@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod clock;
+pub mod dead_letters;
 pub mod events;
 pub mod keys;
 pub mod metrics;
@@ -41,6 +42,8 @@ pub const DEFAULT_BIND: SocketAddr =
 /// company of the directory, and the configuration consumer), the companies' senders and the
 /// scheduler, and serves the REST API.
 pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
+    settings.check()?;
+    settings.jwt.warn_if_development(SERVICE);
     let foundation = Foundation::prepare(SERVICE, &settings.common, SCHEMA, MIGRATIONS).await?;
     let relay = RelayWaker::default();
     let publisher = Arc::new(bus::Publisher::new(foundation.broker.clone()));
@@ -59,24 +62,46 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         lease_ttl: settings.lease_ttl,
         bayzat_settings: settings.bayzat.clone(),
         bayzat,
-        keys: keys::KeyCache::new(&settings.config_service_url, settings.jwt.clone()),
+        keys: keys::KeyCache::new(
+            &settings.config_service_internal_url,
+            settings.jwt.clone(),
+            settings.allowed_api_urls.clone(),
+        ),
         directory: DirectoryClient::new(&settings.config_service_url, move || {
             keys::service_token(&jwt)
         }),
         metrics: metrics::Metrics::register(foundation.ops.registry()),
+        stopping: tokio::sync::watch::Sender::new(false),
     });
     let registry = Registry::new(shared.clone());
     registry.ensure_directory().await;
-    let consumers = vec![events::spawn_config_consumer(&shared, registry.weak())];
+    let (dead_letter_gauge, dead_letter_consumer, dead_letter_recount) =
+        dead_letters::start(&shared, foundation.ops.registry());
+    let consumers = vec![
+        events::spawn_config_consumer(&shared, registry.weak()),
+        dead_letter_consumer,
+    ];
+    let finishing = registry.weak();
     let tasks = vec![
         outbox::spawn_relay(foundation.pool.clone(), publisher, SCHEMA, relay),
         scheduler::spawn(shared.clone(), registry),
+        dead_letter_recount,
     ];
+    // On stop, a call in flight ends within BAYZAT_HTTP_TIMEOUT; then its answer is written.
+    let finish_within = settings.bayzat.http_timeout + STOP_MARGIN;
     let state = web::Data::from(shared);
     let jwt = web::Data::new(settings.jwt.clone());
-    let rate_limit = web::Data::new(service_kit::ApiRateLimit::per_second(
-        settings.common.api_rate_limit_per_second,
-    ));
+    let rate_limit = web::Data::new(
+        service_kit::ApiRateLimit::per_second(settings.common.api_rate_limit_per_second)
+            .identified_by({
+                // Each caller is limited as the identity its token proves, however it is sent.
+                let keys = settings.jwt.clone();
+                move |token| {
+                    let claims = keys.verify(token).ok()?;
+                    Some(format!("{}:{}", claims.role, claims.sub))
+                }
+            }),
+    );
     let ops = foundation.ops.clone();
     let running = RunningService::start(
         settings.common.bind,
@@ -84,6 +109,7 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         move |listener| {
             Ok(HttpServer::new(move || {
                 App::new()
+                    .wrap(actix_web::middleware::from_fn(service_kit::checked_input))
                     .wrap(actix_web::middleware::from_fn(service_kit::rate_limit))
                     .wrap(actix_web::middleware::from_fn(service_kit::trace_requests))
                     .configure(service_kit::api_defaults(
@@ -93,11 +119,19 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
                     ))
                     .app_data(state.clone())
                     .app_data(jwt.clone())
+                    .app_data(dead_letter_gauge.clone())
                     .configure(api::configure)
             })
             .listen(listener)?
             .run())
         },
     )?;
-    Ok(running)
+    Ok(running.with_drain(async move {
+        if let Some(registry) = finishing.upgrade() {
+            registry.finish(finish_within).await;
+        }
+    }))
 }
+
+/// How long a stopping sender may take to write an answer, past the call's own timeout.
+const STOP_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);

@@ -1,4 +1,4 @@
-//! The delivery metrics (DESIGN.md §8), in the service's own registry.
+//! The delivery metrics (docs/architecture.md#operating-it), in the service's own registry.
 
 use telemetry::prometheus::{
     histogram_opts, opts, HistogramVec, IntCounterVec, IntGaugeVec, Registry,

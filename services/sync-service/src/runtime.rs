@@ -29,16 +29,33 @@ pub struct Shared {
     pub keys: KeyCache,
     pub directory: DirectoryClient,
     pub metrics: Metrics,
+    /// True once the service stops: senders start no new call.
+    pub stopping: tokio::sync::watch::Sender<bool>,
+}
+
+impl Shared {
+    pub fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
+
+    /// Resolves once the service stops.
+    pub async fn stopped(&self) {
+        let mut stopping = self.stopping.subscribe();
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+    }
 }
 
 struct CompanyParts {
     _consumer: ConsumerHandle,
-    sender: JoinHandle<()>,
+    /// None once [`Registry::finish`] took it to wait for it.
+    sender: Option<JoinHandle<()>>,
 }
 
 impl Drop for CompanyParts {
     fn drop(&mut self) {
-        self.sender.abort();
+        if let Some(sender) = &self.sender {
+            sender.abort();
+        }
     }
 }
 
@@ -94,11 +111,36 @@ impl Registry {
             company_id,
             CompanyParts {
                 _consumer: consumer,
-                sender,
+                sender: Some(sender),
             },
         );
         tracing::info!(company_id, "consuming the company's queue");
         Ok(())
+    }
+
+    /// The service stops: every sender finishes the call it is making (and writes its outcome),
+    /// starts no other, and gives its lease up; one still busy after `within` is cut off (its
+    /// deliveries stay `sending`, resent by whichever replica sends for the company next).
+    pub async fn finish(&self, within: std::time::Duration) {
+        self.shared.stopping.send_replace(true);
+        let senders: Vec<(i64, JoinHandle<()>)> = self
+            .lock()
+            .iter_mut()
+            .filter_map(|(id, parts)| parts.sender.take().map(|sender| (*id, sender)))
+            .collect();
+        let deadline = tokio::time::Instant::now() + within;
+        for (company_id, mut sender) in senders {
+            if tokio::time::timeout_at(deadline, &mut sender)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    company_id,
+                    "sender still busy at the stop deadline; cut off"
+                );
+                sender.abort();
+            }
+        }
     }
 
     /// The company was deleted: stop its consumer and sender.

@@ -1,5 +1,5 @@
 //! One sender per company: drains the company's due deliveries to Bayzat at the key's pace,
-//! while this replica holds the company's lease (DESIGN.md §4). The rules of what to send and
+//! while this replica holds the company's lease (docs/architecture.md#delivery-rules). The rules of what to send and
 //! what an answer means are `delivery`'s; this is the I/O around them.
 
 use std::collections::VecDeque;
@@ -19,7 +19,8 @@ use tracing::Instrument;
 use crate::keys::KeyError;
 use crate::runtime::Shared;
 use crate::store::companies::SyncState;
-use crate::store::deliveries::{self, Selection, Update};
+use crate::store::deliveries::{self, Update};
+use crate::store::leases::Fence;
 use crate::store::requests::{self, NewRequest};
 use crate::store::{companies, leases, status, Conn};
 
@@ -28,14 +29,25 @@ const DUE_WINDOW: i64 = 1000;
 /// Pause after a drain failed (database away) before the sender may be woken again.
 const FAILURE_PAUSE: Duration = Duration::from_secs(1);
 
+/// Runs until aborted, or until the service stops: then it ends after the drain in progress
+/// (which starts no new call).
 pub fn spawn(shared: Arc<Shared>, company_id: i64, wake: Arc<Notify>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut sender = Sender::new(shared, company_id);
+        let mut sender = Sender::new(shared.clone(), company_id);
         loop {
-            wake.notified().await;
+            tokio::select! {
+                () = wake.notified() => {}
+                () = shared.stopped() => return,
+            }
+            if shared.is_stopping() {
+                return;
+            }
             if let Err(error) = sender.drain().await {
                 tracing::warn!(company_id, %error, "sending interrupted; due work is announced again");
-                tokio::time::sleep(FAILURE_PAUSE).await;
+                tokio::select! {
+                    () = tokio::time::sleep(FAILURE_PAUSE) => {}
+                    () = shared.stopped() => return,
+                }
             }
         }
     })
@@ -110,22 +122,19 @@ impl Sender {
             tracing::debug!(company_id, "another replica holds the company's lease");
             return Ok(());
         };
+        let fence = Fence {
+            company_id,
+            holder: shared.replica_id.clone(),
+            epoch: lease.epoch,
+        };
         // Whatever is left in `sending` was in flight when its sender stopped (a crash, a lost
         // lease): resend it. A punch Bayzat did take comes back refused as a duplicate, which
         // counts as delivered.
-        let resend = Selection {
-            company_id: Some(company_id),
-            from: vec![DeliveryState::Sending],
-            ..Selection::default()
-        };
-        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-            let changed =
-                deliveries::transition(conn, &resend, DeliveryState::Pending, None, false, now)
-                    .await?;
-            status::record(conn, company_id, &changed, now).await
-        })
-        .await?;
-        // The previous holder's last request counts for the key's rate limit too.
+        if !self.unsend(&mut conn, &fence).await? {
+            return Ok(());
+        }
+        // The previous holder's last request counts for the key's rate limit too, and so does a
+        // wait Bayzat asked for.
         let bayzat = &shared.bayzat_settings;
         let earliest = delivery::earliest_start(
             lease.last_request_started_at,
@@ -133,8 +142,15 @@ impl Sender {
             bayzat.rate_limit_margin,
             now,
         );
-        tokio::time::sleep(shared.clock.until(earliest)).await;
-        let flow = self.send_due(&mut conn, lease.epoch).await;
+        let earliest = match sync_state.rate_limited_until {
+            Some(until) if until > earliest => until,
+            _ => earliest,
+        };
+        let flow = if self.wait_holding_lease(&mut conn, &fence, earliest).await? {
+            self.send_due(&mut conn, &fence).await
+        } else {
+            Ok(Flow::Stop)
+        };
         leases::release(
             &mut conn,
             company_id,
@@ -147,6 +163,36 @@ impl Sender {
         flow.map(drop)
     }
 
+    /// Moves the company's deliveries left `sending` back to `pending`, while this sender holds
+    /// the lease. False when it lost the lease (nothing written).
+    async fn unsend(&self, conn: &mut Conn, fence: &Fence) -> Result<bool, DrainError> {
+        let company_id = self.company_id;
+        let now = self.now();
+        let held = conn
+            .transaction::<_, diesel::result::Error, _>(async |conn| {
+                if !leases::hold(conn, fence).await? {
+                    return Ok(false);
+                }
+                let changed = deliveries::move_fenced(
+                    conn,
+                    fence,
+                    &[DeliveryState::Sending],
+                    DeliveryState::Pending,
+                    now,
+                )
+                .await?;
+                status::record(conn, company_id, &changed, now).await?;
+                Ok(true)
+            })
+            .await?;
+        if held {
+            self.shared.relay.wake();
+        } else {
+            lease_lost(company_id);
+        }
+        Ok(held)
+    }
+
     /// Forgets the cached key and the empIds remembered as unknown once the company's
     /// configuration changed, or an operator asked for a resend, since this sender last looked.
     async fn follow_config(&mut self, sync_state: &SyncState) {
@@ -157,8 +203,11 @@ impl Sender {
         }
     }
 
-    async fn send_due(&mut self, conn: &mut Conn, epoch: i64) -> Result<Flow, DrainError> {
+    async fn send_due(&mut self, conn: &mut Conn, fence: &Fence) -> Result<Flow, DrainError> {
         loop {
+            if self.shared.is_stopping() {
+                return Ok(Flow::Stop);
+            }
             if !self.shared.broker.is_connected() {
                 tracing::warn!(
                     company_id = self.company_id,
@@ -184,20 +233,28 @@ impl Sender {
                 &self.unknown,
                 now,
             );
-            self.reject(conn, &plan.rejected).await?;
+            if !self.reject(conn, fence, &plan.rejected).await? {
+                return Ok(Flow::Stop);
+            }
             if plan.request.is_empty() {
                 return Ok(Flow::Continue);
             }
-            if let Flow::Stop = self.send_request(conn, epoch, plan.request).await? {
+            if let Flow::Stop = self.send_request(conn, fence, plan.request).await? {
                 return Ok(Flow::Stop);
             }
         }
     }
 
-    /// Deliveries of empIds Bayzat refused as unknown: rejected without being sent.
-    async fn reject(&self, conn: &mut Conn, rejected: &[Rejection]) -> Result<(), DrainError> {
+    /// Deliveries of empIds Bayzat refused as unknown: rejected without being sent. False when
+    /// the lease was lost.
+    async fn reject(
+        &self,
+        conn: &mut Conn,
+        fence: &Fence,
+        rejected: &[Rejection],
+    ) -> Result<bool, DrainError> {
         if rejected.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         let updates: Vec<Update> = rejected
             .iter()
@@ -209,50 +266,101 @@ impl Sender {
                 error: Some(r.reason.clone()),
             })
             .collect();
-        self.apply(conn, &updates, None, false).await
+        self.apply(conn, fence, &updates, None, Effects::default())
+            .await
     }
 
-    /// Writes transitions and their status events in one transaction; on a 401 also pauses the
-    /// company and its other deliveries that would go now.
+    /// Writes transitions, the request's log and their status events in one transaction, only
+    /// while this sender holds the lease (false otherwise: nothing written); on a 401 also pauses
+    /// the company and its other deliveries that would go now; on a 429 records the wait.
     async fn apply(
         &self,
         conn: &mut Conn,
+        fence: &Fence,
         updates: &[Update],
         request: Option<NewRequest>,
-        pause: bool,
-    ) -> Result<(), DrainError> {
+        effects: Effects,
+    ) -> Result<bool, DrainError> {
         let company_id = self.company_id;
         let now = self.now();
-        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-            let request_id = match &request {
-                Some(request) => Some(requests::insert(conn, request).await?),
-                None => None,
-            };
-            let mut changed = deliveries::apply(conn, updates, request_id, now).await?;
-            if pause {
-                companies::set_state(
-                    conn,
-                    company_id,
-                    CompanySyncState::PausedAuth,
-                    Some("Bayzat refused the company's key (401)"),
-                    now,
-                )
-                .await?;
-                let due = Selection {
-                    company_id: Some(company_id),
-                    from: vec![DeliveryState::Pending, DeliveryState::Sending],
-                    ..Selection::default()
+        let written = conn
+            .transaction::<_, diesel::result::Error, _>(async |conn| {
+                if !leases::hold(conn, fence).await? {
+                    return Ok(false);
+                }
+                let request_id = match &request {
+                    Some(request) => Some(requests::insert(conn, request).await?),
+                    None => None,
                 };
-                changed.extend(
-                    deliveries::transition(conn, &due, DeliveryState::Paused, None, false, now)
+                let mut changed = deliveries::apply(conn, fence, updates, request_id, now).await?;
+                if effects.pause {
+                    companies::set_state(
+                        conn,
+                        company_id,
+                        CompanySyncState::PausedAuth,
+                        Some("Bayzat refused the company's key (401)"),
+                        now,
+                    )
+                    .await?;
+                    changed.extend(
+                        deliveries::move_fenced(
+                            conn,
+                            fence,
+                            &[DeliveryState::Pending, DeliveryState::Sending],
+                            DeliveryState::Paused,
+                            now,
+                        )
                         .await?,
-                );
-            }
-            status::record(conn, company_id, &changed, now).await
-        })
-        .await?;
+                    );
+                }
+                if let Some((until, reason)) = &effects.rate_limited {
+                    companies::set_rate_limited(conn, company_id, *until, reason).await?;
+                }
+                status::record(conn, company_id, &changed, now).await?;
+                Ok(true)
+            })
+            .await?;
+        if written {
+            self.shared.relay.wake();
+        } else {
+            lease_lost(company_id);
+        }
+        Ok(written)
+    }
+
+    /// Marks the deliveries `sending` and returns those that still go (an operator may have
+    /// cancelled some meanwhile); None when the lease was lost.
+    async fn mark(
+        &self,
+        conn: &mut Conn,
+        fence: &Fence,
+        request: Vec<Delivery>,
+    ) -> Result<Option<Vec<Delivery>>, DrainError> {
+        let company_id = self.company_id;
+        let now = self.now();
+        let ids: Vec<i64> = request.iter().map(|d| d.punch_id.0).collect();
+        let marked = conn
+            .transaction::<_, diesel::result::Error, _>(async |conn| {
+                if !leases::hold(conn, fence).await? {
+                    return Ok(None);
+                }
+                let changed = deliveries::mark_sending(conn, fence, &ids, now).await?;
+                status::record(conn, company_id, &changed, now).await?;
+                Ok(Some(changed))
+            })
+            .await?;
+        let Some(marked) = marked else {
+            lease_lost(company_id);
+            return Ok(None);
+        };
         self.shared.relay.wake();
-        Ok(())
+        let marked: std::collections::HashSet<i64> = marked.iter().map(|c| c.punch_id).collect();
+        Ok(Some(
+            request
+                .into_iter()
+                .filter(|d| marked.contains(&d.punch_id.0))
+                .collect(),
+        ))
     }
 
     /// Sends one request and, when Bayzat refuses it whole, its halves until every bad record
@@ -260,31 +368,20 @@ impl Sender {
     async fn send_request(
         &mut self,
         conn: &mut Conn,
-        epoch: i64,
+        fence: &Fence,
         first: Vec<Delivery>,
     ) -> Result<Flow, DrainError> {
-        let company_id = self.company_id;
-        let now = self.now();
-        let ids: Vec<i64> = first.iter().map(|d| d.punch_id.0).collect();
-        let marked = conn
-            .transaction::<_, diesel::result::Error, _>(async |conn| {
-                let changed = deliveries::mark_sending(conn, &ids, now).await?;
-                status::record(conn, company_id, &changed, now).await?;
-                Ok(changed)
-            })
-            .await?;
-        self.shared.relay.wake();
-        let marked: std::collections::HashSet<i64> = marked.iter().map(|c| c.punch_id).collect();
-        let first: Vec<Delivery> = first
-            .into_iter()
-            .filter(|d| marked.contains(&d.punch_id.0))
-            .collect();
+        let Some(first) = self.mark(conn, fence, first).await? else {
+            return Ok(Flow::Stop);
+        };
         let mut queue: VecDeque<Vec<Delivery>> = VecDeque::from([first]);
         let mut screen = false;
         while let Some(request) = queue.pop_front() {
-            let request = if screen {
+            let mut request = if screen {
                 let plan = delivery::screen_half(&request, &self.unknown, self.now());
-                self.reject(conn, &plan.rejected).await?;
+                if !self.reject(conn, fence, &plan.rejected).await? {
+                    return Ok(Flow::Stop);
+                }
                 plan.request
             } else {
                 request
@@ -294,7 +391,7 @@ impl Sender {
                 continue;
             }
             loop {
-                match self.send_once(conn, epoch, &request).await? {
+                match self.send_once(conn, fence, &request).await? {
                     Sent::Next(Next::Continue) => break,
                     Sent::Next(Next::SplitInHalves(first, second)) => {
                         queue.push_front(second);
@@ -302,8 +399,15 @@ impl Sender {
                         break;
                     }
                     Sent::Next(Next::ResendAfter(wait)) => {
-                        if !self.wait_holding_lease(conn, epoch, wait).await? {
+                        let until = plus(self.now(), wait);
+                        if !self.wait_holding_lease(conn, fence, until).await? {
                             return Ok(Flow::Stop);
+                        }
+                        // The request waited in `retry_wait`: `sending` again for the resend.
+                        match self.mark(conn, fence, request).await? {
+                            None => return Ok(Flow::Stop),
+                            Some(marked) if marked.is_empty() => break,
+                            Some(marked) => request = marked,
                         }
                     }
                     Sent::Next(Next::PauseCompany) | Sent::Stop => return Ok(Flow::Stop),
@@ -313,31 +417,34 @@ impl Sender {
         Ok(Flow::Continue)
     }
 
-    /// Waits as Bayzat asked (a 429's Retry-After can be longer than the lease lasts), renewing
-    /// the lease every third of its lifetime. False when the lease was lost meanwhile.
+    /// Waits until `until` (a 429's Retry-After can be longer than the lease lasts), renewing
+    /// the lease every third of its lifetime. False when the lease was lost meanwhile, or the
+    /// service stops.
     async fn wait_holding_lease(
         &self,
         conn: &mut Conn,
-        epoch: i64,
-        wait: Duration,
+        fence: &Fence,
+        until: DateTime<Utc>,
     ) -> Result<bool, DrainError> {
         let shared = &self.shared;
         let step = (shared.lease_ttl / 3).max(Duration::from_millis(10));
-        let until = chrono::TimeDelta::from_std(wait)
-            .ok()
-            .and_then(|wait| self.now().checked_add_signed(wait))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         loop {
+            if shared.is_stopping() {
+                return Ok(false);
+            }
             let left = shared.clock.until(until);
             if left.is_zero() {
                 return Ok(true);
             }
-            tokio::time::sleep(left.min(step)).await;
+            tokio::select! {
+                () = tokio::time::sleep(left.min(step)) => {}
+                () = shared.stopped() => return Ok(false),
+            }
             let renewed = leases::renew(
                 conn,
                 self.company_id,
-                &shared.replica_id,
-                epoch,
+                &fence.holder,
+                fence.epoch,
                 self.now(),
                 shared.lease_ttl,
             )
@@ -355,28 +462,13 @@ impl Sender {
     async fn send_once(
         &mut self,
         conn: &mut Conn,
-        epoch: i64,
+        fence: &Fence,
         request: &[Delivery],
     ) -> Result<Sent, DrainError> {
         let shared = self.shared.clone();
         let company_id = self.company_id;
         self.limiter.until_ready().await;
-        if !shared.broker.is_connected() {
-            tracing::warn!(company_id, "broker connection lost; sending stops");
-            return Ok(Sent::Stop);
-        }
-        let started_at = self.now();
-        if !leases::record_start(
-            conn,
-            company_id,
-            &shared.replica_id,
-            epoch,
-            started_at,
-            shared.lease_ttl,
-        )
-        .await?
-        {
-            tracing::warn!(company_id, "lease lost; sending stops");
+        if !self.may_send(conn, fence).await? {
             return Ok(Sent::Stop);
         }
         let key = match shared.keys.get(company_id).await {
@@ -388,40 +480,47 @@ impl Sender {
                     "no Bayzat key stored; company paused"
                 );
                 let updates = paused(request);
-                self.apply(conn, &updates, None, true).await?;
+                let effects = Effects {
+                    pause: true,
+                    ..Effects::default()
+                };
+                self.apply(conn, fence, &updates, None, effects).await?;
                 return Ok(Sent::Stop);
             }
             Err(error) => {
                 tracing::warn!(company_id, %error, "key unavailable; the request waits");
-                let back = Selection {
-                    company_id: Some(company_id),
-                    from: vec![DeliveryState::Sending],
-                    ..Selection::default()
-                };
-                let now = self.now();
-                conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-                    let changed = deliveries::transition(
-                        conn,
-                        &back,
-                        DeliveryState::Pending,
-                        None,
-                        false,
-                        now,
-                    )
-                    .await?;
-                    status::record(conn, company_id, &changed, now).await
-                })
-                .await?;
+                self.unsend(conn, fence).await?;
                 return Ok(Sent::Stop);
             }
         };
         let records: Vec<BayzatRecord> = request.iter().map(|d| d.record.clone()).collect();
-        // The limiter paces the turns; the lease write and the key lookup between a turn and the
-        // send take varying time, which must not bring two sends closer than the interval.
+        // The limiter paces the turns; the key lookup between a turn and the send takes varying
+        // time, which must not bring two sends closer than the interval.
         if let Some(last) = self.last_sent {
             tokio::time::sleep_until(last + shared.bayzat_settings.interval()).await;
         }
+        if !self.may_send(conn, fence).await? {
+            return Ok(Sent::Stop);
+        }
+        // The start is recorded, and the lease renewed, right before the call: the call (at most
+        // BAYZAT_HTTP_TIMEOUT, shorter than the lease by the settings' check) and the commit of
+        // its answer end while the lease still holds.
+        let started_at = self.now();
+        if !leases::record_start(
+            conn,
+            company_id,
+            &fence.holder,
+            fence.epoch,
+            started_at,
+            shared.lease_ttl,
+        )
+        .await?
+        {
+            lease_lost(company_id);
+            return Ok(Sent::Stop);
+        }
         self.last_sent = Some(tokio::time::Instant::now());
+        // Not cut short when the service stops: the answer is awaited and written.
         let outcome = shared
             .bayzat
             .send(&key.api_url, &key.api_key, &records)
@@ -435,6 +534,7 @@ impl Sender {
             answered,
             &bayzat.retry_schedule,
             bayzat.interval(),
+            bayzat.max_retry_after,
         );
         let company = company_id.to_string();
         let status_label = outcome
@@ -492,7 +592,20 @@ impl Sender {
             started_at,
         };
         let pause = verdict.next == Next::PauseCompany;
-        self.apply(conn, &updates, Some(log), pause).await?;
+        let rate_limited = verdict.changes.iter().find_map(|c| match &c.transition {
+            Transition::RateLimited { until, reason } => Some((*until, reason.clone())),
+            _ => None,
+        });
+        let effects = Effects {
+            pause,
+            rate_limited,
+        };
+        if !self
+            .apply(conn, fence, &updates, Some(log), effects)
+            .await?
+        {
+            return Ok(Sent::Stop);
+        }
         if let Some(unknown) = &verdict.unknown_employee {
             self.unknown.remember_refusal(unknown, answered);
         }
@@ -506,6 +619,45 @@ impl Sender {
         }
         Ok(Sent::Next(verdict.next))
     }
+
+    /// Whether the next call may start: not while the service stops or the broker is away. When
+    /// not, the deliveries marked for it go back to `pending`, so none stays `sending`.
+    async fn may_send(&self, conn: &mut Conn, fence: &Fence) -> Result<bool, DrainError> {
+        let company_id = self.company_id;
+        let why = if self.shared.is_stopping() {
+            "the service stops"
+        } else if !self.shared.broker.is_connected() {
+            "broker connection lost"
+        } else {
+            return Ok(true);
+        };
+        tracing::warn!(company_id, "{why}; sending stops");
+        self.unsend(conn, fence).await?;
+        Ok(false)
+    }
+}
+
+/// What an answer does besides moving its deliveries.
+#[derive(Debug, Default)]
+struct Effects {
+    /// A 401: pause the company.
+    pause: bool,
+    /// A 429 obeyed: the company's key waits until then, for this reason.
+    rate_limited: Option<(DateTime<Utc>, String)>,
+}
+
+fn lease_lost(company_id: i64) {
+    tracing::warn!(
+        company_id,
+        "the company's lease was taken over; this sender writes nothing more and stops"
+    );
+}
+
+fn plus(at: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
+    chrono::TimeDelta::from_std(wait)
+        .ok()
+        .and_then(|wait| at.checked_add_signed(wait))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 enum Sent {

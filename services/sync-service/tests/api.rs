@@ -100,7 +100,7 @@ async fn lists_health_roles_audit_and_metrics() {
             .unwrap()
             .status()
             .as_u16(),
-        403
+        404
     );
     assert_eq!(
         scoped(&format!("/v1/batches/{batch_id}"))

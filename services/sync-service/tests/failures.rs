@@ -372,3 +372,132 @@ async fn bayzat_learns_1004_and_the_batch_is_retried(stack: &Stack, batch: &str)
         .await;
     assert_eq!((status, queued["queued"].as_u64()), (202, Some(2)));
 }
+
+fn tally(
+    states: &[(i64, String, i32, Option<String>)],
+) -> std::collections::BTreeMap<String, usize> {
+    let mut tally = std::collections::BTreeMap::new();
+    for (_, state, _, _) in states {
+        *tally.entry(state.clone()).or_insert(0) += 1;
+    }
+    tally
+}
+
+/// Waits until the company's deliveries are in these states, this many each.
+async fn wait_for_tally(stack: &Stack, company_id: i64, expected: &[(&str, usize)]) {
+    let expected: std::collections::BTreeMap<String, usize> = expected
+        .iter()
+        .map(|(state, n)| ((*state).to_owned(), *n))
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = tally(&stack.states(company_id).await);
+        if seen == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expected {expected:?}, saw {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_after_of_ten_years_is_a_transient_failure_shown_as_waiting() {
+    let mut bayzat = fast_bayzat();
+    bayzat.retry_schedule = domain::RetrySchedule::default();
+    let stack = Stack::start_with(1, bayzat).await;
+    let advline = stack.company_id("advline").await;
+    // One request per ten years: the first goes through, the next is answered 429 with a
+    // Retry-After of ten years.
+    stack
+        .sim
+        .put_key(KeySpec::new(ADVLINE_KEY, ADVLINE_EMPLOYEES).with_interval_ms(315_360_000_000));
+    stack.ready(advline, 1, punches(1, 40)).await;
+    wait_for_tally(&stack, advline, &[("delivered", 20), ("retry_wait", 20)]).await;
+    let before = chrono::Utc::now();
+    let (_, listed) = stack
+        .get(
+            "/v1/deliveries?company=advline&state=retry_wait&per_page=100",
+            Role::Viewer,
+        )
+        .await;
+    let items = listed["items"].as_array().expect("a page of deliveries");
+    assert_eq!(items.len(), 20, "{listed}");
+    for item in items {
+        // A transient failure: an attempt spent, the next one on the schedule (5 minutes).
+        assert_eq!(item["attempts"], 1, "{item}");
+        let next: chrono::DateTime<chrono::Utc> =
+            item["next_attempt_at"].as_str().unwrap().parse().unwrap();
+        assert!(next > before + chrono::TimeDelta::minutes(4), "{item}");
+        assert!(next < before + chrono::TimeDelta::minutes(6), "{item}");
+        let error = item["last_error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("429") && error.contains("BAYZAT_MAX_RETRY_AFTER"),
+            "{item}"
+        );
+    }
+    let (_, health) = stack
+        .get("/v1/companies/advline/sync-health", Role::Viewer)
+        .await;
+    assert_eq!(health["waiting"]["deliveries"], 20, "{health}");
+    assert!(health["waiting"]["next_attempt_at"].is_string(), "{health}");
+    assert!(
+        health["waiting"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("429")),
+        "{health}"
+    );
+    // Nothing more is sent while they wait.
+    let requests = stack.key_stats(ADVLINE_KEY).rate_limited;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(stack.key_stats(ADVLINE_KEY).rate_limited, requests);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deliveries_waiting_on_a_retry_after_are_retry_wait_and_health_says_rate_limited() {
+    let stack = Stack::start(1).await;
+    let advline = stack.company_id("advline").await;
+    // One request per 5 s: the second request is answered 429 with a Retry-After of about 5 s.
+    stack
+        .sim
+        .put_key(KeySpec::new(ADVLINE_KEY, ADVLINE_EMPLOYEES).with_interval_ms(5000));
+    stack.ready(advline, 1, punches(1, 40)).await;
+    wait_for_tally(&stack, advline, &[("delivered", 20), ("retry_wait", 20)]).await;
+    let states = stack.states(advline).await;
+    for (_, state, attempts, error) in &states {
+        if state == "retry_wait" {
+            assert_eq!(*attempts, 0, "a 429 costs no attempt");
+            assert!(
+                error.as_deref().is_some_and(|e| e.contains("429")),
+                "{error:?}"
+            );
+        }
+    }
+    let (_, health) = stack
+        .get("/v1/companies/advline/sync-health", Role::Viewer)
+        .await;
+    let until: chrono::DateTime<chrono::Utc> = health["rate_limited_until"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{health}"))
+        .parse()
+        .unwrap();
+    assert!(until > chrono::Utc::now(), "{health}");
+    assert!(
+        health["rate_limit_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("429")),
+        "{health}"
+    );
+    assert_eq!(health["waiting"]["deliveries"], 20, "{health}");
+    stack
+        .wait_for(advline, 40, &["delivered"], Duration::from_secs(20))
+        .await;
+    assert!(stack
+        .states(advline)
+        .await
+        .iter()
+        .all(|(_, _, a, _)| *a == 0));
+    assert_exactly_once(&stack.ledger(ADVLINE_KEY), 40);
+}

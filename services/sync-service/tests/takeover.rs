@@ -1,56 +1,14 @@
 //! A sender that vanishes: the process killed between a request Bayzat took and the commit of its
-//! answer, and a replica cut off from the broker in the middle of a drain.
+//! answer, a replica cut off from the broker in the middle of a drain, and a sender whose lease
+//! was taken over while its call was in flight.
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use bayzat_sim::Faults;
 use common::*;
 use test_support::{eventually, upstream_of, TcpProxy};
-
-/// sync-service as a child process against the stack, paced and leased like the in-process
-/// replicas; killed if the test ends early.
-struct Process(Child);
-
-impl Process {
-    fn start(stack: &Stack) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_sync-service"))
-            .env_clear()
-            .env("DATABASE_URL", stack.env.db.url())
-            .env("AMQP_URL", stack.env.broker.url())
-            .env("AMQP_NAMESPACE", stack.env.broker.namespace())
-            .env(sync_service::BIND_VARIABLE, "127.0.0.1:0")
-            .env("CONFIG_SERVICE_URL", &stack.config_base)
-            .env("BRIDGE_JWT_SECRET", JWT_SECRET)
-            .env(
-                "BAYZAT_RATE_LIMIT_DELAY",
-                format!("{}", INTERVAL_MS as f64 / 1000.0),
-            )
-            .env("BAYZAT_RATE_LIMIT_MARGIN_MS", "50")
-            .env("BAYZAT_RETRY_SCHEDULE", "1s,1s,1s,1s,1s")
-            .env("SYNC_LEASE_TTL", "3")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        Self(child)
-    }
-
-    /// SIGKILL: nothing of the process runs after it, no commit and no lease release.
-    fn kill_9(&mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn count(states: &[(i64, String, i32, Option<String>)], state: &str) -> usize {
     states.iter().filter(|(_, s, _, _)| s == state).count()
@@ -161,4 +119,112 @@ async fn a_replica_cut_off_from_the_broker_stops_and_the_other_waits_for_the_lea
         "{stats:?}"
     );
     assert!(stats.rate_limited * 10 <= stats.requests, "{stats:?}");
+}
+
+/// Runs one statement against the test's database.
+async fn execute(stack: &Stack, sql: &str, company_id: i64) {
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    let mut conn = diesel_async::AsyncPgConnection::establish(stack.env.db.url())
+        .await
+        .unwrap();
+    diesel::sql_query(sql)
+        .bind::<diesel::sql_types::BigInt, _>(company_id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+/// Bayzat calls the replica has had answered with `status`, from its metrics.
+async fn answered(stack: &Stack, status: &str) -> u64 {
+    let text = stack
+        .client
+        .get(format!("{}/metrics", stack.base()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|line| {
+            line.starts_with("bridge_bayzat_calls_total")
+                && line.contains(&format!("status=\"{status}\""))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sender_whose_lease_was_taken_over_mid_call_writes_nothing() {
+    let stack = Stack::start(1).await;
+    let advline = stack.company_id("advline").await;
+    // Bayzat stores the punches at once and answers 1.5 s later.
+    stack
+        .sim
+        .set_faults(
+            ADVLINE_KEY,
+            Faults {
+                latency_ms: 1500,
+                ..Faults::default()
+            },
+        )
+        .unwrap();
+    stack.ready(advline, 1, punches(1, 20)).await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            stack.ledger(ADVLINE_KEY).len() == 20
+        })
+        .await,
+        "the request reaches Bayzat"
+    );
+    // Meanwhile another replica takes the company over (its lease, a new epoch).
+    execute(
+        &stack,
+        "UPDATE sync.sender_leases SET holder = 'another-replica', epoch = epoch + 1, \
+         expires_at = now() + interval '1 hour' WHERE company_id = $1",
+        advline,
+    )
+    .await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            answered(&stack, "200").await >= 1
+        })
+        .await,
+        "Bayzat answers the stale sender"
+    );
+    // The stale sender writes nothing of its answer, and sends nothing more.
+    let deadline = std::time::Instant::now() + Duration::from_millis(1500);
+    while std::time::Instant::now() < deadline {
+        let states = stack.states(advline).await;
+        assert_eq!(count(&states, "sending"), 20, "{states:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        stack.requests(advline).await.is_empty(),
+        "no request logged"
+    );
+    assert_eq!(stack.key_stats(ADVLINE_KEY).requests, 1);
+    assert_eq!(
+        stack.lease_holder(advline).await,
+        None,
+        "the other replica still holds the lease"
+    );
+
+    // The other replica vanishes: its lease lapses, and the company's sender resends what was
+    // left `sending`; Bayzat refuses the repeats as duplicates.
+    stack
+        .sim
+        .set_faults(ADVLINE_KEY, Faults::default())
+        .unwrap();
+    execute(
+        &stack,
+        "UPDATE sync.sender_leases SET expires_at = now() - interval '1 second' \
+         WHERE company_id = $1",
+        advline,
+    )
+    .await;
+    stack
+        .wait_for(advline, 20, &["delivered"], Duration::from_secs(30))
+        .await;
+    assert_exactly_once(&stack.ledger(ADVLINE_KEY), 20);
 }

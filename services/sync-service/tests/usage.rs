@@ -63,5 +63,5 @@ async fn usage_counts_each_local_day_as_the_simulator_saw_it() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status().as_u16(), 403);
+    assert_eq!(response.status().as_u16(), 404);
 }

@@ -101,3 +101,20 @@ pub async fn stats(sim: &RunningSim) -> Stats {
     assert_eq!(status, StatusCode::OK);
     serde_json::from_value(body).expect("stats")
 }
+
+pub async fn admin_post(sim: &RunningSim, path: &str, body: &Value) -> (StatusCode, Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/__admin{path}", sim.base_url()))
+        .json(body)
+        .send()
+        .await
+        .expect("admin request");
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+pub async fn duplicates(sim: &RunningSim, key: &str) -> Vec<bayzat_sim::DuplicateEntry> {
+    let (status, body) = admin_get(sim, &format!("/keys/{key}/duplicates")).await;
+    assert_eq!(status, StatusCode::OK);
+    serde_json::from_value(body).expect("duplicate entries")
+}

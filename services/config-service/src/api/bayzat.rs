@@ -25,10 +25,10 @@ pub struct ConfigView {
     pub key_updated_at: Option<DateTime<Utc>>,
     pub api_url: String,
     pub is_enabled: bool,
-    #[schema(value_type = String, example = "manual")]
+    #[schema(value_type = crate::openapi::SyncFrequencyName, example = "manual")]
     pub sync_frequency: SyncFrequency,
-    /// HH:MM in the company's time zone, for daily syncs.
-    #[schema(value_type = Option<String>, example = "02:00")]
+    /// HH:MM:SS in the company's time zone, for daily syncs.
+    #[schema(value_type = Option<String>, pattern = r"^\d{2}:\d{2}:\d{2}$", example = "02:00:00")]
     pub daily_at: Option<NaiveTime>,
     /// The time of the company's latest delivery to Bayzat.
     pub last_sync_at: Option<DateTime<Utc>>,
@@ -37,13 +37,15 @@ pub struct ConfigView {
 }
 
 /// A change to a configuration; absent fields keep their value.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Clone, Default, Deserialize, ToSchema)]
 pub struct ConfigUpdate {
     /// A new integration key. Tested against Bayzat before it is saved unless `test_connection` is false.
     pub api_key: Option<String>,
+    /// Where the key is sent; must be under `BAYZAT_ALLOWED_API_URLS`. A stored key is never sent
+    /// to a new URL: a new `api_url` without `api_key` clears the stored key.
     pub api_url: Option<String>,
     pub is_enabled: Option<bool>,
-    #[schema(value_type = Option<String>, example = "hourly")]
+    #[schema(value_type = Option<crate::openapi::SyncFrequencyName>, example = "hourly")]
     pub sync_frequency: Option<SyncFrequency>,
     /// HH:MM; required for a daily sync.
     pub daily_at: Option<String>,
@@ -53,22 +55,92 @@ pub struct ConfigUpdate {
     pub test_connection: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+/// What a connection test says (the `result`, with `cause` when unreachable, `status` and
+/// `body_excerpt` when unexpected).
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ConnectionTestResult {
+    pub result: ConnectionTestOutcome,
+    /// unreachable: DNS, connection refused, TLS, timeout, or a URL that cannot be used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// unexpected: the HTTP status Bayzat answered with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// unexpected: the start of Bayzat's answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_excerpt: Option<String>,
+}
+
+/// ok: the key was accepted; invalid_key: Bayzat refused it; unreachable: no answer;
+/// unexpected: any other answer.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum ConnectionTestOutcome {
+    Ok,
+    InvalidKey,
+    Unreachable,
+    Unexpected,
+}
+
+#[derive(Clone, Default, Deserialize, ToSchema)]
 pub struct ConnectionTestRequest {
-    /// A key to try; the stored key when absent.
+    /// A key to try; the stored key when absent (only with the saved `api_url`).
     pub api_key: Option<String>,
-    /// A URL to try; the stored (or default) URL when absent.
+    /// A URL to try, under `BAYZAT_ALLOWED_API_URLS`; the saved (or default) URL when absent. Any
+    /// other URL needs `api_key`: the stored key is only ever sent to the saved URL.
     pub api_url: Option<String>,
 }
 
 /// One company's key, for sync-service only.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub struct DecryptedKey {
     pub company_id: i64,
     pub slug: String,
     pub api_key: String,
     pub api_url: String,
     pub is_enabled: bool,
+}
+
+/// An optional key as `Debug` shows it: masked.
+fn masked(key: &Option<String>) -> Option<String> {
+    key.as_deref().map(crypto::mask)
+}
+
+impl std::fmt::Debug for ConfigUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigUpdate")
+            .field("api_key", &masked(&self.api_key))
+            .field("api_url", &self.api_url)
+            .field("is_enabled", &self.is_enabled)
+            .field("sync_frequency", &self.sync_frequency)
+            .field("daily_at", &self.daily_at)
+            .field("settings", &self.settings)
+            .field("test_connection", &self.test_connection)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ConnectionTestRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionTestRequest")
+            .field("api_key", &masked(&self.api_key))
+            .field("api_url", &self.api_url)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for DecryptedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecryptedKey")
+            .field("company_id", &self.company_id)
+            .field("slug", &self.slug)
+            .field("api_key", &crypto::mask(&self.api_key))
+            .field("api_url", &self.api_url)
+            .field("is_enabled", &self.is_enabled)
+            .finish()
+    }
 }
 
 fn frequency(stored: &str) -> SyncFrequency {
@@ -115,8 +187,36 @@ fn valid_url(url: &str) -> Result<String, Problem> {
     }
 }
 
+/// Whether two URLs name the same place (compared as the HTTP client would call them).
+fn same_url(a: &str, b: &str) -> bool {
+    match (reqwest::Url::parse(a.trim()), reqwest::Url::parse(b.trim())) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a.trim() == b.trim(),
+    }
+}
+
+/// A key may be sent to `api_url` only when it is under `BAYZAT_ALLOWED_API_URLS`.
+fn allowed_destination(state: &AppState, api_url: &str) -> Result<(), Problem> {
+    state
+        .allowed_api_urls
+        .check(api_url)
+        .map_err(|refusal| match refusal {
+            settings::ApiUrlRefusal::Invalid(why) => Problem::unprocessable(
+                "invalid_api_url",
+                format!("{api_url:?} is not an http(s) URL a key can be sent to: {why}"),
+            ),
+            settings::ApiUrlRefusal::NotAllowed { allowed } => Problem::unprocessable(
+                "api_url_not_allowed",
+                format!(
+                "{api_url:?} is not under BAYZAT_ALLOWED_API_URLS ({allowed}); Bayzat keys are \
+                 only ever sent there"
+            ),
+            ),
+        })
+}
+
 #[utoipa::path(get, path = "/v1/companies/{company}/bayzat-config", tag = "bayzat",
-    params(("company" = String, Path, description = "id or slug")),
+    params(("company" = String, Path, description = "id or slug", example = "advline")),
     responses((status = 200, body = ConfigView)), security(("bearer" = [])))]
 pub async fn get_config(
     state: web::Data<AppState>,
@@ -131,9 +231,9 @@ pub async fn get_config(
 }
 
 #[utoipa::path(put, path = "/v1/companies/{company}/bayzat-config", tag = "bayzat", request_body = ConfigUpdate,
-    params(("company" = String, Path, description = "id or slug")),
+    params(("company" = String, Path, description = "id or slug", example = "advline")),
     responses((status = 200, body = ConfigView),
-              (status = 422, description = "invalid value, or the new key failed its connection test (`connection_test` says how)")),
+              (status = 422, description = "invalid value (`invalid_api_url`, `missing_field`, `invalid_daily_at`), an api_url outside BAYZAT_ALLOWED_API_URLS (`api_url_not_allowed`), or the new key failed its connection test (`connection_test_failed`; `connection_test` says how). A new api_url without api_key clears the stored key.")),
     security(("bearer" = [])))]
 pub async fn put_config(
     state: web::Data<AppState>,
@@ -147,13 +247,15 @@ pub async fn put_config(
         authorized_company(&mut conn, &caller, Permission::ManageBayzatConfig, &path).await?;
     let before = store::find(&mut conn, company.id).await?;
 
+    let saved_url = before
+        .as_ref()
+        .map(|c| c.api_url.clone())
+        .unwrap_or_else(|| state.default_api_url.clone());
     let api_url = match &update.api_url {
         Some(url) => valid_url(url)?,
-        None => before
-            .as_ref()
-            .map(|c| c.api_url.clone())
-            .unwrap_or_else(|| state.default_api_url.clone()),
+        None => saved_url.clone(),
     };
+    let url_changed = !same_url(&api_url, &saved_url);
     let new_key = update
         .api_key
         .as_deref()
@@ -162,6 +264,12 @@ pub async fn put_config(
     if update.api_key.is_some() && new_key.is_none() {
         return Err(Problem::unprocessable("missing_field", "api_key is empty"));
     }
+    if update.api_url.is_some() || new_key.is_some() {
+        allowed_destination(&state, &api_url)?;
+    }
+    // The stored key belongs to the saved URL: a new URL without a new key leaves no key.
+    let key_cleared =
+        url_changed && new_key.is_none() && before.as_ref().is_some_and(|c| c.api_key.is_some());
     if let (Some(key), true) = (new_key, update.test_connection.unwrap_or(true)) {
         let result = state.bayzat.test_connection(&api_url, key).await;
         if !result.is_ok() {
@@ -195,15 +303,18 @@ pub async fn put_config(
     let values = ConfigValues {
         company_id: company.id,
         api_key: match new_key {
-            Some(key) => Some(state.master_keys.encrypt(key)),
+            Some(key) => Some(state.master_keys.encrypt(company.id, key)),
+            None if key_cleared => None,
             None => before.as_ref().and_then(|c| c.api_key.clone()),
         },
         api_key_mask: match new_key {
             Some(key) => Some(crypto::mask(key)),
+            None if key_cleared => None,
             None => before.as_ref().and_then(|c| c.api_key_mask.clone()),
         },
         key_updated_at: match new_key {
             Some(_) => Some(Utc::now()),
+            None if key_cleared => Some(Utc::now()),
             None => before.as_ref().and_then(|c| c.key_updated_at),
         },
         api_url,
@@ -221,7 +332,9 @@ pub async fn put_config(
     };
     let before_view = view(company.id, before.as_ref(), &state.default_api_url);
     let mut events = Vec::new();
-    if new_key.is_some() {
+    // A new URL always comes with a new key or without any, so it travels as a key change: every
+    // sync-service replica forgets the company's cached key and URL at once.
+    if new_key.is_some() || url_changed {
         events.push(CompanyChange::KeyRotated);
     }
     if before_view.is_enabled != values.is_enabled || before.is_none() {
@@ -239,7 +352,7 @@ pub async fn put_config(
                 action: "bayzat_config.updated",
                 company_id: Some(company.id),
                 target: Some(company.slug.clone()),
-                details: json!({ "before": before_view, "after": &after_view, "key_changed": new_key.is_some() }),
+                details: json!({ "before": before_view, "after": &after_view, "key_changed": new_key.is_some(), "key_cleared": key_cleared }),
                 events,
             }
             .record(conn)
@@ -251,10 +364,11 @@ pub async fn put_config(
     Ok(HttpResponse::Ok().json(after))
 }
 
-#[utoipa::path(post, path = "/v1/companies/{company}/bayzat-config/test", tag = "bayzat", request_body = ConnectionTestRequest,
-    params(("company" = String, Path, description = "id or slug")),
-    responses((status = 200, description = "the test's result: ok, invalid_key, unreachable (with cause) or unexpected (with status and body excerpt)"),
-              (status = 422, description = "no key given and none stored")),
+#[utoipa::path(post, path = "/v1/companies/{company}/bayzat-config/test", tag = "bayzat",
+    request_body(content = Option<ConnectionTestRequest>, description = "optional: without a body, the stored key is tried at the saved URL"),
+    params(("company" = String, Path, description = "id or slug", example = "advline")),
+    responses((status = 200, body = ConnectionTestResult, description = "the test's result: ok, invalid_key, unreachable (with cause) or unexpected (with status and body excerpt)"),
+              (status = 422, description = "no key given and none stored (`no_api_key`), an api_url other than the saved one without api_key (`api_key_required`: the stored key is only ever sent to the saved URL), an api_url outside BAYZAT_ALLOWED_API_URLS (`api_url_not_allowed`) or not a URL (`invalid_api_url`)")),
     security(("bearer" = [])))]
 pub async fn test_connection(
     state: web::Data<AppState>,
@@ -266,13 +380,15 @@ pub async fn test_connection(
     let mut conn = db::connection(&state.pool).await?;
     let company = authorized_company(&mut conn, &caller, Permission::TestConnection, &path).await?;
     let stored = store::find(&mut conn, company.id).await?;
+    let saved_url = stored
+        .as_ref()
+        .map(|c| c.api_url.clone())
+        .unwrap_or_else(|| state.default_api_url.clone());
     let api_url = match &request.api_url {
         Some(url) => valid_url(url)?,
-        None => stored
-            .as_ref()
-            .map(|c| c.api_url.clone())
-            .unwrap_or_else(|| state.default_api_url.clone()),
+        None => saved_url.clone(),
     };
+    allowed_destination(&state, &api_url)?;
     let api_key = match request
         .api_key
         .as_deref()
@@ -281,6 +397,13 @@ pub async fn test_connection(
     {
         Some(key) => key.to_owned(),
         None => {
+            if !same_url(&api_url, &saved_url) {
+                return Err(Problem::unprocessable(
+                    "api_key_required",
+                    "the stored key is only ever sent to the saved api_url; give api_key to test \
+                     another URL",
+                ));
+            }
             let ciphertext = stored
                 .as_ref()
                 .and_then(|c| c.api_key.clone())
@@ -289,7 +412,7 @@ pub async fn test_connection(
                 })?;
             state
                 .master_keys
-                .decrypt(&ciphertext)
+                .decrypt(company.id, &ciphertext)
                 .map_err(key_unreadable)?
                 .expose()
                 .to_owned()
@@ -321,5 +444,5 @@ pub(crate) fn key_unreadable(error: crypto::CryptoError) -> Problem {
         "key_unreadable",
         "The stored Bayzat key cannot be decrypted with the configured master keys",
     )
-    .with_detail(error.to_string())
+    .with_detail("the key must be saved again; the service log says why it cannot be read")
 }

@@ -104,9 +104,11 @@ fn required_text(field: &str, value: &str) -> Result<String, Problem> {
     Ok(value.to_owned())
 }
 
-/// Adds a report name to a company, refusing one another company has (409 naming it).
+/// Adds a report name to a company, refusing one another company has (409, naming that company
+/// only to a token that may see it).
 async fn add_name(
     conn: &mut Conn,
+    caller: &Caller,
     company: &Company,
     name: &str,
 ) -> Result<(ReportName, bool), Problem> {
@@ -116,10 +118,18 @@ async fn add_name(
         if existing.company_id == company.id {
             return Ok((existing, false));
         }
-        let owner = store::find(conn, &store::CompanyKey::Id(existing.company_id)).await?;
-        let owner = owner
-            .map(|c| format!("{} ({})", c.name_en, c.slug))
-            .unwrap_or_default();
+        let owner = store::find(conn, &store::CompanyKey::Id(existing.company_id))
+            .await?
+            .filter(|c| caller.can_access_company(&c.slug));
+        let Some(owner) = owner.map(|c| format!("{} ({})", c.name_en, c.slug)) else {
+            return Err(Problem::conflict(
+                "report_name_taken",
+                format!(
+                    "the report name {:?} already maps to another company",
+                    existing.name
+                ),
+            ));
+        };
         return Err(Problem::conflict(
             "report_name_taken",
             format!(
@@ -153,8 +163,9 @@ pub async fn list_companies(
 }
 
 #[utoipa::path(post, path = "/v1/companies", tag = "companies", request_body = NewCompanyRequest,
-    responses((status = 201, body = CompanyView), (status = 409, description = "slug or report name taken"),
-              (status = 422, description = "invalid slug, time zone or name")),
+    responses((status = 201, body = CompanyView), (status = 403, description = "forbidden: the role; forbidden_company: a slug outside the token's companies"),
+              (status = 409, description = "slug or report name taken (the other company is named only to a token that may see it)"),
+              (status = 422, description = "invalid slug (an all-digit one too: paths read digits as an id), time zone or name")),
     security(("bearer" = [])))]
 pub async fn create_company(
     state: web::Data<AppState>,
@@ -165,7 +176,21 @@ pub async fn create_company(
     let body = body.into_inner();
     let slug = body.slug.trim().to_owned();
     validate_slug(&slug).map_err(|e| Problem::unprocessable("invalid_slug", e.to_string()))?;
-    caller.require_company(&slug)?;
+    if slug.bytes().all(|b| b.is_ascii_digit()) {
+        // Paths take a company's id or its slug: an all-digit slug would read as an id.
+        return Err(Problem::unprocessable(
+            "invalid_slug",
+            format!("slug {slug:?} is all digits; paths would read it as a company id"),
+        ));
+    }
+    if !caller.can_access_company(&slug) {
+        return Err(Problem::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "forbidden_company",
+            "A limited token creates only its own companies",
+        )
+        .with_detail("the slug is not one of this token's companies"));
+    }
     let name_en = required_text("name_en", &body.name_en)?;
     let name_ar = body
         .name_ar
@@ -194,7 +219,7 @@ pub async fn create_company(
             };
             let mut names = Vec::new();
             for name in &body.fingerprint_report_names {
-                names.push(add_name(conn, &company, name).await?.0);
+                names.push(add_name(conn, &caller, &company, name).await?.0);
             }
             let view = CompanyView::new(company, &names);
             Change {
@@ -215,7 +240,7 @@ pub async fn create_company(
 }
 
 #[utoipa::path(get, path = "/v1/companies/{company}", tag = "companies",
-    params(("company" = String, Path, description = "id or slug")),
+    params(("company" = String, Path, description = "id or slug", example = "advline")),
     responses((status = 200, body = CompanyView), (status = 404)), security(("bearer" = [])))]
 pub async fn get_company(
     state: web::Data<AppState>,
@@ -229,7 +254,7 @@ pub async fn get_company(
 }
 
 #[utoipa::path(patch, path = "/v1/companies/{company}", tag = "companies", request_body = UpdateCompanyRequest,
-    params(("company" = String, Path, description = "id or slug")),
+    params(("company" = String, Path, description = "id or slug", example = "advline")),
     responses((status = 200, body = CompanyView), (status = 404), (status = 422)), security(("bearer" = [])))]
 pub async fn update_company(
     state: web::Data<AppState>,
@@ -281,9 +306,10 @@ pub async fn update_company(
 }
 
 #[utoipa::path(post, path = "/v1/companies/{company}/report-names", tag = "companies", request_body = NewReportName,
-    params(("company" = String, Path, description = "id or slug")),
+    params(("company" = String, Path, description = "id or slug", example = "advline")),
     responses((status = 201, body = ReportNameView, description = "added"), (status = 200, body = ReportNameView, description = "the company already had it"),
-              (status = 409, description = "another company has this name")),
+              (status = 409, description = "another company has this name"),
+              (status = 422, description = "missing_field: the name is empty")),
     security(("bearer" = [])))]
 pub async fn add_report_name(
     state: web::Data<AppState>,
@@ -296,7 +322,7 @@ pub async fn add_report_name(
         .transaction::<_, Problem, _>(async |conn| {
             let company =
                 authorized_company(conn, &caller, Permission::ManageReportNames, &path).await?;
-            let (name, added) = match add_name(conn, &company, &body.name).await {
+            let (name, added) = match add_name(conn, &caller, &company, &body.name).await {
                 // Two operators adding the same name at once: the loser sees who won.
                 Err(problem) => return Err(problem),
                 Ok(result) => result,
@@ -329,7 +355,7 @@ pub async fn add_report_name(
 }
 
 #[utoipa::path(delete, path = "/v1/companies/{company}/report-names/{id}", tag = "companies",
-    params(("company" = String, Path, description = "id or slug"), ("id" = i64, Path)),
+    params(("company" = String, Path, description = "id or slug", example = "advline"), ("id" = i64, Path)),
     responses((status = 204), (status = 404)), security(("bearer" = [])))]
 pub async fn remove_report_name(
     state: web::Data<AppState>,

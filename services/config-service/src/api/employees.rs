@@ -178,7 +178,7 @@ fn result(counts: UpsertCounts) -> UpsertResult {
 }
 
 #[utoipa::path(get, path = "/v1/companies/{company}/employees", tag = "employees",
-    params(("company" = String, Path, description = "id or slug"), EmployeeQuery),
+    params(("company" = String, Path, description = "id or slug", example = "advline"), EmployeeQuery),
     responses((status = 200, body = Page<EmployeeView>)), security(("bearer" = [])))]
 pub async fn list_employees(
     state: web::Data<AppState>,
@@ -208,7 +208,7 @@ pub async fn list_employees(
 }
 
 #[utoipa::path(put, path = "/v1/companies/{company}/employees", tag = "employees", request_body = UpsertRequest,
-    params(("company" = String, Path, description = "id or slug")),
+    params(("company" = String, Path, description = "id or slug", example = "advline")),
     responses((status = 200, body = UpsertResult), (status = 422, description = "missing fields, repeated ids or more than 10,000")),
     security(("bearer" = [])))]
 pub async fn upsert_employees(
@@ -225,7 +225,7 @@ pub async fn upsert_employees(
 
 #[utoipa::path(post, path = "/v1/companies/{company}/employees.csv", tag = "employees",
     request_body(content = String, content_type = "text/csv", description = "Employee ID, Name[, Bayzat Emp ID][, Active]"),
-    params(("company" = String, Path, description = "id or slug")),
+    params(("company" = String, Path, description = "id or slug", example = "advline")),
     responses((status = 200, body = UpsertResult), (status = 422, description = "unreadable file or rows; nothing stored")),
     security(("bearer" = [])))]
 pub async fn upload_employees_csv(
@@ -261,7 +261,7 @@ pub async fn upload_employees_csv(
 }
 
 #[utoipa::path(post, path = "/v1/companies/{company}/employees/{employee_id}/deactivate", tag = "employees",
-    params(("company" = String, Path, description = "id or slug"), ("employee_id" = String, Path)),
+    params(("company" = String, Path, description = "id or slug", example = "advline"), ("employee_id" = String, Path)),
     responses((status = 200, body = EmployeeView), (status = 404)), security(("bearer" = [])))]
 pub async fn deactivate_employee(
     state: web::Data<AppState>,

@@ -8,8 +8,10 @@ use crate::store::bayzat_configs;
 use crate::AppState;
 
 #[utoipa::path(get, path = "/internal/v1/companies/{company}/bayzat-key", tag = "internal",
-    params(("company" = String, Path, description = "id or slug")),
-    responses((status = 200, body = DecryptedKey), (status = 404, description = "no key stored")),
+    description = "Served on the internal listener (`CONFIG_SERVICE_INTERNAL_BIND`), not the public one, to a service token allowed to read keys.",
+    params(("company" = String, Path, description = "id or slug", example = "advline")),
+    responses((status = 200, body = DecryptedKey), (status = 404, description = "not_found: no such company, or no key stored"),
+              (status = 500, description = "key_unreadable: the stored key cannot be decrypted with the configured master keys")),
     security(("bearer" = [])))]
 pub async fn decrypted_key(
     state: web::Data<AppState>,
@@ -25,7 +27,7 @@ pub async fn decrypted_key(
         .ok_or_else(|| Problem::not_found("Bayzat key"))?;
     let api_key = state
         .master_keys
-        .decrypt(&ciphertext)
+        .decrypt(company.id, &ciphertext)
         .map_err(key_unreadable)?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))

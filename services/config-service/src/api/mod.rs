@@ -97,6 +97,22 @@ pub fn configure(config: &mut web::ServiceConfig) {
         );
 }
 
+/// Keeps the internal endpoints off the public bind and everything else off the internal one:
+/// a request for the other listener's routes gets the same 404 as an unknown route.
+pub(crate) async fn split_listeners(
+    internal_addr: std::net::SocketAddr,
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let on_internal = req.app_config().local_addr() == internal_addr;
+    let internal_route = req.path().starts_with("/internal/");
+    if on_internal != internal_route {
+        let response = actix_web::ResponseError::error_response(&Problem::not_found("route"));
+        return Ok(req.into_response(response));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(crate::openapi::document())
 }

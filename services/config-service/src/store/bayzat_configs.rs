@@ -5,8 +5,8 @@ use diesel_async::RunQueryDsl;
 use super::{Conn, QueryResult};
 use crate::schema::bayzat_configs;
 
-/// A stored configuration; `api_key` is the ciphertext.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+/// A stored configuration; `api_key` is the ciphertext (`Debug` shows only whether there is one).
+#[derive(Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = bayzat_configs)]
 pub struct StoredConfig {
     pub company_id: i64,
@@ -23,8 +23,9 @@ pub struct StoredConfig {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The values written by a save (everything an operator sets; not last_sync_at).
-#[derive(Debug, Clone, Insertable, AsChangeset)]
+/// The values written by a save (everything an operator sets; not last_sync_at). `Debug` shows
+/// only whether there is a ciphertext.
+#[derive(Clone, Insertable, AsChangeset)]
 #[diesel(table_name = bayzat_configs)]
 #[diesel(treat_none_as_null = true)]
 pub struct ConfigValues {
@@ -37,6 +38,46 @@ pub struct ConfigValues {
     pub sync_frequency: String,
     pub daily_at: Option<NaiveTime>,
     pub settings: serde_json::Value,
+}
+
+/// A ciphertext as `Debug` shows it.
+fn hidden(ciphertext: &Option<String>) -> Option<&'static str> {
+    ciphertext.as_ref().map(|_| "••••")
+}
+
+impl std::fmt::Debug for StoredConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredConfig")
+            .field("company_id", &self.company_id)
+            .field("api_key", &hidden(&self.api_key))
+            .field("api_key_mask", &self.api_key_mask)
+            .field("key_updated_at", &self.key_updated_at)
+            .field("api_url", &self.api_url)
+            .field("is_enabled", &self.is_enabled)
+            .field("sync_frequency", &self.sync_frequency)
+            .field("daily_at", &self.daily_at)
+            .field("last_sync_at", &self.last_sync_at)
+            .field("settings", &self.settings)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ConfigValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigValues")
+            .field("company_id", &self.company_id)
+            .field("api_key", &hidden(&self.api_key))
+            .field("api_key_mask", &self.api_key_mask)
+            .field("key_updated_at", &self.key_updated_at)
+            .field("api_url", &self.api_url)
+            .field("is_enabled", &self.is_enabled)
+            .field("sync_frequency", &self.sync_frequency)
+            .field("daily_at", &self.daily_at)
+            .field("settings", &self.settings)
+            .finish()
+    }
 }
 
 /// The configuration of one company, if it has one.
@@ -101,14 +142,20 @@ pub async fn encrypted_keys(conn: &mut Conn) -> QueryResult<Vec<(i64, String)>> 
         .await
 }
 
-/// Replaces one company's key ciphertext (same key, new master key).
+/// Replaces one company's key ciphertext (same key, new master key or format) only if it still is
+/// `read`: a key changed since it was read stays as it is (0 rows).
 pub async fn replace_ciphertext(
     conn: &mut Conn,
     company_id: i64,
+    read: &str,
     ciphertext: &str,
 ) -> QueryResult<usize> {
-    diesel::update(bayzat_configs::table.find(company_id))
-        .set(bayzat_configs::api_key.eq(ciphertext))
-        .execute(conn)
-        .await
+    diesel::update(
+        bayzat_configs::table
+            .find(company_id)
+            .filter(bayzat_configs::api_key.eq(read)),
+    )
+    .set(bayzat_configs::api_key.eq(ciphertext))
+    .execute(conn)
+    .await
 }

@@ -13,16 +13,25 @@ use service_kit::RunningService;
 use settings::CommonSettings;
 use test_support::TestEnv;
 
+/// A development-mode secret; the services under test do not accept it (they trust only the
+/// per-process test keys of `test_support::test_keys`).
 pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
+
+/// The keyring tests sign with: every test key, each token signed by the key that may sign it.
+pub fn keys() -> JwtKeys {
+    test_support::test_keys().keyring()
+}
 
 pub fn settings(common: CommonSettings, master_keys: &str) -> Settings {
     Settings {
         common,
-        jwt: JwtKeys::new(JWT_SECRET.as_bytes()),
+        jwt: test_support::test_keys().verifier(),
+        internal_bind: "127.0.0.1:0".parse().unwrap(),
         master_keys: Arc::new(crypto::MasterKeys::parse(master_keys).expect("test master keys")),
         // Nothing listens there: a test that wants Bayzat starts a simulator and sets api_url.
         default_api_url: "http://127.0.0.1:9/attendance".into(),
         bayzat_timeout: Duration::from_secs(2),
+        allowed_api_urls: "http://127.0.0.1:*".parse().unwrap(),
     }
 }
 
@@ -30,11 +39,24 @@ pub fn master_key(id: &str) -> String {
     format!("{id}:{}", crypto::generate_master_key())
 }
 
+/// Starts config-service with `settings`.
+pub async fn start(settings: Settings) -> config_service::Started {
+    config_service::start_with_internal(settings)
+        .await
+        .expect("config-service starts")
+}
+
+pub fn internal_base(started: &config_service::Started) -> String {
+    format!("http://{}", started.internal_addr)
+}
+
 /// Fields drop in order: the service stops before its database and namespace are removed.
 pub struct App {
     pub service: Option<RunningService>,
     pub env: TestEnv,
     pub base: String,
+    /// The internal listener's base URL: requests for `/internal/...` go there.
+    pub internal_base: String,
     pub client: reqwest::Client,
     pub keys: JwtKeys,
     pub master_keys: String,
@@ -47,35 +69,43 @@ impl App {
 
     pub async fn start_with_master_keys(master_keys: &str) -> Self {
         let env = TestEnv::new().await;
-        let service = config_service::start(settings(env.common_settings(), master_keys))
-            .await
-            .expect("config-service starts");
-        let base = service.base_url();
+        let started = start(settings(env.common_settings(), master_keys)).await;
         Self {
-            service: Some(service),
+            base: started.service.base_url(),
+            internal_base: internal_base(&started),
+            service: Some(started.service),
             env,
-            base,
             client: reqwest::Client::new(),
-            keys: JwtKeys::new(JWT_SECRET.as_bytes()),
+            keys: keys(),
             master_keys: master_keys.to_owned(),
         }
     }
 
+    /// Serves this app's database again with `settings` (after `stop`).
+    pub async fn serve(&mut self, settings: Settings) {
+        let started = start(settings).await;
+        self.base = started.service.base_url();
+        self.internal_base = internal_base(&started);
+        self.service = Some(started.service);
+    }
+
+    /// A token of `role`; a `service` token is sync-service's own (the one that reads keys).
     pub fn token(&self, role: Role) -> String {
-        self.keys.mint(&Claims::new(
-            format!("{}-user", role.as_str()),
-            role,
-            chrono::Duration::minutes(10),
-        ))
+        let sub = match role {
+            Role::Service => "sync-service".to_owned(),
+            _ => format!("{}-user", role.as_str()),
+        };
+        self.keys
+            .mint(&Claims::new(sub, role, chrono::Duration::minutes(10)))
     }
 
     pub fn token_for(&self, role: Role, companies: &[&str]) -> String {
-        let claims = Claims::new(
-            format!("{}-scoped", role.as_str()),
-            role,
-            chrono::Duration::minutes(10),
-        )
-        .with_companies(companies.iter().copied());
+        let sub = match role {
+            Role::Service => "sync-service".to_owned(),
+            _ => format!("{}-scoped", role.as_str()),
+        };
+        let claims = Claims::new(sub, role, chrono::Duration::minutes(10))
+            .with_companies(companies.iter().copied());
         self.keys.mint(&claims)
     }
 
@@ -91,7 +121,12 @@ impl App {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        let base = if path.starts_with("/internal/") {
+            &self.internal_base
+        } else {
+            &self.base
+        };
+        let mut request = self.client.request(method, format!("{base}{path}"));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

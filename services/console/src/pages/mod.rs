@@ -140,10 +140,17 @@ fn refused(state: &AppState, session: &Session, error: &BackendError, back: &str
     )
 }
 
-/// A path inside the console to go back to, or `fallback`.
+/// A path inside the console to go back to, or `fallback`: one that starts with a single `/` and
+/// holds only visible ASCII without backslashes. Anything else could leave the console (`//host`,
+/// `/\host`, a scheme) or be read so by a browser, which drops tabs and newlines from a URL
+/// (`/<TAB>/host` is `//host` to it).
 fn local_path(candidate: Option<&str>, fallback: &str) -> String {
     match candidate {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
             path.to_owned()
         }
         _ => fallback.to_owned(),
@@ -193,4 +200,36 @@ async fn text_field(field: &mut Field) -> Result<String, actix_web::Error> {
         value.extend_from_slice(&chunk);
     }
     Ok(String::from_utf8_lossy(&value).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_same_origin_paths_are_followed_back() {
+        let kept = ["/", "/imports/12?page=2", "/companies/advline#names"];
+        for path in kept {
+            assert_eq!(local_path(Some(path), "/"), path);
+        }
+        let refused = [
+            "//evil.example/x",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            "evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/ /evil.example",
+            "/imports\u{0}",
+            "/caf\u{e9}",
+            "",
+        ];
+        for path in refused {
+            assert_eq!(local_path(Some(path), "/home"), "/home", "{path:?}");
+        }
+        assert_eq!(local_path(None, "/home"), "/home");
+    }
 }

@@ -9,16 +9,42 @@ pub(super) struct LoginForm {
 
 /// The IT portal posts the login token here. The answer sets the cookie and moves on to the
 /// dashboard with a same-site navigation, so the SameSite=Strict cookie is sent with it.
+///
+/// A post from a page of another site than the console and the configured portal is refused
+/// before the token is looked at: no other site can sign a browser in (to an account of its
+/// choosing), nor use up a token.
 pub(super) async fn login(
     state: web::Data<AppState>,
     metrics: web::Data<crate::metrics::Metrics>,
     req: HttpRequest,
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
+    let header_value = |name: header::HeaderName| {
+        req.headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+    };
+    let fetch_site = header_value(header::HeaderName::from_static("sec-fetch-site"));
+    let host = req.connection_info().host().to_owned();
+    if !state
+        .session
+        .login_allowed_from(header_value(header::ORIGIN), fetch_site, &host)
+    {
+        metrics.sign_ins.with_label_values(&["other_site"]).inc();
+        return html_response(
+            actix_web::http::StatusCode::FORBIDDEN,
+            layout::bare(
+                Lang::En,
+                "Sign-in refused",
+                "This sign-in did not come from the IT portal; sign in again from the IT portal.",
+            ),
+        );
+    }
     let opened = session::open(&state, &form.token).await;
     let result = match &opened {
         Ok(_) => "ok",
         Err(session::LoginError::Invalid) => "invalid",
+        Err(session::LoginError::TooLong) => "too_long",
         Err(session::LoginError::Used) => "used",
         Err(session::LoginError::Database) => "unavailable",
     };

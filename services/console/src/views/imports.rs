@@ -83,11 +83,13 @@ pub fn finished(import: &Value) -> bool {
     s(&import["status"]) != "processing" && progress_of(import).iter().all(|p| p.moving() == 0)
 }
 
-/// Whether the user may act on every company the import touches.
+/// Whether the user may act on every company the import touches (import-service says when it
+/// showed only the user's part of the import).
 fn acts_on_all(ctx: &Ctx, import: &Value) -> bool {
-    progress_of(import)
-        .iter()
-        .all(|p| ctx.session.sees(p.company))
+    import["concerns_other_companies"].as_bool() != Some(true)
+        && progress_of(import)
+            .iter()
+            .all(|p| ctx.session.sees(p.company))
 }
 
 /// Small per-company badges: `advline 22/24`, coloured by the worst state.

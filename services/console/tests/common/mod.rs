@@ -17,7 +17,7 @@ use service_kit::RunningService;
 use test_support::TestEnv;
 
 pub const JWT_SECRET: &str = "console-test-secret-of-at-least-32-bytes";
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/");
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/");
 /// The simulator's interval per key: fast, so a whole import syncs in seconds.
 pub const INTERVAL_MS: u64 = 200;
 
@@ -54,12 +54,19 @@ pub enum Services {
 
 impl Stack {
     pub async fn start(services: Services) -> Self {
-        Self::start_with(services, console::SessionSettings::default()).await
+        // The browser signs in from a data: URL page, as a sign-in page opened from a file would:
+        // its origin is `null`.
+        let session = console::SessionSettings {
+            portal_origins: vec!["null".to_owned()],
+            ..console::SessionSettings::default()
+        };
+        Self::start_with(services, session).await
     }
 
     pub async fn start_with(services: Services, session: console::SessionSettings) -> Self {
         let env = TestEnv::new().await;
-        let keys = JwtKeys::new(JWT_SECRET.as_bytes());
+        let test_keys = test_support::test_keys();
+        let keys = test_keys.keyring();
         let specs: Vec<KeySpec> =
             bayzat_sim::keys_from_directory_file(format!("{FIXTURES}directory.json"))
                 .unwrap()
@@ -77,17 +84,22 @@ impl Stack {
             unreachable.clone(),
             unreachable.clone(),
         );
+        let mut config_internal_base = unreachable.clone();
         if services != Services::ConsoleOnly {
             let master_keys = format!("k1:{}", crypto::generate_master_key());
-            let running = config_service::start(config_service::Settings {
+            let started = config_service::start_with_internal(config_service::Settings {
                 common: env.common_settings(),
-                jwt: keys.clone(),
+                jwt: test_keys.verifier(),
+                internal_bind: "127.0.0.1:0".parse().unwrap(),
                 master_keys: Arc::new(crypto::MasterKeys::parse(&master_keys).unwrap()),
                 default_api_url: sim.attendance_url(),
                 bayzat_timeout: Duration::from_secs(2),
+                allowed_api_urls: "http://127.0.0.1:*".parse().unwrap(),
             })
             .await
             .unwrap();
+            config_internal_base = format!("http://{}", started.internal_addr);
+            let running = started.service;
             config_base = running.base_url();
             config = Some(running);
             let admin = keys.mint(&Claims::new(
@@ -105,7 +117,7 @@ impl Stack {
             .unwrap();
             let running = import_service::start(import_service::Settings {
                 common: env.common_settings(),
-                jwt: keys.clone(),
+                jwt: test_keys.for_signer(auth::Signer::ImportService),
                 config_service_url: config_base.clone(),
                 storage_dir: storage.clone(),
                 max_upload_bytes: 64 * 1024 * 1024,
@@ -120,9 +132,10 @@ impl Stack {
         if services == Services::All {
             let mut settings = sync_service::Settings::new(
                 env.common_settings(),
-                keys.clone(),
+                test_keys.for_signer(auth::Signer::SyncService),
                 config_base.clone(),
             );
+            settings.config_service_internal_url = config_internal_base.clone();
             settings.bayzat = sync_service::BayzatSettings {
                 rate_limit_delay: Duration::from_millis(INTERVAL_MS),
                 rate_limit_margin: Duration::from_millis(50),
@@ -131,6 +144,7 @@ impl Stack {
                 ..sync_service::BayzatSettings::default()
             };
             settings.lease_ttl = Duration::from_secs(3);
+            settings.allowed_api_urls = "http://127.0.0.1:*".parse().unwrap();
             let running = sync_service::start(settings).await.unwrap();
             sync_base = running.base_url();
             sync = Some(running);
@@ -141,7 +155,7 @@ impl Stack {
             config_service_url: config_base.clone(),
             import_service_url: import_base.clone(),
             sync_service_url: sync_base,
-            jwt: keys.clone(),
+            jwt: test_keys.for_signer(auth::Signer::Console),
             session,
             timezone: chrono_tz::Asia::Dubai,
             max_upload_bytes: 64 * 1024 * 1024,

@@ -4,19 +4,26 @@ use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
 use super::{Conn, QueryResult};
-use crate::schema::imports;
+use crate::schema::{import_rows, imports};
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+/// An import as the API shows it (a token limited to some companies sees its companies' counts).
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = imports)]
 pub struct Import {
     pub id: i64,
     pub filename: String,
     #[serde(skip)]
     pub file_path: Option<String>,
+    /// Hex SHA-256 of the uploaded bytes.
     pub sha256: String,
     pub size_bytes: i64,
+    #[schema(value_type = crate::api::ImportStatus)]
     pub status: String,
+    /// The upload options (dry_run, strict, hold, date_order, force).
+    #[schema(value_type = Object)]
     pub options: serde_json::Value,
+    /// What was learnt about the file: encoding, delimiter, header, columns, date order.
+    #[schema(value_type = Option<Object>)]
     pub facts: Option<serde_json::Value>,
     pub total_records: i32,
     pub processed_records: i32,
@@ -26,8 +33,13 @@ pub struct Import {
     pub punches_new: i32,
     pub duplicate_punches_in_file: i32,
     pub duplicate_punches_known: i32,
+    #[schema(value_type = Vec<Object>)]
     pub validation_errors: serde_json::Value,
+    /// Departments no company's report names match, with their row counts.
+    #[schema(value_type = Vec<crate::api::UnmappedDepartment>)]
     pub unmapped_departments: serde_json::Value,
+    /// Employee ids the directory does not know, with their row counts.
+    #[schema(value_type = Vec<crate::api::UnknownEmployee>)]
     pub unknown_employees: serde_json::Value,
     pub held_reason: Option<String>,
     pub cancelled_at: Option<DateTime<Utc>>,
@@ -89,16 +101,43 @@ pub async fn find(conn: &mut Conn, id: i64) -> QueryResult<Option<Import>> {
         .optional()
 }
 
-/// The latest completed import of the same bytes, for "this file was imported before".
-pub async fn find_by_sha256(conn: &mut Conn, sha256: &str) -> QueryResult<Option<Import>> {
+/// The latest completed imports of the same bytes, newest first, for "this file was imported
+/// before" (the caller picks the first one its token may be given).
+pub async fn by_sha256(conn: &mut Conn, sha256: &str, limit: i64) -> QueryResult<Vec<Import>> {
     imports::table
         .filter(imports::sha256.eq(sha256))
         .filter(imports::status.eq("completed"))
         .order(imports::id.desc())
+        .limit(limit)
         .select(Import::as_select())
-        .first(conn)
+        .load(conn)
         .await
-        .optional()
+}
+
+/// What a token limited to some companies may see of the imports: those with rows of its
+/// companies, and those its subject uploaded.
+#[derive(Debug, Clone, Default)]
+pub struct Visibility {
+    pub company_ids: Vec<i64>,
+    pub uploader: String,
+}
+
+/// Whether the import is one `visibility` lets its holder see.
+pub async fn is_visible(
+    conn: &mut Conn,
+    import: &Import,
+    visibility: &Visibility,
+) -> QueryResult<bool> {
+    if import.uploaded_by == visibility.uploader {
+        return Ok(true);
+    }
+    diesel::select(diesel::dsl::exists(
+        import_rows::table
+            .filter(import_rows::import_id.eq(import.id))
+            .filter(import_rows::company_id.eq_any(visibility.company_ids.clone())),
+    ))
+    .get_result(conn)
+    .await
 }
 
 /// Marks an import completed with its counts.
@@ -173,6 +212,8 @@ pub struct ImportFilter {
     pub uploaded_by: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    /// `None`: every import.
+    pub visible_to: Option<Visibility>,
 }
 
 pub async fn page(
@@ -194,6 +235,17 @@ pub async fn page(
         }
         if let Some(to) = filter.to {
             query = query.filter(imports::created_at.lt(to));
+        }
+        if let Some(visibility) = &filter.visible_to {
+            query = query.filter(
+                imports::uploaded_by
+                    .eq(visibility.uploader.clone())
+                    .or(diesel::dsl::exists(
+                        import_rows::table
+                            .filter(import_rows::import_id.eq(imports::id))
+                            .filter(import_rows::company_id.eq_any(visibility.company_ids.clone())),
+                    )),
+            );
         }
         query
     };

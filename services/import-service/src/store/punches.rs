@@ -35,7 +35,8 @@ pub fn of_import(ranges: &[(i64, i64)]) -> String {
         .map(|(first, last)| format!("p.id BETWEEN {first} AND {last}"))
         .collect();
     if ranges.is_empty() {
-        "false".to_owned()
+        // No punch; `$1` stays in the statement, which is always given the import's id.
+        "(p.import_id = $1 AND false)".to_owned()
     } else {
         format!("p.import_id = $1 AND ({})", ranges.join(" OR "))
     }

@@ -1,22 +1,28 @@
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Date, Integer, Jsonb, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Date, Integer, Jsonb, Nullable, Text};
 use diesel_async::RunQueryDsl;
 
 use super::{Conn, QueryResult};
 
 /// A stored row, with the delivery state of its punches worked out from their states.
-#[derive(Debug, Clone, QueryableByName, serde::Serialize)]
+#[derive(Debug, Clone, QueryableByName, serde::Serialize, utoipa::ToSchema)]
 pub struct StoredRow {
+    /// The line number a text editor shows.
     #[diesel(sql_type = Integer)]
     pub line: i32,
+    /// The row's cells as the file had them; null once the raw values are no longer kept.
     #[diesel(sql_type = Nullable<Jsonb>)]
+    #[schema(value_type = Option<Vec<String>>)]
     pub raw: Option<serde_json::Value>,
     #[diesel(sql_type = Text)]
+    #[schema(value_type = crate::api::RowOutcome)]
     pub outcome: String,
     #[diesel(sql_type = Jsonb)]
+    #[schema(value_type = Vec<crate::api::RowIssueView>)]
     pub errors: serde_json::Value,
     #[diesel(sql_type = Jsonb)]
+    #[schema(value_type = Vec<crate::api::RowIssueView>)]
     pub warnings: serde_json::Value,
     #[diesel(sql_type = Text)]
     pub department: String,
@@ -29,6 +35,7 @@ pub struct StoredRow {
     #[diesel(sql_type = Nullable<Date>)]
     pub work_date: Option<NaiveDate>,
     #[diesel(sql_type = Jsonb)]
+    #[schema(value_type = Vec<crate::api::PunchView>)]
     pub punches: serde_json::Value,
     #[diesel(sql_type = Bool)]
     pub queued: bool,
@@ -36,6 +43,7 @@ pub struct StoredRow {
     pub duplicate_punches: i32,
     /// failed, syncing, pending, synced or skipped; null for a row with nothing queued yet.
     #[diesel(sql_type = Nullable<Text>)]
+    #[schema(value_type = Option<crate::api::RowDeliveryState>)]
     pub delivery_state: Option<String>,
     /// The punches' states, e.g. "retry_wait", "paused: …": what `pending` stands for.
     #[diesel(sql_type = Nullable<Text>)]
@@ -52,9 +60,13 @@ pub struct RowFilter {
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
     pub delivery_state: Option<String>,
+    /// Only rows of these companies (`None`: every row), and with `unassigned` also the rows of
+    /// no company (unmapped departments, rows refused for the uploader's scope).
+    pub company_ids: Option<Vec<i64>>,
+    pub unassigned: bool,
 }
 
-/// The row-level delivery state of DESIGN.md §2, worst first, from the punches' states. A row
+/// The row-level delivery state of docs/architecture.md#who-owns-what, worst first, from the punches' states. A row
 /// whose punches all belong to earlier imports is skipped; a valid row not queued has none.
 const ROWS_WITH_STATE: &str = "
     WITH rows AS (
@@ -89,7 +101,8 @@ const ROWS_WITH_STATE: &str = "
       AND ($5::text IS NULL OR employee_id = $5)
       AND ($6::date IS NULL OR work_date >= $6)
       AND ($7::date IS NULL OR work_date <= $7)
-      AND ($8::text IS NULL OR delivery_state = $8)";
+      AND ($8::text IS NULL OR delivery_state = $8)
+      AND ($9::bigint[] IS NULL OR company_id = ANY($9) OR ($10 AND company_id IS NULL))";
 
 /// One page of an import's rows by the filters that need no delivery state.
 const PAGE_OF_ROWS: &str = "FROM (SELECT * FROM import.import_rows
@@ -100,7 +113,8 @@ const PAGE_OF_ROWS: &str = "FROM (SELECT * FROM import.import_rows
         AND ($5::text IS NULL OR employee_id = $5)
         AND ($6::date IS NULL OR work_date >= $6)
         AND ($7::date IS NULL OR work_date <= $7)
-      ORDER BY line OFFSET $9 LIMIT $10) r";
+        AND ($9::bigint[] IS NULL OR company_id = ANY($9) OR ($10 AND company_id IS NULL))
+      ORDER BY line OFFSET $11 LIMIT $12) r";
 
 /// A page of an import's rows in line order, with the total that match.
 pub async fn page(
@@ -126,6 +140,8 @@ pub async fn page(
                 .bind::<Nullable<Date>, _>(filter.from)
                 .bind::<Nullable<Date>, _>(filter.to)
                 .bind::<Nullable<Text>, _>(filter.delivery_state.clone())
+                .bind::<Nullable<Array<BigInt>>, _>(filter.company_ids.clone())
+                .bind::<Bool, _>(filter.unassigned)
         };
     }
     let total: Count = filtered!(format!(
@@ -136,7 +152,7 @@ pub async fn page(
     // Without a delivery-state filter the page is cut from the rows first, so a late page does
     // not work out the state of every row before it.
     let sql = match filter.delivery_state {
-        Some(_) => format!("{ROWS_WITH_STATE} ORDER BY line OFFSET $9 LIMIT $10"),
+        Some(_) => format!("{ROWS_WITH_STATE} ORDER BY line OFFSET $11 LIMIT $12"),
         None => format!(
             "{} ORDER BY line",
             ROWS_WITH_STATE.replace("FROM import.import_rows r", PAGE_OF_ROWS)
@@ -148,6 +164,63 @@ pub async fn page(
         .load(conn)
         .await?;
     Ok((items, total.count))
+}
+
+/// An import's rows of some companies counted: what a token limited to them is told.
+#[derive(Debug, Clone, Default, QueryableByName)]
+pub struct RowCounts {
+    #[diesel(sql_type = BigInt)]
+    pub valid: i64,
+    #[diesel(sql_type = BigInt)]
+    pub invalid: i64,
+    #[diesel(sql_type = BigInt)]
+    pub skipped: i64,
+    /// Punches of the rows that are this import's (new ones and repeats within the file).
+    #[diesel(sql_type = BigInt)]
+    pub own_punches: i64,
+    /// Punches of the rows stored by earlier imports.
+    #[diesel(sql_type = BigInt)]
+    pub known_punches: i64,
+}
+
+/// Counts the import's rows of `company_ids` (and, with `unassigned`, of no company).
+pub async fn counts(
+    conn: &mut Conn,
+    import_id: i64,
+    company_ids: &[i64],
+    unassigned: bool,
+) -> QueryResult<RowCounts> {
+    diesel::sql_query(
+        "SELECT count(*) FILTER (WHERE outcome = 'valid') AS valid, \
+                count(*) FILTER (WHERE outcome = 'invalid') AS invalid, \
+                count(*) FILTER (WHERE outcome = 'skipped') AS skipped, \
+                COALESCE(sum(cardinality(punch_ids)), 0)::bigint AS own_punches, \
+                COALESCE(sum(cardinality(known_punch_ids)), 0)::bigint AS known_punches \
+         FROM import.import_rows \
+         WHERE import_id = $1 AND (company_id = ANY($2) OR ($3 AND company_id IS NULL))",
+    )
+    .bind::<BigInt, _>(import_id)
+    .bind::<Array<BigInt>, _>(company_ids)
+    .bind::<Bool, _>(unassigned)
+    .get_result(conn)
+    .await
+}
+
+/// The companies the import's rows belong to.
+pub async fn companies(conn: &mut Conn, import_id: i64) -> QueryResult<Vec<i64>> {
+    #[derive(QueryableByName)]
+    struct Company {
+        #[diesel(sql_type = BigInt)]
+        company_id: i64,
+    }
+    let companies: Vec<Company> = diesel::sql_query(
+        "SELECT DISTINCT company_id FROM import.import_rows \
+         WHERE import_id = $1 AND company_id IS NOT NULL ORDER BY company_id",
+    )
+    .bind::<BigInt, _>(import_id)
+    .load(conn)
+    .await?;
+    Ok(companies.into_iter().map(|c| c.company_id).collect())
 }
 
 /// Removes raw values (names) of rows of imports older than `days`; outcomes and punches stay.

@@ -17,7 +17,7 @@ use service_kit::RunningService;
 use test_support::{TcpProxy, TestEnv};
 
 pub const JWT_SECRET: &str = "import-test-secret-of-at-least-32-bytes";
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/");
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/");
 
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(FIXTURES).join(name)
@@ -57,14 +57,17 @@ impl Stack {
     /// `proxied_broker`: import-service reaches RabbitMQ through a proxy the test can cut.
     pub async fn start_with(proxied_broker: bool) -> Self {
         let env = TestEnv::new().await;
-        let keys = JwtKeys::new(JWT_SECRET.as_bytes());
+        let test_keys = test_support::test_keys();
+        let keys = test_keys.keyring();
         let master_keys = format!("k1:{}", crypto::generate_master_key());
         let config = config_service::start(config_service::Settings {
             common: env.common_settings(),
-            jwt: keys.clone(),
+            jwt: test_keys.verifier(),
+            internal_bind: "127.0.0.1:0".parse().unwrap(),
             master_keys: Arc::new(crypto::MasterKeys::parse(&master_keys).unwrap()),
             default_api_url: "http://127.0.0.1:9/attendance".into(),
             bayzat_timeout: Duration::from_secs(2),
+            allowed_api_urls: "http://127.0.0.1:*".parse().unwrap(),
         })
         .await
         .unwrap();
@@ -80,7 +83,7 @@ impl Stack {
         };
         let import = import_service::start(import_service::Settings {
             common,
-            jwt: keys.clone(),
+            jwt: test_keys.for_signer(auth::Signer::ImportService),
             config_service_url: config_base.clone(),
             storage_dir: storage.clone(),
             max_upload_bytes: 5 * 1024 * 1024,
@@ -118,12 +121,19 @@ impl Stack {
         }
     }
 
+    /// A token of `role`; a `service` token is import-service's own credential.
     pub fn token(&self, role: Role) -> String {
-        self.keys.mint(&Claims::new(
-            format!("{}-user", role.as_str()),
-            role,
-            chrono::Duration::minutes(10),
-        ))
+        let sub = match role {
+            Role::Service => "import-service".to_owned(),
+            _ => format!("{}-user", role.as_str()),
+        };
+        self.keys
+            .mint(&Claims::new(sub, role, chrono::Duration::minutes(10)))
+    }
+
+    /// What an import-service binary needs to verify tokens and sign its own calls.
+    pub fn key_env(&self) -> Vec<(String, String)> {
+        test_support::test_keys().env(Some(auth::Signer::ImportService))
     }
 
     /// Uploads a file as the raw body with query `options` (e.g. "strict=true").

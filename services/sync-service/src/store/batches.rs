@@ -28,6 +28,7 @@ pub struct Batch {
     pub cancelled_count: i32,
     /// pending, processing, completed or failed.
     #[diesel(sql_type = Text)]
+    #[schema(value_type = crate::openapi::BatchStatus)]
     pub status: String,
     #[diesel(sql_type = Nullable<Text>)]
     pub error_message: Option<String>,

@@ -19,6 +19,11 @@ pub struct SyncState {
     pub since: DateTime<Utc>,
     #[diesel(sql_type = BigInt)]
     pub config_version: i64,
+    /// Bayzat's last 429 asked the company's key to wait until then.
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub rate_limited_until: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub rate_limit_reason: Option<String>,
 }
 
 impl SyncState {
@@ -54,8 +59,8 @@ pub async fn ensure(
 
 pub async fn find(conn: &mut Conn, company_id: i64) -> QueryResult<Option<SyncState>> {
     let mut rows: Vec<SyncState> = diesel::sql_query(
-        "SELECT company_id, state, reason, since, config_version \
-         FROM sync.company_sync_state WHERE company_id = $1",
+        "SELECT company_id, state, reason, since, config_version, rate_limited_until, \
+         rate_limit_reason FROM sync.company_sync_state WHERE company_id = $1",
     )
     .bind::<BigInt, _>(company_id)
     .load(conn)
@@ -82,6 +87,25 @@ pub async fn set_state(
     .bind::<Text, _>(state.as_str())
     .bind::<Nullable<Text>, _>(reason)
     .bind::<Timestamptz, _>(now)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// Records that Bayzat asked the company's key to wait until `until` (a 429), and why.
+pub async fn set_rate_limited(
+    conn: &mut Conn,
+    company_id: i64,
+    until: DateTime<Utc>,
+    reason: &str,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "UPDATE sync.company_sync_state SET rate_limited_until = $2, rate_limit_reason = $3 \
+         WHERE company_id = $1",
+    )
+    .bind::<BigInt, _>(company_id)
+    .bind::<Timestamptz, _>(until)
+    .bind::<Text, _>(reason)
     .execute(conn)
     .await
     .map(drop)

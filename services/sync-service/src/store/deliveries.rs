@@ -7,6 +7,7 @@ use diesel_async::RunQueryDsl;
 use domain::{BayzatEmpId, BayzatRecord, DeliveryState, LocalPunchTime, PunchId, PunchType};
 use uuid::Uuid;
 
+use super::leases::Fence;
 use super::{names, Conn, QueryResult};
 
 /// A punch to store as a delivery.
@@ -123,19 +124,69 @@ fn to_delivery(row: DueRow) -> Option<delivery::Delivery> {
     })
 }
 
-/// Marks the given deliveries `sending` when they are still due (not cancelled meanwhile).
+/// The condition every sender write adds: the company's lease still has the fence's holder and
+/// epoch (`$h`, `$e`; `d` is the delivery).
+const FENCED: &str =
+    "EXISTS (SELECT 1 FROM sync.sender_leases l WHERE l.company_id = d.company_id \
+     AND l.holder = $h AND l.epoch = $e)";
+
+fn fenced(sql: &str, holder: usize, epoch: usize) -> String {
+    sql.replace(
+        "{FENCED}",
+        &FENCED
+            .replace("$h", &format!("${holder}"))
+            .replace("$e", &format!("${epoch}")),
+    )
+}
+
+/// Marks the given deliveries of the fence's company `sending` when they are still due (not
+/// cancelled meanwhile) and the fence still holds the lease.
 pub async fn mark_sending(
     conn: &mut Conn,
+    fence: &Fence,
     punch_ids: &[i64],
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Changed>> {
-    diesel::sql_query(
-        "UPDATE sync.deliveries SET state = 'sending', updated_at = $2 \
-         WHERE punch_id = ANY($1) AND state IN ('pending', 'retry_wait', 'scheduled') \
-         RETURNING punch_id, batch_id, state, last_error",
-    )
+    diesel::sql_query(fenced(
+        "UPDATE sync.deliveries d SET state = 'sending', updated_at = $2 \
+         WHERE d.punch_id = ANY($1) AND d.company_id = $3 \
+           AND d.state IN ('pending', 'retry_wait', 'scheduled') AND {FENCED} \
+         RETURNING d.punch_id, d.batch_id, d.state, d.last_error",
+        4,
+        5,
+    ))
     .bind::<Array<BigInt>, _>(punch_ids)
     .bind::<Timestamptz, _>(now)
+    .bind::<BigInt, _>(fence.company_id)
+    .bind::<Text, _>(&fence.holder)
+    .bind::<BigInt, _>(fence.epoch)
+    .load(conn)
+    .await
+}
+
+/// Moves the fence's company's deliveries in one of `from` to `to` (`next_attempt_at`
+/// cleared), while the fence holds the lease: the sender's own bulk moves (resending what was
+/// left `sending`, pausing on a refused key).
+pub async fn move_fenced(
+    conn: &mut Conn,
+    fence: &Fence,
+    from: &[DeliveryState],
+    to: DeliveryState,
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<Changed>> {
+    diesel::sql_query(fenced(
+        "UPDATE sync.deliveries d SET state = $2, next_attempt_at = NULL, updated_at = $3 \
+         WHERE d.company_id = $1 AND d.state = ANY($4) AND {FENCED} \
+         RETURNING d.punch_id, d.batch_id, d.state, d.last_error",
+        5,
+        6,
+    ))
+    .bind::<BigInt, _>(fence.company_id)
+    .bind::<Text, _>(to.as_str())
+    .bind::<Timestamptz, _>(now)
+    .bind::<Array<Text>, _>(names(from))
+    .bind::<Text, _>(&fence.holder)
+    .bind::<BigInt, _>(fence.epoch)
     .load(conn)
     .await
 }
@@ -150,9 +201,11 @@ pub struct Update {
     pub error: Option<String>,
 }
 
-/// Applies the answer's transitions (or rejections without sending) in one statement.
+/// Applies the answer's transitions (or rejections without sending) to deliveries of the
+/// fence's company in one statement, while the fence holds the lease.
 pub async fn apply(
     conn: &mut Conn,
+    fence: &Fence,
     updates: &[Update],
     request_id: Option<i64>,
     now: DateTime<Utc>,
@@ -160,7 +213,7 @@ pub async fn apply(
     if updates.is_empty() {
         return Ok(Vec::new());
     }
-    diesel::sql_query(
+    diesel::sql_query(fenced(
         "UPDATE sync.deliveries d SET state = u.state, \
            attempts = COALESCE(u.attempts, d.attempts), \
            next_attempt_at = u.next_attempt_at, last_error = u.error, \
@@ -168,10 +221,12 @@ pub async fn apply(
            delivered_at = CASE WHEN u.state = 'delivered' THEN $7 ELSE d.delivered_at END \
          FROM UNNEST($1::bigint[], $2::text[], $3::int[], $4::timestamptz[], $5::text[]) \
            AS u(punch_id, state, attempts, next_attempt_at, error) \
-         WHERE d.punch_id = u.punch_id \
-           AND d.state IN ('sending', 'pending', 'retry_wait', 'scheduled') \
+         WHERE d.punch_id = u.punch_id AND d.company_id = $8 \
+           AND d.state IN ('sending', 'pending', 'retry_wait', 'scheduled') AND {FENCED} \
          RETURNING d.punch_id, d.batch_id, d.state, d.last_error",
-    )
+        9,
+        10,
+    ))
     .bind::<Array<BigInt>, _>(updates.iter().map(|u| u.punch_id).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(
         updates
@@ -189,6 +244,9 @@ pub async fn apply(
     .bind::<Array<Nullable<Text>>, _>(updates.iter().map(|u| u.error.clone()).collect::<Vec<_>>())
     .bind::<Nullable<BigInt>, _>(request_id)
     .bind::<Timestamptz, _>(now)
+    .bind::<BigInt, _>(fence.company_id)
+    .bind::<Text, _>(&fence.holder)
+    .bind::<BigInt, _>(fence.epoch)
     .load(conn)
     .await
 }
@@ -249,11 +307,15 @@ pub struct DeliveryRow {
     pub emp_id: String,
     #[diesel(sql_type = Text)]
     #[serde(rename = "type")]
+    #[schema(value_type = crate::openapi::PunchKind)]
     pub punch_type: String,
-    /// Local wall-clock time of the punch, `YYYY-MM-DDTHH:MM:SS`.
+    /// The punch's wall-clock time in the company's time zone, `YYYY-MM-DDTHH:MM:SS` without
+    /// offset (not an RFC 3339 date-time): what Bayzat is sent.
     #[diesel(sql_type = Timestamp)]
+    #[schema(value_type = String, pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$", example = "2026-11-02T08:59:00")]
     pub local_time: NaiveDateTime,
     #[diesel(sql_type = Text)]
+    #[schema(value_type = crate::openapi::DeliveryStateName)]
     pub state: String,
     #[diesel(sql_type = Integer)]
     pub attempts: i32,
@@ -431,4 +493,29 @@ pub async fn oldest_waiting_by_company(conn: &mut Conn) -> QueryResult<Vec<(i64,
     .load(conn)
     .await?;
     Ok(rows.into_iter().map(|r| (r.company_id, r.at)).collect())
+}
+
+/// The company's deliveries waiting for a later attempt (`retry_wait`): how many, when the
+/// first of them is due, and why that one waits.
+#[derive(Debug, Clone, QueryableByName, serde::Serialize, utoipa::ToSchema)]
+pub struct Waiting {
+    #[diesel(sql_type = BigInt)]
+    pub deliveries: i64,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub reason: Option<String>,
+}
+
+pub async fn waiting(conn: &mut Conn, company_id: i64) -> QueryResult<Option<Waiting>> {
+    let row: Waiting = diesel::sql_query(
+        "SELECT count(*) AS deliveries, min(next_attempt_at) AS next_attempt_at, \
+           (SELECT last_error FROM sync.deliveries f WHERE f.company_id = $1 \
+              AND f.state = 'retry_wait' ORDER BY f.next_attempt_at, f.punch_id LIMIT 1) AS reason \
+         FROM sync.deliveries WHERE company_id = $1 AND state = 'retry_wait'",
+    )
+    .bind::<BigInt, _>(company_id)
+    .get_result(conn)
+    .await?;
+    Ok((row.deliveries > 0).then_some(row))
 }

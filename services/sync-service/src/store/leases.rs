@@ -1,4 +1,4 @@
-//! The per-company sender lease (DESIGN.md §4): a replica calls Bayzat for a company only while
+//! The per-company sender lease (docs/architecture.md#delivery-rules): a replica calls Bayzat for a company only while
 //! it holds the company's unexpired lease, and writes each request's start into it first.
 
 use std::time::Duration;
@@ -18,6 +18,43 @@ pub struct Lease {
     /// When the last request to Bayzat for the company started, whoever sent it.
     #[diesel(sql_type = Nullable<Timestamptz>)]
     pub last_request_started_at: Option<DateTime<Utc>>,
+}
+
+/// Who writes for a company's sender: the lease's holder and the epoch it acquired. Every write
+/// a sender makes about deliveries is conditional on the lease still carrying both, so a sender
+/// whose lease was taken over writes nothing (a takeover moves the epoch on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub company_id: i64,
+    pub holder: String,
+    pub epoch: i64,
+}
+
+#[derive(QueryableByName)]
+struct Held {
+    #[diesel(sql_type = BigInt)]
+    #[allow(dead_code)]
+    epoch: i64,
+}
+
+/// Locks the company's lease row (`FOR SHARE`, until the transaction ends) while `fence` still
+/// holds it; false when another holder or epoch has it. Called first in a sender's write
+/// transaction: a takeover (an update of that row) then waits for the write to commit, and a
+/// write after a takeover sees the new epoch and stops.
+///
+/// Expiry does not matter here: an expired lease nobody took over still has this epoch, and
+/// nobody else has touched the company's deliveries.
+pub async fn hold(conn: &mut Conn, fence: &Fence) -> QueryResult<bool> {
+    let rows: Vec<Held> = diesel::sql_query(
+        "SELECT epoch FROM sync.sender_leases \
+         WHERE company_id = $1 AND holder = $2 AND epoch = $3 FOR SHARE",
+    )
+    .bind::<BigInt, _>(fence.company_id)
+    .bind::<Text, _>(&fence.holder)
+    .bind::<BigInt, _>(fence.epoch)
+    .load(conn)
+    .await?;
+    Ok(!rows.is_empty())
 }
 
 fn plus(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {

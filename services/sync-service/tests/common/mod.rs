@@ -19,7 +19,7 @@ use sync_service::{BayzatSettings, Clock, Settings};
 use test_support::TestEnv;
 
 pub const JWT_SECRET: &str = "sync-test-secret-of-at-least-32-bytes!";
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/");
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/");
 /// The simulator's interval per key: fast, so tests take seconds.
 pub const INTERVAL_MS: u64 = 200;
 pub const ADVLINE_KEY: &str = "bz_test_advline_7f3a9c";
@@ -36,6 +36,8 @@ pub struct Stack {
     pub keys: JwtKeys,
     pub client: reqwest::Client,
     pub config_base: String,
+    /// config-service's internal listener, where sync-service reads keys.
+    pub config_internal_base: String,
     pub clock: Clock,
     pub bayzat: BayzatSettings,
     pub env: TestEnv,
@@ -58,7 +60,7 @@ impl Stack {
 
     pub async fn start_with(replicas: usize, bayzat: BayzatSettings) -> Self {
         let env = TestEnv::new().await;
-        let keys = JwtKeys::new(JWT_SECRET.as_bytes());
+        let keys = test_support::test_keys().keyring();
         let specs: Vec<KeySpec> =
             bayzat_sim::keys_from_directory_file(format!("{FIXTURES}directory.json"))
                 .unwrap()
@@ -69,15 +71,19 @@ impl Stack {
             .await
             .unwrap();
         let master_keys = format!("k1:{}", crypto::generate_master_key());
-        let config = config_service::start(config_service::Settings {
+        let config = config_service::start_with_internal(config_service::Settings {
             common: env.common_settings(),
-            jwt: keys.clone(),
+            jwt: test_support::test_keys().verifier(),
+            internal_bind: "127.0.0.1:0".parse().unwrap(),
             master_keys: Arc::new(crypto::MasterKeys::parse(&master_keys).unwrap()),
             default_api_url: sim.attendance_url(),
             bayzat_timeout: Duration::from_secs(2),
+            allowed_api_urls: "http://127.0.0.1:*".parse().unwrap(),
         })
         .await
         .unwrap();
+        let config_internal_base = format!("http://{}", config.internal_addr);
+        let config = config.service;
         let config_base = config.base_url();
         let admin = keys.mint(&Claims::new(
             "loader",
@@ -103,6 +109,7 @@ impl Stack {
             keys,
             client: reqwest::Client::new(),
             config_base,
+            config_internal_base,
             clock: Clock::system(),
             bayzat,
             env,
@@ -116,11 +123,13 @@ impl Stack {
     pub fn settings(&self) -> Settings {
         let mut settings = Settings::new(
             self.env.common_settings(),
-            self.keys.clone(),
+            test_support::test_keys().for_signer(auth::Signer::SyncService),
             self.config_base.clone(),
         );
+        settings.config_service_internal_url = self.config_internal_base.clone();
         settings.bayzat = self.bayzat.clone();
         settings.clock = self.clock.clone();
+        settings.allowed_api_urls = "http://127.0.0.1:*".parse().unwrap();
         settings
     }
 
@@ -210,12 +219,14 @@ impl Stack {
             .base_url()
     }
 
+    /// A token of `role`; a `service` token is sync-service's own credential.
     pub fn token(&self, role: Role) -> String {
-        self.keys.mint(&Claims::new(
-            format!("{}-user", role.as_str()),
-            role,
-            chrono::Duration::minutes(10),
-        ))
+        let sub = match role {
+            Role::Service => "sync-service".to_owned(),
+            _ => format!("{}-user", role.as_str()),
+        };
+        self.keys
+            .mint(&Claims::new(sub, role, chrono::Duration::minutes(10)))
     }
 
     /// Company id by slug, from config-service.
@@ -434,4 +445,84 @@ pub fn assert_exactly_once(ledger: &[bayzat_sim::LedgerEntry], expected: usize) 
         );
     }
     assert_eq!(ledger.len(), expected, "punches in the ledger");
+}
+
+/// sync-service as a child process against the stack, paced and leased like the in-process
+/// replicas (lease 3 s, calls at most 2 s); killed if the test ends early.
+pub struct Process(pub std::process::Child);
+
+impl Process {
+    pub fn start(stack: &Stack) -> Self {
+        Self::start_with(stack, &[])
+    }
+
+    /// With variables added or replaced.
+    pub fn start_with(stack: &Stack, vars: &[(&str, &str)]) -> Self {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sync-service"));
+        command
+            .env_clear()
+            .env("DATABASE_URL", stack.env.db.url())
+            .env("AMQP_URL", stack.env.broker.url())
+            .env("AMQP_NAMESPACE", stack.env.broker.namespace())
+            .env(sync_service::BIND_VARIABLE, "127.0.0.1:0")
+            .env("CONFIG_SERVICE_URL", &stack.config_base)
+            .env("CONFIG_SERVICE_INTERNAL_URL", &stack.config_internal_base)
+            .envs(test_support::test_keys().env(Some(auth::Signer::SyncService)))
+            .env(
+                "BAYZAT_RATE_LIMIT_DELAY",
+                format!("{}", INTERVAL_MS as f64 / 1000.0),
+            )
+            .env("BAYZAT_RATE_LIMIT_MARGIN_MS", "50")
+            .env("BAYZAT_RETRY_SCHEDULE", "1s,1s,1s,1s,1s")
+            .env("SYNC_LEASE_TTL", "3")
+            .env("BAYZAT_HTTP_TIMEOUT", "2")
+            .env("BAYZAT_ALLOWED_API_URLS", "http://127.0.0.1:*")
+            .env("RUST_LOG", "warn")
+            .stdout(if std::env::var_os("SYNC_TEST_PROCESS_LOGS").is_some() {
+                std::process::Stdio::inherit()
+            } else {
+                std::process::Stdio::null()
+            });
+        for (name, value) in vars {
+            command.env(name, value);
+        }
+        Self(command.spawn().unwrap())
+    }
+
+    /// SIGKILL: nothing of the process runs after it, no commit and no lease release.
+    pub fn kill_9(&mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+
+    /// SIGTERM, as a container runtime or systemd stops a service.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, at most `timeout`; its exit status, or None if it still
+    /// runs.
+    pub async fn exited_within(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
