@@ -14,6 +14,7 @@ pub mod guide;
 pub mod postgres;
 mod process;
 pub mod rabbitmq;
+pub mod server;
 mod system;
 
 use std::future::Future;

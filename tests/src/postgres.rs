@@ -8,7 +8,34 @@
 //! lists.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::server::{run, Restartable, Stopped};
+
+/// The tests' Postgres.
+pub struct Postgres;
+
+/// Postgres stopped (fast shutdown: every session is cut off) until `start` or the guard's drop.
+pub type PostgresStopped = Stopped<Postgres>;
+
+impl Restartable for Postgres {
+    const NAME: &'static str = "Postgres";
+    const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+    fn address() -> String {
+        let url = std::env::var("TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        test_support::upstream_of(&url)
+    }
+
+    fn stop() -> Result<(), String> {
+        control("stop")
+    }
+
+    fn start() -> Result<(), String> {
+        control("start")
+    }
+}
 
 /// The command that stops or starts the tests' Postgres, without its last word.
 fn control_command() -> Result<String, String> {
@@ -32,93 +59,7 @@ fn control_command() -> Result<String, String> {
 }
 
 fn control(action: &str) -> Result<(), String> {
-    let command = format!("{} {action}", control_command()?);
-    let output = Command::new("sh")
-        .args(["-c", &command])
-        .output()
-        .map_err(|e| format!("{command}: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{command}: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    }
-}
-
-/// The `host:port` the tests' Postgres URL names.
-fn server_address() -> String {
-    let url = std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    test_support::upstream_of(&url)
-}
-
-fn accepts_connections() -> bool {
-    let Ok(mut addresses) = std::net::ToSocketAddrs::to_socket_addrs(&server_address()) else {
-        return false;
-    };
-    addresses.any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok())
-}
-
-fn wait_until(open: bool, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if accepts_connections() == open {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
-/// Postgres stopped (fast shutdown: every session is cut off) until [`start`](Self::start) or
-/// the guard's drop, which starts it again even when the test failed half-way.
-pub struct PostgresStopped {
-    started: bool,
-}
-
-impl PostgresStopped {
-    /// Stops the server and waits until it refuses connections.
-    pub fn stop() -> Self {
-        let guard = Self { started: false };
-        control("stop").unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            wait_until(false, Duration::from_secs(30)),
-            "Postgres still accepts connections after stop"
-        );
-        guard
-    }
-
-    /// Starts the server and waits until it accepts connections.
-    pub fn start(mut self) {
-        self.started = true;
-        ensure_running().unwrap_or_else(|e| panic!("{e}"));
-    }
-}
-
-impl Drop for PostgresStopped {
-    fn drop(&mut self) {
-        if !self.started {
-            if let Err(e) = ensure_running() {
-                eprintln!("Postgres could not be started again: {e}");
-            }
-        }
-    }
-}
-
-/// Starts the tests' Postgres unless it accepts connections already, and waits until it does.
-pub fn ensure_running() -> Result<(), String> {
-    if !accepts_connections() {
-        control("start")?;
-    }
-    if wait_until(true, Duration::from_secs(60)) {
-        Ok(())
-    } else {
-        Err(format!(
-            "Postgres does not accept connections on {}",
-            server_address()
-        ))
-    }
+    let mut command = Command::new("sh");
+    command.args(["-c", &format!("{} {action}", control_command()?)]);
+    run(command)
 }

@@ -627,6 +627,16 @@ impl JwtKeys {
         self.verify_signed(token).map(|(claims, _)| claims)
     }
 
+    /// The identity a valid token proves, as a key for per-caller limits: however the token is
+    /// written or re-minted, one caller keeps one key. None for a token that does not verify.
+    pub fn caller_identity(&self) -> impl Fn(&str) -> Option<String> + Send + Sync + 'static {
+        let keys = self.clone();
+        move |token| {
+            let claims = keys.verify(token).ok()?;
+            Some(format!("{}:{}", claims.role, claims.sub))
+        }
+    }
+
     /// [`JwtKeys::verify`], also naming who signed the token.
     pub fn verify_signed(&self, token: &str) -> Result<(Claims, Signer), AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {

@@ -162,7 +162,19 @@ where
         )
         .await?;
     tracing::info!(queue = %queue.name, "consuming");
-    while let Some(delivery) = deliveries.next().await {
+    loop {
+        // A consumer whose connection was replaced may never hear of it from its own stream:
+        // it is watched, so it always consumes again on the new connection.
+        let next = tokio::select! {
+            next = deliveries.next() => next,
+            () = connection_replaced(broker, &connection) => {
+                tracing::warn!(queue = %queue.name, "the broker connection was lost; consuming again");
+                return Ok(());
+            }
+        };
+        let Some(delivery) = next else {
+            break;
+        };
         let delivery = delivery?;
         let incoming = incoming(&delivery);
         let first_attempt = Instant::now();
@@ -195,6 +207,21 @@ where
         }
     }
     Ok(())
+}
+
+/// How often a consumer checks that the connection it consumes on is still the broker's.
+const CONNECTION_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Resolves once `consuming_on` is closed or is no longer the broker's open connection.
+async fn connection_replaced(broker: &Broker, consuming_on: &Arc<lapin::Connection>) {
+    loop {
+        tokio::time::sleep(CONNECTION_CHECK_EVERY).await;
+        let current = broker.current();
+        let same = current.is_some_and(|c| Arc::ptr_eq(&c, consuming_on));
+        if !same || !consuming_on.status().connected() {
+            return;
+        }
+    }
 }
 
 /// One attempt at handling a message, in its own span.

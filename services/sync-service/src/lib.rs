@@ -93,14 +93,7 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
     let jwt = web::Data::new(settings.jwt.clone());
     let rate_limit = web::Data::new(
         service_kit::ApiRateLimit::per_second(settings.common.api_rate_limit_per_second)
-            .identified_by({
-                // Each caller is limited as the identity its token proves, however it is sent.
-                let keys = settings.jwt.clone();
-                move |token| {
-                    let claims = keys.verify(token).ok()?;
-                    Some(format!("{}:{}", claims.role, claims.sub))
-                }
-            }),
+            .identified_by(settings.jwt.caller_identity()),
     );
     let ops = foundation.ops.clone();
     let running = RunningService::start(
