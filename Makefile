@@ -5,23 +5,38 @@ FIXTURES ?= tests/fixtures
 # Where cargo puts the binaries (CARGO_TARGET_DIR when set).
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: deps build test fmt lint unit serial run sim down load-directory token bench-import bench-sync bench-chaos demo probe console-sign-in fuzz-api
+.PHONY: deps build test fmt lint ops unit serial run sim down load-directory token bench-import bench-sync bench-chaos demo probe console-sign-in fuzz-api compose-smoke
 
-## Install (apt-get) and start PostgreSQL and RabbitMQ when they are missing.
+## Install (apt-get) and start PostgreSQL and RabbitMQ when they are missing, and promtool.
 deps:
 	@scripts/deps.sh
 
 build:
 	$(CARGO) build --workspace --bins
 
-## Format check, clippy with warnings as errors, then every test in the workspace.
-test: fmt lint unit serial
+## Format check, clippy with warnings as errors, the Prometheus files, then every test in the
+## workspace.
+test: fmt lint ops unit serial
 
 fmt:
 	$(CARGO) fmt --all -- --check
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# The Prometheus configuration and alert rules, checked and unit-tested by promtool (make deps
+# installs it); rule_files are found beside the file that names them. Then every query of the
+# Grafana dashboards must parse as PromQL: promtool checks them as recording rules, with Grafana's
+# variables filled in. (tests/tests/metrics.rs checks that the metrics they name exist.)
+DASHBOARD_QUERIES_AS_RULES := {groups: [{name: "dashboards", rules: ([.[] | .. | objects | select(has("expr")) | .expr] | to_entries | map({record: "dashboard:query_\(.key)", expr: (.value | gsub("\\$$__rate_interval"; "5m") | gsub("\\$$company"; ".*"))}))}]}
+ops:
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool test rules deploy/prometheus/alerts.test.yml
+	@queries=$$(mktemp --suffix=.yml) && trap 'rm -f "$$queries"' EXIT \
+	  && jq -s '$(DASHBOARD_QUERIES_AS_RULES)' deploy/grafana/dashboards/*.json > "$$queries" \
+	  && echo "promtool check rules <the queries of deploy/grafana/dashboards/*.json>" \
+	  && promtool check rules "$$queries"
 
 # Tests run in parallel, each with its own database and broker namespace. Tests named serial_*
 # restart shared servers or kill processes: they run afterwards, one at a time.
@@ -72,6 +87,14 @@ bench-sync:
 ## and Postgres restart (their own instances). Prints one `bench-chaos:` line; SEED=n repeats a run.
 bench-chaos:
 	@bench/bench-chaos.sh
+
+## The Docker Compose stack for real, without Docker Hub: installs Docker and the compose plugin
+## when missing, builds the release binaries and every image locally (deploy/compose.offline.yml),
+## starts the stack, checks it through its published ports (readiness, Prometheus targets, basic.csv
+## delivered exactly, sync-service restarted mid-delivery, three replicas at Bayzat's pace), then
+## removes it. Prints `compose-smoke:` lines. Not part of `make test`.
+compose-smoke:
+	@scripts/compose-smoke.sh
 
 ## Fuzz the three REST APIs against their OpenAPI documents (schemathesis from PyPI, in a virtualenv)
 ## as an admin, a viewer and a company-limited operator, on a stack of their own; then call them

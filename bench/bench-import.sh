@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make bench-import: a 1,000,000-row daily report through the HTTP API of a release build,
-# against a baseline that stores the same rows and punches with psql \copy.
+# against a baseline that stores the same rows and punches with psql \copy; then the import's rows
+# exported as CSV (rows.csv): time to the first byte, the whole export, and import-service's peak
+# resident memory while it ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${BENCH_ROWS:-1000000}
@@ -62,5 +64,30 @@ bstart=$(date +%s.%N)
 "${PSQL[@]}" -d "$DB" -c "\\copy baseline.punches (company_id, emp_id, punch_time, punch_type, import_id, line) FROM '$WORK/punches.copy'"
 bend=$(date +%s.%N)
 baseline=$(calc "$bend - $bstart")
-printf 'bench-import: rows=%d punches=%d wall_s=%.1f rows_per_s=%.0f copy_baseline_s=%.1f ratio=%.2f peak_rss_mb=%.0f\n' \
-  "$rows" "$punches" "$wall" "$(calc "$rows / $wall")" "$baseline" "$(calc "$wall / $baseline")" "$(calc "$peak_kb / 1024")"
+
+# The export. VmHWM is the process's peak since it started, which the import may have set, so the
+# export's peak is VmRSS sampled every 50 ms while the export runs (the highest sample).
+vm() { # field: its kB in import-service's /proc status
+  local key value _
+  while read -r key value _; do [ "$key" = "$1:" ] && { echo "$value"; return; }; done <"/proc/$IMPORT_PID/status"
+}
+import_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/import.json")
+echo "bench-import: exporting import $import_id as CSV (resident before: $(( $(vm VmRSS) / 1024 )) MB, peak so far: $(( $(vm VmHWM) / 1024 )) MB)" >&2
+curl -sS -o "$WORK/rows.csv" -w '%{http_code} %{time_starttransfer} %{time_total}\n' -H "Authorization: Bearer $TOKEN" \
+  "http://127.0.0.1:$IMPORT_PORT/v1/imports/$import_id/rows.csv" >"$WORK/export.out" & EXPORT_PID=$!
+export_peak_kb=0
+while kill -0 "$EXPORT_PID" 2>/dev/null; do
+  rss=$(vm VmRSS)
+  [ "${rss:-0}" -gt "$export_peak_kb" ] && export_peak_kb=$rss
+  sleep 0.05
+done
+wait "$EXPORT_PID" || { echo "bench-import: the export failed" >&2; exit 1; }
+read -r export_status first_byte_s export_s <"$WORK/export.out"
+[ "$export_status" = 200 ] || { echo "bench-import: the export answered $export_status: $(head -c 500 "$WORK/rows.csv")" >&2; exit 1; }
+exported=$(( $(wc -l <"$WORK/rows.csv") - 1 ))
+[ "$exported" = "$stored_rows" ] || { echo "bench-import: the export has $exported rows, $stored_rows are stored" >&2; exit 1; }
+echo "bench-import: exported $exported rows, $(du -h "$WORK/rows.csv" | cut -f1)" >&2
+
+printf 'bench-import: rows=%d punches=%d wall_s=%.1f rows_per_s=%.0f copy_baseline_s=%.1f ratio=%.2f peak_rss_mb=%.0f export_s=%.1f export_first_byte_ms=%.0f export_peak_rss_mb=%.0f\n' \
+  "$rows" "$punches" "$wall" "$(calc "$rows / $wall")" "$baseline" "$(calc "$wall / $baseline")" "$(calc "$peak_kb / 1024")" \
+  "$export_s" "$(calc "$first_byte_s * 1000")" "$(calc "$export_peak_kb / 1024")"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL and RabbitMQ are installed and running on this machine (and Chromium with
-# chromedriver for the console's browser tests). Installs them with
+# chromedriver for the console's browser tests, and promtool for `make ops`). Installs them with
 # apt-get and starts them only when they are absent; does nothing when they already answer.
 set -euo pipefail
 
@@ -15,12 +15,15 @@ wait_for_port() { # port name seconds
 }
 
 apt_updated=""
-apt_install() {
+apt_update_once() {
   if [ -z "$apt_updated" ]; then
     log "apt-get update"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     apt_updated=1
   fi
+}
+apt_install() {
+  apt_update_once
   log "installing $*"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
@@ -61,3 +64,18 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   apt_install chromium chromium-driver
 fi
 log "Chromium and chromedriver are installed"
+
+# promtool checks the Prometheus configuration and unit-tests the alert rules (`make ops`). It is
+# taken alone from Debian's prometheus package: installing the package would also install (and on
+# a systemd machine start) a Prometheus server on port 9090, where the compose stack's would go.
+if ! command -v promtool >/dev/null; then
+  apt_update_once
+  log "installing promtool from Debian's prometheus package"
+  unpacked=$(mktemp -d)
+  # apt fetches as _apt when that user may write the folder.
+  chown _apt "$unpacked" 2>/dev/null || true
+  (cd "$unpacked" && apt-get download -qq prometheus >/dev/null && dpkg -x prometheus_*.deb root)
+  install -m 0755 "$unpacked/root/usr/bin/promtool" /usr/local/bin/promtool
+  rm -rf "$unpacked"
+fi
+log "promtool $(promtool --version 2>&1 | head -n 1 | awk '{print $3}') is installed"

@@ -17,28 +17,8 @@ pub mod rabbitmq;
 pub mod server;
 mod system;
 
-use std::future::Future;
-use std::time::{Duration, Instant};
-
 pub use auth::Role;
 pub use process::binary;
-pub use system::{delivery_punch, Reply, Service, System, SystemBuilder, JWT_SECRET};
-
-/// Polls `check` until it returns `Ok`, and panics with its last `Err` after `timeout`.
-pub async fn wait_for<F, Fut>(timeout: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = match check().await {
-            Ok(()) => return,
-            Err(last) => last,
-        };
-        if Instant::now() > deadline {
-            panic!("{what}: not so after {timeout:?}: {last}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+pub use system::{delivery_punch, Body, Reply, Service, System, SystemBuilder, JWT_SECRET};
+/// Polls a check until it returns `Ok`, and panics with its last `Err` after the timeout.
+pub use test_support::wait_for;

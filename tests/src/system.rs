@@ -160,6 +160,27 @@ pub struct Reply {
     pub text: String,
 }
 
+impl Reply {
+    async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        Reply {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+}
+
+/// What a request sends.
+#[derive(Debug, Clone)]
+pub enum Body {
+    None,
+    Json(Value),
+    /// A CSV file, as uploads and employee lists are sent.
+    Csv(Vec<u8>),
+}
+
 impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.status, self.text)
@@ -518,24 +539,33 @@ impl System {
         token: &str,
         body: Option<Value>,
     ) -> Reply {
-        let mut request = self
+        let body = body.map_or(Body::None, Body::Json);
+        self.send(method, service, path, token, body).await
+    }
+
+    /// A REST call with `token`, sending `body`.
+    pub async fn send(
+        &self,
+        method: Method,
+        service: Service,
+        path: &str,
+        token: &str,
+        body: Body,
+    ) -> Reply {
+        let request = self
             .client
             .request(method.clone(), self.url_for(service, path))
             .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
+        let request = match body {
+            Body::None => request,
+            Body::Json(value) => request.json(&value),
+            Body::Csv(bytes) => request.header("content-type", "text/csv").body(bytes),
+        };
         let response = request
             .send()
             .await
             .unwrap_or_else(|e| panic!("{method} {service}{path}: {e}"));
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        Reply {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-            text,
-        }
+        Reply::read(response).await
     }
 
     /// GET as an admin.
@@ -548,25 +578,14 @@ impl System {
     /// (e.g. `hold=true`), the file name is given as `filename`.
     pub async fn upload_bytes(&self, filename: &str, bytes: Vec<u8>, query: &str) -> Reply {
         let separator = if query.is_empty() { "" } else { "&" };
-        let response = self
-            .client
-            .post(format!(
-                "{}/v1/imports?filename={filename}{separator}{query}",
-                self.url(Service::Import)
-            ))
-            .bearer_auth(self.token(Role::Operator))
-            .header("content-type", "text/csv")
-            .body(bytes)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("upload {filename}: {e}"));
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        Reply {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-            text,
-        }
+        self.send(
+            Method::POST,
+            Service::Import,
+            &format!("/v1/imports?filename={filename}{separator}{query}"),
+            &self.token(Role::Operator),
+            Body::Csv(bytes),
+        )
+        .await
     }
 
     /// Uploads a file of the fixtures folder (e.g. `basic.csv`, `bad/empty.csv`).
@@ -578,12 +597,13 @@ impl System {
 
     /// The company's id in config-service.
     pub async fn company_id(&self, slug: &str) -> i64 {
-        let reply = self
-            .get(Service::Config, &format!("/v1/companies/{slug}"))
-            .await;
-        reply.body["id"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("company {slug}: {reply}"))
+        test_support::company_id(
+            &self.client,
+            &self.url(Service::Config),
+            &self.token(Role::Admin),
+            slug,
+        )
+        .await
     }
 
     /// The company's deliveries by state, from sync-service's sync health.
@@ -684,31 +704,31 @@ impl System {
     /// Waits until the company's ledger holds exactly `expected` (each once), and panics with
     /// the difference after `timeout`.
     pub async fn wait_for_ledger(&self, slug: &str, expected: &BTreeSet<Punch>, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let ledger = self.ledger_of(slug).await;
-            let held: BTreeSet<Punch> = ledger.iter().cloned().collect();
-            assert_eq!(held.len(), ledger.len(), "{slug}: a punch accepted twice");
-            if held == *expected {
-                return;
-            }
-            let extra: Vec<_> = held.difference(expected).collect();
-            assert!(
-                extra.is_empty(),
-                "{slug}: unexpected punches in Bayzat: {extra:?}"
-            );
-            if Instant::now() > deadline {
+        test_support::wait_for(
+            timeout,
+            &format!("{slug}: Bayzat holds the {} punches", expected.len()),
+            || async {
+                let ledger = self.ledger_of(slug).await;
+                let held: BTreeSet<Punch> = ledger.iter().cloned().collect();
+                assert_eq!(held.len(), ledger.len(), "{slug}: a punch accepted twice");
+                let extra: Vec<_> = held.difference(expected).collect();
+                assert!(
+                    extra.is_empty(),
+                    "{slug}: unexpected punches in Bayzat: {extra:?}"
+                );
+                if held == *expected {
+                    return Ok(());
+                }
                 let missing: Vec<_> = expected.difference(&held).collect();
-                panic!(
-                    "{slug}: after {timeout:?} Bayzat lacks {} of {} punches, e.g. {:?}; deliveries {:?}",
+                Err(format!(
+                    "{} missing, e.g. {:?}; deliveries {:?}",
                     missing.len(),
-                    expected.len(),
                     missing.first(),
                     self.delivery_counts(slug).await
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+                ))
+            },
+        )
+        .await;
     }
 
     /// Waits until the company has exactly `expected` deliveries by state (states not named
@@ -719,18 +739,16 @@ impl System {
             .filter(|(_, n)| *n > 0)
             .map(|(s, n)| ((*s).to_owned(), *n as i64))
             .collect();
-        let deadline = Instant::now() + timeout;
-        loop {
-            let mut seen = self.delivery_counts(slug).await;
-            seen.retain(|_, n| *n > 0);
-            if seen == expected {
-                return;
-            }
-            if Instant::now() > deadline {
-                panic!("{slug}: deliveries by state {seen:?}, expected {expected:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        test_support::wait_for(
+            timeout,
+            &format!("{slug}: deliveries by state {expected:?}"),
+            || async {
+                let mut seen = self.delivery_counts(slug).await;
+                seen.retain(|_, n| *n > 0);
+                (seen == expected).then_some(()).ok_or(format!("{seen:?}"))
+            },
+        )
+        .await;
     }
 
     /// The import's punches per company slug and delivery state, as import-service shows them.

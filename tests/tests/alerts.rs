@@ -1,76 +1,70 @@
-//! deploy/prometheus/alerts.yml stays in step with the code: it is valid YAML of Prometheus rule
-//! groups, and every `bridge_*` metric an alert reads is one a service registers.
+//! deploy/prometheus/alerts.yml stays in step with its tests: it is valid YAML of Prometheus rule
+//! groups, and alerts.test.yml (run by `promtool test rules` in `make ops`) has, for every alert,
+//! a case where it fires and one where it stays quiet. tests/tests/metrics.rs checks that every
+//! metric the rules read is one a running service exports.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
-fn rust_sources(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            rust_sources(&path, found);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            found.push(path);
-        }
-    }
+fn yaml(name: &str) -> serde_yaml::Value {
+    let text = std::fs::read_to_string(format!("{ROOT}/deploy/prometheus/{name}")).unwrap();
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{name} is YAML: {e}"))
 }
 
 #[test]
-fn every_metric_an_alert_reads_is_registered_by_a_service() {
-    let text = std::fs::read_to_string(format!("{ROOT}/deploy/prometheus/alerts.yml")).unwrap();
-    let rules: serde_yaml::Value = serde_yaml::from_str(&text).expect("alerts.yml is YAML");
-    let groups = rules["groups"].as_sequence().expect("rule groups");
-    let mut expressions = Vec::new();
-    for group in groups {
+fn every_alert_has_a_unit_test_where_it_fires_and_one_where_it_stays_quiet() {
+    let rules = yaml("alerts.yml");
+    let mut alerts = Vec::new();
+    for group in rules["groups"].as_sequence().expect("rule groups") {
         for rule in group["rules"].as_sequence().expect("rules") {
-            assert!(
-                rule["alert"].is_string(),
-                "every rule names its alert: {rule:?}"
-            );
-            expressions.push(
-                rule["expr"]
-                    .as_str()
-                    .expect("every rule has an expr")
-                    .to_owned(),
-            );
+            let name = rule["alert"]
+                .as_str()
+                .unwrap_or_else(|| panic!("every rule names its alert: {rule:?}"));
+            assert!(rule["expr"].is_string(), "{name} has an expr");
+            alerts.push(name.to_owned());
         }
     }
-    assert!(!expressions.is_empty());
+    assert!(!alerts.is_empty());
 
-    // Registered names, as the code spells them (the `bridge_` prefix is added by telemetry).
-    let mut sources = Vec::new();
-    for dir in ["services", "crates"] {
-        rust_sources(&Path::new(ROOT).join(dir), &mut sources);
-    }
-    let code: String = sources
-        .iter()
-        .filter(|p| p.components().any(|c| c.as_os_str() == "src"))
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect();
-    let mut checked = 0;
-    for expression in &expressions {
-        for word in expression.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
-            let Some(name) = word.strip_prefix("bridge_") else {
-                continue;
-            };
-            assert!(
-                code.contains(&format!("\"{name}\"")),
-                "alert metric bridge_{name} is not registered by any service"
-            );
-            checked += 1;
+    let tests = yaml("alerts.test.yml");
+    assert_eq!(
+        tests["rule_files"],
+        serde_yaml::from_str::<serde_yaml::Value>("[alerts.yml]").unwrap(),
+        "the tests load the rules beside them"
+    );
+    // Per alert: (evaluations where it fires, evaluations where it stays quiet).
+    let mut cases: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for test in tests["tests"].as_sequence().expect("tests") {
+        for case in test["alert_rule_test"].as_sequence().into_iter().flatten() {
+            let name = case["alertname"].as_str().expect("alertname").to_owned();
+            let expected = case["exp_alerts"].as_sequence().map_or(0, Vec::len);
+            let counts = cases.entry(name).or_default();
+            if expected > 0 {
+                counts.0 += 1;
+            } else {
+                counts.1 += 1;
+            }
         }
     }
-    assert!(
-        checked >= expressions.len(),
-        "each alert reads a bridge_ metric"
-    );
+    for alert in &alerts {
+        let (fires, quiet) = cases.get(alert).copied().unwrap_or_default();
+        assert!(
+            fires > 0 && quiet > 0,
+            "alerts.test.yml tests {alert} firing {fires} time(s) and quiet {quiet} time(s)"
+        );
+    }
+    for tested in cases.keys() {
+        assert!(
+            alerts.contains(tested),
+            "alerts.test.yml tests {tested}, which alerts.yml does not define"
+        );
+    }
 }
 
 #[test]
 fn dead_letters_waiting_for_a_replay_raise_an_alert() {
-    let text = std::fs::read_to_string(format!("{ROOT}/deploy/prometheus/alerts.yml")).unwrap();
-    let rules: serde_yaml::Value = serde_yaml::from_str(&text).expect("alerts.yml is YAML");
+    let rules = yaml("alerts.yml");
     let alert = rules["groups"]
         .as_sequence()
         .into_iter()

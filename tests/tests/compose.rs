@@ -1,17 +1,65 @@
 //! docker-compose.yml stays consistent with the code: each service's variables parse with that
-//! service's own settings reader, and images, ports, health checks and dependencies line up.
+//! service's own settings reader, and images, ports, health checks and dependencies line up. The
+//! offline override (deploy/compose.offline.yml) builds every image the stack pulls.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 use settings::Env;
 
-fn compose() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docker-compose.yml");
-    let text = std::fs::read_to_string(path).expect("docker-compose.yml is readable");
-    let mut value: Value = serde_yaml::from_str(&text).expect("docker-compose.yml is YAML");
-    value.apply_merge().expect("merge keys resolve");
+/// The repository, where compose resolves the paths of both files.
+fn repository() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn compose_file(name: &str) -> Value {
+    let text = std::fs::read_to_string(repository().join(name))
+        .unwrap_or_else(|e| panic!("{name} is readable: {e}"));
+    let mut value: Value =
+        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{name} is YAML: {e}"));
+    // An anchor that merges another (x-service takes x-bridge-image) brings its own `<<` along:
+    // resolve until none is left, as compose does.
+    while serde_yaml::to_string(&value).unwrap().contains("<<:") {
+        value.apply_merge().expect("merge keys resolve");
+    }
     value
+}
+
+fn compose() -> Value {
+    compose_file("docker-compose.yml")
+}
+
+/// `${NAME:-default}` replaced by its default, as compose does when NAME is unset.
+fn with_defaults(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("a closed ${…}") + start;
+        let (_, default) = rest[start + 2..end]
+            .split_once(":-")
+            .unwrap_or_else(|| panic!("{text}: every variable has a default"));
+        out.push_str(default);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A service's published ports as (host port or range, container port), variables at their
+/// defaults.
+fn published(service: &Value) -> Vec<(String, String)> {
+    strings(&service["ports"])
+        .iter()
+        .map(|mapping| {
+            let mapping = with_defaults(mapping);
+            let (host, container) = mapping
+                .rsplit_once(':')
+                .unwrap_or_else(|| panic!("{mapping} names a host port"));
+            (host.to_owned(), container.to_owned())
+        })
+        .collect()
 }
 
 fn service<'a>(compose: &'a Value, name: &str) -> &'a Value {
@@ -97,9 +145,16 @@ fn services_listen_where_compose_publishes_and_probes_them() {
             "{name} listens on every interface of its container"
         );
         let port = bind.rsplit(':').next().unwrap();
+        // sync-service publishes a range, one host port per replica, starting at its own.
+        let host = if name == "sync-service" {
+            let next: u16 = port.parse::<u16>().unwrap() + 1;
+            format!("{port}-{}", next + 1)
+        } else {
+            port.to_owned()
+        };
         assert_eq!(
-            strings(&service["ports"]),
-            [format!("{port}:{port}")],
+            published(service),
+            [(host, port.to_owned())],
             "{name} publishes its port"
         );
         let probe = strings(&service["healthcheck"]["test"]).join(" ");
@@ -193,14 +248,198 @@ fn services_share_one_image_and_wait_for_healthy_dependencies() {
             "{dependency} keeps its data in a volume"
         );
     }
-    let build = &service(&compose, "config-service")["build"];
-    let dockerfile = build["dockerfile"].as_str().unwrap();
+    // Every service of the bridge's image can build it (compose v1 refuses a service whose image
+    // is missing and has no `build`), from the same Dockerfile.
+    for name in [
+        "config-service",
+        "import-service",
+        "sync-service",
+        "console",
+        "bayzat-sim",
+    ] {
+        let build = &service(&compose, name)["build"];
+        assert_eq!(build["context"].as_str(), Some("."), "{name} build context");
+        assert_eq!(
+            build["dockerfile"].as_str(),
+            Some("deploy/Dockerfile"),
+            "{name} builds the bridge's image"
+        );
+    }
+    let dockerfile = std::fs::read_to_string(repository().join("deploy/Dockerfile"))
+        .expect("the Dockerfile compose builds exists");
+    for argument in ["ARG RUST_IMAGE=", "ARG BASE_IMAGE="] {
+        assert!(
+            dockerfile.contains(argument),
+            "deploy/Dockerfile takes {argument}… (a mirror or local copy of the image)"
+        );
+    }
+}
+
+#[test]
+fn the_simulator_starts_with_the_fixture_keys_it_is_given() {
+    let compose = compose();
+    let sim = service(&compose, "bayzat-sim");
+    let command = strings(&sim["command"]);
+    let load = command
+        .iter()
+        .position(|arg| arg == "--load")
+        .map(|i| command[i + 1].clone())
+        .expect("bayzat-sim --load");
+    let mount = strings(&sim["volumes"])
+        .into_iter()
+        .find(|volume| volume.split(':').nth(1) == Some(load.as_str()))
+        .unwrap_or_else(|| panic!("{load} is mounted into bayzat-sim"));
+    let source = mount.split(':').next().unwrap();
     assert!(
-        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .join(dockerfile)
-            .exists(),
-        "the Dockerfile compose builds exists"
+        repository().join(source).is_file(),
+        "bayzat-sim loads {source}, which exists"
     );
+    assert!(
+        published(sim).contains(&("8090".to_owned(), "8090".to_owned())),
+        "bayzat-sim publishes its port"
+    );
+}
+
+#[test]
+fn prometheus_reads_the_configuration_in_deploy_prometheus() {
+    let compose = compose();
+    let prometheus = service(&compose, "prometheus");
+    assert!(
+        prometheus["image"]
+            .as_str()
+            .is_some_and(|image| image.starts_with("prom/prometheus:")),
+        "prometheus image"
+    );
+    assert!(
+        strings(&prometheus["command"])
+            .contains(&"--config.file=/etc/prometheus/prometheus.yml".to_owned()),
+        "prometheus reads /etc/prometheus/prometheus.yml"
+    );
+    assert!(
+        strings(&prometheus["volumes"])
+            .contains(&"./deploy/prometheus:/etc/prometheus:ro".to_owned()),
+        "deploy/prometheus is mounted read-only at /etc/prometheus"
+    );
+    assert!(repository().join("deploy/prometheus").is_dir());
+    assert_eq!(
+        published(prometheus),
+        [("9090".to_owned(), "9090".to_owned())],
+        "prometheus publishes its UI and API"
+    );
+    assert!(prometheus["healthcheck"]["test"].is_sequence());
+}
+
+#[test]
+fn every_published_host_port_is_distinct_and_movable() {
+    let compose = compose();
+    let mut seen = BTreeMap::new();
+    for (name, service) in compose["services"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        for mapping in strings(&service["ports"]) {
+            assert!(
+                mapping.starts_with("${"),
+                "{name} publishes {mapping}: its host port comes from a variable with a default"
+            );
+        }
+        for (host, _) in published(service) {
+            let (first, last) = host.split_once('-').unwrap_or((&host, &host));
+            let (first, last): (u16, u16) = (first.parse().unwrap(), last.parse().unwrap());
+            for port in first..=last {
+                if let Some(other) = seen.insert(port, name.to_owned()) {
+                    panic!("{name} and {other} both publish host port {port}");
+                }
+            }
+        }
+    }
+}
+
+/// `a/b/../c` as `a/c`, without asking the file system.
+fn lexically_normal(path: &Path) -> PathBuf {
+    let mut normal = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                assert!(
+                    normal.pop(),
+                    "{} stays inside the repository",
+                    path.display()
+                );
+            }
+            std::path::Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
+/// The images the stack takes from a registry, each of which the offline override must build.
+fn pulled_images(compose: &Value) -> Vec<String> {
+    compose["services"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, service)| service["build"].is_null())
+        .map(|(name, _)| name.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_offline_override_builds_every_image_locally() {
+    let compose = compose();
+    let offline = compose_file("deploy/compose.offline.yml");
+    let services = offline["services"].as_mapping().unwrap();
+    for (name, _) in services {
+        let name = name.as_str().unwrap();
+        assert!(
+            !compose["services"][name].is_null(),
+            "the override's {name} is a service of docker-compose.yml"
+        );
+    }
+    let pulled = pulled_images(&compose);
+    assert_eq!(
+        pulled,
+        ["postgres", "rabbitmq", "prometheus"],
+        "the registry images docker-compose.yml pulls"
+    );
+    for name in &pulled {
+        let local = &offline["services"][name.as_str()];
+        let image = local["image"].as_str().unwrap_or_default();
+        assert!(
+            image.starts_with("attendance-bridge-"),
+            "the override gives {name} a local image: {image}"
+        );
+        let context = local["build"]["context"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the override builds {name}"));
+        assert!(
+            repository().join(context).join("Dockerfile").is_file(),
+            "{name} builds from {context}/Dockerfile"
+        );
+    }
+    for (name, service) in compose["services"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        assert_eq!(
+            offline["services"][name]["pull_policy"].as_str(),
+            Some("never"),
+            "offline, {name} is never pulled"
+        );
+        if service["image"].as_str() != Some("attendance-bridge:latest") {
+            continue;
+        }
+        // The bridge's image from host binaries: the runtime Dockerfile (a path relative to the
+        // context, which the build fills with the binaries, so it need not exist yet).
+        let build = &offline["services"][name]["build"];
+        let context = build["context"].as_str().unwrap();
+        let dockerfile = build["dockerfile"].as_str().unwrap();
+        assert_eq!(
+            lexically_normal(&Path::new(context).join(dockerfile)),
+            Path::new("deploy/Dockerfile.runtime"),
+            "{name} builds from deploy/Dockerfile.runtime"
+        );
+    }
+    let runtime = std::fs::read_to_string(repository().join("deploy/Dockerfile.runtime"))
+        .expect("deploy/Dockerfile.runtime exists");
+    assert!(runtime.contains("ARG BASE_IMAGE="));
 }
 
 #[test]
@@ -209,11 +448,11 @@ fn the_internal_endpoints_are_not_published_and_each_service_holds_only_its_own_
     let config = service(&compose, "config-service");
     let internal = environment(config)["CONFIG_SERVICE_INTERNAL_BIND"].clone();
     let port = internal.rsplit(':').next().unwrap().to_owned();
-    for (name, published) in compose["services"].as_mapping().unwrap() {
-        for mapping in strings(&published["ports"]) {
+    for (name, service) in compose["services"].as_mapping().unwrap() {
+        for (host, container) in published(service) {
             assert!(
-                !mapping.split(':').any(|part| part == port),
-                "{} publishes {mapping}, the internal port",
+                host != port && container != port,
+                "{} publishes {host}:{container}, the internal port",
                 name.as_str().unwrap()
             );
         }

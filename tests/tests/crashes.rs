@@ -142,7 +142,18 @@ async fn serial_rabbitmq_restarted_mid_import_delivers_every_punch_once() {
     )
     .await;
     let second = upload_generated(&system, "2026-06-01", 5).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // import-service has tried to send the second import's messages and been refused.
+    bridge_tests::wait_for(
+        Duration::from_secs(30),
+        "import-service's relay meets the outage",
+        || async {
+            match test_support::refused_outbox_rows(system.env().db.url(), "import").await? {
+                0 => Err("no refused attempt yet".to_owned()),
+                _ => Ok(()),
+            }
+        },
+    )
+    .await;
     stopped.start();
 
     for service in [Service::Config, Service::Import, Service::Sync] {
@@ -231,6 +242,30 @@ fn pid_of(system: &System, service: Service) -> u32 {
         .unwrap_or_else(|| panic!("no {service} process of this test"))
 }
 
+/// How many messages wait in `queue`, not yet handed to a consumer.
+async fn waiting_in(system: &System, queue: &str) -> u32 {
+    use bus::lapin::options::QueueDeclareOptions;
+    use bus::lapin::{types::FieldTable, Connection, ConnectionProperties};
+    let connection =
+        Connection::connect(system.env().broker.url(), ConnectionProperties::default())
+            .await
+            .expect("connect to RabbitMQ");
+    let channel = connection.create_channel().await.expect("a channel");
+    let declared = channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("the queue exists");
+    let _ = connection.close(200, "counted".into()).await;
+    declared.message_count()
+}
+
 fn signal(pid: u32, signal: &str) {
     let sent = std::process::Command::new("kill")
         .args([signal, &pid.to_string()])
@@ -264,13 +299,30 @@ async fn serial_postgres_restarted_mid_delivery_delivers_every_punch_once() {
     // Status events pile up in import-service's queue while it is paused.
     let import_service = pid_of(&system, Service::Import);
     signal(import_service, "-STOP");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    bridge_tests::wait_for(
+        Duration::from_secs(30),
+        "status events wait in import-service's queue",
+        || async {
+            match waiting_in(
+                &system,
+                &system.env().broker.topology().import_status_queue().name,
+            )
+            .await
+            {
+                0 => Err("none yet".to_owned()),
+                _ => Ok(()),
+            }
+        },
+    )
+    .await;
     let stopped = PostgresStopped::stop();
     signal(import_service, "-CONT");
     for (name, base) in &services {
         wait_ready(&system, base, name, 503).await;
     }
-    // A restart with crash recovery, or a failover, keeps Postgres away for a while.
+    // A restart with crash recovery, or a failover, keeps Postgres away for a while. The length
+    // of the outage is the scenario itself (longer than a message is retried in place), not a
+    // wait for something to happen.
     tokio::time::sleep(OUTAGE).await;
     stopped.start();
 

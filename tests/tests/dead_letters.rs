@@ -3,7 +3,7 @@
 //! operators of its company), and `POST /v1/dead-letters/{id}/replay` delivers a dead-lettered
 //! punch batch exactly once, however often it is replayed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bridge_tests::fixtures::{self, Punch};
@@ -20,21 +20,41 @@ use serde_json::Value;
 const WAIT: Duration = Duration::from_secs(60);
 
 /// Polls `check` until it gives a value, and panics with its last complaint after [`WAIT`].
-async fn poll<T, F, Fut>(what: &str, mut check: F) -> T
+async fn poll<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, String>>,
 {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        match check().await {
-            Ok(value) => return value,
-            Err(last) if std::time::Instant::now() > deadline => {
-                panic!("{what}: not so after {WAIT:?}: {last}")
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
+    test_support::wait_for(WAIT, what, check).await
+}
+
+/// Publishes `payload` as a `punches.ready.v1` message on the company's queue, as import-service
+/// would, and waits for RabbitMQ to confirm it.
+async fn publish_ready(system: &System, company_id: i64, message_id: &str, payload: &[u8]) {
+    let (connection, channel) = channel(system).await;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let confirm = channel
+        .basic_publish(
+            system.env().broker.topology().exchange().as_str().into(),
+            format!("company.{company_id}.ready").as_str().into(),
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            payload,
+            BasicProperties::default()
+                .with_message_id(message_id.into())
+                .with_type("punches.ready.v1".into()),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(confirm.is_ack());
+    let _ = connection.close(200, "published".into()).await;
 }
 
 async fn channel(system: &System) -> (Connection, Channel) {
@@ -87,21 +107,9 @@ async fn replay(system: &System, token: Option<&str>, id: &Value) -> (u16, Strin
 
 /// The value of `bridge_dead_letters{queue="…"}` on sync-service's /metrics (0 when absent).
 async fn dead_letter_gauge(system: &System, queue: &str) -> i64 {
-    let text = system
-        .client
-        .get(format!("{}/metrics", system.url(Service::Sync)))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .unwrap_or_default();
-    let label = format!("queue=\"{queue}\"");
-    text.lines()
-        .filter(|line| line.starts_with("bridge_dead_letters{") && line.contains(&label))
-        .find_map(|line| line.rsplit(' ').next())
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0)
+    let text = test_support::metrics(&system.client, &system.url(Service::Sync)).await;
+    test_support::metric_value(&text, "bridge_dead_letters", &[("queue", queue)])
+        .map_or(0, |value| value as i64)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -111,31 +119,14 @@ async fn a_poison_message_is_counted_listed_and_shown_only_to_its_companys_opera
     let queue = format!("sync.company.{advline}");
 
     // A malformed batch of punches on advline's queue: sync-service can never handle it.
-    let (connection, channel) = channel(&system).await;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
     let message_id = uuid_like();
-    let confirm = channel
-        .basic_publish(
-            system.env().broker.topology().exchange().as_str().into(),
-            format!("company.{advline}.ready").as_str().into(),
-            BasicPublishOptions {
-                mandatory: true,
-                ..BasicPublishOptions::default()
-            },
-            br#"{"not": "a batch of punches"}"#,
-            BasicProperties::default()
-                .with_message_id(message_id.as_str().into())
-                .with_type("punches.ready.v1".into()),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    assert!(confirm.is_ack());
-    let _ = connection.close(200, "published".into()).await;
+    publish_ready(
+        &system,
+        advline,
+        &message_id,
+        br#"{"not": "a batch of punches"}"#,
+    )
+    .await;
 
     let operator = system.token(Role::Operator);
     let listed = poll("the poison message is listed", || async {
@@ -288,8 +279,38 @@ async fn a_replayed_dead_letter_is_delivered_once_and_a_second_replay_delivers_n
         assert_eq!(content_type, "application/problem+json");
         assert_eq!(body["code"], "already_replayed", "{body}");
     }
-    // Give a wrongly repeated delivery time to show.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // A later message on advline's queue: sync-service handles the queue in order, so once
+    // this empty batch is stored, anything a refused replay had queued has been stored too, as
+    // deliveries (a repeated punch would be one more).
+    let marker = serde_json::json!({
+        "batch_id": test_support::random_uuid(),
+        "import_id": 999_999,
+        "company_id": advline,
+        "punches": [],
+    });
+    publish_ready(
+        &system,
+        advline,
+        &test_support::random_uuid(),
+        marker.to_string().as_bytes(),
+    )
+    .await;
+    bridge_tests::wait_for(WAIT, "the later batch is stored", || async {
+        let reply = system
+            .get(Service::Sync, "/v1/batches?import_id=999999")
+            .await;
+        (reply.body["total"] == 1)
+            .then_some(())
+            .ok_or(reply.to_string())
+    })
+    .await;
+    let mut deliveries = system.delivery_counts("advline").await;
+    deliveries.retain(|_, n| *n > 0);
+    assert_eq!(
+        deliveries,
+        BTreeMap::from([("delivered".to_owned(), expected.len() as i64)]),
+        "each punch is one delivery"
+    );
     system
         .wait_for_ledger("advline", &expected, Duration::from_secs(5))
         .await;

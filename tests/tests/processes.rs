@@ -17,15 +17,7 @@ async fn services_start_become_ready_and_stop_on_sigterm() {
             200,
             "{service} is ready"
         );
-        let metrics = system
-            .client
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = test_support::metrics(&system.client, &base).await;
         assert!(
             metrics.contains(&format!("bridge_database_up{{service=\"{service}\"}} 1")),
             "{service} metrics: {metrics}"

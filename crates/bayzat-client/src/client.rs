@@ -1,8 +1,10 @@
-//! The HTTP side: one pooled client, the request Bayzat wants, and failures turned into replies.
+//! The HTTP side: one pooled client, the request Bayzat wants, the answer read and handed to
+//! `bayzat-reply`, and failures turned into replies.
 
 use std::error::Error as _;
 use std::time::{Duration, Instant};
 
+use bayzat_reply::{classify, ConnectionTest, Headers, Reply, RETRY_AFTER, RETRY_AFTER_MS};
 use domain::{BayzatRecord, BayzatRequest};
 use regex::Regex;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
@@ -10,9 +12,6 @@ use reqwest::redirect::Policy;
 use reqwest::{Response, Url};
 use serde::Serialize;
 use tracing::Instrument;
-
-use crate::connection::ConnectionTest;
-use crate::reply::{classify, retry_after, Outcome, Reply};
 
 /// Most of an answer's body that is read. Bayzat's answers are a few hundred bytes; a server
 /// that sends more is not Bayzat, and its body only feeds an excerpt.
@@ -45,10 +44,21 @@ struct Body<'a> {
     records: &'a [BayzatRecord],
 }
 
+/// What one request's answer means, timed: the [`Reply`] with the HTTP status and the latency the
+/// caller's request log keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimedReply {
+    pub reply: Reply,
+    /// The HTTP status, `None` when no answer came (timeout, connection error).
+    pub status: Option<u16>,
+    /// From just before the request was sent until the answer was read or the request failed.
+    pub latency: Duration,
+}
+
 /// [`BayzatClient::exchange`]'s result: what the request means, and the answer itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exchange {
-    pub outcome: Outcome,
+    pub outcome: TimedReply,
     /// `None` when no answer came (the same cases as `outcome.status`).
     pub answer: Option<RawAnswer>,
 }
@@ -128,7 +138,7 @@ impl BayzatClient {
     /// Posts `records` as one request and reads the answer. Never fails: every way a request can
     /// go wrong is a [`Reply`]. Keeping to the record limit and the rate limit is the caller's job;
     /// a breach comes back as Bayzat's answer to it.
-    pub async fn send(&self, api_url: &str, api_key: &str, records: &[BayzatRecord]) -> Outcome {
+    pub async fn send(&self, api_url: &str, api_key: &str, records: &[BayzatRecord]) -> TimedReply {
         self.exchange(api_url, api_key, records).await.outcome
     }
 
@@ -158,7 +168,7 @@ impl BayzatClient {
                 Ok(answer) => (
                     classify(
                         answer.status,
-                        &answer.headers,
+                        &contract_headers(&answer.headers),
                         &answer.body,
                         &self.duplicate_pattern,
                     ),
@@ -191,7 +201,7 @@ impl BayzatClient {
                 "bayzat answered"
             );
             Exchange {
-                outcome: Outcome {
+                outcome: TimedReply {
                     reply,
                     status,
                     latency,
@@ -216,7 +226,9 @@ impl BayzatClient {
             // ago may have used it: wait the key's turn once rather than report a busy key.
             if let Ok(busy) = &answer {
                 if busy.status == 429 {
-                    let wait = retry_after(&busy.headers).unwrap_or(Duration::from_secs(1));
+                    let wait = contract_headers(&busy.headers)
+                        .retry_after()
+                        .unwrap_or(Duration::from_secs(1));
                     if wait <= MAX_CONNECTION_TEST_WAIT {
                         tokio::time::sleep(wait).await;
                         answer = self.post(api_url, api_key, body).await;
@@ -296,6 +308,16 @@ impl BayzatClient {
     }
 }
 
+/// The headers the contract gives a meaning to, as `bayzat-reply` reads them: the first value of
+/// each, and none when a value is not text.
+fn contract_headers(headers: &HeaderMap) -> Headers<'_> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    Headers {
+        retry_after_ms: text(RETRY_AFTER_MS),
+        retry_after: text(RETRY_AFTER),
+    }
+}
+
 /// Reads at most [`MAX_BODY_BYTES`]. A body cut short by a timeout or a reset is classified as
 /// far as it got: the status is known, and an incomplete 200 does not parse, so it counts as not
 /// stored, which a resend settles.
@@ -365,6 +387,22 @@ mod tests {
         );
         assert_eq!(redact("nothing here".into(), "s3cret!"), "nothing here");
         assert_eq!(redact("nothing here".into(), ""), "nothing here");
+    }
+
+    #[test]
+    fn the_contract_headers_are_handed_over_as_text() {
+        let mut map = HeaderMap::new();
+        map.append(RETRY_AFTER_MS, HeaderValue::from_static("250"));
+        map.append(RETRY_AFTER_MS, HeaderValue::from_static("900"));
+        map.insert(RETRY_AFTER, HeaderValue::from_bytes(b"\xff2").unwrap());
+        assert_eq!(
+            contract_headers(&map),
+            Headers {
+                retry_after_ms: Some("250"),
+                retry_after: None,
+            }
+        );
+        assert_eq!(contract_headers(&HeaderMap::new()), Headers::default());
     }
 
     #[test]

@@ -2,20 +2,19 @@
 //!
 //! [`BayzatClient::send`] posts one request of records and says what Bayzat's answer means for
 //! the delivery ([`Reply`]); [`BayzatClient::test_connection`] checks a company's key without
-//! creating a punch ([`ConnectionTest`]). How an answer is read is a pure function,
-//! [`classify`], so every rule of the contract is testable without a server.
+//! creating a punch ([`ConnectionTest`]). This crate does the I/O only: it sends the request,
+//! reads the status, headers and body, and hands them to `bayzat-reply`, whose pure functions
+//! ([`classify`], [`ConnectionTest::from_answer`]) say what the answer means. Those are
+//! re-exported here, as every caller of the client reads them.
 //!
 //! The company's API key travels only in the `x-api-key` header, marked sensitive. It is never
 //! logged, never shown by `Debug`, and removed from every text this crate hands back, because
 //! those texts end up in logs, the database and the operator's screen.
 
 mod client;
-mod connection;
-mod reply;
 
-pub use client::{BayzatClient, BuildError, Exchange, RawAnswer, MAX_BODY_BYTES};
-pub use connection::ConnectionTest;
-pub use reply::{
-    classify, default_duplicate_pattern, Outcome, Reply, DEFAULT_DUPLICATE_PATTERN, EXCERPT_CHARS,
-    MESSAGE_CHARS,
+pub use bayzat_reply::{
+    classify, default_duplicate_pattern, ConnectionTest, Headers, Reply, DEFAULT_DUPLICATE_PATTERN,
+    EXCERPT_CHARS, MESSAGE_CHARS,
 };
+pub use client::{BayzatClient, BuildError, Exchange, RawAnswer, TimedReply, MAX_BODY_BYTES};

@@ -1,7 +1,7 @@
 //! Consuming with manual acknowledgements.
 //!
-//! A handler returns an [`Outcome`]; the message is acknowledged only after the handler finished
-//! (and so after its database transaction committed). A consumer survives reconnects: it re-opens
+//! A handler returns a [`HandlerDecision`] (acknowledge, retry or dead-letter); the message is
+//! acknowledged only after the handler finished (and so after its database transaction committed). A consumer survives reconnects: it re-opens
 //! its channel, re-declares its queue and consumes again.
 
 use std::future::Future;
@@ -40,12 +40,15 @@ impl Incoming {
 
     /// Decodes a message of type `M`; a message of another type or an undecodable payload is
     /// poison (it can never be handled, so it is dead-lettered with the reason).
-    pub fn decode<M: domain::Message>(&self) -> Result<M, Outcome> {
+    pub fn decode<M: domain::Message>(&self) -> Result<M, HandlerDecision> {
         if let Some(kind) = self.message_type.as_deref().filter(|k| *k != M::TYPE) {
-            return Err(Outcome::Poison(format!("expected {}, got {kind}", M::TYPE)));
+            return Err(HandlerDecision::Poison(format!(
+                "expected {}, got {kind}",
+                M::TYPE
+            )));
         }
         self.json::<M>()
-            .map_err(|e| Outcome::Poison(format!("undecodable {}: {e}", M::TYPE)))
+            .map_err(|e| HandlerDecision::Poison(format!("undecodable {}: {e}", M::TYPE)))
     }
 
     /// The message id as a UUID (the consumer's idempotency key), when it is one.
@@ -56,9 +59,9 @@ impl Incoming {
     }
 }
 
-/// What happened to a message in its handler.
+/// What a handler decided about a message: acknowledge it, handle it again, or dead-letter it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum HandlerDecision {
     /// Handled (or already handled before): acknowledge.
     Done,
     /// A passing failure (the database is away): handled again after a pause, in place for a
@@ -68,12 +71,12 @@ pub enum Outcome {
     Poison(String),
 }
 
-impl Outcome {
+impl HandlerDecision {
     fn name(&self) -> &'static str {
         match self {
-            Outcome::Done => "done",
-            Outcome::Retry(_) => "retry",
-            Outcome::Poison(_) => "poison",
+            HandlerDecision::Done => "done",
+            HandlerDecision::Retry(_) => "retry",
+            HandlerDecision::Poison(_) => "poison",
         }
     }
 }
@@ -120,7 +123,7 @@ pub fn spawn_consumer<H, F>(
 ) -> ConsumerHandle
 where
     H: Fn(Incoming) -> F + Send + Sync + 'static,
-    F: Future<Output = Outcome> + Send,
+    F: Future<Output = HandlerDecision> + Send,
 {
     let broker = broker.clone();
     let handler = Arc::new(handler);
@@ -145,7 +148,7 @@ async fn consume_until_disconnected<H, F>(
 ) -> lapin::Result<()>
 where
     H: Fn(Incoming) -> F,
-    F: Future<Output = Outcome>,
+    F: Future<Output = HandlerDecision>,
 {
     let connection = broker.connected().await;
     let channel = connection.create_channel().await?;
@@ -178,20 +181,20 @@ where
         let delivery = delivery?;
         let incoming = incoming(&delivery);
         let first_attempt = Instant::now();
-        let mut outcome = handle(queue, handler, &incoming).await;
-        while let Outcome::Retry(reason) = &outcome {
+        let mut decision = handle(queue, handler, &incoming).await;
+        while let HandlerDecision::Retry(reason) = &decision {
             if first_attempt.elapsed() >= RETRY_IN_PLACE_FOR || !channel.status().connected() {
                 break;
             }
             tracing::warn!(queue = %queue.name, %reason, "message will be retried");
             tokio::time::sleep(RETRY_PAUSE).await;
-            outcome = handle(queue, handler, &incoming).await;
+            decision = handle(queue, handler, &incoming).await;
         }
-        match outcome {
-            Outcome::Done => {
+        match decision {
+            HandlerDecision::Done => {
                 delivery.ack(BasicAckOptions::default()).await?;
             }
-            Outcome::Retry(reason) => {
+            HandlerDecision::Retry(reason) => {
                 tracing::warn!(queue = %queue.name, %reason, "message handed back to its queue");
                 delivery
                     .nack(BasicNackOptions {
@@ -200,7 +203,7 @@ where
                     })
                     .await?;
             }
-            Outcome::Poison(reason) => {
+            HandlerDecision::Poison(reason) => {
                 tracing::error!(queue = %queue.name, %reason, "dead-lettering message");
                 dead_letter(broker, queue, &delivery, &reason).await?;
             }
@@ -225,15 +228,15 @@ async fn connection_replaced(broker: &Broker, consuming_on: &Arc<lapin::Connecti
 }
 
 /// One attempt at handling a message, in its own span.
-async fn handle<H, F>(queue: &QueueSpec, handler: &H, incoming: &Incoming) -> Outcome
+async fn handle<H, F>(queue: &QueueSpec, handler: &H, incoming: &Incoming) -> HandlerDecision
 where
     H: Fn(Incoming) -> F,
-    F: Future<Output = Outcome>,
+    F: Future<Output = HandlerDecision>,
 {
     let span = handling_span(queue, incoming);
-    let outcome = handler(incoming.clone()).instrument(span.clone()).await;
-    span.record("messaging.outcome", outcome.name());
-    outcome
+    let decision = handler(incoming.clone()).instrument(span.clone()).await;
+    span.record("messaging.outcome", decision.name());
+    decision
 }
 
 /// Publishes a copy to the dead-letter exchange with the reason, then acknowledges the original.

@@ -10,7 +10,7 @@ mod publish;
 pub mod topology;
 
 pub use broker::Broker;
-pub use consume::{spawn_consumer, ConsumerHandle, Incoming, Outcome};
+pub use consume::{spawn_consumer, ConsumerHandle, HandlerDecision, Incoming};
 pub use dead_letter::{replay, spawn_dead_letter_consumer, DeadLetter};
 pub use lapin;
 pub use publish::{Outgoing, PublishError, Publisher};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bus::lapin::options::BasicGetOptions;
 use bus::lapin::types::AMQPValue;
-use bus::{spawn_consumer, Broker, Incoming, Outcome, Outgoing, PublishError, Publisher};
+use bus::{spawn_consumer, Broker, HandlerDecision, Incoming, Outgoing, PublishError, Publisher};
 use domain::{CompanyId, DueReason, SyncDueV1};
 use test_support::{eventually, upstream_of, TcpProxy, TestBroker};
 use uuid::Uuid;
@@ -36,13 +36,13 @@ async fn connected(test: &TestBroker) -> Broker {
 /// Collects what a consumer handled.
 fn recorder() -> (
     Arc<Mutex<Vec<Incoming>>>,
-    impl Fn(Incoming) -> std::future::Ready<Outcome> + Send + Sync + 'static,
+    impl Fn(Incoming) -> std::future::Ready<HandlerDecision> + Send + Sync + 'static,
 ) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
     (seen, move |incoming: Incoming| {
         sink.lock().unwrap().push(incoming);
-        std::future::ready(Outcome::Done)
+        std::future::ready(HandlerDecision::Done)
     })
 }
 
@@ -121,7 +121,7 @@ async fn poison_messages_are_dead_lettered_with_their_reason() {
     let test = TestBroker::new();
     let broker = connected(&test).await;
     let _consumer = spawn_consumer(&broker, test.topology().company_queue(3), 10, |_incoming| {
-        std::future::ready(Outcome::Poison("cannot decode".into()))
+        std::future::ready(HandlerDecision::Poison("cannot decode".into()))
     });
     let publisher = Publisher::new(broker.clone());
     assert!(eventually(WAIT, || async { publisher.publish(&due(3)).await.is_ok() }).await);
@@ -157,27 +157,39 @@ async fn poison_messages_are_dead_lettered_with_their_reason() {
 async fn a_retried_message_comes_back_until_it_is_handled() {
     let test = TestBroker::new();
     let broker = connected(&test).await;
-    let attempts = Arc::new(Mutex::new(0));
+    let first = due(4);
+    let first_id = first.message_id.to_string();
+    // The id of the message handled at each attempt; the first fails twice.
+    let attempts = Arc::new(Mutex::new(Vec::<String>::new()));
     let counter = attempts.clone();
+    let failing = first_id.clone();
     let _consumer = spawn_consumer(
         &broker,
         test.topology().company_queue(4),
         10,
-        move |_incoming| {
+        move |incoming| {
             let mut attempts = counter.lock().unwrap();
-            *attempts += 1;
-            std::future::ready(if *attempts < 3 {
-                Outcome::Retry("database away".into())
+            let id = incoming.message_id.clone().unwrap_or_default();
+            attempts.push(id.clone());
+            let tries = attempts.iter().filter(|seen| **seen == id).count();
+            std::future::ready(if id == failing && tries < 3 {
+                HandlerDecision::Retry("database away".into())
             } else {
-                Outcome::Done
+                HandlerDecision::Done
             })
         },
     );
     let publisher = Publisher::new(broker);
-    assert!(eventually(WAIT, || async { publisher.publish(&due(4)).await.is_ok() }).await);
-    assert!(eventually(WAIT, || async { *attempts.lock().unwrap() == 3 }).await);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(*attempts.lock().unwrap(), 3, "acknowledged once handled");
+    let tries = |id: &str| attempts.lock().unwrap().iter().filter(|s| *s == id).count();
+    assert!(eventually(WAIT, || async { publisher.publish(&first).await.is_ok() }).await);
+    assert!(eventually(WAIT, || async { tries(&first_id) == 3 }).await);
+    // A later message: the queue is handled in order, so by the time it is, the first one would
+    // have come back had it not been acknowledged.
+    let later = due(4);
+    let later_id = later.message_id.to_string();
+    publisher.publish(&later).await.unwrap();
+    assert!(eventually(WAIT, || async { tries(&later_id) == 1 }).await);
+    assert_eq!(tries(&first_id), 3, "acknowledged once handled");
 }
 
 /// A database outage makes every attempt fail for a while: more attempts than the queue's
@@ -197,9 +209,9 @@ async fn a_message_failing_longer_than_the_delivery_limit_allows_is_not_dead_let
             let mut attempts = counter.lock().unwrap();
             *attempts += 1;
             std::future::ready(if *attempts <= failures {
-                Outcome::Retry("database away".into())
+                HandlerDecision::Retry("database away".into())
             } else {
-                Outcome::Done
+                HandlerDecision::Done
             })
         },
     );

@@ -1,5 +1,6 @@
 //! Postgres access shared by the services: a diesel-async connection pool, embedded migrations
-//! run into the service's own schema, and a readiness probe.
+//! run into the service's own schema, a readiness probe, and what a storage failure means
+//! (the database away, or a defect: [`Failure`]).
 //!
 //! One database, one schema per service (docs/architecture.md#shape): a service's tables are schema-qualified in
 //! its diesel `table!` definitions, and its migrations (and diesel's own bookkeeping table) live in
@@ -17,6 +18,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::MigrationHarness;
 pub use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
+mod error;
+pub use error::{failure_of, DbError, Failure};
+
 /// The pool every service uses.
 pub type Pool = DeadPool<AsyncPgConnection>;
 /// A connection checked out of the [`Pool`].
@@ -25,20 +29,6 @@ pub type PooledConnection = Object<AsyncPgConnection>;
 /// How long a caller waits for a connection before the database counts as unreachable. Short, so
 /// that /readyz answers promptly while Postgres is away instead of hanging.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(3);
-
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    #[error("database pool: {0}")]
-    Pool(String),
-    #[error("database query: {0}")]
-    Query(#[from] diesel::result::Error),
-    #[error("database unreachable: {0}")]
-    Unreachable(String),
-    #[error("migrations of schema {schema}: {message}")]
-    Migration { schema: String, message: String },
-    #[error("invalid schema name {0:?}")]
-    InvalidSchema(String),
-}
 
 /// Builds a pool of at most `max_size` connections. Connections are opened lazily and verified
 /// when recycled, so a pool outlives a Postgres restart: broken connections are replaced.

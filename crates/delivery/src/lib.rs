@@ -17,7 +17,7 @@ mod unknown;
 mod test_util;
 
 pub use outcome::{
-    is_unknown_employee, on_reply, Change, Next, Transition, Verdict, UNKNOWN_EMPLOYEE_REASON,
+    is_unknown_employee, on_reply, Change, Next, ReplyEffects, Transition, UNKNOWN_EMPLOYEE_REASON,
 };
 pub use pacing::earliest_start;
 pub use packing::{next_request, screen_half, Delivery, Plan, Rejection};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bayzat_client::Reply;
+use bayzat_reply::Reply;
 use chrono::{DateTime, Utc};
 use domain::{split_refused, DeliveryState, PunchId, RetrySchedule};
 
@@ -123,9 +123,10 @@ pub enum Next {
     PauseCompany,
 }
 
-/// Everything one answer decides.
+/// Everything one answer decides: where each delivery of the request goes, what the sender does
+/// next, and an empId found to be unknown.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
+pub struct ReplyEffects {
     /// One per delivery of the request, in the request's order.
     pub changes: Vec<Change>,
     pub next: Next,
@@ -134,7 +135,7 @@ pub struct Verdict {
     pub unknown_employee: Option<UnknownEmployee>,
 }
 
-impl Verdict {
+impl ReplyEffects {
     fn all(request: &[Delivery], transition: Transition, next: Next) -> Self {
         Self::each(request, |_| transition.clone(), next)
     }
@@ -170,9 +171,9 @@ pub fn on_reply(
     schedule: &RetrySchedule,
     rate_interval: Duration,
     max_retry_after: Duration,
-) -> Verdict {
+) -> ReplyEffects {
     match reply {
-        Reply::Accepted => Verdict::all(
+        Reply::Accepted => ReplyEffects::all(
             request,
             Transition::Delivered {
                 already_held: false,
@@ -194,7 +195,7 @@ pub fn on_reply(
             now,
             schedule,
         ),
-        Reply::Unauthorized => Verdict::all(request, Transition::Paused, Next::PauseCompany),
+        Reply::Unauthorized => ReplyEffects::all(request, Transition::Paused, Next::PauseCompany),
         Reply::RateLimited { retry_after } => {
             let wait = retry_after.unwrap_or(rate_interval);
             if wait > max_retry_after {
@@ -206,7 +207,7 @@ pub fn on_reply(
                 );
                 return on_transient(request, &error, now, schedule);
             }
-            Verdict::all(
+            ReplyEffects::all(
                 request,
                 Transition::RateLimited {
                     until: plus(now, wait),
@@ -247,7 +248,7 @@ fn on_refusal(
     message: &str,
     reason: Option<&str>,
     duplicate: bool,
-) -> Verdict {
+) -> ReplyEffects {
     let unknown = !duplicate && is_unknown_employee(reason, message);
     // Every record has the same empId: whichever record the refusal is about, it is about that
     // empId, so splitting could only find the same answer one request at a time.
@@ -264,22 +265,22 @@ fn on_refusal(
     };
     if !alone {
         return match split_refused(request.to_vec()) {
-            Some((first, second)) => Verdict::all(
+            Some((first, second)) => ReplyEffects::all(
                 request,
                 Transition::StaysSending,
                 Next::SplitInHalves(first, second),
             ),
-            None => Verdict::all(request, Transition::StaysSending, Next::Continue),
+            None => ReplyEffects::all(request, Transition::StaysSending, Next::Continue),
         };
     }
-    let mut verdict = if duplicate {
-        Verdict::all(
+    let mut effects = if duplicate {
+        ReplyEffects::all(
             request,
             Transition::Delivered { already_held: true },
             Next::Continue,
         )
     } else {
-        Verdict::all(
+        ReplyEffects::all(
             request,
             Transition::Rejected {
                 reason: message.to_owned(),
@@ -288,12 +289,12 @@ fn on_refusal(
         )
     };
     if unknown {
-        verdict.unknown_employee = emp_id.map(|emp_id| UnknownEmployee {
+        effects.unknown_employee = emp_id.map(|emp_id| UnknownEmployee {
             emp_id: emp_id.clone(),
             message: message.to_owned(),
         });
     }
-    verdict
+    effects
 }
 
 /// The first send is not a retry: after the first failure attempts is 1 and retry 1 is due
@@ -303,8 +304,8 @@ fn on_transient(
     error: &str,
     now: DateTime<Utc>,
     schedule: &RetrySchedule,
-) -> Verdict {
-    Verdict::each(
+) -> ReplyEffects {
+    ReplyEffects::each(
         request,
         |delivery| {
             let attempts = delivery.attempts.saturating_add(1);
@@ -336,7 +337,7 @@ mod tests {
         at("2026-05-01T12:00:00Z")
     }
 
-    fn judge(request: &[Delivery], reply: Reply) -> Verdict {
+    fn judge(request: &[Delivery], reply: Reply) -> ReplyEffects {
         on_reply(
             request,
             &reply,
@@ -363,8 +364,8 @@ mod tests {
         }
     }
 
-    fn transitions(verdict: &Verdict) -> Vec<Transition> {
-        verdict
+    fn transitions(effects: &ReplyEffects) -> Vec<Transition> {
+        effects
             .changes
             .iter()
             .map(|c| c.transition.clone())
@@ -377,21 +378,21 @@ mod tests {
 
     #[test]
     fn accepted_delivers_every_record() {
-        let verdict = judge(&three(), Reply::Accepted);
+        let effects = judge(&three(), Reply::Accepted);
         assert_eq!(
-            verdict
+            effects
                 .changes
                 .iter()
                 .map(|c| c.punch_id.get())
                 .collect::<Vec<_>>(),
             [1, 2, 3]
         );
-        assert!(verdict.changes.iter().all(|c| c.transition
+        assert!(effects.changes.iter().all(|c| c.transition
             == Transition::Delivered {
                 already_held: false
             }));
-        assert_eq!(verdict.next, Next::Continue);
-        assert_eq!(verdict.unknown_employee, None);
+        assert_eq!(effects.next, Next::Continue);
+        assert_eq!(effects.unknown_employee, None);
     }
 
     #[test]
@@ -405,20 +406,20 @@ mod tests {
         ];
         for reply in replies {
             let request = three();
-            let verdict = judge(&request, reply.clone());
+            let effects = judge(&request, reply.clone());
             assert_eq!(
-                verdict.next,
+                effects.next,
                 Next::SplitInHalves(request[..2].to_vec(), request[2..].to_vec()),
                 "{reply:?}"
             );
             assert!(
-                verdict
+                effects
                     .changes
                     .iter()
                     .all(|c| c.transition == Transition::StaysSending),
                 "no attempt is spent: {reply:?}"
             );
-            assert_eq!(verdict.unknown_employee, None, "{reply:?}");
+            assert_eq!(effects.unknown_employee, None, "{reply:?}");
         }
         let even: Vec<Delivery> = (0..20)
             .map(|i| delivery(i, &format!("E{i}"), "2026-05-01 08:00:00"))
@@ -500,10 +501,10 @@ mod tests {
             ),
         ];
         for (reply, expected, unknown) in cases {
-            let verdict = judge(&lone, reply.clone());
-            assert_eq!(transitions(&verdict), [expected], "{reply:?}");
-            assert_eq!(verdict.next, Next::Continue, "{reply:?}");
-            assert_eq!(verdict.unknown_employee, unknown, "{reply:?}");
+            let effects = judge(&lone, reply.clone());
+            assert_eq!(transitions(&effects), [expected], "{reply:?}");
+            assert_eq!(effects.next, Next::Continue, "{reply:?}");
+            assert_eq!(effects.unknown_employee, unknown, "{reply:?}");
         }
     }
 
@@ -513,19 +514,19 @@ mod tests {
             delivery(1, "9", "2026-05-01 08:00:00"),
             delivery(2, "9", "2026-05-01 17:00:00"),
         ];
-        let verdict = judge(
+        let effects = judge(
             &request,
             refused("unknown employee 9", Some("unknown_employee"), false),
         );
-        assert_eq!(verdict.next, Next::Continue);
-        assert!(verdict.changes.iter().all(|c| c.transition
+        assert_eq!(effects.next, Next::Continue);
+        assert!(effects.changes.iter().all(|c| c.transition
             == Transition::Rejected {
                 reason: "unknown employee 9".into()
             }));
-        assert_eq!(verdict.unknown_employee.map(|u| u.emp_id), Some(emp("9")));
+        assert_eq!(effects.unknown_employee.map(|u| u.emp_id), Some(emp("9")));
         // Any other refusal of the same two is split: one of them may be fine.
-        let verdict = judge(&request, refused("bad time", Some("bad_time"), false));
-        assert!(matches!(verdict.next, Next::SplitInHalves(..)));
+        let effects = judge(&request, refused("bad time", Some("bad_time"), false));
+        assert!(matches!(effects.next, Next::SplitInHalves(..)));
     }
 
     #[test]
@@ -564,10 +565,10 @@ mod tests {
             ),
         ];
         for (reply, error) in replies {
-            let verdict = judge(&request, reply.clone());
-            assert_eq!(verdict.next, Next::Continue, "{reply:?}");
+            let effects = judge(&request, reply.clone());
+            assert_eq!(effects.next, Next::Continue, "{reply:?}");
             assert_eq!(
-                transitions(&verdict),
+                transitions(&effects),
                 [
                     Transition::RetryWait {
                         attempts: 1,
@@ -606,8 +607,8 @@ mod tests {
             detail: "answered 503: ".into(),
         };
         for &(attempts, state, next) in walk {
-            let verdict = judge(std::slice::from_ref(&current), failure.clone());
-            let transition = &verdict.changes[0].transition;
+            let effects = judge(std::slice::from_ref(&current), failure.clone());
+            let transition = &effects.changes[0].transition;
             assert_eq!(transition.state(), state, "failure {attempts}");
             assert_eq!(transition.attempts(), Some(attempts));
             assert_eq!(
@@ -633,7 +634,7 @@ mod tests {
             let schedule = RetrySchedule::parse(text).unwrap();
             let mut d = delivery(1, "A", "2026-05-01 08:00:00");
             d.attempts = attempts;
-            let verdict = on_reply(
+            let effects = on_reply(
                 &[d],
                 &Reply::Transient {
                     status: None,
@@ -645,13 +646,13 @@ mod tests {
                 MAX_RETRY_AFTER,
             );
             assert_eq!(
-                verdict.changes[0].transition.state(),
+                effects.changes[0].transition.state(),
                 expected,
                 "{text} {attempts}"
             );
         }
         // No retries at all: the first failure is final.
-        let verdict = on_reply(
+        let effects = on_reply(
             &[delivery(1, "A", "2026-05-01 08:00:00")],
             &Reply::Transient {
                 status: None,
@@ -662,11 +663,11 @@ mod tests {
             INTERVAL,
             MAX_RETRY_AFTER,
         );
-        assert_eq!(verdict.changes[0].transition.state(), DeliveryState::Failed);
+        assert_eq!(effects.changes[0].transition.state(), DeliveryState::Failed);
         // A count that cannot grow any further still fails rather than wrapping to a retry.
         let mut worn = delivery(1, "A", "2026-05-01 08:00:00");
         worn.attempts = u32::MAX;
-        let verdict = judge(
+        let effects = judge(
             &[worn],
             Reply::Transient {
                 status: None,
@@ -674,7 +675,7 @@ mod tests {
             },
         );
         assert_eq!(
-            verdict.changes[0].transition,
+            effects.changes[0].transition,
             Transition::Failed {
                 attempts: u32::MAX,
                 error: "x".into()
@@ -686,15 +687,15 @@ mod tests {
     fn unauthorized_pauses_without_spending_attempts() {
         let mut request = three();
         request[0].attempts = 3;
-        let verdict = judge(&request, Reply::Unauthorized);
-        assert_eq!(verdict.next, Next::PauseCompany);
-        assert!(verdict
+        let effects = judge(&request, Reply::Unauthorized);
+        assert_eq!(effects.next, Next::PauseCompany);
+        assert!(effects
             .changes
             .iter()
             .all(|c| c.transition == Transition::Paused
                 && c.transition.attempts().is_none()
                 && c.transition.error().is_none()));
-        assert_eq!(verdict.changes.len(), 3);
+        assert_eq!(effects.changes.len(), 3);
     }
 
     #[test]
@@ -707,9 +708,9 @@ mod tests {
             (None, INTERVAL),
         ];
         for (retry_after, wait) in cases {
-            let verdict = judge(&three(), Reply::RateLimited { retry_after });
-            assert_eq!(verdict.next, Next::ResendAfter(wait), "{retry_after:?}");
-            for change in &verdict.changes {
+            let effects = judge(&three(), Reply::RateLimited { retry_after });
+            assert_eq!(effects.next, Next::ResendAfter(wait), "{retry_after:?}");
+            for change in &effects.changes {
                 let Transition::RateLimited { until, reason } = &change.transition else {
                     panic!("{change:?}");
                 };
@@ -726,14 +727,14 @@ mod tests {
     fn a_retry_after_over_the_maximum_is_a_transient_failure() {
         let ten_years = Duration::from_secs(315_360_000);
         for retry_after in [MAX_RETRY_AFTER + Duration::from_millis(1), ten_years] {
-            let verdict = judge(
+            let effects = judge(
                 &three(),
                 Reply::RateLimited {
                     retry_after: Some(retry_after),
                 },
             );
-            assert_eq!(verdict.next, Next::Continue);
-            for change in &verdict.changes {
+            assert_eq!(effects.next, Next::Continue);
+            for change in &effects.changes {
                 let Transition::RetryWait {
                     attempts,
                     next_attempt_at,
@@ -805,9 +806,9 @@ mod tests {
                 detail: "x".into(),
             },
         ] {
-            let verdict = judge(&[], reply.clone());
-            assert!(verdict.changes.is_empty(), "{reply:?}");
-            assert_eq!(verdict.unknown_employee, None, "{reply:?}");
+            let effects = judge(&[], reply.clone());
+            assert!(effects.changes.is_empty(), "{reply:?}");
+            assert_eq!(effects.unknown_employee, None, "{reply:?}");
         }
         assert_eq!(judge(&[], refused("no", None, false)).next, Next::Continue);
     }

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
-use bayzat_client::Reply;
+use bayzat_reply::Reply;
 use chrono::{DateTime, TimeDelta, Utc};
 use delivery::{next_request, on_reply, screen_half, Delivery, Next, Transition, UnknownEmployees};
 use domain::{BayzatEmpId, BayzatRecord, PunchId, PunchType, RetrySchedule};

@@ -1,4 +1,4 @@
-//! The body Bayzat's attendance API takes, and how punches are packed into requests.
+//! The body Bayzat's attendance API takes, and the order its records are sent in.
 
 use std::num::NonZeroUsize;
 
@@ -39,8 +39,8 @@ impl BayzatRequest {
     }
 }
 
-/// Anything that is sent as a Bayzat record, so that the sender can pack its own delivery rows
-/// (which carry punch ids) in the same order as bare records.
+/// Anything sent as a Bayzat record (a delivery, a ready punch): the time and empId requests are
+/// ordered by (time, then empId), whatever else the item carries.
 pub trait TimeOrdered {
     fn punch_time(&self) -> LocalPunchTime;
     fn bayzat_emp_id(&self) -> &BayzatEmpId;
@@ -54,39 +54,6 @@ impl TimeOrdered for BayzatRecord {
     fn bayzat_emp_id(&self) -> &BayzatEmpId {
         &self.emp_id
     }
-}
-
-/// Sorts by time, then empId, keeping the given order among equals, and cuts into groups of
-/// `max_per_request`: every group full except the last. Time order across employees is what
-/// Bayzat's attendance view expects, and full requests are what make the per-key rate limit go
-/// furthest. No items yields no groups, never an empty request.
-pub fn pack_in_time_order<T: TimeOrdered>(
-    mut items: Vec<T>,
-    max_per_request: NonZeroUsize,
-) -> Vec<Vec<T>> {
-    items.sort_by(|a, b| {
-        a.punch_time()
-            .cmp(&b.punch_time())
-            .then_with(|| a.bayzat_emp_id().cmp(b.bayzat_emp_id()))
-    });
-    let size = max_per_request.get();
-    let mut groups = Vec::with_capacity(items.len().div_ceil(size));
-    let mut rest = items.into_iter().peekable();
-    while rest.peek().is_some() {
-        groups.push(rest.by_ref().take(size).collect());
-    }
-    groups
-}
-
-/// [`pack_in_time_order`] for bare records.
-pub fn pack_requests(
-    records: Vec<BayzatRecord>,
-    max_per_request: NonZeroUsize,
-) -> Vec<BayzatRequest> {
-    pack_in_time_order(records, max_per_request)
-        .into_iter()
-        .map(|records| BayzatRequest { records })
-        .collect()
 }
 
 /// How a request Bayzat refused with 400 is resent: as its two halves (the first half one larger
@@ -110,10 +77,6 @@ mod tests {
             punch_type,
             time: time.parse().unwrap(),
         }
-    }
-
-    fn n(value: usize) -> NonZeroUsize {
-        NonZeroUsize::new(value).unwrap()
     }
 
     #[test]
@@ -170,112 +133,6 @@ mod tests {
                 "{json}"
             );
         }
-    }
-
-    /// Records for `count` punches, given in reverse time order so that packing has to sort.
-    fn reversed_records(count: usize) -> Vec<BayzatRecord> {
-        (0..count)
-            .rev()
-            .map(|i| {
-                let time = format!("2023-04-30 {:02}:{:02}:00", 6 + i / 60, i % 60);
-                record(&format!("E{}", i % 7), PunchType::CheckIn, &time)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn packing_sizes() {
-        let cases: &[(usize, usize, &[usize])] = &[
-            (0, 20, &[]),
-            (1, 20, &[1]),
-            (19, 20, &[19]),
-            (20, 20, &[20]),
-            (21, 20, &[20, 1]),
-            (40, 20, &[20, 20]),
-            (41, 20, &[20, 20, 1]),
-            (5, 1, &[1, 1, 1, 1, 1]),
-            (7, 3, &[3, 3, 1]),
-        ];
-        for &(count, max, expected) in cases {
-            let requests = pack_requests(reversed_records(count), n(max));
-            let sizes: Vec<usize> = requests.iter().map(|r| r.records.len()).collect();
-            assert_eq!(sizes, expected, "{count} records, at most {max}");
-            let flat: Vec<&BayzatRecord> = requests.iter().flat_map(|r| &r.records).collect();
-            assert!(
-                flat.windows(2).all(|w| w[0].time <= w[1].time),
-                "{count} records are not in time order"
-            );
-        }
-    }
-
-    #[test]
-    fn packing_orders_by_time_then_emp_id_and_is_stable() {
-        let records = vec![
-            record("B", PunchType::CheckOut, "2023-04-30 17:00:00"),
-            record("B", PunchType::CheckIn, "2023-04-30 09:00:00"),
-            record("A", PunchType::CheckOut, "2023-04-30 17:00:00"),
-            record("10", PunchType::CheckIn, "2023-04-30 09:00:00"),
-            record("A", PunchType::CheckIn, "2023-04-30 08:59:59"),
-            // Same empId and time twice: Bayzat refuses it, but packing must not reorder them.
-            record("C", PunchType::CheckOut, "2023-04-29 18:00:00"),
-            record("C", PunchType::CheckIn, "2023-04-29 18:00:00"),
-        ];
-        let packed = pack_requests(records, n(3));
-        let order: Vec<Vec<String>> = packed
-            .iter()
-            .map(|r| {
-                r.records
-                    .iter()
-                    .map(|x| format!("{} {} {}", x.time, x.emp_id, x.punch_type))
-                    .collect()
-            })
-            .collect();
-        assert_eq!(
-            order,
-            [
-                vec![
-                    "2023-04-29 18:00:00 C checkOut",
-                    "2023-04-29 18:00:00 C checkIn",
-                    "2023-04-30 08:59:59 A checkIn",
-                ],
-                vec![
-                    // empIds compare as text: "10" before "B".
-                    "2023-04-30 09:00:00 10 checkIn",
-                    "2023-04-30 09:00:00 B checkIn",
-                    "2023-04-30 17:00:00 A checkOut",
-                ],
-                vec!["2023-04-30 17:00:00 B checkOut"],
-            ]
-        );
-    }
-
-    #[test]
-    fn packing_keeps_items_attached_to_their_records() {
-        struct Delivery {
-            punch_id: i64,
-            record: BayzatRecord,
-        }
-        impl TimeOrdered for Delivery {
-            fn punch_time(&self) -> LocalPunchTime {
-                self.record.time
-            }
-            fn bayzat_emp_id(&self) -> &BayzatEmpId {
-                &self.record.emp_id
-            }
-        }
-        let deliveries = vec![
-            Delivery {
-                punch_id: 1,
-                record: record("1", PunchType::CheckOut, "2023-04-30 17:00:00"),
-            },
-            Delivery {
-                punch_id: 2,
-                record: record("1", PunchType::CheckIn, "2023-04-30 09:00:00"),
-            },
-        ];
-        let packed = pack_in_time_order(deliveries, MAX_RECORDS_PER_REQUEST);
-        let ids: Vec<i64> = packed[0].iter().map(|d| d.punch_id).collect();
-        assert_eq!(ids, [2, 1]);
     }
 
     #[test]

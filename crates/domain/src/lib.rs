@@ -14,8 +14,7 @@ pub mod punch;
 pub mod retry;
 
 pub use bayzat::{
-    pack_in_time_order, pack_requests, split_refused, BayzatRecord, BayzatRequest, TimeOrdered,
-    MAX_RECORDS_PER_REQUEST,
+    split_refused, BayzatRecord, BayzatRequest, TimeOrdered, MAX_RECORDS_PER_REQUEST,
 };
 pub use company::{normalize_report_name, validate_slug, SlugError};
 pub use delivery::{

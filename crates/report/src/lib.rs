@@ -30,7 +30,7 @@ pub use summary::{ImportSummary, NamedCount};
 pub use text::{TextEncoding, MAX_CELLS, MAX_LINE_BYTES};
 pub use validate::{
     validate, validate_within, Directory, DirectoryCompany, DirectoryEmployee, DirectoryError,
-    Outcome, RowResult, Scope, EARLIEST_YEAR,
+    RowResult, Scope, ValidationOutcome, EARLIEST_YEAR,
 };
 pub use values::{DateOrder, DateOrderError};
 

@@ -187,9 +187,10 @@ impl Directory {
     }
 }
 
+/// What validation made of a row (its `outcome` in the API and the rows export).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum ValidationOutcome {
     /// Punches derived and the employee known: ready to queue.
     Valid,
     /// At least one error; nothing is queued for it.
@@ -198,12 +199,12 @@ pub enum Outcome {
     Skipped,
 }
 
-impl Outcome {
+impl ValidationOutcome {
     pub const fn as_str(self) -> &'static str {
         match self {
-            Outcome::Valid => "valid",
-            Outcome::Invalid => "invalid",
-            Outcome::Skipped => "skipped",
+            ValidationOutcome::Valid => "valid",
+            ValidationOutcome::Invalid => "invalid",
+            ValidationOutcome::Skipped => "skipped",
         }
     }
 }
@@ -211,7 +212,7 @@ impl Outcome {
 /// A row validated against the directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowResult {
-    pub outcome: Outcome,
+    pub outcome: ValidationOutcome,
     pub errors: Vec<RowIssue>,
     pub warnings: Vec<RowIssue>,
     /// The company the department names, when it names one.
@@ -281,7 +282,7 @@ pub fn validate_within(
             ),
         ));
         return RowResult {
-            outcome: Outcome::Invalid,
+            outcome: ValidationOutcome::Invalid,
             errors,
             warnings: row.warnings.clone(),
             company_id: None,
@@ -318,7 +319,7 @@ pub fn validate_within(
     let own_errors = !errors.is_empty();
 
     let mut result = RowResult {
-        outcome: Outcome::Invalid,
+        outcome: ValidationOutcome::Invalid,
         errors: Vec::new(),
         warnings: row.warnings.clone(),
         company_id: company.map(|c| c.id),
@@ -403,12 +404,12 @@ pub fn validate_within(
     }
 
     if !own_errors && row.punches.is_empty() {
-        result.outcome = Outcome::Skipped;
+        result.outcome = ValidationOutcome::Skipped;
         return result;
     }
     errors.extend(directory_errors);
     if errors.is_empty() {
-        result.outcome = Outcome::Valid;
+        result.outcome = ValidationOutcome::Valid;
         result.punches = row.punches.clone();
     }
     result.errors = errors;
@@ -483,7 +484,7 @@ mod tests {
         struct Case {
             id: &'static str,
             department: &'static str,
-            outcome: Outcome,
+            outcome: ValidationOutcome,
             codes: &'static [&'static str],
             company: Option<i64>,
             employee: Option<&'static str>,
@@ -494,7 +495,7 @@ mod tests {
             Case {
                 id: "1001",
                 department: "AdvLine",
-                outcome: Outcome::Valid,
+                outcome: ValidationOutcome::Valid,
                 codes: &[],
                 company: Some(1),
                 employee: Some("1001"),
@@ -504,7 +505,7 @@ mod tests {
             Case {
                 id: " 1001 ",
                 department: "  advline ",
-                outcome: Outcome::Valid,
+                outcome: ValidationOutcome::Valid,
                 codes: &[],
                 company: Some(1),
                 employee: Some("1001"),
@@ -514,7 +515,7 @@ mod tests {
             Case {
                 id: "1007",
                 department: "AdvLine",
-                outcome: Outcome::Valid,
+                outcome: ValidationOutcome::Valid,
                 codes: &[],
                 company: Some(1),
                 employee: Some("1007"),
@@ -524,7 +525,7 @@ mod tests {
             Case {
                 id: "0042",
                 department: "AdvLine",
-                outcome: Outcome::Valid,
+                outcome: ValidationOutcome::Valid,
                 codes: &[],
                 company: Some(1),
                 employee: Some("42"),
@@ -535,7 +536,7 @@ mod tests {
             Case {
                 id: "0042",
                 department: "ClaraStars",
-                outcome: Outcome::Valid,
+                outcome: ValidationOutcome::Valid,
                 codes: &[],
                 company: Some(2),
                 employee: Some("0042"),
@@ -545,7 +546,7 @@ mod tests {
             Case {
                 id: "42",
                 department: "ClaraStars",
-                outcome: Outcome::Valid,
+                outcome: ValidationOutcome::Valid,
                 codes: &[],
                 company: Some(2),
                 employee: Some("0042"),
@@ -555,7 +556,7 @@ mod tests {
             Case {
                 id: "0007",
                 department: "AdvLine",
-                outcome: Outcome::Invalid,
+                outcome: ValidationOutcome::Invalid,
                 codes: &["unknown_employee"],
                 company: Some(1),
                 employee: None,
@@ -565,7 +566,7 @@ mod tests {
             Case {
                 id: "7",
                 department: "AdvLine",
-                outcome: Outcome::Valid,
+                outcome: ValidationOutcome::Valid,
                 codes: &[],
                 company: Some(1),
                 employee: Some("7"),
@@ -575,7 +576,7 @@ mod tests {
             Case {
                 id: "A42",
                 department: "AdvLine",
-                outcome: Outcome::Invalid,
+                outcome: ValidationOutcome::Invalid,
                 codes: &["unknown_employee"],
                 company: Some(1),
                 employee: None,
@@ -585,7 +586,7 @@ mod tests {
             Case {
                 id: "9999",
                 department: "AdvLine",
-                outcome: Outcome::Invalid,
+                outcome: ValidationOutcome::Invalid,
                 codes: &["unknown_employee"],
                 company: Some(1),
                 employee: None,
@@ -595,7 +596,7 @@ mod tests {
             Case {
                 id: "2001",
                 department: "AdvLine",
-                outcome: Outcome::Invalid,
+                outcome: ValidationOutcome::Invalid,
                 codes: &["unknown_employee"],
                 company: Some(1),
                 employee: None,
@@ -605,7 +606,7 @@ mod tests {
             Case {
                 id: "1008",
                 department: "AdvLine",
-                outcome: Outcome::Invalid,
+                outcome: ValidationOutcome::Invalid,
                 codes: &["unknown_employee"],
                 company: Some(1),
                 employee: None,
@@ -615,7 +616,7 @@ mod tests {
             Case {
                 id: "3001",
                 department: "Gulf  Logistics - WAREHOUSE",
-                outcome: Outcome::Valid,
+                outcome: ValidationOutcome::Valid,
                 codes: &[],
                 company: Some(3),
                 employee: Some("3001"),
@@ -625,7 +626,7 @@ mod tests {
             Case {
                 id: "5001",
                 department: "Marketing Dept",
-                outcome: Outcome::Invalid,
+                outcome: ValidationOutcome::Invalid,
                 codes: &["unmapped_department", "unknown_employee"],
                 company: None,
                 employee: None,
@@ -635,7 +636,7 @@ mod tests {
             Case {
                 id: "1001",
                 department: "Marketing Dept",
-                outcome: Outcome::Invalid,
+                outcome: ValidationOutcome::Invalid,
                 codes: &["unmapped_department"],
                 company: None,
                 employee: None,
@@ -645,7 +646,7 @@ mod tests {
             Case {
                 id: "42",
                 department: "Marketing Dept",
-                outcome: Outcome::Invalid,
+                outcome: ValidationOutcome::Invalid,
                 codes: &["unmapped_department"],
                 company: None,
                 employee: None,
@@ -677,7 +678,7 @@ mod tests {
             );
             assert_eq!(
                 result.punches.len(),
-                usize::from(case.outcome == Outcome::Valid),
+                usize::from(case.outcome == ValidationOutcome::Valid),
                 "{label}"
             );
         }
@@ -687,15 +688,15 @@ mod tests {
     fn dates_must_be_plausible() {
         // now is 2026-11-24 12:00 UTC: 16:00 in Dubai, 02:00 on the 25th at Kiritimati (UTC+14).
         let cases = [
-            ("AdvLine", "2026-11-24", Outcome::Valid),
-            ("AdvLine", "2026-11-25", Outcome::Valid),
-            ("AdvLine", "2026-11-26", Outcome::Invalid),
-            ("GulfLog", "2026-11-26", Outcome::Valid),
-            ("GulfLog", "2026-11-27", Outcome::Invalid),
-            ("Marketing", "2026-11-25", Outcome::Invalid),
-            ("AdvLine", "2000-01-01", Outcome::Valid),
-            ("AdvLine", "1999-12-31", Outcome::Invalid),
-            ("AdvLine", "0001-01-01", Outcome::Invalid),
+            ("AdvLine", "2026-11-24", ValidationOutcome::Valid),
+            ("AdvLine", "2026-11-25", ValidationOutcome::Valid),
+            ("AdvLine", "2026-11-26", ValidationOutcome::Invalid),
+            ("GulfLog", "2026-11-26", ValidationOutcome::Valid),
+            ("GulfLog", "2026-11-27", ValidationOutcome::Invalid),
+            ("Marketing", "2026-11-25", ValidationOutcome::Invalid),
+            ("AdvLine", "2000-01-01", ValidationOutcome::Valid),
+            ("AdvLine", "1999-12-31", ValidationOutcome::Invalid),
+            ("AdvLine", "0001-01-01", ValidationOutcome::Invalid),
         ];
         for (department, date, outcome) in cases {
             let id = if department == "GulfLog" {
@@ -709,7 +710,7 @@ mod tests {
                 "{department} {date}: {:?}",
                 result.errors
             );
-            if department != "Marketing" && outcome == Outcome::Invalid {
+            if department != "Marketing" && outcome == ValidationOutcome::Invalid {
                 assert_eq!(codes(&result), ["invalid_date"], "{date}");
             }
         }
@@ -737,7 +738,7 @@ mod tests {
                 &directory(),
                 now(),
             );
-            assert_eq!(result.outcome, Outcome::Skipped, "{id}");
+            assert_eq!(result.outcome, ValidationOutcome::Skipped, "{id}");
             assert!(result.errors.is_empty() && result.punches.is_empty());
             assert_eq!(result.company_id, company);
         }
@@ -746,13 +747,13 @@ mod tests {
             &directory(),
             now(),
         );
-        assert_eq!(broken.outcome, Outcome::Invalid);
+        assert_eq!(broken.outcome, ValidationOutcome::Invalid);
         let future = validate(
             &row("1001", "AdvLine", "2027-01-01", "--"),
             &directory(),
             now(),
         );
-        assert_eq!(future.outcome, Outcome::Invalid);
+        assert_eq!(future.outcome, ValidationOutcome::Invalid);
     }
 
     #[test]
@@ -778,7 +779,7 @@ mod tests {
             "Employee ID,Name,Department,Date,Day,Check In\n1001,A,AdvLine,2026-11-01,Mon,08:00\n";
         let (_, rows) = read_report(text.as_bytes(), ReadOptions::default()).unwrap();
         let result = validate(&rows[0], &directory(), now());
-        assert_eq!(result.outcome, Outcome::Valid);
+        assert_eq!(result.outcome, ValidationOutcome::Valid);
         assert_eq!(result.warnings.len(), 1);
         assert_eq!(result.warnings[0].code, IssueCode::WeekdayMismatch);
     }
@@ -826,7 +827,7 @@ mod tests {
         };
         // advline's row, even for an active advline employee: refused, nothing of advline kept.
         let refused = check("1001", "AdvLine", &["company_not_permitted"]);
-        assert_eq!(refused.outcome, Outcome::Invalid);
+        assert_eq!(refused.outcome, ValidationOutcome::Invalid);
         assert_eq!(
             (refused.company_id, refused.company_slug.as_deref()),
             (None, None)
@@ -837,7 +838,7 @@ mod tests {
         let absence = row("1001", "AdvLine", "2026-11-20", "");
         assert_eq!(
             validate_within(&absence, &directory(), now(), scope).outcome,
-            Outcome::Invalid
+            ValidationOutcome::Invalid
         );
         // The hints that another company knows the id stay within the scope.
         check("1001", "ClaraStars", &["unknown_employee"]);
@@ -848,7 +849,7 @@ mod tests {
         );
         assert_eq!(
             check("2001", "ClaraStars", &[]).outcome,
-            Outcome::Valid,
+            ValidationOutcome::Valid,
             "the token's own company imports as usual"
         );
         // Unscoped, the same rows behave as before.

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use report::{
     export_cell, read_report, validate, Directory, DirectoryCompany, DirectoryEmployee,
-    FactsCollector, FileFacts, FileProblem, ImportSummary, Outcome, ReadOptions, ReportRow,
-    RowReader,
+    FactsCollector, FileFacts, FileProblem, ImportSummary, ReadOptions, ReportRow, RowReader,
+    ValidationOutcome,
 };
 use serde_json::{json, Value};
 
@@ -140,7 +140,7 @@ fn every_report_gives_its_expected_punches() {
         for row in &rows {
             let result = validate(row, &directory, now());
             summary.add(&result);
-            if result.outcome != Outcome::Valid {
+            if result.outcome != ValidationOutcome::Valid {
                 continue;
             }
             let company = result.company_id.unwrap();
@@ -224,7 +224,7 @@ fn every_bad_input_gives_its_expected_outcome() {
             let result = validate(row, &directory, now());
             summary.add(&result);
             let outcome = match result.outcome {
-                Outcome::Invalid => {
+                ValidationOutcome::Invalid => {
                     let codes: Vec<&str> = result.errors.iter().map(|e| e.code.as_str()).collect();
                     assert_eq!(
                         codes.len(),

@@ -1,5 +1,6 @@
 //! Request-side conventions shared by the REST APIs: problem+json for every error the framework
-//! itself raises (bad JSON, bad query), database errors, and pagination.
+//! itself raises (bad JSON, bad query), and pagination. Storage and broker failures are answered
+//! in `errors`.
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
@@ -140,28 +141,6 @@ fn describe_value_error(message: &str) -> Option<String> {
         });
     }
     None
-}
-
-impl From<db::DbError> for Problem {
-    fn from(error: db::DbError) -> Self {
-        tracing::error!(%error, "database unavailable");
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database_unavailable",
-            "The database is not reachable right now",
-        )
-    }
-}
-
-impl From<diesel::result::Error> for Problem {
-    fn from(error: diesel::result::Error) -> Self {
-        tracing::error!(%error, "database error");
-        Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
-        )
-    }
 }
 
 /// Which page of a list: 1-based `page`, `per_page` from 1 to 500 (default 50).

@@ -2,26 +2,52 @@
 //! the test ends, and a TCP proxy to cut a service off from Postgres or RabbitMQ without stopping
 //! the shared servers. Tests run in parallel without seeing each other.
 //!
+//! [`wait_for`] and [`eventually`] poll a condition until a deadline; [`token`] mints tokens as a
+//! deployment signs them; [`RecordingListener`] stands in for a host that must receive nothing;
+//! with the `config-service` feature, `ConfigService` runs config-service in-process with the
+//! fixture directory loaded.
+//!
 //! The servers are the machine's: `TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`, any database the test user may create databases
 //! from) and `TEST_AMQP_URL` (default `amqp://guest:guest@127.0.0.1:5672/%2f`).
 
 mod broker;
+#[cfg(feature = "config-service")]
+mod config;
 mod database;
+mod http;
 mod keys;
+mod listener;
 mod outage;
+mod outbox;
 mod proxy;
+mod tokens;
+mod wait;
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
 
 pub use broker::TestBroker;
+#[cfg(feature = "config-service")]
+pub use config::ConfigService;
 pub use database::TestDb;
+pub use http::{company_id, metric_value, metrics, status_of};
 pub use keys::{test_keys, TestKeys};
+pub use listener::RecordingListener;
 pub use outage::assert_readiness_follows_outages;
+pub use outbox::refused_outbox_rows;
 pub use proxy::{upstream_of, TcpProxy};
 use settings::CommonSettings;
+pub use tokens::{admin_token, role_token, token};
+pub use wait::{eventually, wait_for};
+
+/// The shared fixtures: reports, `directory.json` and what each report must end as.
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/");
+
+/// A file of [`FIXTURES`].
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(FIXTURES).join(name)
+}
 
 /// A database and a broker namespace for one test.
 pub struct TestEnv {
@@ -57,33 +83,9 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}_{}", &id[..16])
 }
 
-/// Polls `check` until it returns true or `timeout` passes; returns whether it became true.
-pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if check().await {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The HTTP status of `GET {base_url}{path}`, or 0 when nothing answered.
-pub async fn status_of(client: &reqwest::Client, base_url: &str, path: &str) -> u16 {
-    client
-        .get(format!("{base_url}{path}"))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .map(|response| response.status().as_u16())
-        .unwrap_or(0)
+/// A random UUID, as message and batch ids are written.
+pub fn random_uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// Checks that a contract the code generates (an OpenAPI document, a schema) is the one checked

@@ -1,13 +1,12 @@
 //! What the system is configured to assume about Bayzat, and the variables that say it.
 
-pub const RATE_LIMIT_DELAY: &str = "BAYZAT_RATE_LIMIT_DELAY";
-pub const RATE_LIMIT_MARGIN_MS: &str = "BAYZAT_RATE_LIMIT_MARGIN_MS";
-pub const DUPLICATE_PATTERN: &str = "BAYZAT_DUPLICATE_PATTERN";
-pub const HTTP_TIMEOUT: &str = "BAYZAT_HTTP_TIMEOUT";
+pub use bayzat_settings::variables::{
+    DUPLICATE_PATTERN, HTTP_TIMEOUT, RATE_LIMIT_DELAY, RATE_LIMIT_MARGIN_MS,
+};
 
-/// sync-service's Bayzat settings, read by sync-service's own reader
+/// sync-service's Bayzat settings, read by the reader sync-service uses
 /// (`Assumptions::from_env`), so the probe judges exactly the configuration that will run.
-pub type Assumptions = sync_service::BayzatSettings;
+pub type Assumptions = bayzat_settings::BayzatSettings;
 
 #[cfg(test)]
 mod tests {

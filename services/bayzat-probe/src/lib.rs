@@ -6,6 +6,7 @@
 //! without a sandbox employee.
 
 mod assumptions;
+mod checks;
 mod probe;
 mod report;
 mod suggest;
@@ -13,6 +14,9 @@ mod suggest;
 pub use assumptions::{
     Assumptions, DUPLICATE_PATTERN, HTTP_TIMEOUT, RATE_LIMIT_DELAY, RATE_LIMIT_MARGIN_MS,
 };
-pub use probe::{default_punch_time, run, ProbeOptions, BURST, DEFAULT_UNKNOWN_EMPLOYEE};
-pub use report::{shell_quote, Check, Finding, Report, SentPunch, Setting, Status, Verdict};
+pub use checks::BURST;
+pub use probe::{default_punch_time, run, ProbeOptions, DEFAULT_UNKNOWN_EMPLOYEE};
+pub use report::{
+    shell_quote, Check, ContractVerdict, Finding, Report, SentPunch, Setting, Status,
+};
 pub use suggest::{delay_seconds, duplicate_pattern};

@@ -91,10 +91,10 @@ pub struct Setting {
     pub why: String,
 }
 
-/// The probe's overall answer, and its exit code.
+/// What the probe concludes about the service's contract as a whole, and its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+pub enum ContractVerdict {
     /// The contract is as the system assumes (or differs only where it copes).
     Matches,
     /// Set what the report lists.
@@ -105,22 +105,22 @@ pub enum Verdict {
     NotProbed,
 }
 
-impl Verdict {
+impl ContractVerdict {
     pub fn exit_code(self) -> u8 {
         match self {
-            Verdict::Matches => 0,
-            Verdict::NeedsConfiguration => 1,
-            Verdict::Unsupported => 3,
-            Verdict::NotProbed => 4,
+            ContractVerdict::Matches => 0,
+            ContractVerdict::NeedsConfiguration => 1,
+            ContractVerdict::Unsupported => 3,
+            ContractVerdict::NotProbed => 4,
         }
     }
 
     fn describe(self) -> &'static str {
         match self {
-            Verdict::Matches => "the contract is as the system assumes",
-            Verdict::NeedsConfiguration => "configuration needed before go-live",
-            Verdict::Unsupported => "the contract differs in a way no configuration covers",
-            Verdict::NotProbed => "the service could not be probed with this URL and key",
+            ContractVerdict::Matches => "the contract is as the system assumes",
+            ContractVerdict::NeedsConfiguration => "configuration needed before go-live",
+            ContractVerdict::Unsupported => "the contract differs in a way no configuration covers",
+            ContractVerdict::NotProbed => "the service could not be probed with this URL and key",
         }
     }
 }
@@ -150,7 +150,7 @@ pub struct Report {
     pub punches_uncertain: Vec<SentPunch>,
     /// Why the probe stopped early, when it did.
     pub stopped: Option<String>,
-    pub verdict: Verdict,
+    pub verdict: ContractVerdict,
 }
 
 impl Report {
@@ -167,14 +167,14 @@ impl Report {
     }
 
     /// The verdict the findings add up to.
-    pub(crate) fn verdict_of(findings: &[Finding], stopped: bool) -> Verdict {
+    pub(crate) fn verdict_of(findings: &[Finding], stopped: bool) -> ContractVerdict {
         if stopped {
-            return Verdict::NotProbed;
+            return ContractVerdict::NotProbed;
         }
         match findings.iter().map(|f| f.status).max() {
-            Some(Status::Unsupported) => Verdict::Unsupported,
-            Some(Status::Configure) => Verdict::NeedsConfiguration,
-            _ => Verdict::Matches,
+            Some(Status::Unsupported) => ContractVerdict::Unsupported,
+            Some(Status::Configure) => ContractVerdict::NeedsConfiguration,
+            _ => ContractVerdict::Matches,
         }
     }
 
@@ -270,27 +270,27 @@ mod tests {
 
     #[test]
     fn the_worst_finding_decides() {
-        let cases: &[(&[Status], bool, Verdict, u8)] = &[
-            (&[], false, Verdict::Matches, 0),
+        let cases: &[(&[Status], bool, ContractVerdict, u8)] = &[
+            (&[], false, ContractVerdict::Matches, 0),
             (
                 &[Status::Ok, Status::Differs, Status::NotChecked],
                 false,
-                Verdict::Matches,
+                ContractVerdict::Matches,
                 0,
             ),
             (
                 &[Status::Ok, Status::Configure, Status::NotChecked],
                 false,
-                Verdict::NeedsConfiguration,
+                ContractVerdict::NeedsConfiguration,
                 1,
             ),
             (
                 &[Status::Configure, Status::Unsupported, Status::Ok],
                 false,
-                Verdict::Unsupported,
+                ContractVerdict::Unsupported,
                 3,
             ),
-            (&[Status::Ok], true, Verdict::NotProbed, 4),
+            (&[Status::Ok], true, ContractVerdict::NotProbed, 4),
         ];
         for (statuses, stopped, verdict, code) in cases {
             let findings: Vec<Finding> = statuses.iter().map(|s| finding(*s)).collect();

@@ -5,7 +5,7 @@
 mod common;
 
 use bayzat_probe::{
-    run, Check, ProbeOptions, Report, SentPunch, Status, Verdict, DUPLICATE_PATTERN,
+    run, Check, ContractVerdict, ProbeOptions, Report, SentPunch, Status, DUPLICATE_PATTERN,
     RATE_LIMIT_DELAY,
 };
 use bayzat_sim::{Contract, EmptyRecords, Faults, KeySpec, RetryAfterHeaders, RunningSim};
@@ -60,7 +60,7 @@ async fn the_documented_contract_needs_nothing_and_costs_one_punch() {
     ] {
         assert_eq!(status(&report, check), Status::Ok, "{}", report.render());
     }
-    assert_eq!(report.verdict, Verdict::Matches);
+    assert_eq!(report.verdict, ContractVerdict::Matches);
     assert_eq!(report.exit_code(), 0);
     assert!(report.configure.is_empty());
     assert!(detail(&report, Check::RetryAfter).contains("Retry-After-Ms"));
@@ -130,7 +130,7 @@ async fn a_duplicate_worded_otherwise_needs_a_pattern_and_the_proposed_one_works
         "{}",
         report.render()
     );
-    assert_eq!(report.verdict, Verdict::NeedsConfiguration);
+    assert_eq!(report.verdict, ContractVerdict::NeedsConfiguration);
     assert_eq!(report.exit_code(), 1);
     let proposal = &report.setting(DUPLICATE_PATTERN).unwrap().value;
     assert!(report.render().contains(DUPLICATE_PATTERN));
@@ -359,7 +359,7 @@ async fn a_duplicate_that_is_stored_again_cannot_be_configured_away() {
     .await;
     let report = run(&options(&sim)).await;
     assert_eq!(status(&report, Check::Duplicate), Status::Unsupported);
-    assert_eq!(report.verdict, Verdict::Unsupported);
+    assert_eq!(report.verdict, ContractVerdict::Unsupported);
     assert_eq!(report.exit_code(), 3);
     assert_eq!(
         report.punches_created,
@@ -416,7 +416,7 @@ async fn a_service_that_cannot_be_probed_stops_the_probe() {
     let mut o = options(&sim);
     o.key = "not-a-sandbox-key".into();
     let wrong_key = run(&o).await;
-    assert_eq!(wrong_key.verdict, Verdict::NotProbed);
+    assert_eq!(wrong_key.verdict, ContractVerdict::NotProbed);
     assert_eq!(wrong_key.exit_code(), 4);
     assert!(wrong_key
         .stopped

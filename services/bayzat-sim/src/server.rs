@@ -14,7 +14,7 @@ use crate::model::{
     AttendanceReply, Contract, DuplicateEntry, Faults, KeyBody, KeySpec, LedgerEntry, Reason,
     RetryAfterHeaders, RotateBody, Stats,
 };
-use crate::state::{count_records, lock, Admission, Outcome, RotateError, SimState};
+use crate::state::{count_records, lock, Admission, RotateError, SimState, SimulatedAnswer};
 
 /// Far above the 20-record limit, so an oversized request is judged as `too_many_records`
 /// rather than cut off by the transport.
@@ -305,13 +305,15 @@ async fn attendance(
     tracing::debug!(key = %key_name, ?outcome, "counted request");
 
     let response = match outcome {
-        Outcome::Hold => {
+        SimulatedAnswer::Hold => {
             sleep(draws.hold).await;
             server_error()
         }
-        Outcome::ServerError | Outcome::AcceptedThen500(_) => server_error(),
-        Outcome::TooManyRequests => too_many_requests(draws.retry_after, retry_after_headers),
-        Outcome::AcceptedSlowly(n) => {
+        SimulatedAnswer::ServerError | SimulatedAnswer::AcceptedThen500(_) => server_error(),
+        SimulatedAnswer::TooManyRequests => {
+            too_many_requests(draws.retry_after, retry_after_headers)
+        }
+        SimulatedAnswer::AcceptedSlowly(n) => {
             sleep(draws.hold).await;
             reply(
                 StatusCode::OK,
@@ -320,20 +322,20 @@ async fn attendance(
                 None,
             )
         }
-        Outcome::SuccessFalse => reply(
+        SimulatedAnswer::SuccessFalse => reply(
             StatusCode::OK,
             false,
             "Attendance could not be processed".into(),
             None,
         ),
-        Outcome::Rejected(r) => reply(
+        SimulatedAnswer::Rejected(r) => reply(
             StatusCode::BAD_REQUEST,
             false,
             r.message,
             with_reason.then_some(r.reason),
         ),
-        Outcome::NoRecords => reply(StatusCode::OK, true, "no records".into(), None),
-        Outcome::Accepted(n) => reply(
+        SimulatedAnswer::NoRecords => reply(StatusCode::OK, true, "no records".into(), None),
+        SimulatedAnswer::Accepted(n) => reply(
             StatusCode::OK,
             true,
             format!("{n} attendance record(s) accepted"),

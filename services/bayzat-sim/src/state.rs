@@ -209,9 +209,9 @@ pub(crate) enum Fault {
     TooManyRequests,
 }
 
-/// How a counted request ends.
+/// How the simulator answers a counted request (faults drawn, then the records judged).
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub(crate) enum SimulatedAnswer {
     Hold,
     ServerError,
     SuccessFalse,
@@ -351,24 +351,24 @@ impl KeyState {
     /// Steps 3 to 5 for a counted request. `body` is `Err` with a description when it could not
     /// be read at all. Validation and storing happen under the caller's lock, so two requests
     /// carrying the same punch cannot both get in.
-    pub(crate) fn settle(&mut self, draws: &Draws, body: Result<&[u8], &str>) -> Outcome {
+    pub(crate) fn settle(&mut self, draws: &Draws, body: Result<&[u8], &str>) -> SimulatedAnswer {
         match draws.fault {
             Some(Fault::Timeout) => {
                 self.stats.timeouts += 1;
                 self.stats.server_errors += 1;
-                return Outcome::Hold;
+                return SimulatedAnswer::Hold;
             }
             Some(Fault::ServerError) => {
                 self.stats.server_errors += 1;
-                return Outcome::ServerError;
+                return SimulatedAnswer::ServerError;
             }
             Some(Fault::SuccessFalse) => {
                 self.stats.success_false += 1;
-                return Outcome::SuccessFalse;
+                return SimulatedAnswer::SuccessFalse;
             }
             Some(Fault::TooManyRequests) => {
                 self.stats.injected_429 += 1;
-                return Outcome::TooManyRequests;
+                return SimulatedAnswer::TooManyRequests;
             }
             None => {}
         }
@@ -395,14 +395,14 @@ impl KeyState {
         }
         if records.is_empty() {
             return match self.contract.empty_records {
-                EmptyRecords::Accept => Outcome::NoRecords,
+                EmptyRecords::Accept => SimulatedAnswer::NoRecords,
                 EmptyRecords::Refuse => self.reject(Rejection::new(
                     Reason::Malformed,
                     "malformed: records must not be empty".to_owned(),
                 )),
                 EmptyRecords::ServerError => {
                     self.stats.server_errors += 1;
-                    Outcome::ServerError
+                    SimulatedAnswer::ServerError
                 }
             };
         }
@@ -424,12 +424,12 @@ impl KeyState {
         self.stats.accepted_records += n as u64;
         if draws.accept_then_500 {
             self.stats.server_errors += 1;
-            Outcome::AcceptedThen500(n)
+            SimulatedAnswer::AcceptedThen500(n)
         } else if draws.slow_accept {
             self.stats.slow_accepts += 1;
-            Outcome::AcceptedSlowly(n)
+            SimulatedAnswer::AcceptedSlowly(n)
         } else {
-            Outcome::Accepted(n)
+            SimulatedAnswer::Accepted(n)
         }
     }
 
@@ -456,13 +456,13 @@ impl KeyState {
         }
     }
 
-    fn reject(&mut self, rejection: Rejection) -> Outcome {
+    fn reject(&mut self, rejection: Rejection) -> SimulatedAnswer {
         *self
             .stats
             .bad_requests_by_reason
             .entry(rejection.reason.as_str().to_owned())
             .or_default() += 1;
-        Outcome::Rejected(rejection)
+        SimulatedAnswer::Rejected(rejection)
     }
 
     /// Checks reason by reason, in the order the API description lists them, and names the
@@ -758,7 +758,7 @@ mod tests {
             {"empId":"9","type":"checkIn","time":"2023-04-30 10:00:00"},
             {"empId":"2","type":"in","time":"bad"}]}"#;
         match k.settle(&d, Ok(body)) {
-            Outcome::Rejected(r) => {
+            SimulatedAnswer::Rejected(r) => {
                 assert_eq!(r.reason, Reason::BadType);
                 assert!(r.message.contains("empId 2"), "{}", r.message);
             }
@@ -773,11 +773,11 @@ mod tests {
         let mut k = key(0);
         let d = counted(k.admit_alone(Instant::now()));
         let first = br#"{"records":[{"empId":"1","type":"checkIn","time":"2023-04-30 09:00:00"}]}"#;
-        assert_eq!(k.settle(&d, Ok(first)), Outcome::Accepted(1));
+        assert_eq!(k.settle(&d, Ok(first)), SimulatedAnswer::Accepted(1));
         let again =
             br#"{"records":[{"empId":"1","type":"checkOut","time":"2023-04-30 09:00:00"}]}"#;
         match k.settle(&d, Ok(again)) {
-            Outcome::Rejected(r) => assert_eq!(r.reason, Reason::Duplicate),
+            SimulatedAnswer::Rejected(r) => assert_eq!(r.reason, Reason::Duplicate),
             other => panic!("{other:?}"),
         }
         assert_eq!(k.ledger.len(), 1);

@@ -27,6 +27,24 @@ fn punch(i: usize) -> serde_json::Value {
     )])
 }
 
+/// Posts `body` with the test key from a client that gives up after `timeout`; its error.
+async fn post_giving_up(
+    sim: &bayzat_sim::RunningSim,
+    body: &serde_json::Value,
+    timeout: Duration,
+) -> reqwest::Error {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .unwrap()
+        .post(sim.attendance_url())
+        .header("x-api-key", KEY)
+        .json(body)
+        .send()
+        .await
+        .expect_err("the client gives up first")
+}
+
 #[tokio::test]
 async fn p_500_answers_500_and_stores_nothing() {
     let sim = start(vec![fast_key()]).await;
@@ -88,17 +106,7 @@ async fn p_timeout_holds_then_answers_500() {
     assert!(ledger(&sim, KEY).await.is_empty());
 
     // A client with a shorter timeout gives up; the request is still counted.
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(100))
-        .build()
-        .unwrap();
-    let err = client
-        .post(sim.attendance_url())
-        .header("x-api-key", KEY)
-        .json(&punch(1))
-        .send()
-        .await
-        .unwrap_err();
+    let err = post_giving_up(&sim, &punch(1), Duration::from_millis(100)).await;
     assert!(err.is_timeout(), "{err}");
     assert!(ledger(&sim, KEY).await.is_empty());
     let s = &stats(&sim).await.keys[KEY];
@@ -112,17 +120,7 @@ async fn default_hold_is_30_seconds() {
     set_faults(&sim, json!({"p_timeout": 1.0})).await;
     let (_, f) = admin_get(&sim, &format!("/keys/{KEY}/faults")).await;
     assert_eq!(f["hold_ms"], 30_000);
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
-    let err = client
-        .post(sim.attendance_url())
-        .header("x-api-key", KEY)
-        .json(&punch(0))
-        .send()
-        .await
-        .unwrap_err();
+    let err = post_giving_up(&sim, &punch(0), Duration::from_millis(300)).await;
     assert!(err.is_timeout(), "{err}");
     // A graceful stop does not wait out the held request.
     let t0 = Instant::now();
@@ -314,17 +312,7 @@ async fn p_429_answers_429_with_its_retry_after_and_stores_nothing() {
 async fn slow_accept_stores_then_answers_200_after_the_hold() {
     let sim = start(vec![fast_key()]).await;
     set_faults(&sim, json!({"p_slow_accept": 1.0, "hold_ms": 300})).await;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(100))
-        .build()
-        .unwrap();
-    let err = client
-        .post(sim.attendance_url())
-        .header("x-api-key", KEY)
-        .json(&punch(0))
-        .send()
-        .await
-        .unwrap_err();
+    let err = post_giving_up(&sim, &punch(0), Duration::from_millis(100)).await;
     assert!(err.is_timeout(), "{err}");
     // Stored although the client gave up.
     assert_eq!(ledger(&sim, KEY).await.len(), 1);

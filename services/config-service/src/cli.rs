@@ -48,13 +48,33 @@ pub fn mint_token_for(
     Ok(keys.mint(&claims))
 }
 
+/// A key id the rules for signing keys refuse, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidKeyId(&'static str);
+
 /// A fresh Ed25519 key for `signer` under `kid`: the private key as `BRIDGE_SIGNING_KEY` (or
 /// `BRIDGE_PORTAL_SIGNING_KEY`) takes it, and the item to add to `BRIDGE_TRUSTED_KEYS`.
-pub fn generate_key(kid: &str, signer: Signer) -> Result<(String, String), String> {
+pub fn generate_key(kid: &str, signer: Signer) -> Result<(String, String), InvalidKeyId> {
     let key = SigningKey::generate(kid, signer);
     // Parsing it back applies the kid rules.
-    SigningKey::parse(&key.to_setting(), signer).map_err(str::to_owned)?;
+    SigningKey::parse(&key.to_setting(), signer).map_err(InvalidKeyId)?;
     Ok((key.to_setting(), key.trusted().to_setting()))
+}
+
+/// Why re-encrypting stored keys stopped, or why one of them was left as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ReencryptError {
+    #[error("database: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("database: {0}")]
+    Storage(#[from] diesel::result::Error),
+    /// A stored key the configured master keys cannot open (its master key is gone).
+    #[error("company {company_id}: {error}")]
+    Key {
+        company_id: i64,
+        error: crypto::CryptoError,
+    },
 }
 
 /// What `reencrypt` (or the move of old-format values at start) did.
@@ -76,11 +96,10 @@ pub struct Reencrypted {
 pub async fn reencrypt(
     database_url: &str,
     master_keys: &crypto::MasterKeys,
-) -> Result<Reencrypted, String> {
+) -> Result<Reencrypted, ReencryptError> {
     let mut conn =
         <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(database_url)
-            .await
-            .map_err(|e| format!("database: {e}"))?;
+            .await?;
     let (done, failures) = move_keys(&mut conn, master_keys, |stored| {
         master_keys.needs_reencryption(stored)
     })
@@ -97,7 +116,7 @@ pub async fn reencrypt(
 pub async fn upgrade_legacy_keys(
     conn: &mut store::Conn,
     master_keys: &crypto::MasterKeys,
-) -> Result<Reencrypted, String> {
+) -> Result<Reencrypted, ReencryptError> {
     let (done, failures) =
         move_keys(conn, master_keys, |stored| master_keys.is_legacy(stored)).await?;
     for failure in failures {
@@ -117,10 +136,8 @@ async fn move_keys(
     conn: &mut store::Conn,
     master_keys: &crypto::MasterKeys,
     select: impl Fn(&str) -> bool,
-) -> Result<(Reencrypted, Vec<String>), String> {
-    let stored = bayzat_configs::encrypted_keys(conn)
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<(Reencrypted, Vec<ReencryptError>), ReencryptError> {
+    let stored = bayzat_configs::encrypted_keys(conn).await?;
     let mut result = Reencrypted {
         total: stored.len(),
         ..Reencrypted::default()
@@ -134,13 +151,12 @@ async fn move_keys(
         let fresh = match master_keys.reencrypt(company_id, &ciphertext) {
             Ok(fresh) => fresh,
             Err(error) => {
-                failures.push(format!("company {company_id}: {error}"));
+                failures.push(ReencryptError::Key { company_id, error });
                 continue;
             }
         };
-        let replaced = bayzat_configs::replace_ciphertext(conn, company_id, &ciphertext, &fresh)
-            .await
-            .map_err(|e| e.to_string())?;
+        let replaced =
+            bayzat_configs::replace_ciphertext(conn, company_id, &ciphertext, &fresh).await?;
         if replaced == 0 {
             result.changed_meanwhile += 1;
             continue;
@@ -158,8 +174,7 @@ async fn move_keys(
             events: Vec::new(),
         }
         .record(conn)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     }
     Ok((result, failures))
 }
@@ -210,6 +225,28 @@ struct DirectoryFileEmployee {
     active: Option<bool>,
 }
 
+/// Why loading a directory file stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadDirectoryError {
+    #[error("{file}: {error}")]
+    Read { file: String, error: std::io::Error },
+    #[error("{file}: {error}")]
+    Parse {
+        file: String,
+        error: serde_json::Error,
+    },
+    /// config-service did not answer a call.
+    #[error("{path}: {error}")]
+    Request { path: String, error: reqwest::Error },
+    /// config-service refused a call about a company; its answer as it came.
+    #[error("{slug}: {status}: {body}")]
+    Refused {
+        slug: String,
+        status: reqwest::StatusCode,
+        body: Value,
+    },
+}
+
 /// Loads a directory file (companies, report names, Bayzat settings and keys, employees) through
 /// config-service's REST API at `base_url`, as an admin. Creates what is missing and updates the
 /// rest, so it can be run again. `api_url` overrides each company's Bayzat URL (e.g. a simulator).
@@ -218,10 +255,16 @@ pub async fn load_directory(
     token: &str,
     file: &str,
     api_url: Option<&str>,
-) -> Result<String, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
+) -> Result<String, LoadDirectoryError> {
+    let text = std::fs::read_to_string(file).map_err(|error| LoadDirectoryError::Read {
+        file: file.to_owned(),
+        error,
+    })?;
     let directory: DirectoryFile =
-        serde_json::from_str(&text).map_err(|e| format!("{file}: {e}"))?;
+        serde_json::from_str(&text).map_err(|error| LoadDirectoryError::Parse {
+            file: file.to_owned(),
+            error,
+        })?;
     let client = reqwest::Client::new();
     let base = base_url.trim_end_matches('/');
     let call = |method: reqwest::Method, path: String, body: Option<Value>| {
@@ -233,10 +276,16 @@ pub async fn load_directory(
             None => request,
         };
         async move {
-            let response = request.send().await.map_err(|e| format!("{path}: {e}"))?;
+            let failed = |error| LoadDirectoryError::Request {
+                path: path.clone(),
+                error,
+            };
+            let response = request.send().await.map_err(failed)?;
             let status = response.status();
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            Ok::<_, String>((status, body))
+            let text = response.text().await.map_err(failed)?;
+            // An answer that is not JSON (a proxy's error page) is kept as text for the message.
+            let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            Ok::<_, LoadDirectoryError>((status, body))
         }
     };
     let mut summary = Vec::new();
@@ -325,10 +374,17 @@ pub async fn load_directory(
     Ok(summary.join("\n"))
 }
 
-fn expect_success((status, body): (reqwest::StatusCode, Value), slug: &str) -> Result<(), String> {
+fn expect_success(
+    (status, body): (reqwest::StatusCode, Value),
+    slug: &str,
+) -> Result<(), LoadDirectoryError> {
     if status.is_success() {
         Ok(())
     } else {
-        Err(format!("{slug}: {status}: {body}"))
+        Err(LoadDirectoryError::Refused {
+            slug: slug.to_owned(),
+            status,
+            body,
+        })
     }
 }

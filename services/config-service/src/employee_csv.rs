@@ -109,9 +109,11 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<EmployeeInput>, Vec<RowError>), FileEr
             Ok(record) => record,
             Err(error) => {
                 let line = error.position().map(|p| p.line()).unwrap_or_default();
+                // The reader's own wording stays in the log; the answer says it in ours.
+                tracing::debug!(line, %error, "an employee CSV row cannot be read");
                 errors.push(RowError {
                     line,
-                    error: error.to_string(),
+                    error: "the row cannot be read as CSV".to_owned(),
                 });
                 continue;
             }

@@ -1,7 +1,7 @@
 //! What config-service consumes: the other services' audit events (stored in the one audit log)
 //! and delivery state changes (a company's `last_sync_at`).
 
-use bus::{spawn_consumer, Broker, ConsumerHandle, Incoming, Outcome};
+use bus::{spawn_consumer, Broker, ConsumerHandle, HandlerDecision, Incoming};
 use domain::{AuditRecordedV1, PunchesStatusV1};
 
 use crate::store::audit::{self, NewAuditEntry};
@@ -29,7 +29,7 @@ pub fn spawn_consumers(broker: &Broker, pool: &db::Pool) -> Vec<ConsumerHandle> 
     ]
 }
 
-async fn store_audit_event(pool: db::Pool, incoming: Incoming) -> Outcome {
+async fn store_audit_event(pool: db::Pool, incoming: Incoming) -> HandlerDecision {
     let event: AuditRecordedV1 = match incoming.decode() {
         Ok(event) => event,
         Err(outcome) => return outcome,
@@ -52,18 +52,18 @@ async fn store_audit_event(pool: db::Pool, incoming: Incoming) -> Outcome {
             .map_err(|e| e.to_string())
     };
     match stored.await {
-        Ok(()) => Outcome::Done,
-        Err(error) => Outcome::Retry(error),
+        Ok(()) => HandlerDecision::Done,
+        Err(error) => HandlerDecision::Retry(error),
     }
 }
 
-async fn record_deliveries(pool: db::Pool, incoming: Incoming) -> Outcome {
+async fn record_deliveries(pool: db::Pool, incoming: Incoming) -> HandlerDecision {
     let status: PunchesStatusV1 = match incoming.decode() {
         Ok(status) => status,
         Err(outcome) => return outcome,
     };
     let Some(at) = status.last_delivered_at() else {
-        return Outcome::Done;
+        return HandlerDecision::Done;
     };
     // Moving the time forward only is idempotent, so no message id bookkeeping is needed.
     let recorded = async {
@@ -73,7 +73,7 @@ async fn record_deliveries(pool: db::Pool, incoming: Incoming) -> Outcome {
             .map_err(|e| e.to_string())
     };
     match recorded.await {
-        Ok(_) => Outcome::Done,
-        Err(error) => Outcome::Retry(error),
+        Ok(_) => HandlerDecision::Done,
+        Err(error) => HandlerDecision::Retry(error),
     }
 }

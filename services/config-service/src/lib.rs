@@ -5,6 +5,7 @@ pub mod api;
 pub mod changes;
 pub mod cli;
 pub mod employee_csv;
+pub mod errors;
 pub mod events;
 pub mod openapi;
 pub mod schema;
@@ -14,13 +15,13 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpServer};
+use actix_web::web;
 use auth::JwtKeys;
 use bayzat_client::BayzatClient;
 use crypto::MasterKeys;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use outbox::RelayWaker;
-use service_kit::{Foundation, RunningService, StartError};
+use service_kit::{ApiRateLimit, Foundation, HttpApi, RunningService, StartError};
 use settings::{AllowedApiUrls, CommonSettings, Env, Seconds, SettingsError};
 
 pub const SERVICE: &str = "config-service";
@@ -138,39 +139,21 @@ pub async fn start_with_internal(settings: Settings) -> Result<Started, StartErr
         relay,
     });
     let jwt = web::Data::new(settings.jwt.clone());
-    let rate_limit = web::Data::new(
-        service_kit::ApiRateLimit::per_second(settings.common.api_rate_limit_per_second)
-            .identified_by(settings.jwt.caller_identity()),
-    );
-    let ops = foundation.ops.clone();
-    let running = RunningService::start(
+    let http = HttpApi::new(
         settings.common.bind,
-        foundation.parts(tasks, consumers),
-        move |listener| {
-            Ok(HttpServer::new(move || {
-                App::new()
-                    .wrap(actix_web::middleware::from_fn(move |req, next| {
-                        api::split_listeners(internal_addr, req, next)
-                    }))
-                    .wrap(actix_web::middleware::from_fn(service_kit::checked_input))
-                    .wrap(actix_web::middleware::from_fn(service_kit::rate_limit))
-                    .wrap(actix_web::middleware::from_fn(service_kit::trace_requests))
-                    .configure(service_kit::api_defaults(
-                        ops.clone(),
-                        rate_limit.clone(),
-                        BODY_LIMIT,
-                    ))
-                    .app_data(state.clone())
-                    .app_data(jwt.clone())
-                    .app_data(web::PayloadConfig::new(BODY_LIMIT))
-                    .configure(api::configure)
-            })
-            .listen(listener)?
-            .listen(internal_listener)?
-            .run())
-        },
-    )?;
-    tracing::info!(addr = %internal_addr, "internal endpoints listening");
+        foundation.ops.clone(),
+        ApiRateLimit::per_second(settings.common.api_rate_limit_per_second)
+            .identified_by(settings.jwt.caller_identity()),
+        BODY_LIMIT,
+    )
+    .with_internal_listener(internal_listener, "/internal/")?;
+    let running = service_kit::serve(http, foundation.parts(tasks, consumers), move |config| {
+        config
+            .app_data(state.clone())
+            .app_data(jwt.clone())
+            .app_data(web::PayloadConfig::new(BODY_LIMIT));
+        api::configure(config);
+    })?;
     Ok(Started {
         service: running,
         internal_addr,

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use auth::Role;
@@ -15,7 +14,7 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use reqwest::StatusCode;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use test_support::RecordingListener;
 
 const KEY: &str = "bz_test_advline_7f3a9c";
 
@@ -52,9 +51,7 @@ async fn keys_are_encrypted_at_rest_and_only_ever_shown_masked() {
 
     let body =
         json!({ "api_key": KEY, "api_url": sim.attendance_url(), "sync_frequency": "hourly" });
-    let (status, saved) = app
-        .put("/v1/companies/advline/bayzat-config", &admin, body.clone())
-        .await;
+    let (status, saved) = save(&app, body.clone()).await;
     assert_eq!(status, StatusCode::OK, "{saved}");
     assert_eq!(saved["api_key"], format!("••••{}", &KEY[KEY.len() - 4..]));
     assert_eq!(saved["sync_frequency"], "hourly");
@@ -68,8 +65,7 @@ async fn keys_are_encrypted_at_rest_and_only_ever_shown_masked() {
     );
 
     // Saving the same key again encrypts it with a new nonce.
-    app.put("/v1/companies/advline/bayzat-config", &admin, body)
-        .await;
+    save(&app, body).await;
     assert_ne!(stored_ciphertext(&app).await, first);
 
     let viewer = app.token(Role::Viewer);
@@ -166,44 +162,33 @@ async fn a_key_that_fails_its_test_is_not_saved_unless_asked() {
     let sim = simulator().await;
     let admin = app.admin();
     app.company("advline", &[]).await;
-    let (status, problem) = app
-        .put(
-            "/v1/companies/advline/bayzat-config",
-            &admin,
-            json!({ "api_key": "bz_wrong", "api_url": sim.attendance_url() }),
-        )
-        .await;
+    let (status, problem) = save(
+        &app,
+        json!({ "api_key": "bz_wrong", "api_url": sim.attendance_url() }),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["code"], "connection_test_failed");
     assert_eq!(problem["connection_test"]["result"], "invalid_key");
     let (_, config) = app.get("/v1/companies/advline/bayzat-config", &admin).await;
     assert_eq!(config["api_key"], serde_json::Value::Null, "nothing saved");
 
-    let (status, saved) = app
-        .put(
-            "/v1/companies/advline/bayzat-config",
-            &admin,
-            json!({ "api_key": "bz_wrong", "api_url": sim.attendance_url(), "test_connection": false }),
-        )
-        .await;
+    let (status, saved) = save(
+        &app,
+        json!({ "api_key": "bz_wrong", "api_url": sim.attendance_url(), "test_connection": false }),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(saved["api_key"], "••••rong");
 
     // The stored key is what a test without a key uses.
-    let (_, result) = app
-        .post(
-            "/v1/companies/advline/bayzat-config/test",
-            &admin,
-            json!({}),
-        )
-        .await;
+    let (_, result) = test_connection(&app, json!({})).await;
     assert_eq!(result["result"], "invalid_key");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn configuration_values_are_validated() {
     let app = App::start().await;
-    let admin = app.admin();
     app.company("advline", &[]).await;
     let table = [
         (json!({ "api_url": "ftp://bayzat" }), "invalid_api_url"),
@@ -215,22 +200,18 @@ async fn configuration_values_are_validated() {
         (json!({ "api_key": "  " }), "missing_field"),
     ];
     for (body, code) in table {
-        let (status, problem) = app
-            .put("/v1/companies/advline/bayzat-config", &admin, body.clone())
-            .await;
+        let (status, problem) = save(&app, body.clone()).await;
         assert_eq!(
             (status, problem["code"].as_str()),
             (StatusCode::UNPROCESSABLE_ENTITY, Some(code)),
             "{body}"
         );
     }
-    let (status, saved) = app
-        .put(
-            "/v1/companies/advline/bayzat-config",
-            &admin,
-            json!({ "sync_frequency": "daily", "daily_at": "06:30", "is_enabled": false }),
-        )
-        .await;
+    let (status, saved) = save(
+        &app,
+        json!({ "sync_frequency": "daily", "daily_at": "06:30", "is_enabled": false }),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         (saved["daily_at"].as_str(), saved["is_enabled"].as_bool()),
@@ -242,14 +223,8 @@ async fn configuration_values_are_validated() {
 async fn rotation_moves_keys_to_the_newest_master_key_and_old_ciphertexts_work_until_then() {
     let old = common::master_key("old");
     let mut app = App::start_with_master_keys(&old).await;
-    let admin = app.admin();
     app.company("advline", &[]).await;
-    app.put(
-        "/v1/companies/advline/bayzat-config",
-        &admin,
-        json!({ "api_key": KEY, "test_connection": false }),
-    )
-    .await;
+    save(&app, json!({ "api_key": KEY, "test_connection": false })).await;
     assert!(stored_ciphertext(&app).await.starts_with("v2:old:"));
     app.stop().await;
 
@@ -308,65 +283,20 @@ async fn rotation_moves_keys_to_the_newest_master_key_and_old_ciphertexts_work_u
     broken.service.stop().await;
 }
 
-/// A plain TCP listener standing in for a host that must never receive a stored key: it keeps
-/// every byte it is sent and answers 401 to each request.
-struct Listener {
-    url: String,
-    received: Arc<Mutex<Vec<u8>>>,
+/// Saves advline's Bayzat configuration as an admin.
+async fn save(app: &App, body: serde_json::Value) -> (StatusCode, serde_json::Value) {
+    app.put("/v1/companies/advline/bayzat-config", &app.admin(), body)
+        .await
 }
 
-impl Listener {
-    async fn start() -> Self {
-        let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/attendance", socket.local_addr().unwrap());
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let keep = received.clone();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = socket.accept().await {
-                let keep = keep.clone();
-                tokio::spawn(async move {
-                    let request = read_request(&mut stream).await;
-                    keep.lock().unwrap().extend_from_slice(&request);
-                    let _ = stream
-                        .write_all(
-                            b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                        )
-                        .await;
-                });
-            }
-        });
-        Self { url, received }
-    }
-
-    fn received(&self) -> String {
-        String::from_utf8_lossy(&self.received.lock().unwrap()).into_owned()
-    }
-}
-
-/// One HTTP request: its head, then as many body bytes as its content-length says.
-async fn read_request(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
-    let mut request = Vec::new();
-    let mut buffer = [0u8; 4096];
-    loop {
-        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
-        let Ok(Ok(n)) = read else { break };
-        if n == 0 {
-            break;
-        }
-        request.extend_from_slice(&buffer[..n]);
-        let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length = text[..end]
-                .lines()
-                .find_map(|line| line.strip_prefix("content-length:"))
-                .and_then(|value| value.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if request.len() >= end + 4 + length {
-                break;
-            }
-        }
-    }
-    request
+/// Tests advline's connection to Bayzat as an admin: `body` may name another key or URL.
+async fn test_connection(app: &App, body: serde_json::Value) -> (StatusCode, serde_json::Value) {
+    app.post(
+        "/v1/companies/advline/bayzat-config/test",
+        &app.admin(),
+        body,
+    )
+    .await
 }
 
 /// config-service whose BAYZAT_ALLOWED_API_URLS is `allowed`.
@@ -413,25 +343,16 @@ async fn key_for_sync(app: &App, company: &str) -> (StatusCode, Option<String>) 
 async fn a_connection_test_never_sends_the_stored_key_to_another_url() {
     let app = App::start().await;
     let sim = simulator().await;
-    let listener = Listener::start().await;
-    let admin = app.admin();
+    let listener = RecordingListener::start().await;
     app.company("advline", &[]).await;
-    let (status, _) = app
-        .put(
-            "/v1/companies/advline/bayzat-config",
-            &admin,
-            json!({ "api_key": KEY, "api_url": sim.attendance_url() }),
-        )
-        .await;
+    let (status, _) = save(
+        &app,
+        json!({ "api_key": KEY, "api_url": sim.attendance_url() }),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 
-    let (status, problem) = app
-        .post(
-            "/v1/companies/advline/bayzat-config/test",
-            &admin,
-            json!({ "api_url": listener.url }),
-        )
-        .await;
+    let (status, problem) = test_connection(&app, json!({ "api_url": listener.url })).await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("api_key_required")),
@@ -443,13 +364,11 @@ async fn a_connection_test_never_sends_the_stored_key_to_another_url() {
         "a problem+json answer: {problem}"
     );
     // A key given with the URL is what is tried there.
-    let (status, result) = app
-        .post(
-            "/v1/companies/advline/bayzat-config/test",
-            &admin,
-            json!({ "api_url": listener.url, "api_key": "bz_offered_for_this_url" }),
-        )
-        .await;
+    let (status, result) = test_connection(
+        &app,
+        json!({ "api_url": listener.url, "api_key": "bz_offered_for_this_url" }),
+    )
+    .await;
     assert_eq!(
         (status, result["result"].as_str()),
         (StatusCode::OK, Some("invalid_key"))
@@ -462,13 +381,7 @@ async fn a_connection_test_never_sends_the_stored_key_to_another_url() {
         listener.url
     );
     // The saved URL still gets the stored key.
-    let (_, result) = app
-        .post(
-            "/v1/companies/advline/bayzat-config/test",
-            &admin,
-            json!({}),
-        )
-        .await;
+    let (_, result) = test_connection(&app, json!({})).await;
     assert_eq!(result["result"], "ok");
 }
 
@@ -476,34 +389,25 @@ async fn a_connection_test_never_sends_the_stored_key_to_another_url() {
 async fn saving_a_new_url_without_a_key_clears_the_stored_key() {
     let app = App::start().await;
     let sim = simulator().await;
-    let listener = Listener::start().await;
+    let listener = RecordingListener::start().await;
     let admin = app.admin();
     app.company("advline", &[]).await;
-    app.put(
-        "/v1/companies/advline/bayzat-config",
-        &admin,
+    save(
+        &app,
         json!({ "api_key": KEY, "api_url": sim.attendance_url() }),
     )
     .await;
 
     // The same URL again keeps the key.
-    let (status, saved) = app
-        .put(
-            "/v1/companies/advline/bayzat-config",
-            &admin,
-            json!({ "api_url": format!(" {} ", sim.attendance_url()), "is_enabled": true }),
-        )
-        .await;
+    let (status, saved) = save(
+        &app,
+        json!({ "api_url": format!(" {} ", sim.attendance_url()), "is_enabled": true }),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{saved}");
     assert_eq!(saved["api_key"], "••••3a9c");
 
-    let (status, saved) = app
-        .put(
-            "/v1/companies/advline/bayzat-config",
-            &admin,
-            json!({ "api_url": listener.url }),
-        )
-        .await;
+    let (status, saved) = save(&app, json!({ "api_url": listener.url })).await;
     assert_eq!(status, StatusCode::OK, "{saved}");
     assert_eq!(saved["api_url"], listener.url);
     assert_eq!(
@@ -515,13 +419,7 @@ async fn saving_a_new_url_without_a_key_clears_the_stored_key() {
         key_for_sync(&app, "advline").await,
         (StatusCode::NOT_FOUND, Some("not_found".to_owned()))
     );
-    let (status, problem) = app
-        .post(
-            "/v1/companies/advline/bayzat-config/test",
-            &admin,
-            json!({}),
-        )
-        .await;
+    let (status, problem) = test_connection(&app, json!({})).await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("no_api_key"))
@@ -536,13 +434,11 @@ async fn saving_a_new_url_without_a_key_clears_the_stored_key() {
     );
 
     // A new URL with its key in the same request keeps that key.
-    let (status, saved) = app
-        .put(
-            "/v1/companies/advline/bayzat-config",
-            &admin,
-            json!({ "api_url": sim.attendance_url(), "api_key": KEY }),
-        )
-        .await;
+    let (status, saved) = save(
+        &app,
+        json!({ "api_url": sim.attendance_url(), "api_key": KEY }),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{saved}");
     assert_eq!(
         key_for_sync(&app, "advline").await,
@@ -553,7 +449,7 @@ async fn saving_a_new_url_without_a_key_clears_the_stored_key() {
 #[tokio::test(flavor = "multi_thread")]
 async fn urls_outside_the_allowed_list_are_refused_on_save_and_test() {
     let sim = simulator().await;
-    let listener = Listener::start().await;
+    let listener = RecordingListener::start().await;
     let sim_base = sim.attendance_url().replace("/attendance", "");
     let app = app_allowing(&format!(
         "https://integration.bayzat.com/attendance,{sim_base}"
@@ -568,9 +464,7 @@ async fn urls_outside_the_allowed_list_are_refused_on_save_and_test() {
         json!({ "api_url": listener.url }),
         json!({ "api_key": KEY, "api_url": sim.attendance_url().replace("http://", "https://").replace("127.0.0.1", "localhost") }),
     ] {
-        let (status, problem) = app
-            .put("/v1/companies/advline/bayzat-config", &admin, body.clone())
-            .await;
+        let (status, problem) = save(&app, body.clone()).await;
         assert_eq!(
             (status, problem["code"].as_str()),
             (
@@ -580,13 +474,8 @@ async fn urls_outside_the_allowed_list_are_refused_on_save_and_test() {
             "{body}: {problem}"
         );
     }
-    let (status, problem) = app
-        .post(
-            "/v1/companies/advline/bayzat-config/test",
-            &admin,
-            json!({ "api_key": KEY, "api_url": listener.url }),
-        )
-        .await;
+    let (status, problem) =
+        test_connection(&app, json!({ "api_key": KEY, "api_url": listener.url })).await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (
@@ -600,13 +489,11 @@ async fn urls_outside_the_allowed_list_are_refused_on_save_and_test() {
     assert_eq!(listener.received(), "", "nothing reached the listener");
 
     // Under the list it is accepted.
-    let (status, saved) = app
-        .put(
-            "/v1/companies/advline/bayzat-config",
-            &admin,
-            json!({ "api_key": KEY, "api_url": sim.attendance_url() }),
-        )
-        .await;
+    let (status, saved) = save(
+        &app,
+        json!({ "api_key": KEY, "api_url": sim.attendance_url() }),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{saved}");
 }
 
@@ -614,13 +501,12 @@ async fn urls_outside_the_allowed_list_are_refused_on_save_and_test() {
 async fn a_key_copied_into_another_companys_row_does_not_decrypt_and_is_not_sent() {
     let app = App::start().await;
     let sim = simulator().await;
-    let listener = Listener::start().await;
+    let listener = RecordingListener::start().await;
     let admin = app.admin();
     let advline = app.company("advline", &[]).await;
     let other = app.company("other", &[]).await;
-    app.put(
-        "/v1/companies/advline/bayzat-config",
-        &admin,
+    save(
+        &app,
         json!({ "api_key": KEY, "api_url": sim.attendance_url() }),
     )
     .await;
@@ -809,11 +695,9 @@ async fn keys_stored_by_earlier_versions_are_bound_to_their_company_at_start() {
     const MASTER: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     const LEGACY: &str = "v1:k1:4zQtX0CxDny5CApEdYPZyA2y6B3da17hNr4bfHqQlR74AErtsK1WEZu9QFjXow==";
     let mut app = App::start_with_master_keys(MASTER).await;
-    let admin = app.admin();
     let advline = app.company("advline", &[]).await;
-    app.put(
-        "/v1/companies/advline/bayzat-config",
-        &admin,
+    save(
+        &app,
         json!({ "api_key": "bz_replaced_below", "test_connection": false }),
     )
     .await;

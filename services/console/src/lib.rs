@@ -11,6 +11,7 @@ pub mod chart;
 pub mod i18n;
 pub mod metrics;
 pub mod pages;
+pub mod schema;
 pub mod session;
 pub mod time;
 pub mod views;
@@ -18,7 +19,7 @@ pub mod views;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use auth::JwtKeys;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use service_kit::{Ops, RunningService, ServiceParts, StartError};
@@ -172,24 +173,26 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         timezone: settings.timezone,
         max_upload_bytes: settings.max_upload_bytes,
     });
-    let running = RunningService::start(
+    // Not `service_kit::serve`: the console answers browsers with pages, not a REST API. It has
+    // no per-token rate limit (each signed-in session is limited as its cookie is read), none of
+    // the APIs' problem+json defaults for JSON, queries and paths, and two layers of its own
+    // between the input checks and the request span: its request metrics and the pages'
+    // security headers.
+    let running = service_kit::serve_app(
         settings.bind,
+        Vec::new(),
         ServiceParts::without_broker(Vec::new()),
-        move |listener| {
-            Ok(HttpServer::new(move || {
-                App::new()
-                    .wrap(actix_web::middleware::from_fn(service_kit::checked_input))
-                    .wrap(actix_web::middleware::from_fn(metrics::observe))
-                    .wrap(actix_web::middleware::from_fn(pages::security_headers))
-                    .wrap(actix_web::middleware::from_fn(service_kit::trace_requests))
-                    .app_data(metrics.clone())
-                    .configure(|config| service_kit::configure_ops(config, ops.clone()))
-                    .app_data(state.clone())
-                    .app_data(web::FormConfig::default().limit(64 * 1024))
-                    .configure(pages::configure)
-            })
-            .listen(listener)?
-            .run())
+        move || {
+            App::new()
+                .wrap(actix_web::middleware::from_fn(service_kit::checked_input))
+                .wrap(actix_web::middleware::from_fn(metrics::observe))
+                .wrap(actix_web::middleware::from_fn(pages::security_headers))
+                .wrap(actix_web::middleware::from_fn(service_kit::trace_requests))
+                .app_data(metrics.clone())
+                .configure(|config| service_kit::configure_ops(config, ops.clone()))
+                .app_data(state.clone())
+                .app_data(web::FormConfig::default().limit(64 * 1024))
+                .configure(pages::configure)
         },
     )?;
     Ok(running)

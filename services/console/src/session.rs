@@ -20,13 +20,15 @@ use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use auth::{Claims, Permission, Role};
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
-use diesel::sql_types::{Bytea, Double, Jsonb, Nullable, Text, Timestamptz};
-use diesel::QueryableByName;
+use diesel::prelude::*;
+use diesel::sql_types::{Bytea, Jsonb, Nullable, Text, Timestamptz};
+use diesel::upsert::excluded;
 use diesel_async::RunQueryDsl;
 use settings::{Env, SettingsError};
 use sha2::{Digest, Sha256};
 
 use crate::i18n::Lang;
+use crate::schema::{preferences, sessions, used_login_tokens};
 use crate::AppState;
 
 /// The session cookie's name.
@@ -278,19 +280,14 @@ fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-#[derive(QueryableByName)]
+/// A live session's row, with the user's language from their preferences.
+#[derive(Queryable)]
 struct Row {
-    #[diesel(sql_type = Text)]
     sub: String,
-    #[diesel(sql_type = Text)]
     role: String,
-    #[diesel(sql_type = Nullable<Jsonb>)]
     companies: Option<serde_json::Value>,
-    #[diesel(sql_type = Nullable<Text>)]
     team: Option<String>,
-    #[diesel(sql_type = Text)]
     csrf_token: String,
-    #[diesel(sql_type = Nullable<Text>)]
     lang: Option<String>,
 }
 
@@ -356,20 +353,22 @@ pub async fn open(state: &AppState, login_token: &str) -> Result<Opened, LoginEr
     let mut conn = db::connection(&state.pool)
         .await
         .map_err(|_| LoginError::Database)?;
-    diesel::sql_query(
-        "DELETE FROM console.sessions WHERE expires_at < $1 OR last_seen_at < $1 - make_interval(secs => $2)",
+    diesel::delete(
+        sessions::table.filter(
+            sessions::expires_at
+                .lt(now)
+                .or(sessions::last_seen_at.lt(now - state.session.idle)),
+        ),
     )
-    .bind::<Timestamptz, _>(now)
-    .bind::<Double, _>(state.session.idle.num_milliseconds() as f64 / 1000.0)
     .execute(&mut conn)
     .await
     .map_err(|_| LoginError::Database)?;
-    diesel::sql_query("DELETE FROM console.used_login_tokens WHERE usable_until < $1")
-        .bind::<Timestamptz, _>(now)
+    diesel::delete(used_login_tokens::table.filter(used_login_tokens::usable_until.lt(now)))
         .execute(&mut conn)
         .await
         .map_err(|_| LoginError::Database)?;
     // One statement: the token is marked used and the session opened together, or neither.
+    // Raw: the builder has no data-modifying `WITH` to feed the second insert from the first.
     let inserted = diesel::sql_query(
         "WITH first_use AS ( \
            INSERT INTO console.used_login_tokens (token_sha256, usable_until) VALUES ($7, $10) \
@@ -406,19 +405,28 @@ async fn load(state: &AppState, cookie_value: &str) -> Result<Option<Session>, S
     let mut conn = db::connection(&state.pool)
         .await
         .map_err(|_| SessionError::Database)?;
-    let rows: Vec<Row> = diesel::sql_query(
-        "UPDATE console.sessions s SET last_seen_at = $2 \
-         WHERE token_sha256 = $1 AND expires_at > $2 AND last_seen_at > $2 - make_interval(secs => $3) \
-         RETURNING s.sub, s.role, s.companies, s.team, s.csrf_token, \
-           (SELECT lang FROM console.preferences p WHERE p.sub = s.sub) AS lang",
-    )
-    .bind::<Bytea, _>(&token_sha256)
-    .bind::<Timestamptz, _>(now)
-    .bind::<Double, _>(state.session.idle.num_milliseconds() as f64 / 1000.0)
-    .load(&mut conn)
-    .await
-    .map_err(|_| SessionError::Database)?;
-    Ok(rows.into_iter().next().and_then(|row| {
+    let lang = preferences::table
+        .filter(preferences::sub.eq(sessions::sub))
+        .select(preferences::lang)
+        .single_value();
+    let row: Option<Row> = diesel::update(sessions::table)
+        .filter(sessions::token_sha256.eq(&token_sha256))
+        .filter(sessions::expires_at.gt(now))
+        .filter(sessions::last_seen_at.gt(now - state.session.idle))
+        .set(sessions::last_seen_at.eq(now))
+        .returning((
+            sessions::sub,
+            sessions::role,
+            sessions::companies,
+            sessions::team,
+            sessions::csrf_token,
+            lang,
+        ))
+        .get_result(&mut conn)
+        .await
+        .optional()
+        .map_err(|_| SessionError::Database)?;
+    Ok(row.and_then(|row| {
         Some(Session {
             role: row.role.parse().ok()?,
             companies: row.companies.and_then(|c| serde_json::from_value(c).ok()),
@@ -436,8 +444,7 @@ pub async fn close(state: &AppState, session: &Session) -> Result<(), SessionErr
     let mut conn = db::connection(&state.pool)
         .await
         .map_err(|_| SessionError::Database)?;
-    diesel::sql_query("DELETE FROM console.sessions WHERE token_sha256 = $1")
-        .bind::<Bytea, _>(&session.token_sha256)
+    diesel::delete(sessions::table.find(&session.token_sha256))
         .execute(&mut conn)
         .await
         .map_err(|_| SessionError::Database)?;
@@ -450,15 +457,21 @@ pub async fn set_lang(state: &AppState, sub: &str, lang: Lang) -> Result<(), Ses
     let mut conn = db::connection(&state.pool)
         .await
         .map_err(|_| SessionError::Database)?;
-    diesel::sql_query(
-        "INSERT INTO console.preferences (sub, lang, updated_at) VALUES ($1, $2, now()) \
-         ON CONFLICT (sub) DO UPDATE SET lang = EXCLUDED.lang, updated_at = now()",
-    )
-    .bind::<Text, _>(sub)
-    .bind::<Text, _>(lang.code())
-    .execute(&mut conn)
-    .await
-    .map_err(|_| SessionError::Database)?;
+    diesel::insert_into(preferences::table)
+        .values((
+            preferences::sub.eq(sub),
+            preferences::lang.eq(lang.code()),
+            preferences::updated_at.eq(diesel::dsl::now),
+        ))
+        .on_conflict(preferences::sub)
+        .do_update()
+        .set((
+            preferences::lang.eq(excluded(preferences::lang)),
+            preferences::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(&mut conn)
+        .await
+        .map_err(|_| SessionError::Database)?;
     Ok(())
 }
 

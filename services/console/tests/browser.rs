@@ -14,7 +14,7 @@ use common::*;
 const CLARA_KEY: &str = "bz_test_clara_51e2d0";
 
 fn fixture(name: &str) -> String {
-    std::fs::canonicalize(format!("{FIXTURES}{name}"))
+    std::fs::canonicalize(test_support::fixture(name))
         .unwrap()
         .to_string_lossy()
         .into_owned()

@@ -636,6 +636,11 @@ pub async fn list_rows(
     Ok(HttpResponse::Ok().json(page.of(items, total)))
 }
 
+/// Rows read from the database at a time for an export.
+const EXPORT_PAGE_ROWS: i64 = 5_000;
+/// Chunks of an export written ahead of the client (each a page of rows as CSV).
+const EXPORT_CHUNKS_AHEAD: usize = 2;
+
 #[utoipa::path(get, path = "/v1/imports/{id}/rows.csv", tag = "imports", params(("id" = i64, Path, description = "import id", example = 1), RowQuery),
     responses((status = 200, body = String, content_type = "text/csv", description = "the rows; cells starting with = + - @ are written with a leading quote"),
               (status = 404, description = "not_found: no such import or company, or none the token may see"),
@@ -651,9 +656,81 @@ pub async fn export_rows(
     let access = Access::of(&state, &caller).await?;
     let import = access.load(&state, *path).await?;
     let filter = row_filter(&state, &caller, &access, &import, &query).await?;
+    // The first page is read before the answer starts: until then a failure is still a status.
     let mut conn = db::connection(&state.pool).await?;
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    // The row's outcome first, then the row as the file had it, one column per original column.
+    let first = rows::export_page(&mut conn, import.id, &filter, 0, EXPORT_PAGE_ROWS).await?;
+    drop(conn);
+    let header = export_header(&import);
+    let import_id = import.id;
+    let (body, mut chunks) = tokio::sync::mpsc::channel(EXPORT_CHUNKS_AHEAD);
+    tokio::spawn(stream_export(
+        state.pool.clone(),
+        import_id,
+        filter,
+        header,
+        first,
+        body,
+    ));
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"import-{import_id}-rows.csv\""),
+        ))
+        .streaming(futures_util::stream::poll_fn(move |cx| {
+            chunks.poll_recv(cx)
+        })))
+}
+
+/// Writes an export into its answer's body a page at a time, from the page read already: a
+/// page is read while the one before waits for the client, and no more than
+/// [`EXPORT_CHUNKS_AHEAD`] pages wait, so memory stays a few pages whatever the import's size.
+/// Each page takes a connection for its own queries only, so a slow client holds none.
+///
+/// A failure once the answer has started cannot change its status: it is logged and the body
+/// ends with an error, which cuts the connection before the body's last chunk, so the client
+/// sees an incomplete download rather than a file that looks whole.
+async fn stream_export(
+    pool: db::Pool,
+    import_id: i64,
+    filter: RowFilter,
+    header: Vec<String>,
+    first: rows::ExportPage,
+    body: tokio::sync::mpsc::Sender<Result<web::Bytes, std::io::Error>>,
+) {
+    let mut header = Some(header);
+    let mut page = first;
+    let failure = loop {
+        let chunk = match export_chunk(header.take(), page.rows).await {
+            Ok(chunk) => chunk,
+            Err(error) => break error.to_string(),
+        };
+        if !chunk.is_empty() && body.send(Ok(web::Bytes::from(chunk))).await.is_err() {
+            tracing::info!(import_id, "the client stopped reading the export");
+            return;
+        }
+        let Some(last) = page.last else {
+            return;
+        };
+        let mut conn = match db::connection(&pool).await {
+            Ok(conn) => conn,
+            Err(error) => break error.to_string(),
+        };
+        page = match rows::export_page(&mut conn, import_id, &filter, last, EXPORT_PAGE_ROWS).await
+        {
+            Ok(page) => page,
+            Err(error) => break error.to_string(),
+        };
+    };
+    tracing::error!(import_id, error = %failure, "the export failed part way; its body is cut short");
+    let _ = body
+        .send(Err(std::io::Error::other("the export failed part way")))
+        .await;
+}
+
+/// The export's columns: the row's outcome first, then the row as the file had it, one column
+/// per original column.
+fn export_header(import: &Import) -> Vec<String> {
     let original: Vec<String> = import
         .facts
         .as_ref()
@@ -677,86 +754,82 @@ pub async fn export_rows(
     .map(|h| (*h).to_owned())
     .collect();
     header.extend(original);
-    let write_error = |error: csv::Error| {
-        tracing::error!(%error, "export failed");
-        Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "export_failed",
-            "The export could not be written",
-        )
+    header
+}
+
+/// A row's cells in the export's columns.
+fn export_cells(row: StoredRow) -> Vec<String> {
+    let codes = |v: &serde_json::Value| {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|i| i["code"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
     };
-    writer
-        .write_record(header.iter().map(|h| report::export_cell(h)))
-        .map_err(write_error)?;
-    let mut offset = 0;
-    loop {
-        let (page, _) = rows::page(&mut conn, import.id, &filter, offset, 1000).await?;
-        if page.is_empty() {
-            break;
-        }
-        offset += page.len() as i64;
-        for row in page {
-            let codes = |v: &serde_json::Value| {
-                v.as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|i| i["code"].as_str())
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    })
-                    .unwrap_or_default()
-            };
-            let punches = row
-                .punches
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|p| {
-                            format!(
-                                "{} {}",
-                                p["type"].as_str().unwrap_or(""),
-                                p["time"].as_str().unwrap_or("")
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; ")
+    let punches = row
+        .punches
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| {
+                    format!(
+                        "{} {}",
+                        p["type"].as_str().unwrap_or(""),
+                        p["time"].as_str().unwrap_or("")
+                    )
                 })
-                .unwrap_or_default();
-            let raw: Vec<String> = row
-                .raw
-                .as_ref()
-                .and_then(|r| serde_json::from_value(r.clone()).ok())
-                .unwrap_or_default();
-            let mut cells = vec![
-                row.line.to_string(),
-                row.outcome,
-                codes(&row.errors),
-                codes(&row.warnings),
-                row.department,
-                row.company_id.map(|c| c.to_string()).unwrap_or_default(),
-                row.employee_id.unwrap_or_default(),
-                row.bayzat_emp_id.unwrap_or_default(),
-                row.work_date.map(|d| d.to_string()).unwrap_or_default(),
-                punches,
-                row.delivery_state.unwrap_or_default(),
-                row.delivery_detail.unwrap_or_default(),
-            ];
-            cells.extend(raw);
-            writer
-                .write_record(cells.iter().map(|c| report::export_cell(c)))
-                .map_err(write_error)?;
-        }
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default();
+    let raw: Vec<String> = row
+        .raw
+        .and_then(|r| serde_json::from_value(r).ok())
+        .unwrap_or_default();
+    let mut cells = vec![
+        row.line.to_string(),
+        row.outcome,
+        codes(&row.errors),
+        codes(&row.warnings),
+        row.department,
+        row.company_id.map(|c| c.to_string()).unwrap_or_default(),
+        row.employee_id.unwrap_or_default(),
+        row.bayzat_emp_id.unwrap_or_default(),
+        row.work_date.map(|d| d.to_string()).unwrap_or_default(),
+        punches,
+        row.delivery_state.unwrap_or_default(),
+        row.delivery_detail.unwrap_or_default(),
+    ];
+    cells.extend(raw);
+    cells
+}
+
+/// A page of the export as CSV (after the header, for the first), every cell kept from being
+/// read as a spreadsheet formula. Rows need not have as many cells as the header: a line of the
+/// report may have had fewer or more.
+///
+/// Written into a buffer of its own, not through a writer over the body: csv-async's writer
+/// flushes with a blocking wait when dropped, which must never wait on the client.
+async fn export_chunk(
+    header: Option<Vec<String>>,
+    rows: Vec<StoredRow>,
+) -> csv_async::Result<Vec<u8>> {
+    let mut csv = csv_async::AsyncWriterBuilder::new()
+        .flexible(true)
+        .create_writer(Vec::new());
+    let escaped = |cells: Vec<String>| -> Vec<String> {
+        cells.iter().map(|c| report::export_cell(c)).collect()
+    };
+    if let Some(header) = header {
+        csv.write_record(&escaped(header)).await?;
     }
-    let body = writer
-        .into_inner()
-        .map_err(|e| write_error(e.into_error().into()))?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "Content-Disposition",
-            format!("attachment; filename=\"import-{}-rows.csv\"", import.id),
-        ))
-        .body(body))
+    for row in rows {
+        csv.write_record(&escaped(export_cells(row))).await?;
+    }
+    Ok(csv.into_inner().await?)
 }
 
 /// The import an operator's action (release, cancel, reprocess) is about: the caller must manage

@@ -8,10 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
-use report::{IssueCode, Outcome, ReportRow, RowIssue, RowResult};
+use report::{ImportSummary, IssueCode, ReportRow, RowIssue, RowResult, ValidationOutcome};
 use uuid::Uuid;
 
-use crate::pipeline::{outcome_name, Tally};
 use crate::queueing::{Queued, ReadyMessages};
 use crate::store::tx::{ImportTx, NewPunch, NewRow, TxResult, Warnings, Windows};
 
@@ -61,7 +60,9 @@ fn line_of(row: &ReportRow) -> i32 {
 /// The company and the id Bayzat receives, for a row whose punches are stored.
 fn punches_of(result: &RowResult) -> Option<(i64, &str)> {
     match (&result.outcome, result.company_id, &result.bayzat_emp_id) {
-        (Outcome::Valid, Some(company_id), Some(emp_id)) => Some((company_id, emp_id.as_str())),
+        (ValidationOutcome::Valid, Some(company_id), Some(emp_id)) => {
+            Some((company_id, emp_id.as_str()))
+        }
         _ => None,
     }
 }
@@ -178,7 +179,8 @@ pub struct Timings {
 /// What writing the rows came to.
 #[derive(Debug)]
 pub struct Written {
-    pub tally: Tally,
+    /// The rows' outcomes and what became of their punches.
+    pub summary: ImportSummary,
     /// What was queued per company, when punches were queued as they were written.
     pub queued: Vec<Queued>,
     pub timings: Timings,
@@ -193,7 +195,7 @@ pub struct RowWriter<'t> {
     queueing: Queueing,
     /// When punches queued by this import changed state.
     at: DateTime<Utc>,
-    pub tally: Tally,
+    pub summary: ImportSummary,
     pub timings: Timings,
     /// The punch ids reserved so far, adjacent blocks merged.
     reserved: Vec<(i64, i64)>,
@@ -209,7 +211,7 @@ impl<'t> RowWriter<'t> {
             import_id,
             queueing,
             at: Utc::now(),
-            tally: Tally::default(),
+            summary: ImportSummary::new(),
             timings: Timings::default(),
             reserved: Vec::new(),
             added: BTreeMap::new(),
@@ -242,7 +244,7 @@ impl<'t> RowWriter<'t> {
             Queueing::Later => Vec::new(),
         };
         Ok(Written {
-            tally: self.tally,
+            summary: self.summary,
             queued,
             timings: self.timings,
             added: self.added,
@@ -261,7 +263,7 @@ impl<'t> RowWriter<'t> {
             windows,
         } = prepared;
         for (_, result) in &batch {
-            self.tally.count(result);
+            self.summary.add(result);
         }
 
         // What is stored already: exact keys are known punches (or repeats of this import's),
@@ -390,14 +392,14 @@ impl<'t> RowWriter<'t> {
                     let w = &mut wanted[index];
                     if w.known {
                         known_punch_ids.push(w.id);
-                        self.tally.duplicate_punches_known += 1;
+                        self.summary.duplicate_punches_known += 1;
                     } else {
                         punch_ids.push(w.id);
                         if w.claimed {
-                            self.tally.duplicate_punches_in_file += 1;
+                            self.summary.duplicate_punches_in_file += 1;
                         } else {
                             w.claimed = true;
-                            self.tally.punches_new += 1;
+                            self.summary.punches_new += 1;
                         }
                     }
                 }
@@ -421,7 +423,7 @@ impl<'t> RowWriter<'t> {
             rows.push(NewRow {
                 line: line_of(row),
                 raw: &row.raw,
-                outcome: outcome_name(&result.outcome),
+                outcome: result.outcome.as_str(),
                 errors: &result.errors,
                 warnings: Warnings {
                     read: &result.warnings,
@@ -435,7 +437,7 @@ impl<'t> RowWriter<'t> {
                 punches: &result.punches,
                 punch_ids,
                 known_punch_ids,
-                queued: queued_now && result.outcome == Outcome::Valid,
+                queued: queued_now && result.outcome == ValidationOutcome::Valid,
             });
         }
         let clock = Instant::now();

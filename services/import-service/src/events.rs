@@ -1,7 +1,7 @@
 //! What import-service consumes: every delivery state change, so each row shows its delivery
 //! state and each import its progress per company.
 
-use bus::{spawn_consumer, Broker, ConsumerHandle, Incoming, Outcome};
+use bus::{spawn_consumer, Broker, ConsumerHandle, HandlerDecision, Incoming};
 use chrono::Utc;
 use diesel_async::AsyncConnection;
 use domain::{Message, PunchesStatusV1};
@@ -19,7 +19,7 @@ pub fn spawn_status_consumer(broker: &Broker, pool: &db::Pool) -> ConsumerHandle
     )
 }
 
-async fn record_states(pool: db::Pool, incoming: Incoming) -> Outcome {
+async fn record_states(pool: db::Pool, incoming: Incoming) -> HandlerDecision {
     let status: PunchesStatusV1 = match incoming.decode() {
         Ok(status) => status,
         Err(outcome) => return outcome,
@@ -50,7 +50,7 @@ async fn record_states(pool: db::Pool, incoming: Incoming) -> Outcome {
         .map_err(|e| e.to_string())
     };
     match stored.await {
-        Ok(()) => Outcome::Done,
-        Err(error) => Outcome::Retry(error),
+        Ok(()) => HandlerDecision::Done,
+        Err(error) => HandlerDecision::Retry(error),
     }
 }

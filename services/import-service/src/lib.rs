@@ -20,12 +20,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpServer};
+use actix_web::web;
 use auth::{Claims, JwtKeys, Role};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use directory::DirectoryClient;
 use outbox::RelayWaker;
-use service_kit::{Foundation, RunningService, StartError};
+use service_kit::{ApiRateLimit, Foundation, HttpApi, RunningService, StartError};
 use settings::{CommonSettings, Env, SettingsError};
 
 pub const SERVICE: &str = "import-service";
@@ -140,33 +140,17 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         metrics: metrics::Metrics::register(foundation.ops.registry()),
     });
     let jwt = web::Data::new(settings.jwt.clone());
-    let rate_limit = web::Data::new(
-        service_kit::ApiRateLimit::per_second(settings.common.api_rate_limit_per_second)
-            .identified_by(settings.jwt.caller_identity()),
-    );
-    let ops = foundation.ops.clone();
-    let running = RunningService::start(
+    let http = HttpApi::new(
         settings.common.bind,
-        foundation.parts(tasks, consumers),
-        move |listener| {
-            Ok(HttpServer::new(move || {
-                App::new()
-                    .wrap(actix_web::middleware::from_fn(service_kit::checked_input))
-                    .wrap(actix_web::middleware::from_fn(service_kit::rate_limit))
-                    .wrap(actix_web::middleware::from_fn(service_kit::trace_requests))
-                    .configure(service_kit::api_defaults(
-                        ops.clone(),
-                        rate_limit.clone(),
-                        1024 * 1024,
-                    ))
-                    .app_data(state.clone())
-                    .app_data(jwt.clone())
-                    .configure(api::configure)
-            })
-            .listen(listener)?
-            .run())
-        },
-    )?;
+        foundation.ops.clone(),
+        ApiRateLimit::per_second(settings.common.api_rate_limit_per_second)
+            .identified_by(settings.jwt.caller_identity()),
+        1024 * 1024,
+    );
+    let running = service_kit::serve(http, foundation.parts(tasks, consumers), move |config| {
+        config.app_data(state.clone()).app_data(jwt.clone());
+        api::configure(config);
+    })?;
     // An upload in progress at a stop is finished within the server's grace; one cut off is
     // failed then, its report kept.
     let pool = foundation.pool.clone();

@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use report::{
-    DateOrder, Directory, FactsCollector, FileFacts, FileProblem, IssueCode, Outcome, ReadOptions,
-    ReportRow, RowReader, RowResult, Scope,
+    DateOrder, Directory, FactsCollector, FileFacts, FileProblem, ImportSummary, IssueCode,
+    ReadOptions, ReportRow, RowReader, RowResult, Scope,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -25,7 +25,7 @@ use crate::batch::{Prepared, Queueing, RowWriter, Written};
 use crate::queueing;
 use crate::store::imports::{self, Import, NewImport};
 use crate::store::punches::StateCount;
-use crate::store::tx::{Completion, ImportTx, TxError};
+use crate::store::tx::{self, Completion, ImportTx, TxError};
 
 /// Rows read, validated and written at a time. Larger batches mean fewer look-ups of stored
 /// punches (one per employee per batch) and better ordered inserts; the reader keeps at most a
@@ -230,74 +230,6 @@ pub fn directory_of(snapshot: &directory::DirectorySnapshot) -> Result<Directory
             .collect(),
     )
     .map_err(|e| format!("the employee directory cannot be used: {e}"))
-}
-
-/// Counts kept while rows are written.
-#[derive(Debug, Default, Clone, Serialize, utoipa::ToSchema)]
-pub struct Tally {
-    pub total: i32,
-    pub valid: i32,
-    pub invalid: i32,
-    pub skipped: i32,
-    pub punches_new: i32,
-    pub duplicate_punches_in_file: i32,
-    pub duplicate_punches_known: i32,
-    pub unmapped_departments: BTreeMap<String, i32>,
-    pub unknown_employees: BTreeMap<String, i32>,
-}
-
-impl Tally {
-    pub(crate) fn count(&mut self, result: &RowResult) {
-        self.total += 1;
-        match result.outcome {
-            Outcome::Valid => self.valid += 1,
-            Outcome::Invalid => self.invalid += 1,
-            Outcome::Skipped => self.skipped += 1,
-        }
-        for issue in &result.errors {
-            match issue.code.as_str() {
-                "unmapped_department" => {
-                    *self
-                        .unmapped_departments
-                        .entry(result.department.clone())
-                        .or_default() += 1
-                }
-                "unknown_employee" => {
-                    let id = result
-                        .report_employee_id
-                        .clone()
-                        .or_else(|| result.employee_id.clone())
-                        .unwrap_or_default();
-                    *self.unknown_employees.entry(id).or_default() += 1;
-                }
-                _ => {}
-            }
-        }
-    }
-
-    pub fn unmapped_json(&self) -> serde_json::Value {
-        json!(self
-            .unmapped_departments
-            .iter()
-            .map(|(name, rows)| json!({ "name": name, "rows": rows }))
-            .collect::<Vec<_>>())
-    }
-
-    pub fn unknown_json(&self) -> serde_json::Value {
-        json!(self
-            .unknown_employees
-            .iter()
-            .map(|(id, rows)| json!({ "employee_id": id, "rows": rows }))
-            .collect::<Vec<_>>())
-    }
-}
-
-pub(crate) fn outcome_name(outcome: &Outcome) -> &'static str {
-    match outcome {
-        Outcome::Valid => "valid",
-        Outcome::Invalid => "invalid",
-        Outcome::Skipped => "skipped",
-    }
 }
 
 fn punches_json(result: &RowResult) -> serde_json::Value {
@@ -592,17 +524,17 @@ async fn store_import(
         .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
     let written = started.elapsed();
     let Written {
-        tally,
+        summary,
         mut queued,
         timings,
         added,
     } = writer.finish().await?;
-    if tally.total == 0 {
+    if summary.total == 0 {
         return Err(StoreError::NoRows);
     }
     let held_reason = if options.hold {
         Some("hold")
-    } else if options.strict && tally.invalid > 0 {
+    } else if options.strict && summary.invalid > 0 {
         Some("strict")
     } else {
         None
@@ -612,18 +544,8 @@ async fn store_import(
     }
     tx.complete(
         import_id,
-        tally.total,
-        &Completion {
-            valid: tally.valid,
-            invalid: tally.invalid,
-            skipped: tally.skipped,
-            punches_new: tally.punches_new,
-            duplicate_punches_in_file: tally.duplicate_punches_in_file,
-            duplicate_punches_known: tally.duplicate_punches_known,
-            unmapped_departments: tally.unmapped_json(),
-            unknown_employees: tally.unknown_json(),
-            held_reason,
-        },
+        summary.total,
+        &Completion::of(&summary, held_reason),
         &context.stored,
     )
     .await?;
@@ -632,7 +554,7 @@ async fn store_import(
         "import.uploaded",
         None,
         format!("import {import_id}"),
-        json!({ "filename": context.filename, "sha256": context.sha256, "options": options, "rows": tally, "queued": queued }),
+        json!({ "filename": context.filename, "sha256": context.sha256, "options": options, "rows": summary, "queued": queued }),
     )?])
     .await?;
     let state = if held_reason.is_none() {
@@ -650,8 +572,8 @@ async fn store_import(
         .collect();
     tracing::info!(
         import = import_id,
-        rows = tally.total,
-        punches_new = tally.punches_new,
+        rows = summary.total,
+        punches_new = summary.punches_new,
         written_ms = written.as_millis() as u64,
         waited_for_reading_ms = waiting.as_millis() as u64,
         looking_up_ms = timings.looking_up.as_millis() as u64,
@@ -709,7 +631,8 @@ pub struct DryRun {
     /// What was learnt about the file: encoding, delimiter, header, columns, date order.
     #[schema(value_type = Object)]
     pub facts: FileFacts,
-    pub rows: Tally,
+    /// Counts of all the rows (no punch is looked up, so the punch counts are 0).
+    pub rows: ImportSummary,
     #[schema(value_type = Vec<crate::api::UnmappedDepartment>)]
     pub unmapped_departments: serde_json::Value,
     #[schema(value_type = Vec<crate::api::UnknownEmployee>)]
@@ -759,15 +682,15 @@ pub async fn dry_run(
 ) -> Result<DryRun, std::io::Error> {
     let directory = directory_of(snapshot).map_err(std::io::Error::other)?;
     let now = Utc::now();
-    let mut tally = Tally::default();
+    let mut summary = ImportSummary::new();
     let mut listed = Vec::new();
     let read = read_rows(&received.path, &received.facts, async |rows: Vec<ReportRow>| {
         for row in rows {
             let result = report::validate_within(&row, &directory, now, scope);
-            tally.count(&result);
+            summary.add(&result);
             if listed.len() < DRY_RUN_ROWS {
                 listed.push(json!({
-                    "line": row.line, "raw": row.raw, "outcome": outcome_name(&result.outcome), "errors": result.errors,
+                    "line": row.line, "raw": row.raw, "outcome": result.outcome.as_str(), "errors": result.errors,
                     "warnings": result.warnings, "company_id": result.company_id, "employee_id": result.employee_id,
                     "date": result.date, "punches": punches_json(&result),
                 }));
@@ -782,10 +705,10 @@ pub async fn dry_run(
         dry_run: true,
         filename: filename.to_owned(),
         sha256: received.sha256,
-        unmapped_departments: tally.unmapped_json(),
-        unknown_employees: tally.unknown_json(),
+        unmapped_departments: tx::unmapped_departments(&summary),
+        unknown_employees: tx::unknown_employees(&summary),
         facts: received.facts,
-        rows: tally,
+        rows: summary,
         row_results: listed,
     })
 }

@@ -90,7 +90,7 @@ async fn rewrite(
         rewritten += lines.len();
         after = last;
     }
-    let tally = writer.finish().await?.tally;
+    let summary = writer.finish().await?.summary;
     let (valid, invalid, skipped) = tx.outcome_counts(import_id).await?;
     let held_reason = match import.held_reason.as_deref() {
         Some("hold") => Some("hold"),
@@ -102,18 +102,14 @@ async fn rewrite(
         Some(_) => Vec::new(),
     };
     let to_i32 = |n: i64| i32::try_from(n).unwrap_or(i32::MAX);
+    // The outcomes are counted over every row of the import, not only the rewritten ones.
     tx.reprocessed(
         import_id,
         &Completion {
             valid: to_i32(valid),
             invalid: to_i32(invalid),
             skipped: to_i32(skipped),
-            punches_new: tally.punches_new,
-            duplicate_punches_in_file: tally.duplicate_punches_in_file,
-            duplicate_punches_known: tally.duplicate_punches_known,
-            unmapped_departments: tally.unmapped_json(),
-            unknown_employees: tally.unknown_json(),
-            held_reason,
+            ..Completion::of(&summary, held_reason)
         },
     )
     .await?;
@@ -122,7 +118,7 @@ async fn rewrite(
         "import.reprocessed",
         None,
         format!("import {import_id}"),
-        json!({ "rows_reprocessed": rewritten, "now_valid": tally.valid, "still_invalid": tally.invalid, "queued": queued }),
+        json!({ "rows_reprocessed": rewritten, "now_valid": summary.valid, "still_invalid": summary.invalid, "queued": queued }),
     )?])
     .await?;
     Ok(())

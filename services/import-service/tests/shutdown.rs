@@ -198,7 +198,18 @@ async fn a_second_sigterm_stops_at_once() {
     let mut process = Process::start(&stack).await;
     let _answer = importing(&stack, &process).await;
     process.signal("-TERM");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The first SIGTERM is taken in once the listener is closed; the import goes on.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    assert!(
+        test_support::eventually(Duration::from_secs(10), || async {
+            test_support::status_of(&fresh, &process.base, "/healthz").await == 0
+        })
+        .await,
+        "the listener closes at the first SIGTERM"
+    );
     assert!(
         process.child.try_wait().unwrap().is_none(),
         "still finishing the import"

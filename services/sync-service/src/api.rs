@@ -15,7 +15,7 @@ use service_kit::{Page, PageQuery, Problem};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::runtime::Shared;
+use crate::runtime::SyncContext;
 use crate::store::batches::{self, Batch, BatchFilter};
 use crate::store::deliveries::{self, DeliveryFilter, DeliveryRow, Selection};
 use crate::store::requests::{self, LastError};
@@ -68,7 +68,7 @@ fn unavailable(error: impl std::fmt::Display) -> Problem {
 }
 
 /// Every company of the directory, by id.
-async fn directory(shared: &Shared) -> Result<BTreeMap<i64, DirectoryCompany>, Problem> {
+async fn directory(shared: &SyncContext) -> Result<BTreeMap<i64, DirectoryCompany>, Problem> {
     let snapshot = shared.directory.current().await.map_err(unavailable)?;
     Ok(snapshot
         .companies
@@ -79,7 +79,7 @@ async fn directory(shared: &Shared) -> Result<BTreeMap<i64, DirectoryCompany>, P
 
 /// The company a request names (id or slug), once the caller may perform `permission` on it.
 async fn authorized_company(
-    shared: &Shared,
+    shared: &SyncContext,
     caller: &Caller,
     permission: Permission,
     key: &str,
@@ -96,7 +96,10 @@ async fn authorized_company(
 }
 
 /// The companies the caller may see: `None` for all.
-pub(crate) async fn visible(shared: &Shared, caller: &Caller) -> Result<Option<Vec<i64>>, Problem> {
+pub(crate) async fn visible(
+    shared: &SyncContext,
+    caller: &Caller,
+) -> Result<Option<Vec<i64>>, Problem> {
     match caller.visible_companies() {
         None => Ok(None),
         Some(_) => Ok(Some(
@@ -112,7 +115,7 @@ pub(crate) async fn visible(shared: &Shared, caller: &Caller) -> Result<Option<V
 
 /// Narrows a list to one company (id or slug) within what the caller may see.
 pub(crate) async fn company_filter(
-    shared: &Shared,
+    shared: &SyncContext,
     caller: &Caller,
     company: Option<&str>,
 ) -> Result<Option<Vec<i64>>, Problem> {
@@ -170,7 +173,7 @@ pub struct BatchQuery {
     responses((status = 200, body = BatchPage), (status = 401), (status = 403)),
     security(("bearer" = [])))]
 pub async fn list_batches(
-    shared: web::Data<Shared>,
+    shared: web::Data<SyncContext>,
     caller: Caller,
     query: web::Query<BatchQuery>,
     page: web::Query<PageQuery>,
@@ -204,7 +207,7 @@ pub struct DeliveryPage {
     pub total: i64,
 }
 
-async fn find_batch(shared: &Shared, caller: &Caller, id: &str) -> Result<Batch, Problem> {
+async fn find_batch(shared: &SyncContext, caller: &Caller, id: &str) -> Result<Batch, Problem> {
     let id: Uuid = id.parse().map_err(|_| Problem::not_found("batch"))?;
     let mut conn = db::connection(&shared.pool).await?;
     let batch = batches::find(&mut conn, id)
@@ -223,7 +226,7 @@ async fn find_batch(shared: &Shared, caller: &Caller, id: &str) -> Result<Batch,
     responses((status = 200, body = Batch), (status = 404)),
     security(("bearer" = [])))]
 pub async fn get_batch(
-    shared: web::Data<Shared>,
+    shared: web::Data<SyncContext>,
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
@@ -243,7 +246,7 @@ pub struct Queued {
     responses((status = 202, body = Queued), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn retry_batch(
-    shared: web::Data<Shared>,
+    shared: web::Data<SyncContext>,
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
@@ -286,7 +289,7 @@ pub async fn retry_batch(
 
 /// Scheduled deliveries of the selection → pending, and the company's sender told.
 async fn sync_now(
-    shared: &Shared,
+    shared: &SyncContext,
     caller: &Caller,
     company_id: i64,
     import_id: Option<i64>,
@@ -326,7 +329,7 @@ async fn sync_now(
     responses((status = 202, body = Queued), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn sync_company_now(
-    shared: web::Data<Shared>,
+    shared: web::Data<SyncContext>,
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
@@ -347,7 +350,7 @@ struct ImportCompany {
               (status = 404, description = "no deliveries of the import among the token's companies")),
     security(("bearer" = [])))]
 pub async fn sync_import_now(
-    shared: web::Data<Shared>,
+    shared: web::Data<SyncContext>,
     caller: Caller,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
@@ -422,7 +425,7 @@ pub struct SyncHealth {
     responses((status = 200, body = SyncHealth), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn sync_health(
-    shared: web::Data<Shared>,
+    shared: web::Data<SyncContext>,
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
@@ -490,7 +493,7 @@ pub struct Usage {
     responses((status = 200, body = Usage), (status = 403), (status = 404)),
     security(("bearer" = [])))]
 pub async fn company_usage(
-    shared: web::Data<Shared>,
+    shared: web::Data<SyncContext>,
     caller: Caller,
     path: web::Path<String>,
     query: web::Query<UsageQuery>,
@@ -542,7 +545,7 @@ pub struct DeliveryQuery {
         (status = 422, description = "invalid_state: `state` is not a delivery state")),
     security(("bearer" = [])))]
 pub async fn list_deliveries(
-    shared: web::Data<Shared>,
+    shared: web::Data<SyncContext>,
     caller: Caller,
     query: web::Query<DeliveryQuery>,
     page: web::Query<PageQuery>,

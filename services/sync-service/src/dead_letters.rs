@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{audit, company_filter, visible};
-use crate::runtime::Shared;
+use crate::runtime::SyncContext;
 use crate::store::{status, Conn};
 
 /// How often every replica recounts the dead letters for its gauge (another replica may have
@@ -70,7 +70,7 @@ impl DeadLetterGauge {
 
 /// Starts storing dead letters and recounting them; the gauge is for the handlers.
 pub fn start(
-    shared: &Arc<Shared>,
+    shared: &Arc<SyncContext>,
     registry: &Registry,
 ) -> (
     web::Data<DeadLetterGauge>,
@@ -306,7 +306,7 @@ pub struct DeadLetterQuery {
         (status = 422, description = "invalid_state: `state` is not waiting, replayed or all")),
     security(("bearer" = [])))]
 pub async fn list_dead_letters(
-    shared: web::Data<Shared>,
+    shared: web::Data<SyncContext>,
     caller: Caller,
     query: web::Query<DeadLetterQuery>,
     page: web::Query<PageQuery>,
@@ -379,7 +379,7 @@ impl From<ReplayError> for Problem {
         (status = 503, description = "RabbitMQ did not take it")),
     security(("bearer" = [])))]
 pub async fn replay_dead_letter(
-    shared: web::Data<Shared>,
+    shared: web::Data<SyncContext>,
     gauge: web::Data<DeadLetterGauge>,
     caller: Caller,
     path: web::Path<String>,

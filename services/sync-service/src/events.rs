@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Weak};
 
-use bus::{spawn_consumer, ConsumerHandle, Incoming, Outcome};
+use bus::{spawn_consumer, ConsumerHandle, HandlerDecision, Incoming};
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use directory::DirectoryCompany;
@@ -14,7 +14,7 @@ use domain::{
 };
 use tokio::sync::Notify;
 
-use crate::runtime::{Registry, Shared};
+use crate::runtime::{CompanyWorkers, SyncContext};
 use crate::store::deliveries::{self, NewDelivery, Selection};
 use crate::store::{batches, companies, status, Conn, QueryResult};
 use crate::SCHEMA;
@@ -25,7 +25,7 @@ const COMPANY_PREFETCH: u16 = 10;
 const CONFIG_PREFETCH: u16 = 10;
 
 pub fn spawn_company_consumer(
-    shared: &Arc<Shared>,
+    shared: &Arc<SyncContext>,
     company_id: i64,
     wake: Arc<Notify>,
 ) -> ConsumerHandle {
@@ -43,7 +43,10 @@ pub fn spawn_company_consumer(
     )
 }
 
-pub fn spawn_config_consumer(shared: &Arc<Shared>, registry: Weak<Registry>) -> ConsumerHandle {
+pub fn spawn_config_consumer(
+    shared: &Arc<SyncContext>,
+    registry: Weak<CompanyWorkers>,
+) -> ConsumerHandle {
     let queue = shared.broker.topology().sync_config_queue();
     let shared = shared.clone();
     spawn_consumer(
@@ -58,8 +61,8 @@ pub fn spawn_config_consumer(shared: &Arc<Shared>, registry: Weak<Registry>) -> 
     )
 }
 
-fn retry(error: impl std::fmt::Display) -> Outcome {
-    Outcome::Retry(error.to_string())
+fn retry(error: impl std::fmt::Display) -> HandlerDecision {
+    HandlerDecision::Retry(error.to_string())
 }
 
 /// Records the message as handled, inside the caller's transaction; false when it was before.
@@ -72,11 +75,11 @@ async fn first_time(conn: &mut Conn, incoming: &Incoming, kind: &str) -> QueryRe
 }
 
 async fn on_company_message(
-    shared: &Shared,
+    shared: &SyncContext,
     company_id: i64,
     wake: &Notify,
     incoming: Incoming,
-) -> Outcome {
+) -> HandlerDecision {
     let kind = incoming.message_type.clone().unwrap_or_default();
     let outcome = match kind.as_str() {
         PunchesReadyV1::TYPE => match incoming.decode::<PunchesReadyV1>() {
@@ -86,7 +89,7 @@ async fn on_company_message(
         SyncDueV1::TYPE => match incoming.decode::<SyncDueV1>() {
             Ok(due) => {
                 tracing::debug!(company_id, reason = %due.reason, "sync due");
-                Outcome::Done
+                HandlerDecision::Done
             }
             Err(outcome) => outcome,
         },
@@ -94,9 +97,9 @@ async fn on_company_message(
             Ok(cancelled) => cancel_import(shared, &incoming, cancelled).await,
             Err(outcome) => outcome,
         },
-        other => Outcome::Poison(format!("unexpected message type {other:?}")),
+        other => HandlerDecision::Poison(format!("unexpected message type {other:?}")),
     };
-    if outcome == Outcome::Done {
+    if outcome == HandlerDecision::Done {
         shared.relay.wake();
         wake.notify_one();
     }
@@ -104,7 +107,10 @@ async fn on_company_message(
 }
 
 /// The company's delivery settings as config-service last described them.
-async fn company(shared: &Shared, company_id: i64) -> Result<Option<DirectoryCompany>, Outcome> {
+async fn company(
+    shared: &SyncContext,
+    company_id: i64,
+) -> Result<Option<DirectoryCompany>, HandlerDecision> {
     let snapshot = shared.directory.current().await.map_err(retry)?;
     Ok(snapshot.company(company_id).cloned())
 }
@@ -144,7 +150,11 @@ fn arrival(
     }
 }
 
-async fn store_ready(shared: &Shared, incoming: &Incoming, ready: PunchesReadyV1) -> Outcome {
+async fn store_ready(
+    shared: &SyncContext,
+    incoming: &Incoming,
+    ready: PunchesReadyV1,
+) -> HandlerDecision {
     let company_id = ready.company_id.0;
     let company = match company(shared, company_id).await {
         Ok(company) => company,
@@ -198,17 +208,17 @@ async fn store_ready(shared: &Shared, incoming: &Incoming, ready: PunchesReadyV1
     match stored {
         Ok(count) => {
             tracing::info!(company_id, batch_id = %ready.batch_id, count, "punches stored");
-            Outcome::Done
+            HandlerDecision::Done
         }
         Err(error) => retry(error),
     }
 }
 
 async fn cancel_import(
-    shared: &Shared,
+    shared: &SyncContext,
     incoming: &Incoming,
     cancelled: ImportCancelledV1,
-) -> Outcome {
+) -> HandlerDecision {
     let now = shared.clock.now();
     let company_id = cancelled.company_id.0;
     let mut conn = match db::connection(&shared.pool).await {
@@ -242,7 +252,7 @@ async fn cancel_import(
     match done {
         Ok(count) => {
             tracing::info!(company_id, import_id = %cancelled.import_id, count, "import cancelled");
-            Outcome::Done
+            HandlerDecision::Done
         }
         Err(error) => retry(error),
     }
@@ -257,10 +267,10 @@ fn cancellable() -> Vec<DeliveryState> {
 }
 
 async fn on_config_changed(
-    shared: &Shared,
-    registry: &Weak<Registry>,
+    shared: &SyncContext,
+    registry: &Weak<CompanyWorkers>,
     incoming: Incoming,
-) -> Outcome {
+) -> HandlerDecision {
     let event: ConfigCompanyChangedV1 = match incoming.decode() {
         Ok(event) => event,
         Err(outcome) => return outcome,
@@ -271,11 +281,11 @@ async fn on_config_changed(
     };
     if event.changes.contains(&CompanyChange::Deleted) {
         registry.remove(company_id);
-        return Outcome::Done;
+        return HandlerDecision::Done;
     }
     let company = match company(shared, company_id).await {
         Ok(Some(company)) => company,
-        Ok(None) => return Outcome::Done,
+        Ok(None) => return HandlerDecision::Done,
         Err(outcome) => return outcome,
     };
     if let Err(error) = registry.ensure(company_id, company.is_enabled).await {
@@ -297,7 +307,7 @@ async fn on_config_changed(
     match applied {
         Ok(()) => {
             shared.relay.wake();
-            Outcome::Done
+            HandlerDecision::Done
         }
         Err(error) => retry(error),
     }

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod runtime;
 pub mod scheduler;
+pub mod schema;
 pub mod sender;
 pub mod settings;
 pub mod store;
@@ -16,17 +17,17 @@ pub mod store;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use actix_web::{web, App, HttpServer};
+use actix_web::web;
 use bayzat_client::BayzatClient;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use directory::DirectoryClient;
 use outbox::RelayWaker;
-use service_kit::{Foundation, RunningService, StartError};
+use service_kit::{ApiRateLimit, Foundation, HttpApi, RunningService, StartError};
 
 pub use crate::clock::Clock;
 pub use crate::settings::{BayzatSettings, Settings};
 
-use crate::runtime::{Registry, Shared};
+use crate::runtime::{CompanyWorkers, SyncContext};
 
 pub const SERVICE: &str = "sync-service";
 /// The Postgres schema this service owns.
@@ -53,7 +54,7 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
     )
     .map_err(|e| StartError::Listen(std::io::Error::other(e)))?;
     let jwt = settings.jwt.clone();
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(SyncContext {
         pool: foundation.pool.clone(),
         broker: foundation.broker.clone(),
         relay: relay.clone(),
@@ -73,55 +74,41 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         metrics: metrics::Metrics::register(foundation.ops.registry()),
         stopping: tokio::sync::watch::Sender::new(false),
     });
-    let registry = Registry::new(shared.clone());
-    registry.ensure_directory().await;
+    let workers = CompanyWorkers::new(shared.clone());
+    workers.ensure_directory().await;
     let (dead_letter_gauge, dead_letter_consumer, dead_letter_recount) =
         dead_letters::start(&shared, foundation.ops.registry());
     let consumers = vec![
-        events::spawn_config_consumer(&shared, registry.weak()),
+        events::spawn_config_consumer(&shared, workers.weak()),
         dead_letter_consumer,
     ];
-    let finishing = registry.weak();
+    let finishing = workers.weak();
     let tasks = vec![
         outbox::spawn_relay(foundation.pool.clone(), publisher, SCHEMA, relay),
-        scheduler::spawn(shared.clone(), registry),
+        scheduler::spawn(shared.clone(), workers),
         dead_letter_recount,
     ];
     // On stop, a call in flight ends within BAYZAT_HTTP_TIMEOUT; then its answer is written.
     let finish_within = settings.bayzat.http_timeout + STOP_MARGIN;
     let state = web::Data::from(shared);
     let jwt = web::Data::new(settings.jwt.clone());
-    let rate_limit = web::Data::new(
-        service_kit::ApiRateLimit::per_second(settings.common.api_rate_limit_per_second)
-            .identified_by(settings.jwt.caller_identity()),
-    );
-    let ops = foundation.ops.clone();
-    let running = RunningService::start(
+    let http = HttpApi::new(
         settings.common.bind,
-        foundation.parts(tasks, consumers),
-        move |listener| {
-            Ok(HttpServer::new(move || {
-                App::new()
-                    .wrap(actix_web::middleware::from_fn(service_kit::checked_input))
-                    .wrap(actix_web::middleware::from_fn(service_kit::rate_limit))
-                    .wrap(actix_web::middleware::from_fn(service_kit::trace_requests))
-                    .configure(service_kit::api_defaults(
-                        ops.clone(),
-                        rate_limit.clone(),
-                        64 * 1024,
-                    ))
-                    .app_data(state.clone())
-                    .app_data(jwt.clone())
-                    .app_data(dead_letter_gauge.clone())
-                    .configure(api::configure)
-            })
-            .listen(listener)?
-            .run())
-        },
-    )?;
+        foundation.ops.clone(),
+        ApiRateLimit::per_second(settings.common.api_rate_limit_per_second)
+            .identified_by(settings.jwt.caller_identity()),
+        64 * 1024,
+    );
+    let running = service_kit::serve(http, foundation.parts(tasks, consumers), move |config| {
+        config
+            .app_data(state.clone())
+            .app_data(jwt.clone())
+            .app_data(dead_letter_gauge.clone());
+        api::configure(config);
+    })?;
     Ok(running.with_drain(async move {
-        if let Some(registry) = finishing.upgrade() {
-            registry.finish(finish_within).await;
+        if let Some(workers) = finishing.upgrade() {
+            workers.finish(finish_within).await;
         }
     }))
 }

@@ -17,7 +17,9 @@ use crate::metrics::Metrics;
 use crate::settings::BayzatSettings;
 use crate::store::{self, companies};
 
-pub struct Shared {
+/// What the consumers, senders, scheduler and API handlers of this replica share: the pool, the
+/// broker, the Bayzat client, the keys, the clock and the stop signal.
+pub struct SyncContext {
     pub pool: db::Pool,
     pub broker: Broker,
     pub relay: RelayWaker,
@@ -33,7 +35,7 @@ pub struct Shared {
     pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
-impl Shared {
+impl SyncContext {
     pub fn is_stopping(&self) -> bool {
         *self.stopping.borrow()
     }
@@ -47,7 +49,7 @@ impl Shared {
 
 struct CompanyParts {
     _consumer: ConsumerHandle,
-    /// None once [`Registry::finish`] took it to wait for it.
+    /// None once [`CompanyWorkers::finish`] took it to wait for it.
     sender: Option<JoinHandle<()>>,
 }
 
@@ -59,15 +61,16 @@ impl Drop for CompanyParts {
     }
 }
 
-/// The companies this replica consumes and sends for. Dropping it stops them all.
-pub struct Registry {
-    shared: Arc<Shared>,
+/// Each company's consumer and sender on this replica: the companies it consumes and sends for.
+/// Dropping it stops them all.
+pub struct CompanyWorkers {
+    shared: Arc<SyncContext>,
     companies: Mutex<HashMap<i64, CompanyParts>>,
-    me: Weak<Registry>,
+    me: Weak<CompanyWorkers>,
 }
 
-impl Registry {
-    pub fn new(shared: Arc<Shared>) -> Arc<Self> {
+impl CompanyWorkers {
+    pub fn new(shared: Arc<SyncContext>) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             shared,
             companies: Mutex::new(HashMap::new()),
@@ -75,7 +78,7 @@ impl Registry {
         })
     }
 
-    pub fn weak(&self) -> Weak<Registry> {
+    pub fn weak(&self) -> Weak<CompanyWorkers> {
         self.me.clone()
     }
 

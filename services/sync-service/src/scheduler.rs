@@ -9,7 +9,7 @@ use diesel_async::AsyncConnection;
 use domain::{CompanyId, DueReason, SyncDueV1};
 use tokio::task::JoinHandle;
 
-use crate::runtime::{Registry, Shared};
+use crate::runtime::{CompanyWorkers, SyncContext};
 use crate::store::{companies, deliveries, status};
 
 /// How often each replica looks for due work.
@@ -19,7 +19,7 @@ const QUIET_SECONDS: i64 = 2;
 
 /// Runs until aborted; owns the registry, so aborting it stops the companies' consumers and
 /// senders too.
-pub fn spawn(shared: Arc<Shared>, registry: Arc<Registry>) -> JoinHandle<()> {
+pub fn spawn(shared: Arc<SyncContext>, registry: Arc<CompanyWorkers>) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             registry.ensure_directory().await;
@@ -35,7 +35,7 @@ pub fn spawn(shared: Arc<Shared>, registry: Arc<Registry>) -> JoinHandle<()> {
 }
 
 /// One round: publishes `sync.due.v1` for every company with due work nobody is sending.
-pub async fn announce_due(shared: &Shared) -> Result<usize, db::DbError> {
+pub async fn announce_due(shared: &SyncContext) -> Result<usize, db::DbError> {
     let now = shared.clock.now();
     let mut conn = db::connection(&shared.pool).await?;
     let announced = conn
@@ -67,7 +67,7 @@ pub async fn announce_due(shared: &Shared) -> Result<usize, db::DbError> {
     Ok(announced)
 }
 
-async fn refresh_gauges(shared: &Shared) -> Result<(), db::DbError> {
+async fn refresh_gauges(shared: &SyncContext) -> Result<(), db::DbError> {
     let mut conn = db::connection(&shared.pool).await?;
     let counts = deliveries::counts(&mut conn, None).await?;
     let gauge = &shared.metrics.deliveries;

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::keys::KeyError;
-use crate::runtime::Shared;
+use crate::runtime::SyncContext;
 use crate::store::companies::SyncState;
 use crate::store::deliveries::{self, Update};
 use crate::store::leases::Fence;
@@ -31,7 +31,7 @@ const FAILURE_PAUSE: Duration = Duration::from_secs(1);
 
 /// Runs until aborted, or until the service stops: then it ends after the drain in progress
 /// (which starts no new call).
-pub fn spawn(shared: Arc<Shared>, company_id: i64, wake: Arc<Notify>) -> JoinHandle<()> {
+pub fn spawn(shared: Arc<SyncContext>, company_id: i64, wake: Arc<Notify>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut sender = Sender::new(shared.clone(), company_id);
         loop {
@@ -69,7 +69,7 @@ enum Flow {
 }
 
 struct Sender {
-    shared: Arc<Shared>,
+    shared: Arc<SyncContext>,
     company_id: i64,
     limiter: DefaultDirectRateLimiter,
     /// When this sender's last request actually left.
@@ -79,7 +79,7 @@ struct Sender {
 }
 
 impl Sender {
-    fn new(shared: Arc<Shared>, company_id: i64) -> Self {
+    fn new(shared: Arc<SyncContext>, company_id: i64) -> Self {
         let interval = shared.bayzat_settings.interval();
         let quota = Quota::with_period(interval.max(Duration::from_millis(1)))
             .expect("a non-zero period")

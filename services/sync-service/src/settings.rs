@@ -1,98 +1,15 @@
 //! sync-service's configuration (docs/architecture.md#configuration), read once at start.
 
-use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use auth::JwtKeys;
-use domain::RetrySchedule;
-use regex::Regex;
-use settings::{CommonSettings, Env, Millis, Seconds, SettingsError};
+use settings::{CommonSettings, Env, Seconds, SettingsError};
 
 use crate::clock::Clock;
 use crate::{BIND_VARIABLE, DEFAULT_BIND};
 
-/// How the company's requests to Bayzat are paced and retried.
-#[derive(Debug, Clone)]
-pub struct BayzatSettings {
-    /// `BAYZAT_RATE_LIMIT_DELAY`: one request per key per this long, start to start.
-    pub rate_limit_delay: Duration,
-    /// `BAYZAT_RATE_LIMIT_MARGIN_MS`: added to the delay, against network jitter.
-    pub rate_limit_margin: Duration,
-    /// `BAYZAT_MAX_RECORDS_PER_REQUEST`.
-    pub max_records: NonZeroUsize,
-    /// `BAYZAT_RETRY_SCHEDULE` fitted to `BAYZAT_MAX_RETRY_ATTEMPTS`.
-    pub retry_schedule: RetrySchedule,
-    /// `BAYZAT_HTTP_TIMEOUT`: a whole request, connecting included.
-    pub http_timeout: Duration,
-    /// `BAYZAT_DUPLICATE_PATTERN`: a refusal whose message matches is a duplicate.
-    pub duplicate_pattern: Regex,
-    /// `BAYZAT_MAX_RETRY_AFTER`: the longest wait a 429 is obeyed for; a longer Retry-After is a
-    /// transient failure on the retry schedule.
-    pub max_retry_after: Duration,
-}
-
-impl BayzatSettings {
-    /// One request per this long, start to start.
-    pub fn interval(&self) -> Duration {
-        self.rate_limit_delay + self.rate_limit_margin
-    }
-}
-
-impl BayzatSettings {
-    /// The `BAYZAT_*` variables sync-service reads, with their defaults.
-    pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
-        let defaults = BayzatSettings::default();
-        let max_attempts: u32 = env.or("BAYZAT_MAX_RETRY_ATTEMPTS", 5)?;
-        let schedule: RetrySchedule = env.or("BAYZAT_RETRY_SCHEDULE", RetrySchedule::default())?;
-        let max_records: usize = env.or("BAYZAT_MAX_RECORDS_PER_REQUEST", 20)?;
-        let max_records = NonZeroUsize::new(max_records).ok_or_else(|| SettingsError {
-            variable: "BAYZAT_MAX_RECORDS_PER_REQUEST".into(),
-            problem: "must be at least 1".into(),
-        })?;
-        Ok(BayzatSettings {
-            rate_limit_delay: env
-                .or(
-                    "BAYZAT_RATE_LIMIT_DELAY",
-                    Seconds(defaults.rate_limit_delay),
-                )?
-                .0,
-            rate_limit_margin: env
-                .or(
-                    "BAYZAT_RATE_LIMIT_MARGIN_MS",
-                    Millis(defaults.rate_limit_margin),
-                )?
-                .0,
-            max_records,
-            retry_schedule: schedule.with_max_attempts(max_attempts),
-            http_timeout: env
-                .or("BAYZAT_HTTP_TIMEOUT", Seconds(defaults.http_timeout))?
-                .0,
-            duplicate_pattern: env
-                .or(
-                    "BAYZAT_DUPLICATE_PATTERN",
-                    Pattern(defaults.duplicate_pattern),
-                )?
-                .0,
-            max_retry_after: env
-                .or("BAYZAT_MAX_RETRY_AFTER", Wait(defaults.max_retry_after))?
-                .0,
-        })
-    }
-}
-
-impl Default for BayzatSettings {
-    fn default() -> Self {
-        Self {
-            rate_limit_delay: Duration::from_secs(1),
-            rate_limit_margin: Duration::from_millis(25),
-            max_records: domain::MAX_RECORDS_PER_REQUEST,
-            retry_schedule: RetrySchedule::default(),
-            http_timeout: Duration::from_secs(10),
-            duplicate_pattern: bayzat_client::default_duplicate_pattern(),
-            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
-        }
-    }
-}
+// The `BAYZAT_*` settings are read where the contract probe can read them too.
+pub use bayzat_settings::{BayzatSettings, DEFAULT_MAX_RETRY_AFTER};
 
 #[derive(Clone)]
 pub struct Settings {
@@ -122,27 +39,6 @@ pub struct Settings {
 /// The sender lease's default lifetime (docs/architecture.md#delivery-rules: about 15 s).
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(15);
 
-/// `BAYZAT_MAX_RETRY_AFTER`'s default.
-pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
-
-/// A wait in seconds (`900`, fractions allowed) or with a unit like `BAYZAT_RETRY_SCHEDULE`'s
-/// items (`15m`, `500ms`, `1h`).
-struct Wait(Duration);
-
-impl std::str::FromStr for Wait {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if let Ok(Seconds(wait)) = s.parse::<Seconds>() {
-            return Ok(Wait(wait));
-        }
-        match RetrySchedule::parse(s).map(|one| one.delays().to_vec()) {
-            Ok(delays) if delays.len() == 1 => Ok(Wait(delays[0])),
-            _ => Err("expected seconds or one duration with a unit (ms, s, m, h, d)".to_owned()),
-        }
-    }
-}
-
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
@@ -155,20 +51,6 @@ impl std::fmt::Debug for Settings {
             .field("bayzat", &self.bayzat)
             .field("replica_id", &self.replica_id)
             .finish_non_exhaustive()
-    }
-}
-
-/// A regex setting.
-struct Pattern(Regex);
-
-impl std::str::FromStr for Pattern {
-    type Err = &'static str;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        // regex's own message spans several lines; the setting's error must stay on one.
-        Regex::new(s)
-            .map(Pattern)
-            .map_err(|_| "not a valid regular expression")
     }
 }
 
@@ -257,17 +139,18 @@ mod tests {
         Env::from_pairs(pairs)
     }
 
+    // What each `BAYZAT_*` variable means, its default and its errors are tested with
+    // `BayzatSettings` (crates/bayzat-settings); here, that sync-service reads them.
     #[test]
     fn defaults() {
         let settings = Settings::from_env(&env(&[])).unwrap();
         let bayzat = &settings.bayzat;
-        assert_eq!(bayzat.rate_limit_delay, Duration::from_secs(1));
-        assert_eq!(bayzat.rate_limit_margin, Duration::from_millis(25));
         assert_eq!(bayzat.interval(), Duration::from_millis(1025));
         assert_eq!(bayzat.max_records.get(), 20);
-        assert_eq!(bayzat.retry_schedule, RetrySchedule::default());
         assert_eq!(bayzat.http_timeout, Duration::from_secs(10));
         assert!(bayzat.duplicate_pattern.is_match("Record ALREADY EXISTS"));
+        assert_eq!(bayzat.max_retry_after, DEFAULT_MAX_RETRY_AFTER);
+        assert_eq!(settings.lease_ttl, DEFAULT_LEASE_TTL);
         assert_ne!(settings.replica_id, replica_id());
     }
 
@@ -280,19 +163,21 @@ mod tests {
             ("BAYZAT_RETRY_SCHEDULE", "1s,2s"),
             ("BAYZAT_MAX_RETRY_ATTEMPTS", "3"),
             ("BAYZAT_DUPLICATE_PATTERN", "dup"),
+            ("BAYZAT_MAX_RETRY_AFTER", "2h"),
+            ("SYNC_LEASE_TTL", "20"),
         ]))
         .unwrap();
         assert_eq!(settings.bayzat.interval(), Duration::from_millis(210));
         assert_eq!(settings.bayzat.max_records.get(), 5);
         assert_eq!(settings.bayzat.retry_schedule.to_string(), "1s,2s,2s");
+        assert_eq!(settings.bayzat.max_retry_after, Duration::from_secs(7200));
+        assert_eq!(settings.lease_ttl, Duration::from_secs(20));
         let cases = [
             ("BAYZAT_RATE_LIMIT_DELAY", "fast"),
-            ("BAYZAT_RATE_LIMIT_MARGIN_MS", "1.5"),
             ("BAYZAT_MAX_RECORDS_PER_REQUEST", "0"),
-            ("BAYZAT_MAX_RETRY_ATTEMPTS", "-1"),
-            ("BAYZAT_RETRY_SCHEDULE", "5x"),
-            ("BAYZAT_HTTP_TIMEOUT", "soon"),
             ("BAYZAT_DUPLICATE_PATTERN", "(unclosed"),
+            ("BAYZAT_MAX_RETRY_AFTER", "soon"),
+            ("SYNC_LEASE_TTL", "soon"),
         ];
         for (variable, value) in cases {
             let error = Settings::from_env(&env(&[(variable, value)])).unwrap_err();
@@ -301,30 +186,6 @@ mod tests {
         }
         let error = Settings::from_env(&Env::from_pairs([("DATABASE_URL", "x")])).unwrap_err();
         assert_eq!(error.variable, "AMQP_URL");
-    }
-
-    #[test]
-    fn the_longest_retry_after_obeyed() {
-        let wait = |value: &str| {
-            Settings::from_env(&env(&[("BAYZAT_MAX_RETRY_AFTER", value)]))
-                .map(|s| s.bayzat.max_retry_after)
-        };
-        assert_eq!(
-            Settings::from_env(&env(&[]))
-                .unwrap()
-                .bayzat
-                .max_retry_after,
-            Duration::from_secs(900)
-        );
-        assert_eq!(wait("60").unwrap(), Duration::from_secs(60));
-        assert_eq!(wait("0.5").unwrap(), Duration::from_millis(500));
-        assert_eq!(wait("2h").unwrap(), Duration::from_secs(7200));
-        assert_eq!(wait("1500ms").unwrap(), Duration::from_millis(1500));
-        for bad in ["soon", "1m,2m", "-3"] {
-            let error = wait(bad).unwrap_err();
-            assert_eq!(error.variable, "BAYZAT_MAX_RETRY_AFTER", "{bad}");
-            assert!(!error.to_string().contains('\n'), "{error}");
-        }
     }
 
     #[test]

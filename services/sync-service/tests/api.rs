@@ -181,15 +181,7 @@ async fn lists_health_roles_audit_and_metrics() {
     assert_eq!(document["info"]["title"], "sync-service");
     assert!(document["paths"]["/v1/batches/{id}/retry"].is_object());
 
-    let metrics = stack
-        .client
-        .get(format!("{}/metrics", stack.base()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = test_support::metrics(&stack.client, &stack.base()).await;
     for series in [
         "bridge_bayzat_calls_total",
         "bridge_bayzat_request_seconds",

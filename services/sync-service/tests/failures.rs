@@ -34,24 +34,20 @@ async fn a_refused_key_pauses_without_spending_attempts_until_a_new_key() {
             json!({"api_key": "bz_not_known_here", "test_connection": false}),
         )
         .await;
-    // Lets sync-service take in the key change first, so the pause below is not undone by it.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // sync-service takes in the key change first, so the pause below is not undone by it.
+    stack.config_taken_in().await;
     stack.ready(advline, 1, punches(1, 25)).await;
     stack
         .wait_for(advline, 25, &["paused"], Duration::from_secs(15))
         .await;
-    assert!(stack
-        .states(advline)
-        .await
-        .iter()
-        .all(|(_, _, a, _)| *a == 0));
+    assert!(stack.all_attempts(advline, 0).await);
     let (_, health) = stack
         .get("/v1/companies/advline/sync-health", Role::Viewer)
         .await;
     assert_eq!(health["state"], "paused_auth", "{health}");
     // Nothing more is tried while paused.
     let unauthorized = stack.sim.stats().unauthorized;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stack.scheduler_round_passes().await;
     assert_eq!(stack.sim.stats().unauthorized, unauthorized);
     stack
         .put_config(
@@ -81,11 +77,7 @@ async fn rate_limited_requests_wait_as_told_and_cost_no_attempt() {
     stack
         .wait_for(advline, 60, &["delivered"], Duration::from_secs(30))
         .await;
-    assert!(stack
-        .states(advline)
-        .await
-        .iter()
-        .all(|(_, _, a, _)| *a == 0));
+    assert!(stack.all_attempts(advline, 0).await);
     let stats = stack.key_stats(ADVLINE_KEY);
     assert!(stats.rate_limited > 0, "{stats:?}");
     assert!(stats.min_gap_ms.unwrap_or(u64::MAX) >= 600, "{stats:?}");
@@ -98,29 +90,19 @@ async fn server_errors_are_retried_on_the_schedule_then_failed_and_a_batch_retry
     bayzat.retry_schedule = domain::RetrySchedule::default();
     let stack = Stack::start_with(1, bayzat).await;
     let advline = stack.company_id("advline").await;
-    stack
-        .sim
-        .set_faults(
-            ADVLINE_KEY,
-            Faults {
-                p_500: 1.0,
-                ..Faults::default()
-            },
-        )
-        .unwrap();
+    stack.advline_faults(Faults {
+        p_500: 1.0,
+        ..Faults::default()
+    });
     let batch = stack.ready(advline, 1, punches(1, 5)).await;
     stack
         .wait_for(advline, 5, &["retry_wait"], Duration::from_secs(10))
         .await;
     // The default schedule waits 5 minutes first: nothing happens without the clock moving.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stack.scheduler_round_passes().await;
     assert_eq!(stack.key_stats(ADVLINE_KEY).requests, 1);
     advance_until(&stack, Duration::from_secs(40), || async {
-        stack
-            .states(advline)
-            .await
-            .iter()
-            .all(|(_, s, _, _)| s == "failed")
+        stack.all_in(advline, "failed").await
     })
     .await;
     // The first send and five retries.
@@ -136,10 +118,7 @@ async fn server_errors_are_retried_on_the_schedule_then_failed_and_a_batch_retry
     assert_eq!(listed["status"], "failed", "{listed}");
     assert_eq!(listed["failed_count"], 5, "{listed}");
 
-    stack
-        .sim
-        .set_faults(ADVLINE_KEY, Faults::default())
-        .unwrap();
+    stack.advline_faults(Faults::default());
     let (status, _) = stack
         .post(&format!("/v1/batches/{batch}/retry"), Role::Viewer)
         .await;
@@ -162,36 +141,19 @@ async fn server_errors_are_retried_on_the_schedule_then_failed_and_a_batch_retry
 async fn timeouts_are_transient() {
     let stack = Stack::start(1).await;
     let advline = stack.company_id("advline").await;
-    stack
-        .sim
-        .set_faults(
-            ADVLINE_KEY,
-            Faults {
-                p_timeout: 1.0,
-                hold_ms: 4000,
-                ..Faults::default()
-            },
-        )
-        .unwrap();
+    stack.advline_faults(Faults {
+        p_timeout: 1.0,
+        hold_ms: 4000,
+        ..Faults::default()
+    });
     stack.ready(advline, 1, punches(1, 3)).await;
     stack
         .wait_for(advline, 3, &["retry_wait"], Duration::from_secs(10))
         .await;
-    assert!(stack
-        .states(advline)
-        .await
-        .iter()
-        .all(|(_, _, a, _)| *a == 1));
-    stack
-        .sim
-        .set_faults(ADVLINE_KEY, Faults::default())
-        .unwrap();
+    assert!(stack.all_attempts(advline, 1).await);
+    stack.advline_faults(Faults::default());
     advance_until(&stack, Duration::from_secs(20), || async {
-        stack
-            .states(advline)
-            .await
-            .iter()
-            .all(|(_, s, _, _)| s == "delivered")
+        stack.all_in(advline, "delivered").await
     })
     .await;
     assert_exactly_once(&stack.ledger(ADVLINE_KEY), 3);
@@ -201,17 +163,11 @@ async fn timeouts_are_transient() {
 async fn accepted_but_answered_500_ends_with_every_punch_once() {
     let stack = Stack::start(1).await;
     let advline = stack.company_id("advline").await;
-    stack
-        .sim
-        .set_faults(
-            ADVLINE_KEY,
-            Faults {
-                p_accept_then_500: 0.5,
-                seed: 7,
-                ..Faults::default()
-            },
-        )
-        .unwrap();
+    stack.advline_faults(Faults {
+        p_accept_then_500: 0.5,
+        seed: 7,
+        ..Faults::default()
+    });
     stack.ready(advline, 1, punches(1, 30)).await;
     advance_until(&stack, Duration::from_secs(60), || async {
         let states = stack.states(advline).await;
@@ -246,8 +202,18 @@ async fn a_wait_longer_than_the_lease_keeps_the_lease() {
     );
     let (epoch, live) = stack.lease(advline).await.expect("a lease");
     assert!(live);
-    // Longer than the lease lasts, shorter than the wait: the waiting sender still holds it.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // Once the lease's term then has ended, and still within the wait, the waiting sender still
+    // holds it.
+    let term = stack.lease_expires_at(advline).await.expect("a lease");
+    test_support::wait_for(
+        Duration::from_secs(10),
+        "the lease's first term ends",
+        || async {
+            let now = chrono::Utc::now();
+            (now > term).then_some(()).ok_or(format!("{now} <= {term}"))
+        },
+    )
+    .await;
     assert_eq!(stack.lease(advline).await, Some((epoch, true)));
     stack
         .wait_for(advline, 30, &["delivered"], Duration::from_secs(30))
@@ -268,7 +234,7 @@ async fn a_batch_retry_resends_punches_of_an_employee_bayzat_did_not_know() {
     let advline = stack.company_id("advline").await;
     // The directory's load is taken in first: a configuration change would make the sender
     // forget unknown empIds by itself.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stack.config_taken_in().await;
     let batch = stack
         .ready(
             advline,
@@ -315,7 +281,7 @@ async fn a_batch_retry_resends_punches_of_an_employee_bayzat_did_not_know() {
 async fn a_batch_retry_during_a_long_drain_resends_the_refused_employee() {
     let stack = Stack::start(1).await;
     let advline = stack.company_id("advline").await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stack.config_taken_in().await;
     let known = punches(1000, 200);
     let mut batch_punches = vec![
         punch(1, "1004", domain::PunchType::CheckIn, "2026-05-02 05:00:00"),
@@ -389,18 +355,15 @@ async fn wait_for_tally(stack: &Stack, company_id: i64, expected: &[(&str, usize
         .iter()
         .map(|(state, n)| ((*state).to_owned(), *n))
         .collect();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let seen = tally(&stack.states(company_id).await);
-        if seen == expected {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "expected {expected:?}, saw {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    test_support::wait_for(
+        Duration::from_secs(20),
+        &format!("deliveries by state {expected:?}"),
+        || async {
+            let seen = tally(&stack.states(company_id).await);
+            (seen == expected).then_some(()).ok_or(format!("{seen:?}"))
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -451,7 +414,7 @@ async fn a_retry_after_of_ten_years_is_a_transient_failure_shown_as_waiting() {
     );
     // Nothing more is sent while they wait.
     let requests = stack.key_stats(ADVLINE_KEY).rate_limited;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stack.scheduler_round_passes().await;
     assert_eq!(stack.key_stats(ADVLINE_KEY).rate_limited, requests);
 }
 
@@ -494,10 +457,6 @@ async fn deliveries_waiting_on_a_retry_after_are_retry_wait_and_health_says_rate
     stack
         .wait_for(advline, 40, &["delivered"], Duration::from_secs(20))
         .await;
-    assert!(stack
-        .states(advline)
-        .await
-        .iter()
-        .all(|(_, _, a, _)| *a == 0));
+    assert!(stack.all_attempts(advline, 0).await);
     assert_exactly_once(&stack.ledger(ADVLINE_KEY), 40);
 }

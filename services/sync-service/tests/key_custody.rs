@@ -4,92 +4,18 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bayzat_sim::{KeySpec, SimConfig};
 use common::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A plain TCP listener standing in for a host that must never receive a key: it keeps every
-/// byte it is sent and answers 401.
-struct Listener {
-    url: String,
-    received: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Listener {
-    async fn start() -> Self {
-        let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/attendance", socket.local_addr().unwrap());
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let keep = received.clone();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = socket.accept().await {
-                let keep = keep.clone();
-                tokio::spawn(async move {
-                    let mut buffer = [0u8; 4096];
-                    // Whatever arrives within a moment is kept; then the answer goes out.
-                    while let Ok(Ok(n)) =
-                        tokio::time::timeout(Duration::from_millis(300), stream.read(&mut buffer))
-                            .await
-                    {
-                        if n == 0 {
-                            break;
-                        }
-                        keep.lock().unwrap().extend_from_slice(&buffer[..n]);
-                    }
-                    let _ = stream
-                        .write_all(
-                            b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                        )
-                        .await;
-                });
-            }
-        });
-        Self { url, received }
-    }
-
-    fn received(&self) -> String {
-        String::from_utf8_lossy(&self.received.lock().unwrap()).into_owned()
-    }
-}
+use test_support::RecordingListener;
 
 async fn database(stack: &Stack) -> AsyncPgConnection {
     AsyncPgConnection::establish(stack.env.db.url())
         .await
         .unwrap()
-}
-
-/// How many times sync-service has taken in a configuration change of the company.
-async fn config_version(stack: &Stack, company_id: i64) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        config_version: i64,
-    }
-    let rows: Vec<Row> = diesel::sql_query(
-        "SELECT config_version FROM sync.company_sync_state WHERE company_id = $1",
-    )
-    .bind::<diesel::sql_types::BigInt, _>(company_id)
-    .load(&mut database(stack).await)
-    .await
-    .unwrap_or_default();
-    rows.into_iter().next().map_or(0, |r| r.config_version)
-}
-
-async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + timeout;
-    while !check().await {
-        assert!(std::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -110,16 +36,10 @@ async fn a_new_api_url_reaches_the_running_sender_and_the_old_one_gets_nothing_m
     .unwrap();
 
     // A new URL alone: the stored key is not sent there, and no longer to the old URL either.
-    let before = config_version(&stack, advline).await;
     stack
         .put_config("advline", json!({ "api_url": second.attendance_url() }))
         .await;
-    eventually(
-        "sync-service never heard of the new api_url",
-        Duration::from_secs(20),
-        || async { config_version(&stack, advline).await > before },
-    )
-    .await;
+    stack.config_taken_in().await;
     stack.ready(advline, 2, punches(1001, 5)).await;
     stack
         .wait_for(
@@ -157,7 +77,7 @@ async fn a_url_outside_the_allowed_list_gets_no_key_even_when_written_into_the_d
     stack
         .add_replica_with(|settings| settings.allowed_api_urls = sim_base.parse().unwrap())
         .await;
-    let listener = Listener::start().await;
+    let listener = RecordingListener::start().await;
     let advline = stack.company_id("advline").await;
     // What an attacker with write access to config-service's database (or a bug) could do.
     diesel::sql_query("UPDATE config.bayzat_configs SET api_url = $1 WHERE company_id = $2")

@@ -35,7 +35,7 @@ async fn hourly_punches_wait_for_the_run_or_a_sync_now() {
     stack
         .wait_for(gulf, 6, &["scheduled"], Duration::from_secs(10))
         .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stack.scheduler_round_passes().await;
     assert!(stack.ledger(GULF_KEY).is_empty());
 
     let (status, _) = stack.post("/v1/imports/10/sync-now", Role::Viewer).await;
@@ -56,7 +56,7 @@ async fn hourly_punches_wait_for_the_run_or_a_sync_now() {
             Duration::from_secs(10),
         )
         .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stack.scheduler_round_passes().await;
     assert_eq!(stack.ledger(GULF_KEY).len(), 6);
     stack.clock.advance(Duration::from_secs(3600));
     stack

@@ -13,20 +13,25 @@ use test_support::eventually;
 
 /// Bayzat stores each request's punches at once and answers `latency_ms` later; a sync-service
 /// process (calls may take 7 s, its lease lasts 10 s) is in the middle of its first request.
-async fn mid_call(stack: &Stack, latency_ms: u64) -> Process {
-    stack
-        .sim
-        .set_faults(
-            ADVLINE_KEY,
-            Faults {
-                latency_ms,
-                ..Faults::default()
-            },
-        )
-        .unwrap();
+/// Returns the process and its base URL.
+async fn mid_call(stack: &Stack, latency_ms: u64) -> (Process, String) {
+    stack.advline_faults(Faults {
+        latency_ms,
+        ..Faults::default()
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
     let process = Process::start_with(
         stack,
-        &[("BAYZAT_HTTP_TIMEOUT", "7"), ("SYNC_LEASE_TTL", "10")],
+        &[
+            ("BAYZAT_HTTP_TIMEOUT", "7"),
+            ("SYNC_LEASE_TTL", "10"),
+            (sync_service::BIND_VARIABLE, &bind),
+        ],
     );
     let advline = stack.company_id("advline").await;
     stack.ready(advline, 1, punches(1, 20)).await;
@@ -37,14 +42,14 @@ async fn mid_call(stack: &Stack, latency_ms: u64) -> Process {
         .await,
         "the request reaches Bayzat"
     );
-    process
+    (process, format!("http://{bind}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_mid_call_waits_for_the_answer_writes_it_and_exits() {
     let stack = Stack::start(0).await;
     let advline = stack.company_id("advline").await;
-    let mut process = mid_call(&stack, 5000).await;
+    let (mut process, _) = mid_call(&stack, 5000).await;
     let terminated = Instant::now();
     process.terminate();
     let status = process
@@ -80,9 +85,24 @@ async fn sigterm_mid_call_waits_for_the_answer_writes_it_and_exits() {
 async fn a_second_sigterm_stops_at_once() {
     let stack = Stack::start(0).await;
     let advline = stack.company_id("advline").await;
-    let mut process = mid_call(&stack, 6000).await;
+    let (mut process, base) = mid_call(&stack, 6000).await;
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    assert_eq!(
+        test_support::status_of(&fresh, &base, "/healthz").await,
+        200
+    );
     process.terminate();
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // The first SIGTERM is taken in once the listener is closed; the call in flight goes on.
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            test_support::status_of(&fresh, &base, "/healthz").await == 0
+        })
+        .await,
+        "the listener closes at the first SIGTERM"
+    );
     assert!(process.0.try_wait().unwrap().is_none(), "still finishing");
     let second = Instant::now();
     process.terminate();

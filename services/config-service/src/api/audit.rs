@@ -2,9 +2,10 @@ use actix_web::{web, HttpResponse};
 use auth::{Caller, Permission};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use service_kit::{Page, PageQuery, Problem};
+use service_kit::{Page, PageQuery};
 use utoipa::IntoParams;
 
+use crate::errors::{AccessError, AuditError};
 use crate::store::audit::{self as store, AuditEntry, AuditFilter};
 use crate::store::companies::{self, CompanyKey};
 use crate::AppState;
@@ -31,8 +32,10 @@ pub async fn list_audit(
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<AuditQuery>,
-) -> Result<HttpResponse, Problem> {
-    caller.require(Permission::ReadAudit)?;
+) -> Result<HttpResponse, AuditError> {
+    caller
+        .require(Permission::ReadAudit)
+        .map_err(AccessError::Refused)?;
     let query = query.into_inner();
     let mut conn = db::connection(&state.pool).await?;
     let company_id = match &query.company {
@@ -40,8 +43,10 @@ pub async fn list_audit(
         Some(key) => {
             let company = companies::find(&mut conn, &CompanyKey::parse(key))
                 .await?
-                .ok_or_else(|| Problem::not_found("company"))?;
-            caller.require_company(&company.slug)?;
+                .ok_or(AccessError::NoSuchCompany)?;
+            caller
+                .require_company(&company.slug)
+                .map_err(AccessError::Refused)?;
             Some(company.id)
         }
     };

@@ -8,11 +8,11 @@ use diesel_async::AsyncConnection;
 use domain::{CompanyChange, SyncFrequency};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use service_kit::Problem;
 use utoipa::ToSchema;
 
 use super::authorized_company;
 use crate::changes::Change;
+use crate::errors::{BayzatConfigError, KeyError};
 use crate::store::bayzat_configs::{self as store, ConfigValues, StoredConfig};
 use crate::AppState;
 
@@ -143,8 +143,18 @@ impl std::fmt::Debug for DecryptedKey {
     }
 }
 
-fn frequency(stored: &str) -> SyncFrequency {
-    SyncFrequency::from_str(stored).unwrap_or_default()
+/// A stored sync frequency. The column's check constraint admits only the names
+/// [`SyncFrequency`] reads, so another value means the schema and the code disagree: it is logged
+/// and read as the default (manual) rather than failing every read of the company.
+pub(crate) fn frequency(company_id: i64, stored: &str) -> SyncFrequency {
+    SyncFrequency::from_str(stored).unwrap_or_else(|_| {
+        tracing::error!(
+            company_id,
+            stored,
+            "a stored sync frequency is not one this version knows; read as manual"
+        );
+        SyncFrequency::default()
+    })
 }
 
 fn view(company_id: i64, stored: Option<&StoredConfig>, default_api_url: &str) -> ConfigView {
@@ -155,7 +165,7 @@ fn view(company_id: i64, stored: Option<&StoredConfig>, default_api_url: &str) -
             key_updated_at: c.key_updated_at,
             api_url: c.api_url.clone(),
             is_enabled: c.is_enabled,
-            sync_frequency: frequency(&c.sync_frequency),
+            sync_frequency: frequency(company_id, &c.sync_frequency),
             daily_at: c.daily_at,
             last_sync_at: c.last_sync_at,
             settings: c.settings.clone(),
@@ -174,16 +184,13 @@ fn view(company_id: i64, stored: Option<&StoredConfig>, default_api_url: &str) -
     }
 }
 
-fn valid_url(url: &str) -> Result<String, Problem> {
+fn valid_url(url: &str) -> Result<String, BayzatConfigError> {
     let url = url.trim();
     match reqwest::Url::parse(url) {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => {
             Ok(url.to_owned())
         }
-        _ => Err(Problem::unprocessable(
-            "invalid_api_url",
-            format!("{url:?} is not an http(s) URL"),
-        )),
+        _ => Err(BayzatConfigError::InvalidApiUrl(url.to_owned())),
     }
 }
 
@@ -196,22 +203,16 @@ fn same_url(a: &str, b: &str) -> bool {
 }
 
 /// A key may be sent to `api_url` only when it is under `BAYZAT_ALLOWED_API_URLS`.
-fn allowed_destination(state: &AppState, api_url: &str) -> Result<(), Problem> {
+fn allowed_destination(state: &AppState, api_url: &str) -> Result<(), BayzatConfigError> {
+    let url = api_url.to_owned();
     state
         .allowed_api_urls
         .check(api_url)
         .map_err(|refusal| match refusal {
-            settings::ApiUrlRefusal::Invalid(why) => Problem::unprocessable(
-                "invalid_api_url",
-                format!("{api_url:?} is not an http(s) URL a key can be sent to: {why}"),
-            ),
-            settings::ApiUrlRefusal::NotAllowed { allowed } => Problem::unprocessable(
-                "api_url_not_allowed",
-                format!(
-                "{api_url:?} is not under BAYZAT_ALLOWED_API_URLS ({allowed}); Bayzat keys are \
-                 only ever sent there"
-            ),
-            ),
+            settings::ApiUrlRefusal::Invalid(why) => BayzatConfigError::UnusableApiUrl { url, why },
+            settings::ApiUrlRefusal::NotAllowed { allowed } => {
+                BayzatConfigError::ApiUrlNotAllowed { url, allowed }
+            }
         })
 }
 
@@ -222,7 +223,7 @@ pub async fn get_config(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, BayzatConfigError> {
     let mut conn = db::connection(&state.pool).await?;
     let company =
         authorized_company(&mut conn, &caller, Permission::ReadMaskedConfig, &path).await?;
@@ -240,7 +241,7 @@ pub async fn put_config(
     caller: Caller,
     path: web::Path<String>,
     body: web::Json<ConfigUpdate>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, BayzatConfigError> {
     let update = body.into_inner();
     let mut conn = db::connection(&state.pool).await?;
     let company =
@@ -262,7 +263,7 @@ pub async fn put_config(
         .map(str::trim)
         .filter(|k| !k.is_empty());
     if update.api_key.is_some() && new_key.is_none() {
-        return Err(Problem::unprocessable("missing_field", "api_key is empty"));
+        return Err(BayzatConfigError::EmptyApiKey);
     }
     if update.api_url.is_some() || new_key.is_some() {
         allowed_destination(&state, &api_url)?;
@@ -273,32 +274,24 @@ pub async fn put_config(
     if let (Some(key), true) = (new_key, update.test_connection.unwrap_or(true)) {
         let result = state.bayzat.test_connection(&api_url, key).await;
         if !result.is_ok() {
-            return Err(Problem::unprocessable(
-                "connection_test_failed",
-                format!("Bayzat did not accept the key: {}", result.kind()),
-            )
-            .with_extension("connection_test", &result));
+            return Err(BayzatConfigError::KeyNotAccepted(result));
         }
     }
     let sync_frequency = update.sync_frequency.unwrap_or_else(|| {
         before
             .as_ref()
-            .map(|c| frequency(&c.sync_frequency))
+            .map(|c| frequency(company.id, &c.sync_frequency))
             .unwrap_or_default()
     });
     let daily_at = match &update.daily_at {
         Some(text) => Some(
-            NaiveTime::parse_from_str(text.trim(), "%H:%M").map_err(|_| {
-                Problem::unprocessable("invalid_daily_at", format!("{text:?} is not HH:MM"))
-            })?,
+            NaiveTime::parse_from_str(text.trim(), "%H:%M")
+                .map_err(|_| BayzatConfigError::InvalidDailyAt(text.clone()))?,
         ),
         None => before.as_ref().and_then(|c| c.daily_at),
     };
     if sync_frequency == SyncFrequency::Daily && daily_at.is_none() {
-        return Err(Problem::unprocessable(
-            "missing_field",
-            "daily_at is required for a daily sync",
-        ));
+        return Err(BayzatConfigError::DailyAtMissing);
     }
     let values = ConfigValues {
         company_id: company.id,
@@ -344,7 +337,7 @@ pub async fn put_config(
         events.push(CompanyChange::Frequency);
     }
     let after = conn
-        .transaction::<_, Problem, _>(async |conn| {
+        .transaction::<_, BayzatConfigError, _>(async |conn| {
             let after = store::save(conn, &values).await?;
             let after_view = view(company.id, Some(&after), &state.default_api_url);
             Change {
@@ -375,7 +368,7 @@ pub async fn test_connection(
     caller: Caller,
     path: web::Path<String>,
     body: Option<web::Json<ConnectionTestRequest>>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, BayzatConfigError> {
     let request = body.map(web::Json::into_inner).unwrap_or_default();
     let mut conn = db::connection(&state.pool).await?;
     let company = authorized_company(&mut conn, &caller, Permission::TestConnection, &path).await?;
@@ -398,28 +391,22 @@ pub async fn test_connection(
         Some(key) => key.to_owned(),
         None => {
             if !same_url(&api_url, &saved_url) {
-                return Err(Problem::unprocessable(
-                    "api_key_required",
-                    "the stored key is only ever sent to the saved api_url; give api_key to test \
-                     another URL",
-                ));
+                return Err(BayzatConfigError::ApiKeyRequired);
             }
             let ciphertext = stored
                 .as_ref()
                 .and_then(|c| c.api_key.clone())
-                .ok_or_else(|| {
-                    Problem::unprocessable("no_api_key", "no key given and none stored")
-                })?;
+                .ok_or(BayzatConfigError::NoApiKey)?;
             state
                 .master_keys
                 .decrypt(company.id, &ciphertext)
-                .map_err(key_unreadable)?
+                .map_err(KeyError::Unreadable)?
                 .expose()
                 .to_owned()
         }
     };
     let result: ConnectionTest = state.bayzat.test_connection(&api_url, &api_key).await;
-    conn.transaction::<_, Problem, _>(async |conn| {
+    conn.transaction::<_, BayzatConfigError, _>(async |conn| {
         Change {
             actor: caller.sub(),
             action: "bayzat_config.tested",
@@ -430,19 +417,8 @@ pub async fn test_connection(
         }
         .record(conn)
         .await
-        .map_err(Problem::from)
+        .map_err(BayzatConfigError::from)
     })
     .await?;
     Ok(HttpResponse::Ok().json(result))
-}
-
-/// A stored key that the master keys cannot open: the configuration is broken, not the request.
-pub(crate) fn key_unreadable(error: crypto::CryptoError) -> Problem {
-    tracing::error!(%error, "a stored Bayzat key cannot be decrypted");
-    Problem::new(
-        actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-        "key_unreadable",
-        "The stored Bayzat key cannot be decrypted with the configured master keys",
-    )
-    .with_detail("the key must be saved again; the service log says why it cannot be read")
 }

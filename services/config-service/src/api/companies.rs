@@ -7,11 +7,11 @@ use diesel_async::AsyncConnection;
 use domain::{normalize_report_name, validate_slug, CompanyChange};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use service_kit::Problem;
 use utoipa::ToSchema;
 
 use super::{authorized_company, is_unique_violation};
 use crate::changes::Change;
+use crate::errors::{AccessError, CompanyError};
 use crate::store::companies::{self as store, Company, CompanyChanges, NewCompany};
 use crate::store::report_names::{self, ReportName};
 use crate::store::Conn;
@@ -84,22 +84,16 @@ pub struct NewReportName {
     pub name: String,
 }
 
-fn valid_timezone(timezone: &str) -> Result<(), Problem> {
-    chrono_tz::Tz::from_str(timezone).map(drop).map_err(|_| {
-        Problem::unprocessable(
-            "invalid_timezone",
-            format!("{timezone:?} is not an IANA time zone"),
-        )
-    })
+fn valid_timezone(timezone: &str) -> Result<(), CompanyError> {
+    chrono_tz::Tz::from_str(timezone)
+        .map(drop)
+        .map_err(|_| CompanyError::InvalidTimezone(timezone.to_owned()))
 }
 
-fn required_text(field: &str, value: &str) -> Result<String, Problem> {
+fn required_text(field: &'static str, value: &str) -> Result<String, CompanyError> {
     let value = value.trim();
     if value.is_empty() {
-        return Err(Problem::unprocessable(
-            "missing_field",
-            format!("{field} is required"),
-        ));
+        return Err(CompanyError::MissingField(field));
     }
     Ok(value.to_owned())
 }
@@ -111,7 +105,7 @@ async fn add_name(
     caller: &Caller,
     company: &Company,
     name: &str,
-) -> Result<(ReportName, bool), Problem> {
+) -> Result<(ReportName, bool), CompanyError> {
     let name = required_text("name", name)?;
     let normalized = normalize_report_name(&name);
     if let Some(existing) = report_names::find_normalized(conn, &normalized).await? {
@@ -121,26 +115,20 @@ async fn add_name(
         let owner = store::find(conn, &store::CompanyKey::Id(existing.company_id))
             .await?
             .filter(|c| caller.can_access_company(&c.slug));
-        let Some(owner) = owner.map(|c| format!("{} ({})", c.name_en, c.slug)) else {
-            return Err(Problem::conflict(
-                "report_name_taken",
-                format!(
-                    "the report name {:?} already maps to another company",
-                    existing.name
-                ),
-            ));
-        };
-        return Err(Problem::conflict(
-            "report_name_taken",
-            format!(
-                "the report name {:?} already maps to {owner}",
-                existing.name
-            ),
-        )
-        .with_extension("company", owner));
+        return Err(CompanyError::ReportNameTaken {
+            name: existing.name,
+            owner: owner.map(|c| format!("{} ({})", c.name_en, c.slug)),
+        });
     }
-    let inserted = report_names::insert(conn, company.id, &name, &normalized).await?;
-    Ok((inserted, true))
+    match report_names::insert(conn, company.id, &name, &normalized).await {
+        Ok(inserted) => Ok((inserted, true)),
+        // Two requests adding the same name at once: the one that lost is told so. Its
+        // transaction is over, so it cannot look up where the name went.
+        Err(error) if is_unique_violation(&error) => {
+            Err(CompanyError::ReportNameAddedMeanwhile(name))
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 #[utoipa::path(get, path = "/v1/companies", tag = "companies",
@@ -149,8 +137,10 @@ async fn add_name(
 pub async fn list_companies(
     state: web::Data<AppState>,
     caller: Caller,
-) -> Result<HttpResponse, Problem> {
-    caller.require(Permission::ReadCompanies)?;
+) -> Result<HttpResponse, CompanyError> {
+    caller
+        .require(Permission::ReadCompanies)
+        .map_err(AccessError::Refused)?;
     let mut conn = db::connection(&state.pool).await?;
     let companies = store::list(&mut conn, caller.visible_companies()).await?;
     let ids: Vec<i64> = companies.iter().map(|c| c.id).collect();
@@ -171,25 +161,18 @@ pub async fn create_company(
     state: web::Data<AppState>,
     caller: Caller,
     body: web::Json<NewCompanyRequest>,
-) -> Result<HttpResponse, Problem> {
-    caller.require(Permission::ManageCompanies)?;
+) -> Result<HttpResponse, CompanyError> {
+    caller
+        .require(Permission::ManageCompanies)
+        .map_err(AccessError::Refused)?;
     let body = body.into_inner();
     let slug = body.slug.trim().to_owned();
-    validate_slug(&slug).map_err(|e| Problem::unprocessable("invalid_slug", e.to_string()))?;
+    validate_slug(&slug).map_err(CompanyError::InvalidSlug)?;
     if slug.bytes().all(|b| b.is_ascii_digit()) {
-        // Paths take a company's id or its slug: an all-digit slug would read as an id.
-        return Err(Problem::unprocessable(
-            "invalid_slug",
-            format!("slug {slug:?} is all digits; paths would read it as a company id"),
-        ));
+        return Err(CompanyError::AllDigitSlug(slug));
     }
     if !caller.can_access_company(&slug) {
-        return Err(Problem::new(
-            actix_web::http::StatusCode::FORBIDDEN,
-            "forbidden_company",
-            "A limited token creates only its own companies",
-        )
-        .with_detail("the slug is not one of this token's companies"));
+        return Err(CompanyError::SlugOutsideToken);
     }
     let name_en = required_text("name_en", &body.name_en)?;
     let name_ar = body
@@ -201,7 +184,7 @@ pub async fn create_company(
 
     let mut conn = db::connection(&state.pool).await?;
     let view = conn
-        .transaction::<_, Problem, _>(async |conn| {
+        .transaction::<_, CompanyError, _>(async |conn| {
             let new = NewCompany {
                 slug: &slug,
                 name_en: &name_en,
@@ -210,10 +193,7 @@ pub async fn create_company(
             };
             let company = match store::insert(conn, &new).await {
                 Err(e) if is_unique_violation(&e) => {
-                    return Err(Problem::conflict(
-                        "slug_taken",
-                        format!("a company with slug {slug:?} exists"),
-                    ));
+                    return Err(CompanyError::SlugTaken(slug.clone()));
                 }
                 other => other?,
             };
@@ -246,7 +226,7 @@ pub async fn get_company(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, CompanyError> {
     let mut conn = db::connection(&state.pool).await?;
     let company = authorized_company(&mut conn, &caller, Permission::ReadCompanies, &path).await?;
     let names = report_names::for_companies(&mut conn, &[company.id]).await?;
@@ -261,7 +241,7 @@ pub async fn update_company(
     caller: Caller,
     path: web::Path<String>,
     body: web::Json<UpdateCompanyRequest>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, CompanyError> {
     let body = body.into_inner();
     let changes = CompanyChanges {
         name_en: body
@@ -279,7 +259,7 @@ pub async fn update_company(
     };
     let mut conn = db::connection(&state.pool).await?;
     let view = conn
-        .transaction::<_, Problem, _>(async |conn| {
+        .transaction::<_, CompanyError, _>(async |conn| {
             let before =
                 authorized_company(conn, &caller, Permission::ManageCompanies, &path).await?;
             let names = report_names::for_companies(conn, &[before.id]).await?;
@@ -316,17 +296,13 @@ pub async fn add_report_name(
     caller: Caller,
     path: web::Path<String>,
     body: web::Json<NewReportName>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, CompanyError> {
     let mut conn = db::connection(&state.pool).await?;
     let (name, added) = conn
-        .transaction::<_, Problem, _>(async |conn| {
+        .transaction::<_, CompanyError, _>(async |conn| {
             let company =
                 authorized_company(conn, &caller, Permission::ManageReportNames, &path).await?;
-            let (name, added) = match add_name(conn, &caller, &company, &body.name).await {
-                // Two operators adding the same name at once: the loser sees who won.
-                Err(problem) => return Err(problem),
-                Ok(result) => result,
-            };
+            let (name, added) = add_name(conn, &caller, &company, &body.name).await?;
             if added {
                 Change {
                     actor: caller.sub(),
@@ -361,15 +337,15 @@ pub async fn remove_report_name(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(String, i64)>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, CompanyError> {
     let (company_key, id) = path.into_inner();
     let mut conn = db::connection(&state.pool).await?;
-    conn.transaction::<_, Problem, _>(async |conn| {
+    conn.transaction::<_, CompanyError, _>(async |conn| {
         let company =
             authorized_company(conn, &caller, Permission::ManageReportNames, &company_key).await?;
         let removed = report_names::delete(conn, company.id, id)
             .await?
-            .ok_or_else(|| Problem::not_found("report name"))?;
+            .ok_or(CompanyError::NoSuchReportName)?;
         Change {
             actor: caller.sub(),
             action: "report_name.removed",
@@ -380,7 +356,7 @@ pub async fn remove_report_name(
         }
         .record(conn)
         .await
-        .map_err(Problem::from)
+        .map_err(CompanyError::from)
     })
     .await?;
     state.relay.wake();

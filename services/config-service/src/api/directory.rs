@@ -3,13 +3,12 @@ use std::collections::HashMap;
 use actix_web::http::header::{self, EntityTag, IfNoneMatch};
 use actix_web::{web, HttpResponse};
 use auth::{Caller, Permission};
-use domain::SyncFrequency;
-use service_kit::Problem;
 use sha2::{Digest, Sha256};
-use std::str::FromStr;
 
 pub use ::directory::{DirectoryCompany, DirectoryEmployee, DirectorySnapshot};
 
+use super::bayzat::frequency;
+use crate::errors::{AccessError, DirectoryError};
 use crate::store::{bayzat_configs, companies, directory, employees, report_names};
 use crate::AppState;
 
@@ -35,9 +34,11 @@ pub async fn snapshot(
     state: web::Data<AppState>,
     caller: Caller,
     if_none_match: Option<web::Header<IfNoneMatch>>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, DirectoryError> {
     if !caller.allows(Permission::ReadDirectorySnapshot) {
-        caller.require(Permission::ReadDirectory)?;
+        caller
+            .require(Permission::ReadDirectory)
+            .map_err(AccessError::Refused)?;
     }
     let mut conn = db::connection(&state.pool).await?;
     let version = directory::version(&mut conn).await?;
@@ -87,7 +88,7 @@ pub async fn snapshot(
                 employees: staff.remove(&c.id).unwrap_or_default(),
                 is_enabled: config.is_none_or(|c| c.is_enabled),
                 sync_frequency: config
-                    .and_then(|c| SyncFrequency::from_str(&c.sync_frequency).ok())
+                    .map(|config| frequency(c.id, &config.sync_frequency))
                     .unwrap_or_default(),
                 daily_at: config.and_then(|c| c.daily_at),
                 api_key_configured: config.is_some_and(|c| c.api_key.is_some()),

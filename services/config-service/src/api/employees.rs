@@ -7,12 +7,13 @@ use diesel_async::AsyncConnection;
 use domain::CompanyChange;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use service_kit::{Page, PageQuery, Problem};
+use service_kit::{Page, PageQuery};
 use utoipa::{IntoParams, ToSchema};
 
 use super::authorized_company;
 use crate::changes::Change;
 use crate::employee_csv;
+use crate::errors::EmployeeError;
 use crate::store::companies::Company;
 use crate::store::employees::{self as store, Employee, EmployeeInput, UpsertCounts};
 use crate::AppState;
@@ -81,15 +82,9 @@ pub struct EmployeeQuery {
 pub type EmployeeList = Page<EmployeeView>;
 
 /// Trims and checks a batch: ids and names present, no id twice, not too many.
-fn checked(rows: Vec<EmployeeInputView>) -> Result<Vec<EmployeeInput>, Problem> {
+fn checked(rows: Vec<EmployeeInputView>) -> Result<Vec<EmployeeInput>, EmployeeError> {
     if rows.len() > MAX_EMPLOYEES_PER_CALL {
-        return Err(Problem::unprocessable(
-            "too_many_employees",
-            format!(
-                "{} employees in one call; at most {MAX_EMPLOYEES_PER_CALL}",
-                rows.len()
-            ),
-        ));
+        return Err(EmployeeError::TooMany(rows.len()));
     }
     let mut seen = HashSet::new();
     let mut repeated = Vec::new();
@@ -98,10 +93,7 @@ fn checked(rows: Vec<EmployeeInputView>) -> Result<Vec<EmployeeInput>, Problem> 
         let employee_id = row.employee_id.trim().to_owned();
         let name = row.name.trim().to_owned();
         if employee_id.is_empty() || name.is_empty() {
-            return Err(Problem::unprocessable(
-                "missing_field",
-                format!("employee {index}: employee_id and name are required"),
-            ));
+            return Err(EmployeeError::MissingField(index));
         }
         if !seen.insert(employee_id.clone()) {
             repeated.push(employee_id.clone());
@@ -119,10 +111,7 @@ fn checked(rows: Vec<EmployeeInputView>) -> Result<Vec<EmployeeInput>, Problem> 
     }
     if !repeated.is_empty() {
         repeated.truncate(10);
-        return Err(Problem::unprocessable(
-            "duplicate_employee_ids",
-            format!("employee ids given more than once: {}", repeated.join(", ")),
-        ));
+        return Err(EmployeeError::RepeatedIds(repeated));
     }
     Ok(checked)
 }
@@ -132,9 +121,9 @@ async fn target_company(
     state: &AppState,
     caller: &Caller,
     company_key: &str,
-) -> Result<Company, Problem> {
+) -> Result<Company, EmployeeError> {
     let mut conn = db::connection(&state.pool).await?;
-    authorized_company(&mut conn, caller, Permission::ManageEmployees, company_key).await
+    Ok(authorized_company(&mut conn, caller, Permission::ManageEmployees, company_key).await?)
 }
 
 /// Writes a checked batch with its audit entry and event.
@@ -144,10 +133,10 @@ async fn upsert_checked(
     company: &Company,
     rows: Vec<EmployeeInput>,
     source: &str,
-) -> Result<UpsertCounts, Problem> {
+) -> Result<UpsertCounts, EmployeeError> {
     let mut conn = db::connection(&state.pool).await?;
     let counts = conn
-        .transaction::<_, Problem, _>(async |conn| {
+        .transaction::<_, EmployeeError, _>(async |conn| {
             let counts = store::upsert(conn, company.id, &rows).await?;
             if counts.inserted + counts.updated > 0 {
                 Change {
@@ -185,7 +174,7 @@ pub async fn list_employees(
     caller: Caller,
     path: web::Path<String>,
     query: web::Query<EmployeeQuery>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, EmployeeError> {
     let mut conn = db::connection(&state.pool).await?;
     let company = authorized_company(&mut conn, &caller, Permission::ReadDirectory, &path).await?;
     let page = PageQuery {
@@ -216,7 +205,7 @@ pub async fn upsert_employees(
     caller: Caller,
     path: web::Path<String>,
     body: web::Json<UpsertRequest>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, EmployeeError> {
     let company = target_company(&state, &caller, &path).await?;
     let rows = checked(body.into_inner().employees)?;
     let counts = upsert_checked(&state, &caller, &company, rows, "json").await?;
@@ -233,19 +222,12 @@ pub async fn upload_employees_csv(
     caller: Caller,
     path: web::Path<String>,
     body: web::Bytes,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, EmployeeError> {
     let company = target_company(&state, &caller, &path).await?;
-    let (rows, rejected_rows) = employee_csv::parse(&body)
-        .map_err(|e| Problem::unprocessable("unreadable_file", e.to_string()))?;
+    let (rows, rejected_rows) =
+        employee_csv::parse(&body).map_err(EmployeeError::UnreadableFile)?;
     if !rejected_rows.is_empty() {
-        return Err(Problem::unprocessable(
-            "invalid_rows",
-            format!(
-                "{} rows cannot be used; nothing was stored",
-                rejected_rows.len()
-            ),
-        )
-        .with_extension("rejected_rows", &rejected_rows));
+        return Err(EmployeeError::InvalidRows(rejected_rows));
     }
     let views = rows
         .into_iter()
@@ -267,17 +249,17 @@ pub async fn deactivate_employee(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<(String, String)>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, EmployeeError> {
     let (company_key, employee_id) = path.into_inner();
     let mut conn = db::connection(&state.pool).await?;
     let employee = conn
-        .transaction::<_, Problem, _>(async |conn| {
+        .transaction::<_, EmployeeError, _>(async |conn| {
             let company =
                 authorized_company(conn, &caller, Permission::ManageEmployees, &company_key)
                     .await?;
             let employee = store::set_active(conn, company.id, &employee_id, false)
                 .await?
-                .ok_or_else(|| Problem::not_found("employee"))?;
+                .ok_or(EmployeeError::NoSuchEmployee)?;
             Change {
                 actor: caller.sub(),
                 action: "employee.deactivated",

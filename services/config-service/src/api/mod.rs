@@ -11,8 +11,8 @@ mod internal;
 use actix_web::{web, HttpResponse};
 use auth::{Caller, Permission};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use service_kit::Problem;
 
+use crate::errors::AccessError;
 use crate::store::companies::{self as company_store, Company, CompanyKey};
 use crate::store::Conn;
 
@@ -22,7 +22,9 @@ pub use companies::{
     CompanyView, NewCompanyRequest, NewReportName, ReportNameView, UpdateCompanyRequest,
 };
 pub use directory::{DirectoryCompany, DirectoryEmployee, DirectorySnapshot};
-pub use employees::{EmployeeList, EmployeeQuery, EmployeeView, UpsertRequest, UpsertResult};
+pub use employees::{
+    EmployeeList, EmployeeQuery, EmployeeView, UpsertRequest, UpsertResult, MAX_EMPLOYEES_PER_CALL,
+};
 
 pub(crate) use audit::__path_list_audit;
 pub(crate) use bayzat::{__path_get_config, __path_put_config, __path_test_connection};
@@ -97,22 +99,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
         );
 }
 
-/// Keeps the internal endpoints off the public bind and everything else off the internal one:
-/// a request for the other listener's routes gets the same 404 as an unknown route.
-pub(crate) async fn split_listeners(
-    internal_addr: std::net::SocketAddr,
-    req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
-) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
-    let on_internal = req.app_config().local_addr() == internal_addr;
-    let internal_route = req.path().starts_with("/internal/");
-    if on_internal != internal_route {
-        let response = actix_web::ResponseError::error_response(&Problem::not_found("route"));
-        return Ok(req.into_response(response));
-    }
-    Ok(next.call(req).await?.map_into_boxed_body())
-}
-
 async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(crate::openapi::document())
 }
@@ -123,12 +109,14 @@ pub(crate) async fn authorized_company(
     caller: &Caller,
     permission: Permission,
     key: &str,
-) -> Result<Company, Problem> {
-    caller.require(permission)?;
+) -> Result<Company, AccessError> {
+    caller.require(permission).map_err(AccessError::Refused)?;
     let company = company_store::find(conn, &CompanyKey::parse(key))
         .await?
-        .ok_or_else(|| Problem::not_found("company"))?;
-    caller.require_company(&company.slug)?;
+        .ok_or(AccessError::NoSuchCompany)?;
+    caller
+        .require_company(&company.slug)
+        .map_err(AccessError::Refused)?;
     Ok(company)
 }
 

@@ -91,12 +91,7 @@ impl App {
 
     /// A token of `role`; a `service` token is sync-service's own (the one that reads keys).
     pub fn token(&self, role: Role) -> String {
-        let sub = match role {
-            Role::Service => "sync-service".to_owned(),
-            _ => format!("{}-user", role.as_str()),
-        };
-        self.keys
-            .mint(&Claims::new(sub, role, chrono::Duration::minutes(10)))
+        test_support::role_token(role, "sync-service")
     }
 
     pub fn token_for(&self, role: Role, companies: &[&str]) -> String {

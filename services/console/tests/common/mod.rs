@@ -7,17 +7,15 @@
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auth::{Claims, JwtKeys, Role};
 use bayzat_sim::{KeySpec, RunningSim, SimConfig};
 use fantoccini::{Client, ClientBuilder, Locator};
 use service_kit::RunningService;
-use test_support::TestEnv;
+use test_support::{ConfigService, TestEnv};
 
 pub const JWT_SECRET: &str = "console-test-secret-of-at-least-32-bytes";
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/");
 /// The simulator's interval per key: fast, so a whole import syncs in seconds.
 pub const INTERVAL_MS: u64 = 200;
 
@@ -26,7 +24,7 @@ pub struct Stack {
     pub console: Option<RunningService>,
     pub sync: Option<RunningService>,
     pub import: Option<RunningService>,
-    pub config: Option<RunningService>,
+    pub config: Option<ConfigService>,
     pub sim: RunningSim,
     pub keys: JwtKeys,
     pub client: reqwest::Client,
@@ -68,7 +66,7 @@ impl Stack {
         let test_keys = test_support::test_keys();
         let keys = test_keys.keyring();
         let specs: Vec<KeySpec> =
-            bayzat_sim::keys_from_directory_file(format!("{FIXTURES}directory.json"))
+            bayzat_sim::keys_from_directory_file(test_support::fixture("directory.json"))
                 .unwrap()
                 .into_iter()
                 .map(|spec| spec.with_interval_ms(INTERVAL_MS))
@@ -86,35 +84,10 @@ impl Stack {
         );
         let mut config_internal_base = unreachable.clone();
         if services != Services::ConsoleOnly {
-            let master_keys = format!("k1:{}", crypto::generate_master_key());
-            let started = config_service::start_with_internal(config_service::Settings {
-                common: env.common_settings(),
-                jwt: test_keys.verifier(),
-                internal_bind: "127.0.0.1:0".parse().unwrap(),
-                master_keys: Arc::new(crypto::MasterKeys::parse(&master_keys).unwrap()),
-                default_api_url: sim.attendance_url(),
-                bayzat_timeout: Duration::from_secs(2),
-                allowed_api_urls: "http://127.0.0.1:*".parse().unwrap(),
-            })
-            .await
-            .unwrap();
-            config_internal_base = format!("http://{}", started.internal_addr);
-            let running = started.service;
-            config_base = running.base_url();
-            config = Some(running);
-            let admin = keys.mint(&Claims::new(
-                "loader",
-                Role::Admin,
-                chrono::Duration::minutes(5),
-            ));
-            config_service::cli::load_directory(
-                &config_base,
-                &admin,
-                &format!("{FIXTURES}directory.json"),
-                Some(&sim.attendance_url()),
-            )
-            .await
-            .unwrap();
+            let started = ConfigService::start(&env, &sim.attendance_url()).await;
+            config_internal_base = started.internal_base.clone();
+            config_base = started.base.clone();
+            config = Some(started);
             let running = import_service::start(import_service::Settings {
                 common: env.common_settings(),
                 jwt: test_keys.for_signer(auth::Signer::ImportService),

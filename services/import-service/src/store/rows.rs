@@ -1,9 +1,13 @@
+use std::collections::{BTreeSet, HashMap};
+
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Date, Integer, Jsonb, Nullable, Text};
 use diesel_async::RunQueryDsl;
+use domain::{DeliveryState, RowDeliveryState};
 
 use super::{Conn, QueryResult};
+use crate::schema::{import_rows, punches};
 
 /// A stored row, with the delivery state of its punches worked out from their states.
 #[derive(Debug, Clone, QueryableByName, serde::Serialize, utoipa::ToSchema)]
@@ -68,6 +72,8 @@ pub struct RowFilter {
 
 /// The row-level delivery state of docs/architecture.md#who-owns-what, worst first, from the punches' states. A row
 /// whose punches all belong to earlier imports is skipped; a valid row not queued has none.
+/// [`export_page`] works out the same for the rows it reads ([`delivery_of`]): a change here
+/// goes there too.
 const ROWS_WITH_STATE: &str = "
     WITH rows AS (
       SELECT r.*,
@@ -166,6 +172,190 @@ pub async fn page(
     Ok((items, total.count))
 }
 
+/// The next rows of an import after line `after`, in line order, at most `limit` of them read:
+/// a page of the export, which goes through an import of any size a page at a time, each page
+/// found by the key (import, line) rather than by skipping the rows before it. Fewer rows than
+/// were read come back when the filter asks for a delivery state.
+pub async fn export_page(
+    conn: &mut Conn,
+    import_id: i64,
+    filter: &RowFilter,
+    after: i32,
+    limit: i64,
+) -> QueryResult<ExportPage> {
+    let mut query = import_rows::table
+        .filter(import_rows::import_id.eq(import_id))
+        .filter(import_rows::line.gt(after))
+        .order(import_rows::line.asc())
+        .limit(limit)
+        .select(StoredCells::as_select())
+        .into_boxed();
+    if let Some(outcome) = &filter.outcome {
+        query = query.filter(import_rows::outcome.eq(outcome.clone()));
+    }
+    if let Some(code) = &filter.error_code {
+        query = query.filter(import_rows::errors.contains(serde_json::json!([{ "code": code }])));
+    }
+    if let Some(company_id) = filter.company_id {
+        query = query.filter(import_rows::company_id.eq(company_id));
+    }
+    if let Some(employee_id) = &filter.employee_id {
+        query = query.filter(import_rows::employee_id.eq(employee_id.clone()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(import_rows::work_date.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(import_rows::work_date.le(to));
+    }
+    if let Some(company_ids) = &filter.company_ids {
+        query = if filter.unassigned {
+            query.filter(
+                import_rows::company_id
+                    .eq_any(company_ids.clone())
+                    .or(import_rows::company_id.is_null()),
+            )
+        } else {
+            query.filter(import_rows::company_id.eq_any(company_ids.clone()))
+        };
+    }
+    let cells: Vec<StoredCells> = query.load(conn).await?;
+    let read = cells.len();
+    let Some(last) = cells.last().map(|row| row.line) else {
+        return Ok(ExportPage {
+            rows: Vec::new(),
+            last: None,
+        });
+    };
+
+    // The states of the page's own punches, for the rows that have a delivery state.
+    let ids: Vec<i64> = cells
+        .iter()
+        .filter(|row| row.outcome == "valid" && row.queued)
+        .flat_map(|row| row.punch_ids.iter().copied())
+        .collect();
+    let states: HashMap<i64, (String, Option<String>)> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        punches::table
+            .filter(punches::id.eq_any(ids))
+            .select((punches::id, punches::state, punches::error))
+            .load::<(i64, String, Option<String>)>(conn)
+            .await?
+            .into_iter()
+            .map(|(id, state, error)| (id, (state, error)))
+            .collect()
+    };
+    let rows = cells
+        .into_iter()
+        .map(|row| {
+            let (delivery_state, delivery_detail) =
+                delivery_of(&row.outcome, &row.punch_ids, row.queued, &states);
+            StoredRow {
+                line: row.line,
+                raw: row.raw,
+                outcome: row.outcome,
+                errors: row.errors,
+                warnings: row.warnings,
+                department: row.department,
+                company_id: row.company_id,
+                employee_id: row.employee_id,
+                bayzat_emp_id: row.bayzat_emp_id,
+                work_date: row.work_date,
+                punches: row.punches,
+                queued: row.queued,
+                duplicate_punches: i32::try_from(row.known_punch_ids.len()).unwrap_or(i32::MAX),
+                delivery_state,
+                delivery_detail,
+            }
+        })
+        .filter(|row| {
+            filter.delivery_state.is_none() || row.delivery_state == filter.delivery_state
+        })
+        .collect();
+    // A short page was the last.
+    let full = i64::try_from(read).unwrap_or(i64::MAX) >= limit;
+    Ok(ExportPage {
+        rows,
+        last: full.then_some(last),
+    })
+}
+
+/// A page of the export.
+#[derive(Debug)]
+pub struct ExportPage {
+    /// The rows read that match every filter, in line order.
+    pub rows: Vec<StoredRow>,
+    /// The last line read, where the next page starts; `None` once every row was read.
+    pub last: Option<i32>,
+}
+
+/// A row as stored, before its delivery state is worked out.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = import_rows)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+struct StoredCells {
+    line: i32,
+    raw: Option<serde_json::Value>,
+    outcome: String,
+    errors: serde_json::Value,
+    warnings: serde_json::Value,
+    department: String,
+    company_id: Option<i64>,
+    employee_id: Option<String>,
+    bayzat_emp_id: Option<String>,
+    work_date: Option<NaiveDate>,
+    punches: serde_json::Value,
+    punch_ids: Vec<i64>,
+    known_punch_ids: Vec<i64>,
+    queued: bool,
+}
+
+/// A row's delivery state and, when pending or failed, its punches' distinct states (with their
+/// errors): what [`ROWS_WITH_STATE`] works out in SQL, from the states of the punches read.
+fn delivery_of(
+    outcome: &str,
+    punch_ids: &[i64],
+    queued: bool,
+    states: &HashMap<i64, (String, Option<String>)>,
+) -> (Option<String>, Option<String>) {
+    if outcome != "valid" {
+        return (None, None);
+    }
+    if punch_ids.is_empty() {
+        return (Some(RowDeliveryState::Skipped.as_str().to_owned()), None);
+    }
+    if !queued {
+        return (None, None);
+    }
+    let own: Vec<&(String, Option<String>)> =
+        punch_ids.iter().filter_map(|id| states.get(id)).collect();
+    let state = own
+        .iter()
+        .map(|(state, _)| match state.as_str() {
+            // Not handed to sync-service yet: on its way all the same.
+            "new" | "queued" => RowDeliveryState::Pending,
+            // A state the rules do not name says nothing against the row, as in the SQL.
+            other => other
+                .parse::<DeliveryState>()
+                .map_or(RowDeliveryState::Synced, DeliveryState::row_state),
+        })
+        .min()
+        .unwrap_or(RowDeliveryState::Synced);
+    let detail = matches!(state, RowDeliveryState::Pending | RowDeliveryState::Failed).then(|| {
+        own.iter()
+            .map(|(state, error)| match error {
+                Some(error) => format!("{state}: {error}"),
+                None => state.clone(),
+            })
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    (Some(state.as_str().to_owned()), detail)
+}
+
 /// An import's rows of some companies counted: what a token limited to them is told.
 #[derive(Debug, Clone, Default, QueryableByName)]
 pub struct RowCounts {
@@ -232,4 +422,65 @@ pub async fn forget_raw_older_than(conn: &mut Conn, days: u32) -> QueryResult<us
     .bind::<Integer, _>(i32::try_from(days).unwrap_or(i32::MAX))
     .execute(conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rows_delivery_state_is_its_worst_punchs() {
+        let states: HashMap<i64, (String, Option<String>)> = [
+            (1, ("new", None)),
+            (2, ("queued", None)),
+            (3, ("delivered", None)),
+            (4, ("cancelled", None)),
+            (5, ("sending", None)),
+            (6, ("retry_wait", Some("HTTP 503"))),
+            (7, ("failed", Some("HTTP 500"))),
+            (8, ("rejected", Some("unknown empId"))),
+            (9, ("paused", None)),
+        ]
+        .into_iter()
+        .map(|(id, (state, error))| (id, (state.to_owned(), error.map(str::to_owned))))
+        .collect();
+        let of = |outcome, ids: &[i64], queued| {
+            let (state, detail) = delivery_of(outcome, ids, queued, &states);
+            (state.unwrap_or_default(), detail.unwrap_or_default())
+        };
+        let cases: &[(&str, &[i64], bool, &str, &str)] = &[
+            ("invalid", &[1], true, "", ""),
+            ("skipped", &[], false, "", ""),
+            ("valid", &[], true, "skipped", ""),
+            ("valid", &[1], false, "", ""),
+            ("valid", &[1, 2], true, "pending", "new; queued"),
+            ("valid", &[3], true, "synced", ""),
+            ("valid", &[3, 4], true, "synced", ""),
+            ("valid", &[4, 4], true, "skipped", ""),
+            ("valid", &[3, 5, 6], true, "syncing", ""),
+            (
+                "valid",
+                &[9, 6, 3],
+                true,
+                "pending",
+                "delivered; paused; retry_wait: HTTP 503",
+            ),
+            (
+                "valid",
+                &[8, 5, 7],
+                true,
+                "failed",
+                "failed: HTTP 500; rejected: unknown empId; sending",
+            ),
+            // Punches not found say nothing against the row.
+            ("valid", &[99], true, "synced", ""),
+        ];
+        for &(outcome, ids, queued, state, detail) in cases {
+            assert_eq!(
+                of(outcome, ids, queued),
+                (state.to_owned(), detail.to_owned()),
+                "{outcome} {ids:?} queued={queued}"
+            );
+        }
+    }
 }

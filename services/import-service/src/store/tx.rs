@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use futures_util::pin_mut;
-use report::{Punch, RowIssue};
+use report::{ImportSummary, Punch, RowIssue};
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{Json, Type};
@@ -461,10 +461,11 @@ impl ImportTx {
     pub async fn complete(
         &self,
         import_id: i64,
-        total: i32,
+        total: u64,
         completion: &Completion<'_>,
         file_path: &str,
     ) -> TxResult<()> {
+        let total = column(total);
         self.client
             .execute(
                 "UPDATE import.imports SET total_records = $2, processed_records = $2, \
@@ -613,4 +614,46 @@ pub struct Completion<'a> {
     pub unmapped_departments: serde_json::Value,
     pub unknown_employees: serde_json::Value,
     pub held_reason: Option<&'a str>,
+}
+
+impl<'a> Completion<'a> {
+    /// The counts and lists of an import's summary, as the import's columns keep them.
+    pub fn of(summary: &ImportSummary, held_reason: Option<&'a str>) -> Self {
+        Self {
+            valid: column(summary.valid),
+            invalid: column(summary.invalid),
+            skipped: column(summary.skipped),
+            punches_new: column(summary.punches_new),
+            duplicate_punches_in_file: column(summary.duplicate_punches_in_file),
+            duplicate_punches_known: column(summary.duplicate_punches_known),
+            unmapped_departments: unmapped_departments(summary),
+            unknown_employees: unknown_employees(summary),
+            held_reason,
+        }
+    }
+}
+
+/// A count as an `integer` column holds it.
+fn column(count: u64) -> i32 {
+    i32::try_from(count).unwrap_or(i32::MAX)
+}
+
+/// The departments no company claims, as an import keeps and shows them:
+/// `[{"name": "Marketing Dept", "rows": 2}]`, one entry however the department is spelt.
+pub fn unmapped_departments(summary: &ImportSummary) -> serde_json::Value {
+    serde_json::json!(summary
+        .unmapped_departments()
+        .into_iter()
+        .map(|d| serde_json::json!({ "name": d.name, "rows": d.rows }))
+        .collect::<Vec<_>>())
+}
+
+/// The employee ids no directory knows, as an import keeps and shows them:
+/// `[{"employee_id": "9999", "rows": 1}]`.
+pub fn unknown_employees(summary: &ImportSummary) -> serde_json::Value {
+    serde_json::json!(summary
+        .unknown_employees()
+        .into_iter()
+        .map(|e| serde_json::json!({ "employee_id": e.name, "rows": e.rows }))
+        .collect::<Vec<_>>())
 }

@@ -3,25 +3,21 @@
 //! queued for sync-service.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use auth::{Claims, JwtKeys, Role};
-use bus::{spawn_consumer, Broker, ConsumerHandle, Outcome};
+use auth::{JwtKeys, Role};
+use bus::{spawn_consumer, Broker, ConsumerHandle, HandlerDecision};
 use domain::{ImportCancelledV1, Message, PunchesReadyV1};
 use reqwest::StatusCode;
 use serde_json::Value;
 use service_kit::RunningService;
-use test_support::{TcpProxy, TestEnv};
+pub use test_support::fixture;
+use test_support::{wait_for, ConfigService, TcpProxy, TestEnv};
 
 pub const JWT_SECRET: &str = "import-test-secret-of-at-least-32-bytes";
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/");
-
-pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(FIXTURES).join(name)
-}
 
 pub fn expected(name: &str) -> Value {
     let text = std::fs::read_to_string(fixture(name)).unwrap();
@@ -31,7 +27,7 @@ pub fn expected(name: &str) -> Value {
 /// Fields drop in order: the services stop before their database and namespace go.
 pub struct Stack {
     pub import: Option<RunningService>,
-    pub config: Option<RunningService>,
+    pub config: ConfigService,
     pub broker: Broker,
     pub env: TestEnv,
     pub storage: PathBuf,
@@ -59,19 +55,9 @@ impl Stack {
         let env = TestEnv::new().await;
         let test_keys = test_support::test_keys();
         let keys = test_keys.keyring();
-        let master_keys = format!("k1:{}", crypto::generate_master_key());
-        let config = config_service::start(config_service::Settings {
-            common: env.common_settings(),
-            jwt: test_keys.verifier(),
-            internal_bind: "127.0.0.1:0".parse().unwrap(),
-            master_keys: Arc::new(crypto::MasterKeys::parse(&master_keys).unwrap()),
-            default_api_url: "http://127.0.0.1:9/attendance".into(),
-            bayzat_timeout: Duration::from_secs(2),
-            allowed_api_urls: "http://127.0.0.1:*".parse().unwrap(),
-        })
-        .await
-        .unwrap();
-        let config_base = config.base_url();
+        // Nothing listens there: these tests stop at the company queues.
+        let config = ConfigService::start(&env, "http://127.0.0.1:9/attendance").await;
+        let config_base = config.base.clone();
         let storage = std::env::temp_dir().join(test_support::unique_name("imports"));
         let mut common = env.common_settings();
         let amqp_proxy = if proxied_broker {
@@ -92,25 +78,12 @@ impl Stack {
         })
         .await
         .unwrap();
-        let admin = keys.mint(&Claims::new(
-            "loader",
-            Role::Admin,
-            chrono::Duration::minutes(5),
-        ));
-        config_service::cli::load_directory(
-            &config_base,
-            &admin,
-            &fixture("directory.json").to_string_lossy(),
-            Some("http://127.0.0.1:9/attendance"),
-        )
-        .await
-        .unwrap();
         let broker = Broker::start(env.broker.url(), env.broker.topology(), "import-test");
         broker.connected().await;
         Self {
             import_base: import.base_url(),
             import: Some(import),
-            config: Some(config),
+            config,
             broker,
             env,
             storage,
@@ -123,12 +96,7 @@ impl Stack {
 
     /// A token of `role`; a `service` token is import-service's own credential.
     pub fn token(&self, role: Role) -> String {
-        let sub = match role {
-            Role::Service => "import-service".to_owned(),
-            _ => format!("{}-user", role.as_str()),
-        };
-        self.keys
-            .mint(&Claims::new(sub, role, chrono::Duration::minutes(10)))
+        test_support::role_token(role, "import-service")
     }
 
     /// What an import-service binary needs to verify tokens and sign its own calls.
@@ -182,16 +150,23 @@ impl Stack {
 
     /// Company id by slug, from config-service.
     pub async fn company_id(&self, slug: &str) -> i64 {
-        let response = self
-            .client
-            .get(format!("{}/v1/companies/{slug}", self.config_base))
-            .bearer_auth(self.token(Role::Viewer))
-            .send()
-            .await
-            .unwrap();
-        response.json::<Value>().await.unwrap()["id"]
-            .as_i64()
-            .unwrap()
+        self.config.company_id(slug).await
+    }
+
+    /// Waits until the outbox relay has tried to publish a queued message and the broker
+    /// refused it (it stays unsent, its attempt counted).
+    pub async fn publish_refused(&self) {
+        wait_for(
+            Duration::from_secs(20),
+            "the relay tries to publish and is refused",
+            || async {
+                match test_support::refused_outbox_rows(self.env.db.url(), "import").await? {
+                    0 => Err("no refused attempt yet".to_owned()),
+                    _ => Ok(()),
+                }
+            },
+        )
+        .await;
     }
 
     /// Starts collecting what is queued for every company of the directory.
@@ -209,7 +184,7 @@ impl Stack {
                 100,
                 move |incoming| {
                     sink.lock().unwrap().push(incoming);
-                    std::future::ready(Outcome::Done)
+                    std::future::ready(HandlerDecision::Done)
                 },
             ));
         }
@@ -217,6 +192,7 @@ impl Stack {
             seen,
             _consumers: consumers,
             slugs,
+            database_url: self.env.db.url().to_owned(),
         }
     }
 }
@@ -226,6 +202,30 @@ pub struct Collector {
     seen: Arc<Mutex<Vec<bus::Incoming>>>,
     _consumers: Vec<ConsumerHandle>,
     slugs: BTreeMap<i64, String>,
+    /// Where import-service's outbox says what it queued.
+    database_url: String,
+}
+
+/// The ids of the messages import-service has queued for the company queues so far (its
+/// outbox's `punches.ready.v1` and `import.cancelled.v1`).
+async fn queued_ids(database_url: &str) -> Result<Vec<uuid::Uuid>, String> {
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        message_id: uuid::Uuid,
+    }
+    let mut conn = diesel_async::AsyncPgConnection::establish(database_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let rows: Vec<Row> =
+        diesel::sql_query("SELECT message_id FROM import.outbox WHERE message_type IN ($1, $2)")
+            .bind::<diesel::sql_types::Text, _>(PunchesReadyV1::TYPE)
+            .bind::<diesel::sql_types::Text, _>(ImportCancelledV1::TYPE)
+            .load(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+    Ok(rows.into_iter().map(|r| r.message_id).collect())
 }
 
 impl Collector {
@@ -240,18 +240,34 @@ impl Collector {
             .collect()
     }
 
-    /// Waits until nothing new arrived for a while, then returns the Bayzat records queued per
-    /// company slug, sorted by time then empId, and the cancellations.
+    /// Waits until every message import-service has queued for the companies so far has
+    /// arrived, then returns what [`Collector::received`] does.
     pub async fn settle(&self) -> (BTreeMap<String, Vec<Value>>, Vec<ImportCancelledV1>) {
-        let mut last = usize::MAX;
-        loop {
-            tokio::time::sleep(Duration::from_millis(700)).await;
-            let now = self.seen.lock().unwrap().len();
-            if now == last {
-                break;
-            }
-            last = now;
-        }
+        wait_for(
+            Duration::from_secs(30),
+            "every message queued for the companies arrives",
+            || async {
+                let queued = queued_ids(&self.database_url).await?;
+                let arrived: HashSet<uuid::Uuid> = self
+                    .seen
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter_map(bus::Incoming::message_uuid)
+                    .collect();
+                let missing = queued.iter().filter(|id| !arrived.contains(id)).count();
+                (missing == 0)
+                    .then_some(())
+                    .ok_or(format!("{missing} of {} not arrived", queued.len()))
+            },
+        )
+        .await;
+        self.received()
+    }
+
+    /// The Bayzat records received so far per company slug, sorted by time then empId, and the
+    /// cancellations.
+    pub fn received(&self) -> (BTreeMap<String, Vec<Value>>, Vec<ImportCancelledV1>) {
         let mut punches: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         let mut cancelled = Vec::new();
         for incoming in self.seen.lock().unwrap().iter() {

@@ -1,50 +1,35 @@
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
-use diesel::QueryableByName;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Timestamptz, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use super::{Conn, QueryResult};
+use crate::schema::sync_batches;
 
 /// A batch: one company's punches of one ready message set (the original design's
 /// `bayzat_sync_batches`).
-#[derive(Debug, Clone, QueryableByName, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize, utoipa::ToSchema)]
+#[diesel(table_name = sync_batches)]
 pub struct Batch {
-    #[diesel(sql_type = SqlUuid)]
     pub id: Uuid,
-    #[diesel(sql_type = BigInt)]
     pub company_id: i64,
-    #[diesel(sql_type = Nullable<BigInt>)]
     pub import_id: Option<i64>,
-    #[diesel(sql_type = Integer)]
     pub total_count: i32,
-    #[diesel(sql_type = Integer)]
     pub delivered_count: i32,
-    #[diesel(sql_type = Integer)]
     pub failed_count: i32,
-    #[diesel(sql_type = Integer)]
     pub rejected_count: i32,
-    #[diesel(sql_type = Integer)]
     pub cancelled_count: i32,
     /// pending, processing, completed or failed.
-    #[diesel(sql_type = Text)]
     #[schema(value_type = crate::openapi::BatchStatus)]
     pub status: String,
-    #[diesel(sql_type = Nullable<Text>)]
     pub error_message: Option<String>,
-    #[diesel(sql_type = Timestamptz)]
     pub created_at: DateTime<Utc>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     pub started_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     pub completed_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Timestamptz)]
     pub updated_at: DateTime<Utc>,
 }
-
-const COLUMNS: &str = "id, company_id, import_id, total_count, delivered_count, failed_count, \
-    rejected_count, cancelled_count, status, error_message, created_at, started_at, completed_at, \
-    updated_at";
 
 /// Creates the batch of a ready message; a later message of the same batch finds it.
 pub async fn ensure(
@@ -54,17 +39,19 @@ pub async fn ensure(
     import_id: i64,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    diesel::sql_query(
-        "INSERT INTO sync.sync_batches (id, company_id, import_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $4) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind::<SqlUuid, _>(id)
-    .bind::<BigInt, _>(company_id)
-    .bind::<BigInt, _>(import_id)
-    .bind::<Timestamptz, _>(now)
-    .execute(conn)
-    .await
-    .map(drop)
+    diesel::insert_into(sync_batches::table)
+        .values((
+            sync_batches::id.eq(id),
+            sync_batches::company_id.eq(company_id),
+            sync_batches::import_id.eq(import_id),
+            sync_batches::created_at.eq(now),
+            sync_batches::updated_at.eq(now),
+        ))
+        .on_conflict(sync_batches::id)
+        .do_nothing()
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 /// Recounts the given batches from their deliveries and derives their status: `pending` until
@@ -77,6 +64,7 @@ pub async fn refresh(conn: &mut Conn, ids: &[Uuid], now: DateTime<Utc>) -> Query
     let mut ids = ids.to_vec();
     ids.sort();
     ids.dedup();
+    // Raw: a multi-row `UPDATE … FROM` an aggregate with `FILTER` clauses, beyond the builder.
     diesel::sql_query(
         "UPDATE sync.sync_batches b SET total_count = c.total, delivered_count = c.delivered, \
            failed_count = c.failed, rejected_count = c.rejected, cancelled_count = c.cancelled, \
@@ -107,13 +95,12 @@ pub async fn refresh(conn: &mut Conn, ids: &[Uuid], now: DateTime<Utc>) -> Query
 }
 
 pub async fn find(conn: &mut Conn, id: Uuid) -> QueryResult<Option<Batch>> {
-    let mut rows: Vec<Batch> = diesel::sql_query(format!(
-        "SELECT {COLUMNS} FROM sync.sync_batches WHERE id = $1"
-    ))
-    .bind::<SqlUuid, _>(id)
-    .load(conn)
-    .await?;
-    Ok(rows.pop())
+    sync_batches::table
+        .find(id)
+        .select(Batch::as_select())
+        .first(conn)
+        .await
+        .optional()
 }
 
 /// Filters of `GET /v1/batches`.
@@ -124,14 +111,20 @@ pub struct BatchFilter {
     pub status: Option<String>,
 }
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    count: i64,
+/// The batches `filter` selects, for a page and for the total.
+fn filtered(filter: &BatchFilter) -> sync_batches::BoxedQuery<'_, Pg> {
+    let mut query = sync_batches::table.into_boxed();
+    if let Some(company_ids) = &filter.company_ids {
+        query = query.filter(sync_batches::company_id.eq_any(company_ids));
+    }
+    if let Some(import_id) = filter.import_id {
+        query = query.filter(sync_batches::import_id.eq(import_id));
+    }
+    if let Some(status) = &filter.status {
+        query = query.filter(sync_batches::status.eq(status));
+    }
+    query
 }
-
-const FILTER: &str = "($1::bigint[] IS NULL OR company_id = ANY($1)) \
-    AND ($2::bigint IS NULL OR import_id = $2) AND ($3::text IS NULL OR status = $3)";
 
 /// One page of batches, newest first, and the total.
 pub async fn list(
@@ -140,24 +133,13 @@ pub async fn list(
     offset: i64,
     limit: i64,
 ) -> QueryResult<(Vec<Batch>, i64)> {
-    let rows: Vec<Batch> = diesel::sql_query(format!(
-        "SELECT {COLUMNS} FROM sync.sync_batches WHERE {FILTER} \
-         ORDER BY created_at DESC, id OFFSET $4 LIMIT $5"
-    ))
-    .bind::<Nullable<Array<BigInt>>, _>(filter.company_ids.clone())
-    .bind::<Nullable<BigInt>, _>(filter.import_id)
-    .bind::<Nullable<Text>, _>(filter.status.clone())
-    .bind::<BigInt, _>(offset)
-    .bind::<BigInt, _>(limit)
-    .load(conn)
-    .await?;
-    let total: Count = diesel::sql_query(format!(
-        "SELECT count(*) AS count FROM sync.sync_batches WHERE {FILTER}"
-    ))
-    .bind::<Nullable<Array<BigInt>>, _>(filter.company_ids.clone())
-    .bind::<Nullable<BigInt>, _>(filter.import_id)
-    .bind::<Nullable<Text>, _>(filter.status.clone())
-    .get_result(conn)
-    .await?;
-    Ok((rows, total.count))
+    let rows = filtered(filter)
+        .order((sync_batches::created_at.desc(), sync_batches::id))
+        .offset(offset)
+        .limit(limit)
+        .select(Batch::as_select())
+        .load(conn)
+        .await?;
+    let total = filtered(filter).count().get_result(conn).await?;
+    Ok((rows, total))
 }

@@ -1,28 +1,24 @@
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
-use diesel::QueryableByName;
+use diesel::dsl::case_when;
+use diesel::prelude::*;
+use diesel::upsert::excluded;
 use diesel_async::RunQueryDsl;
 use domain::CompanySyncState;
 
 use super::{Conn, QueryResult};
+use crate::schema::company_sync_state;
 
 /// Whether this service may call Bayzat for a company, and the version of its configuration.
-#[derive(Debug, Clone, QueryableByName, serde::Serialize)]
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = company_sync_state)]
 pub struct SyncState {
-    #[diesel(sql_type = BigInt)]
     pub company_id: i64,
-    #[diesel(sql_type = Text)]
     pub state: String,
-    #[diesel(sql_type = Nullable<Text>)]
     pub reason: Option<String>,
-    #[diesel(sql_type = Timestamptz)]
     pub since: DateTime<Utc>,
-    #[diesel(sql_type = BigInt)]
     pub config_version: i64,
     /// Bayzat's last 429 asked the company's key to wait until then.
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     pub rate_limited_until: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Text>)]
     pub rate_limit_reason: Option<String>,
 }
 
@@ -39,33 +35,32 @@ pub async fn ensure(
     is_enabled: bool,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    let state = if is_enabled {
-        CompanySyncState::Active
+    let (state, reason) = if is_enabled {
+        (CompanySyncState::Active, None)
     } else {
-        CompanySyncState::Disabled
+        (CompanySyncState::Disabled, Some("sync disabled"))
     };
-    diesel::sql_query(
-        "INSERT INTO sync.company_sync_state (company_id, state, reason, since) \
-         VALUES ($1, $2, CASE WHEN $2 = 'disabled' THEN 'sync disabled' END, $3) \
-         ON CONFLICT (company_id) DO NOTHING",
-    )
-    .bind::<BigInt, _>(company_id)
-    .bind::<Text, _>(state.as_str())
-    .bind::<Timestamptz, _>(now)
-    .execute(conn)
-    .await
-    .map(drop)
+    diesel::insert_into(company_sync_state::table)
+        .values((
+            company_sync_state::company_id.eq(company_id),
+            company_sync_state::state.eq(state.as_str()),
+            company_sync_state::reason.eq(reason),
+            company_sync_state::since.eq(now),
+        ))
+        .on_conflict(company_sync_state::company_id)
+        .do_nothing()
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 pub async fn find(conn: &mut Conn, company_id: i64) -> QueryResult<Option<SyncState>> {
-    let mut rows: Vec<SyncState> = diesel::sql_query(
-        "SELECT company_id, state, reason, since, config_version, rate_limited_until, \
-         rate_limit_reason FROM sync.company_sync_state WHERE company_id = $1",
-    )
-    .bind::<BigInt, _>(company_id)
-    .load(conn)
-    .await?;
-    Ok(rows.pop())
+    company_sync_state::table
+        .find(company_id)
+        .select(SyncState::as_select())
+        .first(conn)
+        .await
+        .optional()
 }
 
 /// Sets the company's state; `since` moves only when the state changes.
@@ -76,20 +71,25 @@ pub async fn set_state(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    diesel::sql_query(
-        "INSERT INTO sync.company_sync_state (company_id, state, reason, since) \
-         VALUES ($1, $2, $3, $4) ON CONFLICT (company_id) DO UPDATE SET \
-           since = CASE WHEN company_sync_state.state = EXCLUDED.state \
-                   THEN company_sync_state.since ELSE EXCLUDED.since END, \
-           state = EXCLUDED.state, reason = EXCLUDED.reason",
-    )
-    .bind::<BigInt, _>(company_id)
-    .bind::<Text, _>(state.as_str())
-    .bind::<Nullable<Text>, _>(reason)
-    .bind::<Timestamptz, _>(now)
-    .execute(conn)
-    .await
-    .map(drop)
+    use company_sync_state::dsl;
+    diesel::insert_into(company_sync_state::table)
+        .values((
+            dsl::company_id.eq(company_id),
+            dsl::state.eq(state.as_str()),
+            dsl::reason.eq(reason),
+            dsl::since.eq(now),
+        ))
+        .on_conflict(dsl::company_id)
+        .do_update()
+        .set((
+            dsl::since.eq(case_when(dsl::state.eq(excluded(dsl::state)), dsl::since)
+                .otherwise(excluded(dsl::since))),
+            dsl::state.eq(excluded(dsl::state)),
+            dsl::reason.eq(excluded(dsl::reason)),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 /// Records that Bayzat asked the company's key to wait until `until` (a 429), and why.
@@ -99,29 +99,24 @@ pub async fn set_rate_limited(
     until: DateTime<Utc>,
     reason: &str,
 ) -> QueryResult<()> {
-    diesel::sql_query(
-        "UPDATE sync.company_sync_state SET rate_limited_until = $2, rate_limit_reason = $3 \
-         WHERE company_id = $1",
-    )
-    .bind::<BigInt, _>(company_id)
-    .bind::<Timestamptz, _>(until)
-    .bind::<Text, _>(reason)
-    .execute(conn)
-    .await
-    .map(drop)
+    diesel::update(company_sync_state::table.find(company_id))
+        .set((
+            company_sync_state::rate_limited_until.eq(until),
+            company_sync_state::rate_limit_reason.eq(reason),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 /// The company's configuration changed: every replica's cached key and remembered unknown
 /// empIds for it are stale from now on.
 pub async fn bump_config_version(conn: &mut Conn, company_id: i64) -> QueryResult<()> {
-    diesel::sql_query(
-        "UPDATE sync.company_sync_state SET config_version = config_version + 1 \
-         WHERE company_id = $1",
-    )
-    .bind::<BigInt, _>(company_id)
-    .execute(conn)
-    .await
-    .map(drop)
+    diesel::update(company_sync_state::table.find(company_id))
+        .set(company_sync_state::config_version.eq(company_sync_state::config_version + 1))
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 /// Records that the scheduler announced due work for the company.
@@ -130,11 +125,10 @@ pub async fn mark_due_published(
     company_ids: &[i64],
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    diesel::sql_query(
-        "UPDATE sync.company_sync_state SET due_published_at = $2 WHERE company_id = ANY($1)",
+    diesel::update(
+        company_sync_state::table.filter(company_sync_state::company_id.eq_any(company_ids)),
     )
-    .bind::<diesel::sql_types::Array<BigInt>, _>(company_ids)
-    .bind::<Timestamptz, _>(now)
+    .set(company_sync_state::due_published_at.eq(now))
     .execute(conn)
     .await
     .map(drop)

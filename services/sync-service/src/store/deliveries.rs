@@ -1,14 +1,21 @@
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use diesel::dsl::{count_star, exists, min, not};
+use diesel::pg::Pg;
+use diesel::prelude::*;
 use diesel::sql_types::{
     Array, BigInt, Integer, Nullable, Text, Timestamp, Timestamptz, Uuid as SqlUuid,
 };
-use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use domain::{BayzatEmpId, BayzatRecord, DeliveryState, LocalPunchTime, PunchId, PunchType};
 use uuid::Uuid;
 
+use super::delivery_state::{state_in, states, State};
 use super::leases::Fence;
-use super::{names, Conn, QueryResult};
+use super::{Conn, QueryResult};
+use crate::schema::sql_types::DeliveryState as StateColumn;
+use crate::schema::{company_sync_state, deliveries, sender_leases};
+
+use DeliveryState::{Pending, RetryWait, Scheduled, Sending};
 
 /// A punch to store as a delivery.
 #[derive(Debug, Clone)]
@@ -22,15 +29,12 @@ pub struct NewDelivery {
 }
 
 /// A delivery whose state changed: what `punches.status.v1` and the batch counts need.
-#[derive(Debug, Clone, PartialEq, QueryableByName)]
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = deliveries)]
 pub struct Changed {
-    #[diesel(sql_type = BigInt)]
     pub punch_id: i64,
-    #[diesel(sql_type = SqlUuid)]
     pub batch_id: Uuid,
-    #[diesel(sql_type = Text)]
-    pub state: String,
-    #[diesel(sql_type = Nullable<Text>)]
+    pub state: DeliveryState,
     pub last_error: Option<String>,
 }
 
@@ -44,6 +48,7 @@ pub async fn insert(
     rows: &[NewDelivery],
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Changed>> {
+    // Raw: bulk insert from `UNNEST` of column arrays (the builder's VALUES binds 11 a row).
     diesel::sql_query(
         "INSERT INTO sync.deliveries (punch_id, batch_id, company_id, import_id, emp_id, \
          punch_type, local_time, state, next_attempt_at, created_at, updated_at) \
@@ -61,11 +66,7 @@ pub async fn insert(
     .bind::<Array<Text>, _>(rows.iter().map(|r| r.emp_id.clone()).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(rows.iter().map(|r| r.punch_type.clone()).collect::<Vec<_>>())
     .bind::<Array<Timestamp>, _>(rows.iter().map(|r| r.local_time).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(
-        rows.iter()
-            .map(|r| r.state.as_str().to_owned())
-            .collect::<Vec<_>>(),
-    )
+    .bind::<Array<StateColumn>, _>(rows.iter().map(|r| r.state).collect::<Vec<_>>())
     .bind::<Timestamptz, _>(now)
     .bind::<Array<Nullable<Timestamptz>>, _>(
         rows.iter().map(|r| r.next_attempt_at).collect::<Vec<_>>(),
@@ -74,46 +75,66 @@ pub async fn insert(
     .await
 }
 
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = deliveries)]
 struct DueRow {
-    #[diesel(sql_type = BigInt)]
     punch_id: i64,
-    #[diesel(sql_type = Text)]
     emp_id: String,
-    #[diesel(sql_type = Text)]
     punch_type: String,
-    #[diesel(sql_type = Timestamp)]
     local_time: NaiveDateTime,
-    #[diesel(sql_type = Integer)]
     attempts: i32,
 }
 
 /// The company's deliveries due at `now`, oldest punch first: pending ones, and retries and
-/// scheduled runs whose time has come.
+/// scheduled runs whose time has come. A stored row that makes no Bayzat record (a blank empId,
+/// an unknown punch type) is logged with its punch id and left as it is, unsent.
 pub async fn load_due(
     conn: &mut Conn,
     company_id: i64,
     now: DateTime<Utc>,
     limit: i64,
 ) -> QueryResult<Vec<delivery::Delivery>> {
-    let rows: Vec<DueRow> = diesel::sql_query(
-        "SELECT punch_id, emp_id, punch_type, local_time, attempts FROM sync.deliveries \
-         WHERE company_id = $1 AND (state = 'pending' \
-            OR (state IN ('retry_wait', 'scheduled') AND next_attempt_at <= $2)) \
-         ORDER BY local_time, emp_id, punch_id LIMIT $3",
-    )
-    .bind::<BigInt, _>(company_id)
-    .bind::<Timestamptz, _>(now)
-    .bind::<BigInt, _>(limit)
-    .load(conn)
-    .await?;
-    Ok(rows.into_iter().filter_map(to_delivery).collect())
+    let rows: Vec<DueRow> = deliveries::table
+        .filter(deliveries::company_id.eq(company_id))
+        .filter(
+            state_in(deliveries::state, &[Pending]).or(state_in(
+                deliveries::state,
+                &[RetryWait, Scheduled],
+            )
+            .and(deliveries::next_attempt_at.le(now))),
+        )
+        .order((
+            deliveries::local_time,
+            deliveries::emp_id,
+            deliveries::punch_id,
+        ))
+        .limit(limit)
+        .select(DueRow::as_select())
+        .load(conn)
+        .await?;
+    let mut due = Vec::with_capacity(rows.len());
+    for row in rows {
+        let punch_id = row.punch_id;
+        match to_delivery(row) {
+            Ok(delivery) => due.push(delivery),
+            Err(problem) => tracing::error!(
+                punch_id,
+                company_id,
+                %problem,
+                "stored delivery is no Bayzat record; it stays unsent"
+            ),
+        }
+    }
+    Ok(due)
 }
 
-fn to_delivery(row: DueRow) -> Option<delivery::Delivery> {
-    let emp_id = BayzatEmpId::new(&row.emp_id).ok()?;
-    let punch_type: PunchType = row.punch_type.parse().ok()?;
-    Some(delivery::Delivery {
+fn to_delivery(row: DueRow) -> Result<delivery::Delivery, String> {
+    let emp_id = BayzatEmpId::new(&row.emp_id).map_err(|e| e.to_string())?;
+    let punch_type = row
+        .punch_type
+        .parse::<PunchType>()
+        .map_err(|e| e.to_string())?;
+    Ok(delivery::Delivery {
         punch_id: PunchId(row.punch_id),
         record: BayzatRecord {
             emp_id,
@@ -124,18 +145,15 @@ fn to_delivery(row: DueRow) -> Option<delivery::Delivery> {
     })
 }
 
-/// The condition every sender write adds: the company's lease still has the fence's holder and
-/// epoch (`$h`, `$e`; `d` is the delivery).
-const FENCED: &str =
-    "EXISTS (SELECT 1 FROM sync.sender_leases l WHERE l.company_id = d.company_id \
-     AND l.holder = $h AND l.epoch = $e)";
-
-fn fenced(sql: &str, holder: usize, epoch: usize) -> String {
-    sql.replace(
-        "{FENCED}",
-        &FENCED
-            .replace("$h", &format!("${holder}"))
-            .replace("$e", &format!("${epoch}")),
+/// The condition every sender write adds: the delivery's company's lease still has the fence's
+/// holder and epoch.
+#[diesel::dsl::auto_type]
+fn fenced<'a>(holder: &'a str, epoch: i64) -> _ {
+    exists(
+        sender_leases::table
+            .filter(sender_leases::company_id.eq(deliveries::company_id))
+            .filter(sender_leases::holder.eq(holder))
+            .filter(sender_leases::epoch.eq(epoch)),
     )
 }
 
@@ -147,21 +165,21 @@ pub async fn mark_sending(
     punch_ids: &[i64],
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Changed>> {
-    diesel::sql_query(fenced(
-        "UPDATE sync.deliveries d SET state = 'sending', updated_at = $2 \
-         WHERE d.punch_id = ANY($1) AND d.company_id = $3 \
-           AND d.state IN ('pending', 'retry_wait', 'scheduled') AND {FENCED} \
-         RETURNING d.punch_id, d.batch_id, d.state, d.last_error",
-        4,
-        5,
-    ))
-    .bind::<Array<BigInt>, _>(punch_ids)
-    .bind::<Timestamptz, _>(now)
-    .bind::<BigInt, _>(fence.company_id)
-    .bind::<Text, _>(&fence.holder)
-    .bind::<BigInt, _>(fence.epoch)
-    .load(conn)
-    .await
+    diesel::update(deliveries::table)
+        .filter(deliveries::punch_id.eq_any(punch_ids))
+        .filter(deliveries::company_id.eq(fence.company_id))
+        .filter(state_in(
+            deliveries::state,
+            &[Pending, RetryWait, Scheduled],
+        ))
+        .filter(fenced(&fence.holder, fence.epoch))
+        .set((
+            deliveries::state.eq(State(Sending)),
+            deliveries::updated_at.eq(now),
+        ))
+        .returning(Changed::as_returning())
+        .get_results(conn)
+        .await
 }
 
 /// Moves the fence's company's deliveries in one of `from` to `to` (`next_attempt_at`
@@ -174,21 +192,18 @@ pub async fn move_fenced(
     to: DeliveryState,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Changed>> {
-    diesel::sql_query(fenced(
-        "UPDATE sync.deliveries d SET state = $2, next_attempt_at = NULL, updated_at = $3 \
-         WHERE d.company_id = $1 AND d.state = ANY($4) AND {FENCED} \
-         RETURNING d.punch_id, d.batch_id, d.state, d.last_error",
-        5,
-        6,
-    ))
-    .bind::<BigInt, _>(fence.company_id)
-    .bind::<Text, _>(to.as_str())
-    .bind::<Timestamptz, _>(now)
-    .bind::<Array<Text>, _>(names(from))
-    .bind::<Text, _>(&fence.holder)
-    .bind::<BigInt, _>(fence.epoch)
-    .load(conn)
-    .await
+    diesel::update(deliveries::table)
+        .filter(deliveries::company_id.eq(fence.company_id))
+        .filter(deliveries::state.eq_any(states(from)))
+        .filter(fenced(&fence.holder, fence.epoch))
+        .set((
+            deliveries::state.eq(State(to)),
+            deliveries::next_attempt_at.eq(None::<DateTime<Utc>>),
+            deliveries::updated_at.eq(now),
+        ))
+        .returning(Changed::as_returning())
+        .get_results(conn)
+        .await
 }
 
 /// One delivery's new state after Bayzat's answer.
@@ -213,7 +228,8 @@ pub async fn apply(
     if updates.is_empty() {
         return Ok(Vec::new());
     }
-    diesel::sql_query(fenced(
+    // Raw: per-row states need `UPDATE … FROM UNNEST`, no builder form; EXISTS is `fenced`.
+    diesel::sql_query(
         "UPDATE sync.deliveries d SET state = u.state, \
            attempts = COALESCE(u.attempts, d.attempts), \
            next_attempt_at = u.next_attempt_at, last_error = u.error, \
@@ -222,18 +238,13 @@ pub async fn apply(
          FROM UNNEST($1::bigint[], $2::text[], $3::int[], $4::timestamptz[], $5::text[]) \
            AS u(punch_id, state, attempts, next_attempt_at, error) \
          WHERE d.punch_id = u.punch_id AND d.company_id = $8 \
-           AND d.state IN ('sending', 'pending', 'retry_wait', 'scheduled') AND {FENCED} \
+           AND d.state IN ('sending', 'pending', 'retry_wait', 'scheduled') \
+           AND EXISTS (SELECT 1 FROM sync.sender_leases l WHERE l.company_id = d.company_id \
+             AND l.holder = $9 AND l.epoch = $10) \
          RETURNING d.punch_id, d.batch_id, d.state, d.last_error",
-        9,
-        10,
-    ))
-    .bind::<Array<BigInt>, _>(updates.iter().map(|u| u.punch_id).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(
-        updates
-            .iter()
-            .map(|u| u.state.as_str().to_owned())
-            .collect::<Vec<_>>(),
     )
+    .bind::<Array<BigInt>, _>(updates.iter().map(|u| u.punch_id).collect::<Vec<_>>())
+    .bind::<Array<StateColumn>, _>(updates.iter().map(|u| u.state).collect::<Vec<_>>())
     .bind::<Array<Nullable<Integer>>, _>(updates.iter().map(|u| u.attempts).collect::<Vec<_>>())
     .bind::<Array<Nullable<Timestamptz>>, _>(
         updates
@@ -270,66 +281,56 @@ pub async fn transition(
     reset_attempts: bool,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Changed>> {
-    diesel::sql_query(
-        "UPDATE sync.deliveries SET state = $4, next_attempt_at = $5, updated_at = $6, \
-           attempts = CASE WHEN $7 THEN 0 ELSE attempts END, \
-           last_error = CASE WHEN $7 THEN NULL ELSE last_error END \
-         WHERE ($1::bigint IS NULL OR company_id = $1) \
-           AND ($2::bigint IS NULL OR import_id = $2) \
-           AND ($3::uuid IS NULL OR batch_id = $3) \
-           AND state = ANY($8) \
-         RETURNING punch_id, batch_id, state, last_error",
-    )
-    .bind::<Nullable<BigInt>, _>(selection.company_id)
-    .bind::<Nullable<BigInt>, _>(selection.import_id)
-    .bind::<Nullable<SqlUuid>, _>(selection.batch_id)
-    .bind::<Text, _>(to.as_str())
-    .bind::<Nullable<Timestamptz>, _>(next_attempt_at)
-    .bind::<Timestamptz, _>(now)
-    .bind::<diesel::sql_types::Bool, _>(reset_attempts)
-    .bind::<Array<Text>, _>(names(&selection.from))
-    .load(conn)
-    .await
+    let mut query = diesel::update(deliveries::table).into_boxed();
+    if let Some(company_id) = selection.company_id {
+        query = query.filter(deliveries::company_id.eq(company_id));
+    }
+    if let Some(import_id) = selection.import_id {
+        query = query.filter(deliveries::import_id.eq(import_id));
+    }
+    if let Some(batch_id) = selection.batch_id {
+        query = query.filter(deliveries::batch_id.eq(batch_id));
+    }
+    query
+        .filter(deliveries::state.eq_any(states(&selection.from)))
+        .set((
+            deliveries::state.eq(State(to)),
+            deliveries::next_attempt_at.eq(next_attempt_at),
+            deliveries::updated_at.eq(now),
+            reset_attempts.then_some((
+                deliveries::attempts.eq(0),
+                deliveries::last_error.eq(None::<String>),
+            )),
+        ))
+        .returning(Changed::as_returning())
+        .get_results(conn)
+        .await
 }
 
 /// A delivery as the REST API lists it.
-#[derive(Debug, Clone, QueryableByName, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize, utoipa::ToSchema)]
+#[diesel(table_name = deliveries)]
 pub struct DeliveryRow {
-    #[diesel(sql_type = BigInt)]
     pub punch_id: i64,
-    #[diesel(sql_type = SqlUuid)]
     pub batch_id: Uuid,
-    #[diesel(sql_type = BigInt)]
     pub company_id: i64,
-    #[diesel(sql_type = BigInt)]
     pub import_id: i64,
-    #[diesel(sql_type = Text)]
     pub emp_id: String,
-    #[diesel(sql_type = Text)]
     #[serde(rename = "type")]
     #[schema(value_type = crate::openapi::PunchKind)]
     pub punch_type: String,
     /// The punch's wall-clock time in the company's time zone, `YYYY-MM-DDTHH:MM:SS` without
     /// offset (not an RFC 3339 date-time): what Bayzat is sent.
-    #[diesel(sql_type = Timestamp)]
     #[schema(value_type = String, pattern = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$", example = "2026-11-02T08:59:00")]
     pub local_time: NaiveDateTime,
-    #[diesel(sql_type = Text)]
     #[schema(value_type = crate::openapi::DeliveryStateName)]
-    pub state: String,
-    #[diesel(sql_type = Integer)]
+    pub state: DeliveryState,
     pub attempts: i32,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     pub next_attempt_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Text>)]
     pub last_error: Option<String>,
-    #[diesel(sql_type = Nullable<BigInt>)]
     pub bayzat_request_id: Option<i64>,
-    #[diesel(sql_type = Timestamptz)]
     pub created_at: DateTime<Utc>,
-    #[diesel(sql_type = Timestamptz)]
     pub updated_at: DateTime<Utc>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
@@ -346,16 +347,33 @@ pub struct DeliveryFilter {
     pub to: Option<NaiveDateTime>,
 }
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    count: i64,
+/// The deliveries `filter` selects, for a page and for the total; `None` when its state is no
+/// delivery state, which no delivery has.
+fn filtered(filter: &DeliveryFilter) -> Option<deliveries::BoxedQuery<'_, Pg>> {
+    let mut query = deliveries::table.into_boxed();
+    if let Some(company_ids) = &filter.company_ids {
+        query = query.filter(deliveries::company_id.eq_any(company_ids));
+    }
+    if let Some(import_id) = filter.import_id {
+        query = query.filter(deliveries::import_id.eq(import_id));
+    }
+    if let Some(batch_id) = filter.batch_id {
+        query = query.filter(deliveries::batch_id.eq(batch_id));
+    }
+    if let Some(state) = &filter.state {
+        query = query.filter(deliveries::state.eq(State(state.parse().ok()?)));
+    }
+    if let Some(emp_id) = &filter.emp_id {
+        query = query.filter(deliveries::emp_id.eq(emp_id));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(deliveries::local_time.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(deliveries::local_time.lt(to));
+    }
+    Some(query)
 }
-
-const DELIVERY_FILTER: &str = "($1::bigint[] IS NULL OR company_id = ANY($1)) \
-    AND ($2::bigint IS NULL OR import_id = $2) AND ($3::uuid IS NULL OR batch_id = $3) \
-    AND ($4::text IS NULL OR state = $4) AND ($5::text IS NULL OR emp_id = $5) \
-    AND ($6::timestamp IS NULL OR local_time >= $6) AND ($7::timestamp IS NULL OR local_time < $7)";
 
 /// One page of deliveries (punch time order) and the total.
 pub async fn list(
@@ -364,62 +382,56 @@ pub async fn list(
     offset: i64,
     limit: i64,
 ) -> QueryResult<(Vec<DeliveryRow>, i64)> {
-    macro_rules! bound {
-        ($query:expr) => {
-            $query
-                .bind::<Nullable<Array<BigInt>>, _>(filter.company_ids.clone())
-                .bind::<Nullable<BigInt>, _>(filter.import_id)
-                .bind::<Nullable<SqlUuid>, _>(filter.batch_id)
-                .bind::<Nullable<Text>, _>(filter.state.clone())
-                .bind::<Nullable<Text>, _>(filter.emp_id.clone())
-                .bind::<Nullable<Timestamp>, _>(filter.from)
-                .bind::<Nullable<Timestamp>, _>(filter.to)
-        };
-    }
-    let rows: Vec<DeliveryRow> = bound!(diesel::sql_query(format!(
-        "SELECT punch_id, batch_id, company_id, import_id, emp_id, punch_type, local_time, state, \
-         attempts, next_attempt_at, last_error, bayzat_request_id, created_at, updated_at, \
-         delivered_at FROM sync.deliveries WHERE {DELIVERY_FILTER} \
-         ORDER BY local_time, emp_id, punch_id OFFSET $8 LIMIT $9"
-    )))
-    .bind::<BigInt, _>(offset)
-    .bind::<BigInt, _>(limit)
-    .load(conn)
-    .await?;
-    let total: Count = bound!(diesel::sql_query(format!(
-        "SELECT count(*) AS count FROM sync.deliveries WHERE {DELIVERY_FILTER}"
-    )))
-    .get_result(conn)
-    .await?;
-    Ok((rows, total.count))
+    let (Some(page), Some(all)) = (filtered(filter), filtered(filter)) else {
+        return Ok((Vec::new(), 0));
+    };
+    let rows = page
+        .order((
+            deliveries::local_time,
+            deliveries::emp_id,
+            deliveries::punch_id,
+        ))
+        .offset(offset)
+        .limit(limit)
+        .select(DeliveryRow::as_select())
+        .load(conn)
+        .await?;
+    let total = all.count().get_result(conn).await?;
+    Ok((rows, total))
 }
 
-#[derive(Debug, Clone, QueryableByName)]
+/// How many of a company's deliveries are in a state.
+#[derive(Debug, Clone)]
 pub struct StateCount {
-    #[diesel(sql_type = BigInt)]
     pub company_id: i64,
-    #[diesel(sql_type = Text)]
+    /// The state's name, which sync health and the metrics' labels are keyed by; it was read as a
+    /// [`DeliveryState`], so it is one.
     pub state: String,
-    #[diesel(sql_type = BigInt)]
     pub count: i64,
 }
 
 /// Deliveries by company and state (`company_id` NULL for every company).
 pub async fn counts(conn: &mut Conn, company_id: Option<i64>) -> QueryResult<Vec<StateCount>> {
-    diesel::sql_query(
-        "SELECT company_id, state, count(*) AS count FROM sync.deliveries \
-         WHERE $1::bigint IS NULL OR company_id = $1 GROUP BY company_id, state",
-    )
-    .bind::<Nullable<BigInt>, _>(company_id)
-    .load(conn)
-    .await
+    let mut query = deliveries::table
+        .group_by((deliveries::company_id, deliveries::state))
+        .select((deliveries::company_id, deliveries::state, count_star()))
+        .into_boxed();
+    if let Some(company_id) = company_id {
+        query = query.filter(deliveries::company_id.eq(company_id));
+    }
+    let rows: Vec<(i64, DeliveryState, i64)> = query.load(conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(company_id, state, count)| StateCount {
+            company_id,
+            state: state.as_str().to_owned(),
+            count,
+        })
+        .collect())
 }
 
-#[derive(QueryableByName)]
-struct Oldest {
-    #[diesel(sql_type = Nullable<Timestamptz>)]
-    at: Option<DateTime<Utc>>,
-}
+/// The states in which a delivery still waits to go (for the oldest-waiting figures).
+const WAITING_TO_GO: &[DeliveryState] = &[Pending, RetryWait, Sending];
 
 /// When the company's oldest delivery still waiting to go (pending, retry_wait, sending) was
 /// queued.
@@ -427,22 +439,18 @@ pub async fn oldest_waiting(
     conn: &mut Conn,
     company_id: i64,
 ) -> QueryResult<Option<DateTime<Utc>>> {
-    let row: Oldest = diesel::sql_query(
-        "SELECT min(created_at) AS at FROM sync.deliveries WHERE company_id = $1 \
-         AND state IN ('pending', 'retry_wait', 'sending')",
-    )
-    .bind::<BigInt, _>(company_id)
-    .get_result(conn)
-    .await?;
-    Ok(row.at)
+    deliveries::table
+        .filter(deliveries::company_id.eq(company_id))
+        .filter(state_in(deliveries::state, WAITING_TO_GO))
+        .select(min(deliveries::created_at))
+        .get_result(conn)
+        .await
 }
 
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone, Queryable)]
 pub struct CompanyRow {
-    #[diesel(sql_type = BigInt)]
     pub company_id: i64,
     /// A scheduled run is among the due work (else only retries or stalled deliveries).
-    #[diesel(sql_type = diesel::sql_types::Bool)]
     pub scheduled: bool,
 }
 
@@ -455,67 +463,83 @@ pub async fn companies_due(
     now: DateTime<Utc>,
     quiet_seconds: i64,
 ) -> QueryResult<Vec<CompanyRow>> {
-    diesel::sql_query(
-        "SELECT s.company_id, EXISTS (SELECT 1 FROM sync.deliveries d \
-           WHERE d.company_id = s.company_id AND d.state = 'scheduled' \
-             AND d.next_attempt_at <= $1) AS scheduled \
-         FROM sync.company_sync_state s \
-         WHERE s.state = 'active' \
-           AND (s.due_published_at IS NULL \
-                OR s.due_published_at <= $1 - make_interval(secs => $2)) \
-           AND EXISTS (SELECT 1 FROM sync.deliveries d WHERE d.company_id = s.company_id AND ( \
-                (d.state IN ('retry_wait', 'scheduled') AND d.next_attempt_at <= $1) \
-                OR (d.state IN ('pending', 'sending') AND NOT EXISTS ( \
-                    SELECT 1 FROM sync.sender_leases l \
-                    WHERE l.company_id = s.company_id AND l.expires_at > $1)))) \
-         ORDER BY s.company_id FOR UPDATE OF s SKIP LOCKED",
-    )
-    .bind::<Timestamptz, _>(now)
-    .bind::<diesel::sql_types::Double, _>(quiet_seconds as f64)
-    .load(conn)
-    .await
-}
-
-#[derive(QueryableByName)]
-struct OldestOf {
-    #[diesel(sql_type = BigInt)]
-    company_id: i64,
-    #[diesel(sql_type = Timestamptz)]
-    at: DateTime<Utc>,
+    let announced_before = now - TimeDelta::seconds(quiet_seconds);
+    let scheduled = exists(
+        deliveries::table
+            .filter(deliveries::company_id.eq(company_sync_state::company_id))
+            .filter(state_in(deliveries::state, &[Scheduled]))
+            .filter(deliveries::next_attempt_at.le(now)),
+    );
+    let lease_alive = exists(
+        sender_leases::table
+            .filter(sender_leases::company_id.eq(company_sync_state::company_id))
+            .filter(sender_leases::expires_at.gt(now)),
+    );
+    let due = exists(
+        deliveries::table
+            .filter(deliveries::company_id.eq(company_sync_state::company_id))
+            .filter(
+                state_in(deliveries::state, &[RetryWait, Scheduled])
+                    .and(deliveries::next_attempt_at.le(now))
+                    .or(state_in(deliveries::state, &[Pending, Sending]).and(not(lease_alive))),
+            ),
+    );
+    company_sync_state::table
+        .filter(company_sync_state::state.eq("active"))
+        .filter(
+            company_sync_state::due_published_at
+                .is_null()
+                .or(company_sync_state::due_published_at.le(announced_before)),
+        )
+        .filter(due)
+        .order(company_sync_state::company_id)
+        .select((company_sync_state::company_id, scheduled))
+        .for_update()
+        .skip_locked()
+        .load(conn)
+        .await
 }
 
 /// [`oldest_waiting`] of every company that has such a delivery.
 pub async fn oldest_waiting_by_company(conn: &mut Conn) -> QueryResult<Vec<(i64, DateTime<Utc>)>> {
-    let rows: Vec<OldestOf> = diesel::sql_query(
-        "SELECT company_id, min(created_at) AS at FROM sync.deliveries \
-         WHERE state IN ('pending', 'retry_wait', 'sending') GROUP BY company_id",
-    )
-    .load(conn)
-    .await?;
-    Ok(rows.into_iter().map(|r| (r.company_id, r.at)).collect())
+    let rows: Vec<(i64, Option<DateTime<Utc>>)> = deliveries::table
+        .filter(state_in(deliveries::state, WAITING_TO_GO))
+        .group_by(deliveries::company_id)
+        .select((deliveries::company_id, min(deliveries::created_at)))
+        .load(conn)
+        .await?;
+    // A group has at least one row, so its minimum is never NULL.
+    Ok(rows
+        .into_iter()
+        .filter_map(|(company_id, at)| Some((company_id, at?)))
+        .collect())
 }
 
 /// The company's deliveries waiting for a later attempt (`retry_wait`): how many, when the
 /// first of them is due, and why that one waits.
-#[derive(Debug, Clone, QueryableByName, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Queryable, serde::Serialize, utoipa::ToSchema)]
 pub struct Waiting {
-    #[diesel(sql_type = BigInt)]
     pub deliveries: i64,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     pub next_attempt_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Text>)]
     pub reason: Option<String>,
 }
 
 pub async fn waiting(conn: &mut Conn, company_id: i64) -> QueryResult<Option<Waiting>> {
-    let row: Waiting = diesel::sql_query(
-        "SELECT count(*) AS deliveries, min(next_attempt_at) AS next_attempt_at, \
-           (SELECT last_error FROM sync.deliveries f WHERE f.company_id = $1 \
-              AND f.state = 'retry_wait' ORDER BY f.next_attempt_at, f.punch_id LIMIT 1) AS reason \
-         FROM sync.deliveries WHERE company_id = $1 AND state = 'retry_wait'",
-    )
-    .bind::<BigInt, _>(company_id)
-    .get_result(conn)
-    .await?;
+    let first = diesel::alias!(deliveries as first);
+    let reason = first
+        .filter(first.field(deliveries::company_id).eq(company_id))
+        .filter(state_in(first.field(deliveries::state), &[RetryWait]))
+        .order((
+            first.field(deliveries::next_attempt_at),
+            first.field(deliveries::punch_id),
+        ))
+        .select(first.field(deliveries::last_error))
+        .single_value();
+    let row: Waiting = deliveries::table
+        .filter(deliveries::company_id.eq(company_id))
+        .filter(state_in(deliveries::state, &[RetryWait]))
+        .select((count_star(), min(deliveries::next_attempt_at), reason))
+        .get_result(conn)
+        .await?;
     Ok((row.deliveries > 0).then_some(row))
 }

@@ -4,19 +4,20 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
-use diesel::QueryableByName;
+use diesel::dsl::case_when;
+use diesel::prelude::*;
+use diesel::upsert::excluded;
 use diesel_async::RunQueryDsl;
 
 use super::{Conn, QueryResult};
+use crate::schema::sender_leases::{self, dsl};
 
 /// A lease this replica holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, QueryableByName)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = sender_leases)]
 pub struct Lease {
-    #[diesel(sql_type = BigInt)]
     pub epoch: i64,
     /// When the last request to Bayzat for the company started, whoever sent it.
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     pub last_request_started_at: Option<DateTime<Utc>>,
 }
 
@@ -30,13 +31,6 @@ pub struct Fence {
     pub epoch: i64,
 }
 
-#[derive(QueryableByName)]
-struct Held {
-    #[diesel(sql_type = BigInt)]
-    #[allow(dead_code)]
-    epoch: i64,
-}
-
 /// Locks the company's lease row (`FOR SHARE`, until the transaction ends) while `fence` still
 /// holds it; false when another holder or epoch has it. Called first in a sender's write
 /// transaction: a takeover (an update of that row) then waits for the write to commit, and a
@@ -45,16 +39,15 @@ struct Held {
 /// Expiry does not matter here: an expired lease nobody took over still has this epoch, and
 /// nobody else has touched the company's deliveries.
 pub async fn hold(conn: &mut Conn, fence: &Fence) -> QueryResult<bool> {
-    let rows: Vec<Held> = diesel::sql_query(
-        "SELECT epoch FROM sync.sender_leases \
-         WHERE company_id = $1 AND holder = $2 AND epoch = $3 FOR SHARE",
-    )
-    .bind::<BigInt, _>(fence.company_id)
-    .bind::<Text, _>(&fence.holder)
-    .bind::<BigInt, _>(fence.epoch)
-    .load(conn)
-    .await?;
-    Ok(!rows.is_empty())
+    let held: Vec<i64> = sender_leases::table
+        .filter(dsl::company_id.eq(fence.company_id))
+        .filter(dsl::holder.eq(&fence.holder))
+        .filter(dsl::epoch.eq(fence.epoch))
+        .select(dsl::epoch)
+        .for_share()
+        .load(conn)
+        .await?;
+    Ok(!held.is_empty())
 }
 
 fn plus(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
@@ -70,23 +63,37 @@ pub async fn acquire(
     now: DateTime<Utc>,
     ttl: Duration,
 ) -> QueryResult<Option<Lease>> {
-    let mut rows: Vec<Lease> = diesel::sql_query(
-        "INSERT INTO sync.sender_leases (company_id, holder, epoch, expires_at) \
-         VALUES ($1, $2, 1, $4) ON CONFLICT (company_id) DO UPDATE SET \
-           epoch = CASE WHEN sender_leases.holder = EXCLUDED.holder \
-                        AND sender_leases.expires_at > $3 \
-                   THEN sender_leases.epoch ELSE sender_leases.epoch + 1 END, \
-           holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at \
-         WHERE sender_leases.holder = EXCLUDED.holder OR sender_leases.expires_at <= $3 \
-         RETURNING epoch, last_request_started_at",
-    )
-    .bind::<BigInt, _>(company_id)
-    .bind::<Text, _>(holder)
-    .bind::<Timestamptz, _>(now)
-    .bind::<Timestamptz, _>(plus(now, ttl))
-    .load(conn)
-    .await?;
-    Ok(rows.pop())
+    // The `filter` of `ON CONFLICT … DO UPDATE … WHERE`, which `QueryDsl` does not cover.
+    use diesel::query_dsl::methods::FilterDsl;
+    diesel::insert_into(sender_leases::table)
+        .values((
+            dsl::company_id.eq(company_id),
+            dsl::holder.eq(holder),
+            dsl::epoch.eq(1),
+            dsl::expires_at.eq(plus(now, ttl)),
+        ))
+        .on_conflict(dsl::company_id)
+        .do_update()
+        .set((
+            dsl::epoch.eq(case_when(
+                dsl::holder
+                    .eq(excluded(dsl::holder))
+                    .and(dsl::expires_at.gt(now)),
+                dsl::epoch,
+            )
+            .otherwise(dsl::epoch + 1)),
+            dsl::holder.eq(excluded(dsl::holder)),
+            dsl::expires_at.eq(excluded(dsl::expires_at)),
+        ))
+        .filter(
+            dsl::holder
+                .eq(excluded(dsl::holder))
+                .or(dsl::expires_at.le(now)),
+        )
+        .returning(Lease::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
 }
 
 /// Records that a request starts now and renews the lease, only while this holder still holds
@@ -99,17 +106,17 @@ pub async fn record_start(
     now: DateTime<Utc>,
     ttl: Duration,
 ) -> QueryResult<bool> {
-    let updated = diesel::sql_query(
-        "UPDATE sync.sender_leases SET last_request_started_at = $4, expires_at = $5 \
-         WHERE company_id = $1 AND holder = $2 AND epoch = $3 AND expires_at > $4",
-    )
-    .bind::<BigInt, _>(company_id)
-    .bind::<Text, _>(holder)
-    .bind::<BigInt, _>(epoch)
-    .bind::<Timestamptz, _>(now)
-    .bind::<Timestamptz, _>(plus(now, ttl))
-    .execute(conn)
-    .await?;
+    let updated = diesel::update(sender_leases::table)
+        .filter(dsl::company_id.eq(company_id))
+        .filter(dsl::holder.eq(holder))
+        .filter(dsl::epoch.eq(epoch))
+        .filter(dsl::expires_at.gt(now))
+        .set((
+            dsl::last_request_started_at.eq(now),
+            dsl::expires_at.eq(plus(now, ttl)),
+        ))
+        .execute(conn)
+        .await?;
     Ok(updated == 1)
 }
 
@@ -122,17 +129,14 @@ pub async fn renew(
     now: DateTime<Utc>,
     ttl: Duration,
 ) -> QueryResult<bool> {
-    let updated = diesel::sql_query(
-        "UPDATE sync.sender_leases SET expires_at = $4 \
-         WHERE company_id = $1 AND holder = $2 AND epoch = $3 AND expires_at > $5",
-    )
-    .bind::<BigInt, _>(company_id)
-    .bind::<Text, _>(holder)
-    .bind::<BigInt, _>(epoch)
-    .bind::<Timestamptz, _>(plus(now, ttl))
-    .bind::<Timestamptz, _>(now)
-    .execute(conn)
-    .await?;
+    let updated = diesel::update(sender_leases::table)
+        .filter(dsl::company_id.eq(company_id))
+        .filter(dsl::holder.eq(holder))
+        .filter(dsl::epoch.eq(epoch))
+        .filter(dsl::expires_at.gt(now))
+        .set(dsl::expires_at.eq(plus(now, ttl)))
+        .execute(conn)
+        .await?;
     Ok(updated == 1)
 }
 
@@ -145,15 +149,13 @@ pub async fn release(
     epoch: i64,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    diesel::sql_query(
-        "UPDATE sync.sender_leases SET expires_at = $4 \
-         WHERE company_id = $1 AND holder = $2 AND epoch = $3 AND expires_at > $4",
-    )
-    .bind::<BigInt, _>(company_id)
-    .bind::<Text, _>(holder)
-    .bind::<BigInt, _>(epoch)
-    .bind::<Timestamptz, _>(now)
-    .execute(conn)
-    .await
-    .map(drop)
+    diesel::update(sender_leases::table)
+        .filter(dsl::company_id.eq(company_id))
+        .filter(dsl::holder.eq(holder))
+        .filter(dsl::epoch.eq(epoch))
+        .filter(dsl::expires_at.gt(now))
+        .set(dsl::expires_at.eq(now))
+        .execute(conn)
+        .await
+        .map(drop)
 }

@@ -4,16 +4,23 @@
 pub mod batches;
 pub mod companies;
 pub mod deliveries;
+pub mod delivery_state;
 pub mod leases;
 pub mod requests;
 pub mod status;
+#[cfg(test)]
+mod tests;
+
+use domain::DeliveryState;
 
 pub use diesel::QueryResult;
 pub use diesel_async::AsyncPgConnection as Conn;
 
 /// The `sync.deliveries` states in which a delivery has not been sent yet and nothing is in flight.
-pub const WAITING: &[&str] = &["pending", "scheduled", "held", "paused", "retry_wait"];
-
-pub(crate) fn names(states: &[domain::DeliveryState]) -> Vec<String> {
-    states.iter().map(|s| s.as_str().to_owned()).collect()
-}
+pub const WAITING: &[DeliveryState] = &[
+    DeliveryState::Pending,
+    DeliveryState::Scheduled,
+    DeliveryState::Held,
+    DeliveryState::Paused,
+    DeliveryState::RetryWait,
+];

@@ -1,9 +1,10 @@
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{Array, BigInt, Double, Integer, Nullable, Text, Timestamptz};
-use diesel::QueryableByName;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamptz};
 use diesel_async::RunQueryDsl;
 
 use super::{Conn, QueryResult};
+use crate::schema::bayzat_requests;
 
 /// One HTTP call to Bayzat.
 #[derive(Debug, Clone)]
@@ -19,30 +20,22 @@ pub struct NewRequest {
     pub started_at: DateTime<Utc>,
 }
 
-#[derive(QueryableByName)]
-struct Id {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
-
 pub async fn insert(conn: &mut Conn, request: &NewRequest) -> QueryResult<i64> {
-    diesel::sql_query(
-        "INSERT INTO sync.bayzat_requests (company_id, holder, records, punch_ids, status_code, \
-         outcome, latency_ms, error, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-         RETURNING id",
-    )
-    .bind::<BigInt, _>(request.company_id)
-    .bind::<Text, _>(&request.holder)
-    .bind::<Integer, _>(i32::try_from(request.punch_ids.len()).unwrap_or(i32::MAX))
-    .bind::<Array<BigInt>, _>(&request.punch_ids)
-    .bind::<Nullable<Integer>, _>(request.status_code)
-    .bind::<Text, _>(&request.outcome)
-    .bind::<Integer, _>(request.latency_ms)
-    .bind::<Nullable<Text>, _>(&request.error)
-    .bind::<Timestamptz, _>(request.started_at)
-    .get_result(conn)
-    .await
-    .map(|row: Id| row.id)
+    diesel::insert_into(bayzat_requests::table)
+        .values((
+            bayzat_requests::company_id.eq(request.company_id),
+            bayzat_requests::holder.eq(&request.holder),
+            bayzat_requests::records.eq(i32::try_from(request.punch_ids.len()).unwrap_or(i32::MAX)),
+            bayzat_requests::punch_ids.eq(&request.punch_ids),
+            bayzat_requests::status_code.eq(request.status_code),
+            bayzat_requests::outcome.eq(&request.outcome),
+            bayzat_requests::latency_ms.eq(request.latency_ms),
+            bayzat_requests::error.eq(&request.error),
+            bayzat_requests::started_at.eq(request.started_at),
+        ))
+        .returning(bayzat_requests::id)
+        .get_result(conn)
+        .await
 }
 
 /// The company's Bayzat calls over a window, as sync health shows them.
@@ -66,6 +59,7 @@ pub async fn summary(
     company_id: i64,
     since: DateTime<Utc>,
 ) -> QueryResult<CallSummary> {
+    // Raw: `percentile_cont … WITHIN GROUP` and aggregate `FILTER` have no builder form.
     diesel::sql_query(
         "SELECT count(*) FILTER (WHERE started_at >= $2) AS calls, \
            count(*) FILTER (WHERE started_at >= $2 AND outcome = 'accepted') AS accepted, \
@@ -83,27 +77,28 @@ pub async fn summary(
 }
 
 /// The company's most recent failed call.
-#[derive(Debug, Clone, QueryableByName, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize, utoipa::ToSchema)]
+#[diesel(table_name = bayzat_requests)]
 pub struct LastError {
-    #[diesel(sql_type = Timestamptz)]
+    #[diesel(column_name = started_at)]
     pub at: DateTime<Utc>,
-    #[diesel(sql_type = Text)]
     pub outcome: String,
-    #[diesel(sql_type = Nullable<Integer>)]
     pub status_code: Option<i32>,
-    #[diesel(sql_type = Nullable<Text>)]
     pub error: Option<String>,
 }
 
 pub async fn last_error(conn: &mut Conn, company_id: i64) -> QueryResult<Option<LastError>> {
-    let mut rows: Vec<LastError> = diesel::sql_query(
-        "SELECT started_at AS at, outcome, status_code, error FROM sync.bayzat_requests \
-         WHERE company_id = $1 AND outcome <> 'accepted' ORDER BY started_at DESC, id DESC LIMIT 1",
-    )
-    .bind::<BigInt, _>(company_id)
-    .load(conn)
-    .await?;
-    Ok(rows.pop())
+    bayzat_requests::table
+        .filter(bayzat_requests::company_id.eq(company_id))
+        .filter(bayzat_requests::outcome.ne("accepted"))
+        .order((
+            bayzat_requests::started_at.desc(),
+            bayzat_requests::id.desc(),
+        ))
+        .select(LastError::as_select())
+        .first(conn)
+        .await
+        .optional()
 }
 
 /// One day of a company's Bayzat calls, the day taken in the company's time zone.
@@ -137,6 +132,7 @@ pub async fn daily_usage(
     timezone: &str,
     since: DateTime<Utc>,
 ) -> QueryResult<Vec<DailyUsage>> {
+    // Raw: `AT TIME ZONE` days, `percentile_cont … WITHIN GROUP` and `FILTER`: no builder form.
     diesel::sql_query(
         "SELECT (started_at AT TIME ZONE $2)::date AS date, count(*) AS calls, \
            COALESCE(sum(records) FILTER (WHERE outcome = 'accepted'), 0)::bigint AS delivered, \

@@ -31,7 +31,7 @@ pub async fn record(
                 .iter()
                 .map(|c| PunchStatusChange {
                     punch_id: PunchId(c.punch_id),
-                    state: c.state.parse().unwrap_or(domain::DeliveryState::Pending),
+                    state: c.state,
                     error: c.last_error.clone(),
                     at: Some(now),
                 })

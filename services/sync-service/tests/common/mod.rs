@@ -3,33 +3,35 @@
 //! helpers to queue punches and wait for their outcome.
 #![allow(dead_code)]
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use auth::{Claims, JwtKeys, Role};
+use auth::{JwtKeys, Role};
 use bayzat_sim::{KeySpec, RunningSim, SimConfig};
 use bus::{Broker, Outgoing, Publisher};
 use domain::{
-    BatchId, BayzatEmpId, CompanyId, ImportCancelledV1, ImportId, LocalPunchTime, Message, PunchId,
-    PunchType, PunchesReadyV1, ReadyPunch,
+    BatchId, BayzatEmpId, CompanyId, ConfigCompanyChangedV1, ImportCancelledV1, ImportId,
+    LocalPunchTime, Message, PunchId, PunchType, PunchesReadyV1, ReadyPunch,
 };
 use serde_json::{json, Value};
 use service_kit::RunningService;
 use sync_service::{BayzatSettings, Clock, Settings};
-use test_support::TestEnv;
+use test_support::{metric_value, wait_for, ConfigService, TestEnv};
 
 pub const JWT_SECRET: &str = "sync-test-secret-of-at-least-32-bytes!";
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/");
 /// The simulator's interval per key: fast, so tests take seconds.
 pub const INTERVAL_MS: u64 = 200;
 pub const ADVLINE_KEY: &str = "bz_test_advline_7f3a9c";
 /// Employees the advline key knows.
 pub const ADVLINE_EMPLOYEES: [&str; 6] = ["1001", "1002", "1003", "1005", "42", "ADV-1007"];
+/// Punch ids (and the import id) of the punches that show scheduler rounds: far above any a
+/// test queues.
+const WITNESS_PUNCHES: i64 = 9_000_000;
 
 /// Fields drop in order: the services stop before the simulator, database and namespace go.
 pub struct Stack {
     pub replicas: Vec<Option<RunningService>>,
-    pub config: Option<RunningService>,
+    pub config: ConfigService,
     pub sim: RunningSim,
     pub publisher: Publisher,
     pub broker: Broker,
@@ -40,6 +42,8 @@ pub struct Stack {
     pub config_internal_base: String,
     pub clock: Clock,
     pub bayzat: BayzatSettings,
+    /// Punches queued so far to show scheduler rounds ([`Stack::scheduler_round_passes`]).
+    witnesses: AtomicI64,
     pub env: TestEnv,
 }
 
@@ -62,7 +66,7 @@ impl Stack {
         let env = TestEnv::new().await;
         let keys = test_support::test_keys().keyring();
         let specs: Vec<KeySpec> =
-            bayzat_sim::keys_from_directory_file(format!("{FIXTURES}directory.json"))
+            bayzat_sim::keys_from_directory_file(test_support::fixture("directory.json"))
                 .unwrap()
                 .into_iter()
                 .map(|spec| spec.with_interval_ms(INTERVAL_MS))
@@ -70,48 +74,22 @@ impl Stack {
         let sim = bayzat_sim::spawn("127.0.0.1:0", SimConfig { keys: specs })
             .await
             .unwrap();
-        let master_keys = format!("k1:{}", crypto::generate_master_key());
-        let config = config_service::start_with_internal(config_service::Settings {
-            common: env.common_settings(),
-            jwt: test_support::test_keys().verifier(),
-            internal_bind: "127.0.0.1:0".parse().unwrap(),
-            master_keys: Arc::new(crypto::MasterKeys::parse(&master_keys).unwrap()),
-            default_api_url: sim.attendance_url(),
-            bayzat_timeout: Duration::from_secs(2),
-            allowed_api_urls: "http://127.0.0.1:*".parse().unwrap(),
-        })
-        .await
-        .unwrap();
-        let config_internal_base = format!("http://{}", config.internal_addr);
-        let config = config.service;
-        let config_base = config.base_url();
-        let admin = keys.mint(&Claims::new(
-            "loader",
-            Role::Admin,
-            chrono::Duration::minutes(5),
-        ));
-        config_service::cli::load_directory(
-            &config_base,
-            &admin,
-            &format!("{FIXTURES}directory.json"),
-            Some(&sim.attendance_url()),
-        )
-        .await
-        .unwrap();
+        let config = ConfigService::start(&env, &sim.attendance_url()).await;
         let broker = Broker::start(env.broker.url(), env.broker.topology(), "sync-test");
         broker.connected().await;
         let mut stack = Self {
             replicas: Vec::new(),
-            config: Some(config),
+            config_base: config.base.clone(),
+            config_internal_base: config.internal_base.clone(),
+            config,
             sim,
             publisher: Publisher::new(broker.clone()),
             broker,
             keys,
             client: reqwest::Client::new(),
-            config_base,
-            config_internal_base,
             clock: Clock::system(),
             bayzat,
+            witnesses: AtomicI64::new(0),
             env,
         };
         for _ in 0..replicas {
@@ -169,6 +147,23 @@ impl Stack {
         rows.into_iter().next().map(|r| (r.epoch, r.live))
     }
 
+    /// When the company's sender lease expires, unless renewed.
+    pub async fn lease_expires_at(&self, company_id: i64) -> Option<chrono::DateTime<chrono::Utc>> {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+            expires_at: chrono::DateTime<chrono::Utc>,
+        }
+        let rows: Vec<Row> =
+            diesel::sql_query("SELECT expires_at FROM sync.sender_leases WHERE company_id = $1")
+                .bind::<diesel::sql_types::BigInt, _>(company_id)
+                .load(&mut self.db().await)
+                .await
+                .unwrap_or_default();
+        rows.into_iter().next().map(|r| r.expires_at)
+    }
+
     /// Every Bayzat call for the company, in the order they started.
     pub async fn requests(&self, company_id: i64) -> Vec<Request> {
         use diesel_async::RunQueryDsl;
@@ -221,26 +216,95 @@ impl Stack {
 
     /// A token of `role`; a `service` token is sync-service's own credential.
     pub fn token(&self, role: Role) -> String {
-        let sub = match role {
-            Role::Service => "sync-service".to_owned(),
-            _ => format!("{}-user", role.as_str()),
-        };
-        self.keys
-            .mint(&Claims::new(sub, role, chrono::Duration::minutes(10)))
+        test_support::role_token(role, "sync-service")
     }
 
     /// Company id by slug, from config-service.
     pub async fn company_id(&self, slug: &str) -> i64 {
-        let response = self
-            .client
-            .get(format!("{}/v1/companies/{slug}", self.config_base))
-            .bearer_auth(self.token(Role::Viewer))
-            .send()
+        self.config.company_id(slug).await
+    }
+
+    /// Waits until sync-service has handled every configuration change config-service has
+    /// published so far (the directory's load, a `put_config`): each is recorded as processed in
+    /// the transaction that applies it.
+    pub async fn config_taken_in(&self) {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Left {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        wait_for(
+            Duration::from_secs(20),
+            "sync-service takes in every configuration change",
+            || async {
+                let left: Left = diesel::sql_query(
+                    "SELECT count(*) AS n FROM config.outbox o WHERE o.message_type = $1 \
+                     AND NOT EXISTS (SELECT 1 FROM sync.processed_messages p \
+                                     WHERE p.message_id = o.message_id)",
+                )
+                .bind::<diesel::sql_types::Text, _>(ConfigCompanyChangedV1::TYPE)
+                .get_result(&mut self.db().await)
+                .await
+                .map_err(|e| e.to_string())?;
+                match left.n {
+                    0 => Ok(()),
+                    n => Err(format!("{n} not handled yet")),
+                }
+            },
+        )
+        .await;
+    }
+
+    /// Waits for the first replica's scheduler to go round once more: whatever it would have
+    /// announced by now (a retry or a scheduled run come due, a stalled company), it has. A round
+    /// announces due work and at once counts the deliveries on `/metrics`; a punch queued now
+    /// for the disabled company (held there, never sent) travels through the broker and is
+    /// stored before the first count that shows it, so that round announced after this call.
+    pub async fn scheduler_round_passes(&self) {
+        let dormant = self.company_id("dormant").await;
+        let held = self
+            .states(dormant)
             .await
-            .unwrap();
-        response.json::<Value>().await.unwrap()["id"]
-            .as_i64()
+            .iter()
+            .filter(|(_, state, _, _)| state == "held")
+            .count();
+        let n = self.witnesses.fetch_add(1, Ordering::SeqCst);
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
             .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            + chrono::TimeDelta::minutes(n);
+        let time = at.format("%Y-%m-%d %H:%M:%S").to_string();
+        self.ready(
+            dormant,
+            WITNESS_PUNCHES,
+            vec![punch(
+                WITNESS_PUNCHES + n,
+                "4001",
+                PunchType::CheckIn,
+                &time,
+            )],
+        )
+        .await;
+        let expected = (held + 1) as f64;
+        let company = dormant.to_string();
+        wait_for(
+            Duration::from_secs(30),
+            "a scheduler round counts the punch held for dormant",
+            || async {
+                let metrics = test_support::metrics(&self.client, &self.base()).await;
+                let counted = metric_value(
+                    &metrics,
+                    "bridge_deliveries",
+                    &[("company", &company), ("state", "held")],
+                );
+                (counted == Some(expected))
+                    .then_some(())
+                    .ok_or(format!("counted {counted:?} of {expected}"))
+            },
+        )
+        .await;
     }
 
     /// Changes a company's Bayzat configuration in config-service (which tells sync-service).
@@ -356,21 +420,47 @@ impl Stack {
         states: &[&str],
         timeout: Duration,
     ) {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            let seen = self.states(company_id).await;
-            if seen.len() == count && seen.iter().all(|(_, s, _, _)| states.contains(&s.as_str())) {
-                return;
-            }
-            if std::time::Instant::now() > deadline {
+        wait_for(
+            timeout,
+            &format!("{count} deliveries in {states:?}"),
+            || async {
+                let seen = self.states(company_id).await;
+                if seen.len() == count
+                    && seen.iter().all(|(_, s, _, _)| states.contains(&s.as_str()))
+                {
+                    return Ok(());
+                }
                 let mut tally = std::collections::BTreeMap::new();
                 for (_, state, _, _) in &seen {
                     *tally.entry(state.clone()).or_insert(0) += 1;
                 }
-                panic!("expected {count} deliveries in {states:?}, saw {tally:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+                Err(format!("saw {tally:?}"))
+            },
+        )
+        .await;
+    }
+
+    /// Whether every delivery of the company is in `state` (true when it has none).
+    pub async fn all_in(&self, company_id: i64, state: &str) -> bool {
+        self.states(company_id)
+            .await
+            .iter()
+            .all(|(_, s, _, _)| s == state)
+    }
+
+    /// Whether every delivery of the company has spent `attempts` attempts.
+    pub async fn all_attempts(&self, company_id: i64, attempts: i32) -> bool {
+        self.states(company_id)
+            .await
+            .iter()
+            .all(|(_, _, a, _)| *a == attempts)
+    }
+
+    /// The simulator answers advline's key with `faults` from now on.
+    pub fn advline_faults(&self, faults: bayzat_sim::Faults) {
+        self.sim
+            .set_faults(ADVLINE_KEY, faults)
+            .expect("the simulator knows advline's key");
     }
 
     pub fn ledger(&self, key: &str) -> Vec<bayzat_sim::LedgerEntry> {

@@ -1,8 +1,9 @@
-//! The result of a connection test, as config-service shows it.
+//! What the answer to a connection test (the empty request) says about a company's URL and key,
+//! as config-service shows it.
 
 use serde::{Deserialize, Serialize};
 
-use crate::reply::excerpt;
+use crate::text::excerpt;
 
 /// What a connection test (an empty `{"records": []}` request) says about a company's URL and key.
 ///
@@ -51,7 +52,8 @@ impl ConnectionTest {
         matches!(self, ConnectionTest::Ok)
     }
 
-    pub(crate) fn map_text(self, f: impl Fn(String) -> String) -> Self {
+    /// Rewrites every text the result carries (see [`crate::Reply::map_text`]).
+    pub fn map_text(self, f: impl Fn(String) -> String) -> Self {
         match self {
             ConnectionTest::Unreachable { cause } => {
                 ConnectionTest::Unreachable { cause: f(cause) }
@@ -110,6 +112,30 @@ mod tests {
                 },
             ),
             (
+                201,
+                r#"{"success":true}"#,
+                ConnectionTest::Unexpected {
+                    status: 201,
+                    body_excerpt: r#"{"success":true}"#.into(),
+                },
+            ),
+            (
+                404,
+                " Not Found ",
+                ConnectionTest::Unexpected {
+                    status: 404,
+                    body_excerpt: "Not Found".into(),
+                },
+            ),
+            (
+                503,
+                "",
+                ConnectionTest::Unexpected {
+                    status: 503,
+                    body_excerpt: String::new(),
+                },
+            ),
+            (
                 302,
                 "",
                 ConnectionTest::Unexpected {
@@ -132,6 +158,37 @@ mod tests {
             panic!("404 is unexpected")
         };
         assert_eq!(body_excerpt.len(), 200);
+    }
+
+    #[test]
+    fn every_text_of_a_result_can_be_rewritten() {
+        let hide = |text: String| text.replace("k3y", "[redacted]");
+        let cases = [
+            (
+                ConnectionTest::Unreachable {
+                    cause: "refused k3y".into(),
+                },
+                ConnectionTest::Unreachable {
+                    cause: "refused [redacted]".into(),
+                },
+            ),
+            (
+                ConnectionTest::Unexpected {
+                    status: 500,
+                    body_excerpt: "k3y".into(),
+                },
+                ConnectionTest::Unexpected {
+                    status: 500,
+                    body_excerpt: "[redacted]".into(),
+                },
+            ),
+            (ConnectionTest::Ok, ConnectionTest::Ok),
+            (ConnectionTest::InvalidKey, ConnectionTest::InvalidKey),
+        ];
+        for (result, expected) in cases {
+            assert!(result.is_ok() == (expected == ConnectionTest::Ok));
+            assert_eq!(result.map_text(hide), expected);
+        }
     }
 
     #[test]

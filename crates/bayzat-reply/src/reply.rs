@@ -1,30 +1,51 @@
-//! What an answer from Bayzat means for a delivery: a pure function over status, headers and body.
+//! What an answer from Bayzat to a request of records means for a delivery: a pure function over
+//! status, headers and body.
 
 use std::time::Duration;
 
 use regex::Regex;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;
+
+use crate::text::{excerpt, truncate, EXCERPT_CHARS, MESSAGE_CHARS};
 
 /// `BAYZAT_DUPLICATE_PATTERN`'s default. Whether the real service says "duplicate" or "already
 /// exists" is unknown, so both are recognised.
 pub const DEFAULT_DUPLICATE_PATTERN: &str = "(?i)duplicate|already exists";
 
-/// Longest body excerpt handed back for an answer nobody expected: enough to diagnose, short
-/// enough for a log line or a status column.
-pub const EXCERPT_CHARS: usize = 200;
-
-/// Longest refusal message kept. The message is shown to the operator next to a rejected punch,
-/// so it is kept whole unless a server sends something absurd.
-pub const MESSAGE_CHARS: usize = 1000;
-
 /// The header in which the simulator (and perhaps Bayzat) gives the exact wait, where
 /// `Retry-After` can only say whole seconds.
-const RETRY_AFTER_MS: &str = "retry-after-ms";
+pub const RETRY_AFTER_MS: &str = "retry-after-ms";
+
+/// The standard header of a 429's wait, in seconds (fractions allowed) or as an HTTP date.
+pub const RETRY_AFTER: &str = "retry-after";
 
 /// [`DEFAULT_DUPLICATE_PATTERN`], compiled.
 pub fn default_duplicate_pattern() -> Regex {
     Regex::new(DEFAULT_DUPLICATE_PATTERN).expect("the default duplicate pattern compiles")
+}
+
+/// The headers of an answer that the contract gives a meaning to, as the text they carried:
+/// `None` when the header is absent or its value is not text. When a header came more than once,
+/// the caller passes the first value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Headers<'a> {
+    /// [`RETRY_AFTER_MS`].
+    pub retry_after_ms: Option<&'a str>,
+    /// [`RETRY_AFTER`].
+    pub retry_after: Option<&'a str>,
+}
+
+impl Headers<'_> {
+    /// The wait a 429 asks for. `Retry-After-Ms` first because it is exact; a value that cannot
+    /// be read falls through to the next source rather than to a made-up wait. `Retry-After` as
+    /// an HTTP date is not read: the caller's own interval is as good a guess.
+    pub fn retry_after(&self) -> Option<Duration> {
+        let seconds = |text: Option<&str>, scale: f64| {
+            let value: f64 = text?.trim().parse().ok()?;
+            Duration::try_from_secs_f64(value / scale).ok()
+        };
+        seconds(self.retry_after_ms, 1000.0).or_else(|| seconds(self.retry_after, 1.0))
+    }
 }
 
 /// What Bayzat's answer to one request means for the records in it (docs/architecture.md#delivery-rules).
@@ -67,7 +88,7 @@ impl Reply {
 
     /// Rewrites every text the reply carries, so that a server echoing the key cannot smuggle it
     /// into logs or the database.
-    pub(crate) fn map_text(self, f: impl Fn(String) -> String) -> Self {
+    pub fn map_text(self, f: impl Fn(String) -> String) -> Self {
         match self {
             Reply::Transient { status, detail } => Reply::Transient {
                 status,
@@ -94,18 +115,8 @@ impl Reply {
     }
 }
 
-/// One request's result, with what the caller's request log needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    pub reply: Reply,
-    /// The HTTP status, `None` when no answer came (timeout, connection error).
-    pub status: Option<u16>,
-    /// From just before the request was sent until the answer was read or the request failed.
-    pub latency: Duration,
-}
-
 /// Reads one answer of `POST {api_url}`. Pure, so the contract's table is tested as a table.
-pub fn classify(status: u16, headers: &HeaderMap, body: &[u8], duplicate_pattern: &Regex) -> Reply {
+pub fn classify(status: u16, headers: &Headers, body: &[u8], duplicate_pattern: &Regex) -> Reply {
     match status {
         200 => {
             let json = parse(body);
@@ -155,7 +166,7 @@ pub fn classify(status: u16, headers: &HeaderMap, body: &[u8], duplicate_pattern
         }
         401 | 403 => Reply::Unauthorized,
         429 => Reply::RateLimited {
-            retry_after: retry_after(headers),
+            retry_after: headers.retry_after(),
         },
         500..=599 => Reply::Transient {
             status: Some(status),
@@ -180,44 +191,25 @@ fn message(json: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// `Retry-After-Ms` first because it is exact; a value that cannot be read falls through to the
-/// next source rather than to a made-up wait. `Retry-After` as an HTTP date is not read: the
-/// caller's own interval is as good a guess.
-pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds = |name: &str, scale: f64| {
-        let text = headers.get(name)?.to_str().ok()?.trim();
-        let value: f64 = text.parse().ok()?;
-        Duration::try_from_secs_f64(value / scale).ok()
-    };
-    seconds(RETRY_AFTER_MS, 1000.0).or_else(|| seconds(RETRY_AFTER.as_str(), 1.0))
-}
-
-/// The start of a body as text, for answers that are not what the contract says.
-pub(crate) fn excerpt(body: &[u8]) -> String {
-    truncate(String::from_utf8_lossy(body).trim(), EXCERPT_CHARS)
-}
-
-fn truncate(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        Some((end, _)) => text[..end].to_owned(),
-        None => text.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
 
-    /// Header pairs of one case of the table.
-    type Headers<'a> = &'a [(&'static str, &'a str)];
+    /// Header pairs of one case of the table, as they came on the wire.
+    type Pairs<'a> = &'a [(&'static str, &'a str)];
 
-    fn headers(pairs: Headers) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, HeaderValue::from_str(value).unwrap());
+    /// What the caller hands over: the first value of each header the contract reads.
+    fn headers<'a>(pairs: Pairs<'a>) -> Headers<'a> {
+        let first = |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| *v)
+        };
+        Headers {
+            retry_after_ms: first(RETRY_AFTER_MS),
+            retry_after: first(RETRY_AFTER),
         }
-        map
     }
 
     fn transient(status: Option<u16>, detail: &str) -> Reply {
@@ -250,7 +242,7 @@ mod tests {
     fn the_contracts_table() {
         let ms = Duration::from_millis;
         let none: &[(&str, &str)] = &[];
-        let cases: Vec<(u16, Headers, &str, Reply)> = vec![
+        let cases: Vec<(u16, Pairs, &str, Reply)> = vec![
             (
                 200,
                 none,
@@ -417,6 +409,52 @@ mod tests {
                 unexpected(201, r#"{"success":true}"#),
             ),
             (418, none, "  teapot \n", unexpected(418, "teapot")),
+            // The edges of each kind: the last 5xx, a 2xx without a body, 4xx the contract
+            // does not name, an informational status, padded header values.
+            (599, none, "", transient(Some(599), "answered 599: ")),
+            (204, none, "", unexpected(204, "")),
+            (
+                402,
+                none,
+                "Payment Required",
+                unexpected(402, "Payment Required"),
+            ),
+            (405, none, "", unexpected(405, "")),
+            (
+                409,
+                none,
+                r#"{"success":false,"message":"duplicate"}"#,
+                unexpected(409, r#"{"success":false,"message":"duplicate"}"#),
+            ),
+            (422, none, "Unprocessable", unexpected(422, "Unprocessable")),
+            (100, none, "", unexpected(100, "")),
+            (429, &[("Retry-After", " 2 ")], "", limited(Some(ms(2000)))),
+            (
+                429,
+                &[("retry-after-ms", "312.5")],
+                "",
+                limited(Some(Duration::from_micros(312_500))),
+            ),
+            (
+                429,
+                &[("retry-after-ms", ""), ("retry-after", "")],
+                "",
+                limited(None),
+            ),
+            // A refusal without a usable message: the body stands in for it.
+            (400, none, "", refused("", None, false)),
+            (
+                400,
+                none,
+                r#"{"success":false,"message":"   "}"#,
+                refused(r#"{"success":false,"message":"   "}"#, None, false),
+            ),
+            (
+                400,
+                none,
+                r#"{"success":false,"message":"  Invalid time  ","reason":7}"#,
+                refused("Invalid time", None, false),
+            ),
         ];
         let pattern = default_duplicate_pattern();
         for (status, pairs, body, expected) in cases {
@@ -428,7 +466,7 @@ mod tests {
     #[test]
     fn the_duplicate_pattern_is_configurable() {
         let body = br#"{"success":false,"message":"Record exists: 1 2023-04-30 09:00:00"}"#;
-        let default = classify(400, &HeaderMap::new(), body, &default_duplicate_pattern());
+        let default = classify(400, &Headers::default(), body, &default_duplicate_pattern());
         assert!(matches!(
             default,
             Reply::Refused {
@@ -437,7 +475,7 @@ mod tests {
             }
         ));
         let custom = Regex::new("(?i)record exists").unwrap();
-        let got = classify(400, &HeaderMap::new(), body, &custom);
+        let got = classify(400, &Headers::default(), body, &custom);
         assert!(matches!(
             got,
             Reply::Refused {
@@ -447,7 +485,7 @@ mod tests {
         ));
         // The simulator's reason counts whatever the pattern says.
         let body = br#"{"success":false,"message":"no","reason":"duplicate"}"#;
-        let got = classify(400, &HeaderMap::new(), body, &Regex::new("^$").unwrap());
+        let got = classify(400, &Headers::default(), body, &Regex::new("^$").unwrap());
         assert!(matches!(
             got,
             Reply::Refused {
@@ -462,7 +500,7 @@ mod tests {
         let body = "é".repeat(500);
         let got = classify(
             404,
-            &HeaderMap::new(),
+            &Headers::default(),
             body.as_bytes(),
             &default_duplicate_pattern(),
         );
@@ -475,7 +513,7 @@ mod tests {
         let body = serde_json::json!({"success": false, "message": message}).to_string();
         let got = classify(
             400,
-            &HeaderMap::new(),
+            &Headers::default(),
             body.as_bytes(),
             &default_duplicate_pattern(),
         );
@@ -486,11 +524,55 @@ mod tests {
 
         let got = classify(
             500,
-            &HeaderMap::new(),
+            &Headers::default(),
             &[0xff, 0xfe, b'a'],
             &default_duplicate_pattern(),
         );
         assert_eq!(got, transient(Some(500), "answered 500: \u{fffd}\u{fffd}a"));
+    }
+
+    #[test]
+    fn the_wait_a_429_asks_for() {
+        let ms = Duration::from_millis;
+        let wait = |retry_after_ms, retry_after| {
+            Headers {
+                retry_after_ms,
+                retry_after,
+            }
+            .retry_after()
+        };
+        assert_eq!(wait(None, None), None);
+        assert_eq!(wait(Some("250"), None), Some(ms(250)));
+        assert_eq!(wait(Some("250"), Some("9")), Some(ms(250)));
+        assert_eq!(wait(None, Some("1.5")), Some(ms(1500)));
+        assert_eq!(wait(Some("soon"), Some("1")), Some(ms(1000)));
+        assert_eq!(wait(Some("inf"), Some("-1")), None);
+        assert_eq!(wait(None, Some("Wed, 21 Oct 2015 07:28:00 GMT")), None);
+    }
+
+    #[test]
+    fn every_text_of_a_reply_can_be_rewritten() {
+        let hide = |text: String| text.replace("k3y", "[redacted]");
+        let cases = [
+            (
+                transient(Some(500), "echo k3y"),
+                transient(Some(500), "echo [redacted]"),
+            ),
+            (
+                refused("bad k3y", Some("k3y"), true),
+                refused("bad [redacted]", Some("[redacted]"), true),
+            ),
+            (unexpected(404, "k3y"), unexpected(404, "[redacted]")),
+            (Reply::Accepted, Reply::Accepted),
+            (Reply::Unauthorized, Reply::Unauthorized),
+            (
+                limited(Some(Duration::from_secs(1))),
+                limited(Some(Duration::from_secs(1))),
+            ),
+        ];
+        for (reply, expected) in cases {
+            assert_eq!(reply.map_text(hide), expected);
+        }
     }
 
     #[test]

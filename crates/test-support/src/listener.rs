@@ -1,0 +1,103 @@
+//! A host that must never receive a Bayzat key, as a test sees it.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
+
+/// A plain HTTP listener on a random loopback port standing in for a host that must never
+/// receive a key: it keeps every request it is sent, whole, and answers each with 401.
+pub struct RecordingListener {
+    /// Its attendance URL, as a company's api_url would name it.
+    pub url: String,
+    requests: Arc<Mutex<Vec<Vec<u8>>>>,
+    acceptor: JoinHandle<()>,
+}
+
+impl RecordingListener {
+    pub async fn start() -> Self {
+        let socket = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a listener");
+        let url = format!(
+            "http://{}/attendance",
+            socket.local_addr().expect("the listener's address")
+        );
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let keep = requests.clone();
+        let acceptor = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = socket.accept().await {
+                let keep = keep.clone();
+                tokio::spawn(async move {
+                    let request = read_request(&mut stream).await;
+                    if !request.is_empty() {
+                        lock(&keep).push(request);
+                    }
+                    let _ = stream
+                        .write_all(
+                            b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        )
+                        .await;
+                });
+            }
+        });
+        Self {
+            url,
+            requests,
+            acceptor,
+        }
+    }
+
+    /// Everything received so far, as text.
+    pub fn received(&self) -> String {
+        lock(&self.requests)
+            .iter()
+            .map(|request| String::from_utf8_lossy(request).into_owned())
+            .collect()
+    }
+
+    /// How many requests arrived so far.
+    pub fn requests(&self) -> usize {
+        lock(&self.requests).len()
+    }
+}
+
+impl Drop for RecordingListener {
+    fn drop(&mut self) {
+        self.acceptor.abort();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One HTTP request: its head, then as many body bytes as its content-length says (whatever
+/// arrived when the sender stops writing for five seconds).
+async fn read_request(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+    let mut request = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer)).await;
+        let Ok(Ok(n)) = read else { break };
+        if n == 0 {
+            break;
+        }
+        request.extend_from_slice(&buffer[..n]);
+        let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|line| line.strip_prefix("content-length:"))
+                .and_then(|value| value.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if request.len() >= end + 4 + length {
+                break;
+            }
+        }
+    }
+    request
+}

@@ -1,0 +1,403 @@
+//! The storage functions against a real `sync` schema: what the statements mean, and what a row
+//! the domain cannot read does.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use domain::{CompanySyncState, DeliveryState};
+use test_support::TestDb;
+use uuid::Uuid;
+
+use super::deliveries::{self, DeliveryFilter, NewDelivery, Update};
+use super::leases::{self, Fence};
+use super::{batches, companies, Conn};
+
+const COMPANY: i64 = 7;
+
+async fn migrated() -> (TestDb, Conn) {
+    let db = TestDb::create().await;
+    db::run_migrations(db.url(), crate::SCHEMA, crate::MIGRATIONS)
+        .await
+        .expect("migrate");
+    let conn = Conn::establish(db.url()).await.expect("connect");
+    (db, conn)
+}
+
+fn at(text: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").expect("a time")
+}
+
+fn punch(punch_id: i64, emp_id: &str, state: DeliveryState) -> NewDelivery {
+    NewDelivery {
+        punch_id,
+        emp_id: emp_id.to_owned(),
+        punch_type: "checkIn".to_owned(),
+        local_time: at("2026-05-01 08:00:00") + TimeDelta::minutes(punch_id),
+        state,
+        next_attempt_at: None,
+    }
+}
+
+async fn store(conn: &mut Conn, rows: &[NewDelivery], now: DateTime<Utc>) -> Uuid {
+    let batch_id = Uuid::now_v7();
+    batches::ensure(conn, batch_id, COMPANY, 1, now)
+        .await
+        .expect("batch");
+    let inserted = deliveries::insert(conn, batch_id, COMPANY, 1, rows, now)
+        .await
+        .expect("insert");
+    assert_eq!(inserted.len(), rows.len());
+    batch_id
+}
+
+/// Everything the subscriber writes, for assertions on the log.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn due_rows_that_make_no_bayzat_record_are_logged_with_their_punch_id() {
+    let (_db, mut conn) = migrated().await;
+    let now = Utc::now();
+    store(
+        &mut conn,
+        &[
+            punch(1, "E1", DeliveryState::Pending),
+            punch(2, "   ", DeliveryState::Pending),
+            punch(3, "E3", DeliveryState::Pending),
+        ],
+        now,
+    )
+    .await;
+    let log = Captured::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let due = {
+        let _guard = tracing::subscriber::set_default(subscriber);
+        deliveries::load_due(&mut conn, COMPANY, now, 100)
+            .await
+            .expect("load")
+    };
+    let ids: Vec<i64> = due.iter().map(|d| d.punch_id.0).collect();
+    assert_eq!(ids, [1, 3]);
+    let log = log.text();
+    assert!(log.contains("ERROR"), "{log}");
+    assert!(log.contains("punch_id=2"), "{log}");
+}
+
+#[tokio::test]
+async fn a_delivery_state_outside_the_set_is_an_error_not_a_guess() {
+    let (_db, mut conn) = migrated().await;
+    let now = Utc::now();
+    store(&mut conn, &[punch(1, "E1", DeliveryState::Pending)], now).await;
+    // Only a schema whose check was dropped can hold such a row.
+    diesel::sql_query("ALTER TABLE sync.deliveries DROP CONSTRAINT deliveries_state_check")
+        .execute(&mut conn)
+        .await
+        .expect("drop the check");
+    diesel::sql_query("UPDATE sync.deliveries SET state = 'lost'")
+        .execute(&mut conn)
+        .await
+        .expect("corrupt the row");
+    let listed = deliveries::list(&mut conn, &DeliveryFilter::default(), 0, 10).await;
+    assert!(
+        matches!(listed, Err(diesel::result::Error::DeserializationError(_))),
+        "{listed:?}"
+    );
+    let counted = deliveries::counts(&mut conn, None).await;
+    assert!(
+        matches!(counted, Err(diesel::result::Error::DeserializationError(_))),
+        "{counted:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_delivery_list_filters_by_state_and_a_word_that_is_no_state_matches_nothing() {
+    let (_db, mut conn) = migrated().await;
+    let now = Utc::now();
+    store(
+        &mut conn,
+        &[
+            punch(1, "E1", DeliveryState::Pending),
+            punch(2, "E2", DeliveryState::Held),
+            punch(3, "E3", DeliveryState::Held),
+        ],
+        now,
+    )
+    .await;
+    let held = DeliveryFilter {
+        state: Some("held".to_owned()),
+        company_ids: Some(vec![COMPANY]),
+        ..DeliveryFilter::default()
+    };
+    let (rows, total) = deliveries::list(&mut conn, &held, 1, 10)
+        .await
+        .expect("list");
+    assert_eq!(total, 2);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].punch_id, 3);
+    assert_eq!(rows[0].state, DeliveryState::Held);
+    let nonsense = DeliveryFilter {
+        state: Some("lost".to_owned()),
+        ..DeliveryFilter::default()
+    };
+    let (rows, total) = deliveries::list(&mut conn, &nonsense, 0, 10)
+        .await
+        .expect("list");
+    assert!(rows.is_empty());
+    assert_eq!(total, 0);
+}
+
+#[tokio::test]
+async fn a_company_state_keeps_its_since_until_the_state_changes() {
+    let (_db, mut conn) = migrated().await;
+    let t0 = Utc::now();
+    companies::ensure(&mut conn, COMPANY, false, t0)
+        .await
+        .expect("ensure");
+    let state = companies::find(&mut conn, COMPANY)
+        .await
+        .expect("find")
+        .expect("a row");
+    assert_eq!(state.state(), CompanySyncState::Disabled);
+    assert_eq!(state.reason.as_deref(), Some("sync disabled"));
+    let t1 = t0 + TimeDelta::seconds(10);
+    companies::set_state(
+        &mut conn,
+        COMPANY,
+        CompanySyncState::Disabled,
+        Some("again"),
+        t1,
+    )
+    .await
+    .expect("same state");
+    let state = companies::find(&mut conn, COMPANY).await.unwrap().unwrap();
+    assert_eq!(state.since.timestamp_micros(), t0.timestamp_micros());
+    assert_eq!(state.reason.as_deref(), Some("again"));
+    let t2 = t0 + TimeDelta::seconds(20);
+    companies::set_state(&mut conn, COMPANY, CompanySyncState::Active, None, t2)
+        .await
+        .expect("new state");
+    let state = companies::find(&mut conn, COMPANY).await.unwrap().unwrap();
+    assert_eq!(state.state(), CompanySyncState::Active);
+    assert_eq!(state.since.timestamp_micros(), t2.timestamp_micros());
+    assert_eq!(state.reason, None);
+    companies::bump_config_version(&mut conn, COMPANY)
+        .await
+        .expect("bump");
+    let state = companies::find(&mut conn, COMPANY).await.unwrap().unwrap();
+    assert_eq!(state.config_version, 1);
+}
+
+#[tokio::test]
+async fn a_lease_is_renewed_by_its_holder_and_taken_over_only_once_expired() {
+    let (_db, mut conn) = migrated().await;
+    let ttl = Duration::from_secs(10);
+    let t0 = Utc::now();
+    let a = leases::acquire(&mut conn, COMPANY, "a", t0, ttl)
+        .await
+        .expect("acquire")
+        .expect("free");
+    assert_eq!(a.epoch, 1);
+    let renewed = leases::acquire(&mut conn, COMPANY, "a", t0 + TimeDelta::seconds(1), ttl)
+        .await
+        .unwrap()
+        .expect("its own");
+    assert_eq!(renewed.epoch, 1);
+    let refused = leases::acquire(&mut conn, COMPANY, "b", t0 + TimeDelta::seconds(2), ttl)
+        .await
+        .unwrap();
+    assert_eq!(refused, None);
+    let started = t0 + TimeDelta::seconds(3);
+    assert!(
+        leases::record_start(&mut conn, COMPANY, "a", 1, started, ttl)
+            .await
+            .unwrap()
+    );
+    // Expired (started + ttl): b takes over and the epoch moves on, fencing a.
+    let later = started + TimeDelta::seconds(11);
+    let b = leases::acquire(&mut conn, COMPANY, "b", later, ttl)
+        .await
+        .unwrap()
+        .expect("expired");
+    assert_eq!(b.epoch, 2);
+    assert_eq!(
+        b.last_request_started_at.map(|t| t.timestamp_micros()),
+        Some(started.timestamp_micros())
+    );
+    let fenced_out = Fence {
+        company_id: COMPANY,
+        holder: "a".to_owned(),
+        epoch: 1,
+    };
+    assert!(!leases::hold(&mut conn, &fenced_out).await.unwrap());
+    assert!(!leases::renew(&mut conn, COMPANY, "a", 1, later, ttl)
+        .await
+        .unwrap());
+    let holder = Fence {
+        holder: "b".to_owned(),
+        epoch: 2,
+        ..fenced_out.clone()
+    };
+    assert!(leases::hold(&mut conn, &holder).await.unwrap());
+}
+
+#[tokio::test]
+async fn sender_writes_apply_only_under_the_lease() {
+    let (_db, mut conn) = migrated().await;
+    let now = Utc::now();
+    store(
+        &mut conn,
+        &[
+            punch(1, "E1", DeliveryState::Pending),
+            punch(2, "E2", DeliveryState::Pending),
+            punch(3, "E3", DeliveryState::Cancelled),
+        ],
+        now,
+    )
+    .await;
+    let lease = leases::acquire(&mut conn, COMPANY, "a", now, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .unwrap();
+    let stale = Fence {
+        company_id: COMPANY,
+        holder: "a".to_owned(),
+        epoch: lease.epoch + 1,
+    };
+    assert!(deliveries::mark_sending(&mut conn, &stale, &[1, 2, 3], now)
+        .await
+        .unwrap()
+        .is_empty());
+    let fence = Fence {
+        epoch: lease.epoch,
+        ..stale
+    };
+    let mut sending = deliveries::mark_sending(&mut conn, &fence, &[1, 2, 3], now)
+        .await
+        .unwrap();
+    sending.sort_by_key(|c| c.punch_id);
+    assert_eq!(
+        sending
+            .iter()
+            .map(|c| (c.punch_id, c.state))
+            .collect::<Vec<_>>(),
+        [(1, DeliveryState::Sending), (2, DeliveryState::Sending)]
+    );
+    let retry_at = now + TimeDelta::seconds(30);
+    let applied = deliveries::apply(
+        &mut conn,
+        &fence,
+        &[
+            Update {
+                punch_id: 1,
+                state: DeliveryState::Delivered,
+                attempts: None,
+                next_attempt_at: None,
+                error: None,
+            },
+            Update {
+                punch_id: 2,
+                state: DeliveryState::RetryWait,
+                attempts: Some(1),
+                next_attempt_at: Some(retry_at),
+                error: Some("503".to_owned()),
+            },
+        ],
+        None,
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(applied.len(), 2);
+    let waiting = deliveries::waiting(&mut conn, COMPANY)
+        .await
+        .unwrap()
+        .expect("one waits");
+    assert_eq!(waiting.deliveries, 1);
+    assert_eq!(waiting.reason.as_deref(), Some("503"));
+    assert_eq!(
+        waiting.next_attempt_at.map(|t| t.timestamp_micros()),
+        Some(retry_at.timestamp_micros())
+    );
+    // Not due yet, then due.
+    assert!(deliveries::load_due(&mut conn, COMPANY, now, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let due = deliveries::load_due(&mut conn, COMPANY, retry_at, 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].attempts, 1);
+    assert_eq!(
+        deliveries::oldest_waiting(&mut conn, COMPANY)
+            .await
+            .unwrap()
+            .map(|t| t.timestamp_micros()),
+        Some(now.timestamp_micros())
+    );
+    let retried = deliveries::transition(
+        &mut conn,
+        &deliveries::Selection {
+            company_id: Some(COMPANY),
+            from: vec![DeliveryState::RetryWait],
+            ..deliveries::Selection::default()
+        },
+        DeliveryState::Pending,
+        None,
+        true,
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        retried
+            .iter()
+            .map(|c| (c.punch_id, c.state, c.last_error.clone()))
+            .collect::<Vec<_>>(),
+        [(2, DeliveryState::Pending, None)]
+    );
+    let due = deliveries::load_due(&mut conn, COMPANY, now, 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].attempts, 0);
+    let mut counts: Vec<(String, i64)> = deliveries::counts(&mut conn, Some(COMPANY))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.state, c.count))
+        .collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            ("cancelled".to_owned(), 1),
+            ("delivered".to_owned(), 1),
+            ("pending".to_owned(), 1),
+        ]
+    );
+}
