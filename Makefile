@@ -72,8 +72,9 @@ token: build
 	@$(TARGET_DIR)/debug/config-service mint-token --key-file .run/keys/portal.key --sub $$USER --role $(ROLE) \
 	  $(if $(COMPANIES),--companies $(COMPANIES),)
 
-## Import benchmark: 1,000,000 rows through the HTTP API against a psql \copy baseline
-## (BENCH_ROWS=… for another size). Prints one `bench-import:` line.
+## Import benchmark: 1,000,000 rows through the HTTP API against a psql \copy baseline, then the
+## same rows as an Excel workbook (BENCH_ROWS=… for another size). Prints a `bench-import:` line
+## and a `bench-import-xlsx:` line (wall time against the CSV's, peak RSS).
 bench-import:
 	@bench/bench-import.sh
 

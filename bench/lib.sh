@@ -7,10 +7,14 @@ DB=${BENCH//-/_}_$$
 AMQP_NAMESPACE=${BENCH//-/}$$.
 PSQL=(psql -h 127.0.0.1 -U postgres -q -v ON_ERROR_STOP=1)
 PIDS=()
+# Databases a run makes besides $DB; dropped with it.
+EXTRA_DBS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
+  for db in "$DB" "${EXTRA_DBS[@]}"; do
+    "${PSQL[@]}" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  done
   for queue in $(rabbitmqctl -q list_queues name 2>/dev/null | grep "^$AMQP_NAMESPACE" || true); do
     rabbitmqctl -q delete_queue "$queue" >/dev/null 2>&1 || true
   done

@@ -185,10 +185,11 @@ pub fn outcomes(
         .collect()
 }
 
-/// The outcome of importing fixture report `report` alone into a system loaded with
-/// `directory.json`.
+/// The outcome of importing fixture report `report` (a path in the fixtures folder, such as
+/// `workbooks/two-sheets.xlsx`) alone into a system loaded with `directory.json`.
 pub fn report_outcomes(directory: &Directory, report: &str) -> BTreeMap<String, CompanyOutcome> {
-    let stem = report.rsplit_once('.').map_or(report, |(stem, _)| stem);
+    let file = report.rsplit_once('/').map_or(report, |(_, file)| file);
+    let stem = file.rsplit_once('.').map_or(file, |(stem, _)| stem);
     let expected = json(&format!("expected/{stem}.json"));
     outcomes(directory, &punches_of(&expected["punches"]))
 }
@@ -266,6 +267,13 @@ mod tests {
         let after = gulflog.after_sync_now(directory.company("gulflog"));
         assert_eq!(after.delivered.len(), 4);
         assert!(after.scheduled.is_empty());
+    }
+
+    #[test]
+    fn a_workbook_in_its_folder_has_its_expected_file_by_name() {
+        let directory = Directory::load();
+        let outcomes = report_outcomes(&directory, "workbooks/two-sheets.xlsx");
+        assert_eq!(outcomes["clarastars"].delivered.len(), 8);
     }
 
     #[test]

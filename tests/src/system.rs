@@ -152,22 +152,30 @@ pub struct System {
     env: TestEnv,
 }
 
-/// An HTTP answer: status and body (JSON when it parses, else `Value::Null`, with the text kept).
+/// An HTTP answer: status and body (JSON when it parses, else `Value::Null`, with the text
+/// kept, and the bytes for a body that is not text, such as a workbook).
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
     pub body: Value,
     pub text: String,
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
     async fn read(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
+        let bytes = response
+            .bytes()
+            .await
+            .map(|b| b.to_vec())
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         Reply {
             status,
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
             text,
+            bytes,
         }
     }
 }

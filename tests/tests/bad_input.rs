@@ -456,7 +456,10 @@ async fn a_body_that_stops_arriving_is_answered_408_and_leaves_nothing() {
     let report = std::fs::read(fixtures::path("basic.csv")).expect("basic.csv");
     let half = &report[..report.len() / 2];
     let multipart_body = multipart("form-data; name=\"file\"; filename=\"basic.csv\"", &report);
-    let cases: [Stalled; 3] = [
+    // A workbook is only read once whole: cut short, it is answered and removed like text.
+    let workbook =
+        std::fs::read(fixtures::path("workbooks/zktime-daily.xlsx")).expect("a workbook");
+    let cases: [Stalled; 4] = [
         (
             Service::Import,
             "/v1/imports?filename=stalled.csv",
@@ -472,6 +475,14 @@ async fn a_body_that_stops_arriving_is_answered_408_and_leaves_nothing() {
             Role::Operator,
             &multipart_body[..multipart_body.len() / 2],
             multipart_body.len(),
+        ),
+        (
+            Service::Import,
+            "/v1/imports?filename=stalled.xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            Role::Operator,
+            &workbook[..workbook.len() / 2],
+            workbook.len(),
         ),
         (
             Service::Config,

@@ -1,4 +1,4 @@
-//! Every fixture report through the real binaries: Bayzat (the simulator) ends holding exactly the
+//! Every fixture report (text reports and Excel workbooks) through the real binaries: Bayzat (the simulator) ends holding exactly the
 //! punches the report's expected file lists, less those its keys do not know (rejected, and shown
 //! so), less the disabled company's (held), and the hourly company's only after "sync now".
 
@@ -165,6 +165,31 @@ async fn arabic_windows_1256_csv() {
 #[tokio::test(flavor = "multi_thread")]
 async fn month_first_dates_csv() {
     report_ends_as_expected("month-first-dates.csv").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn arabic_only_headers_csv() {
+    report_ends_as_expected("arabic-only-headers.csv").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn zktime_daily_xlsx() {
+    report_ends_as_expected("workbooks/zktime-daily.xlsx").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mac_1904_xlsx() {
+    report_ends_as_expected("workbooks/mac-1904.xlsx").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_sheets_xlsx() {
+    report_ends_as_expected("workbooks/two-sheets.xlsx").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn biotime_transactions_xls() {
+    report_ends_as_expected("workbooks/biotime-transactions.xls").await;
 }
 
 /// Every file of `bad/` is refused with its status and code, or accepted with its rows'

@@ -354,6 +354,23 @@ async fn every_route_answers_tokens_limited_to_one_company_as_the_table_says() {
         }
         Ok(())
     };
+    // The same rows as `mixed_csv`, read back out of the workbook.
+    let mixed_xlsx = |reply: &Reply| {
+        let mut book = workbook::Workbook::open(std::io::Cursor::new(reply.bytes.clone()))
+            .map_err(|e| format!("not a workbook: {e}"))?;
+        let sheet = book.sheet_names().first().cloned().ok_or("no sheet")?;
+        let mut rows = Vec::new();
+        book.rows(&sheet, |_, cells| {
+            rows.push(cells.join(","));
+            std::ops::ControlFlow::Continue(())
+        })
+        .map_err(|e| e.to_string())?;
+        let text = rows.join("\n");
+        if text.contains("AdvLine") || text.contains("Marketing") || rows.len() != 3 {
+            return Err("rows of others in the export".into());
+        }
+        Ok(())
+    };
     let refused_upload = |reply: &Reply| {
         if reply.status != 201 || reply.body["progress"] != json!({}) {
             return Err("advline's rows were imported".into());
@@ -617,6 +634,19 @@ async fn every_route_answers_tokens_limited_to_one_company_as_the_table_says() {
                     format!("/v1/imports/{mixed_import}/rows.csv"),
                     Filtered(Box::new(mixed_csv)),
                     Filtered(Box::new(mixed_csv)),
+                ),
+            ],
+        ),
+        route(
+            Service::Import,
+            Method::GET,
+            "/v1/imports/{id}/rows.xlsx",
+            vec![
+                hidden(format!("/v1/imports/{advline_import}/rows.xlsx")),
+                probe(
+                    format!("/v1/imports/{mixed_import}/rows.xlsx"),
+                    Filtered(Box::new(mixed_xlsx)),
+                    Filtered(Box::new(mixed_xlsx)),
                 ),
             ],
         ),

@@ -21,6 +21,23 @@ pub use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 mod error;
 pub use error::{failure_of, DbError, Failure};
 
+#[doc(hidden)]
+pub use diesel as __diesel;
+
+/// Implements `From<diesel::result::Error>` for each error enum given, as its
+/// `Storage(DbError)` variant: storage functions return diesel's result, and `?` in a handler or
+/// a transaction then says "a storage failure" in the area's own error type.
+#[macro_export]
+macro_rules! query_errors_are_storage_failures {
+    ($($error:ty),+ $(,)?) => {$(
+        impl From<$crate::__diesel::result::Error> for $error {
+            fn from(error: $crate::__diesel::result::Error) -> Self {
+                Self::Storage($crate::DbError::Query(error))
+            }
+        }
+    )+};
+}
+
 /// The pool every service uses.
 pub type Pool = DeadPool<AsyncPgConnection>;
 /// A connection checked out of the [`Pool`].

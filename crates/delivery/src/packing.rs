@@ -61,7 +61,7 @@ pub struct Plan {
 
 /// Picks the next request from the company's due deliveries.
 ///
-/// Time order, then empId, as [`domain::pack_in_time_order`] does, so that Bayzat sees a day's
+/// Time order, then empId (equals keep the order they came in), so that Bayzat sees a day's
 /// punches in order and requests are as full as they can be: every request carries
 /// `max_records` except the last of a drain. A delivery whose empId and time are already in the
 /// request waits for a later one, because Bayzat refuses the whole request for it; later

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bus::lapin::options::BasicGetOptions;
 use bus::{Broker, Outgoing, Publisher};
+use diesel::OptionalExtension;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use domain::{CompanyChange, CompanyId, ConfigCompanyChangedV1, Message};
@@ -12,7 +13,7 @@ use outbox::{
     backlog, enqueue, enqueue_with_client, first_delivery, spawn_relay, spawn_relay_expanding,
     Expander, RelayWaker,
 };
-use test_support::{eventually, upstream_of, TcpProxy, TestBroker, TestDb};
+use test_support::{eventually, upstream_of, wait_for, TcpProxy, TestBroker, TestDb};
 use uuid::Uuid;
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/config");
@@ -49,6 +50,43 @@ async fn unsent(pool: &db::Pool) -> i64 {
     backlog(&mut db::connection(pool).await.unwrap(), SCHEMA)
         .await
         .unwrap()
+}
+
+/// The relay's failed attempts at the oldest unsent message, and the error it recorded last.
+#[derive(Debug, diesel::QueryableByName)]
+struct Refusals {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    attempts: i32,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    last_error: Option<String>,
+}
+
+/// Waits until the relay has tried the oldest unsent message and failed at least twice: it has
+/// looked at the outbox and decided, and tried again, so what is still unsent then stays unsent
+/// because of the failure, not because the relay has not got to it yet.
+async fn refused_twice(pool: &db::Pool) -> Refusals {
+    wait_for(
+        WAIT,
+        "the relay failed twice at the oldest message",
+        || async {
+            let mut conn = db::connection(pool).await.map_err(|e| e.to_string())?;
+            let oldest: Option<Refusals> = diesel_async::RunQueryDsl::get_result(
+                diesel::sql_query(format!(
+                    "SELECT attempts, last_error FROM {SCHEMA}.outbox WHERE sent_at IS NULL \
+                 ORDER BY id LIMIT 1"
+                )),
+                &mut conn,
+            )
+            .await
+            .optional()
+            .map_err(|e| e.to_string())?;
+            match oldest {
+                Some(refusals) if refusals.attempts >= 2 => Ok(refusals),
+                other => Err(format!("oldest unsent: {other:?}")),
+            }
+        },
+    )
+    .await
 }
 
 /// Takes every message waiting in `queue`, in order.
@@ -128,7 +166,8 @@ async fn messages_wait_out_a_broker_outage() {
     let messages: Vec<Outgoing> = (1..=3).map(changed).collect();
     enqueue_committed(&pool, &messages).await;
     waker.wake();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let refusals = refused_twice(&pool).await;
+    assert!(refusals.last_error.is_some(), "{refusals:?}");
     assert_eq!(
         unsent(&pool).await,
         3,
@@ -168,8 +207,9 @@ async fn an_unroutable_message_stays_unsent_with_its_error_and_holds_back_later_
     };
     enqueue_committed(&pool, &[unroutable, changed(1)]).await;
     waker.wake();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(unsent(&pool).await, 2);
+    let refusals = refused_twice(&pool).await;
+    assert!(refusals.last_error.is_some(), "{refusals:?}");
+    assert_eq!(unsent(&pool).await, 2, "the later message waits behind it");
 
     // Once a queue takes it, the relay delivers both, still in order.
     let channel = broker.connected().await.create_channel().await.unwrap();

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::arabic::comparison_key;
+
 /// A header needs at least this many recognised names, so a title row that happens to say
 /// "Date" is not taken for it.
 pub const MIN_RECOGNISED_NAMES: usize = 3;
@@ -53,7 +55,8 @@ enum Role {
     PunchState,
 }
 
-/// Header names after `normalize_header`, in priority order within each role.
+/// Header names as `comparison_key` gives them, in priority order within each role: the English
+/// names first, then the Arabic ones.
 const ALIASES: &[(Role, &[&str])] = &[
     (
         Role::EmployeeId,
@@ -67,14 +70,31 @@ const ALIASES: &[(Role, &[&str])] = &[
             "personid",
             "userid",
             "pin",
+            // رقم الموظف, الرقم الوظيفي, رقم البصمة
+            "رقمالموظف",
+            "الرقمالوظيفي",
+            "رقمالبصمه",
         ],
     ),
     (Role::FirstName, &["firstname"]),
     (Role::LastName, &["lastname"]),
-    (Role::Name, &["name", "employeename", "fullname"]),
-    (Role::Department, &["department", "dept", "departmentname"]),
-    (Role::Date, &["date", "attdate", "attendancedate"]),
-    (Role::Weekday, &["weekday", "week", "day"]),
+    (
+        Role::Name,
+        // الاسم, اسم الموظف
+        &["name", "employeename", "fullname", "الاسم", "اسمالموظف"],
+    ),
+    (
+        Role::Department,
+        // القسم, الإدارة
+        &["department", "dept", "departmentname", "القسم", "الاداره"],
+    ),
+    // التاريخ
+    (
+        Role::Date,
+        &["date", "attdate", "attendancedate", "التاريخ"],
+    ),
+    // اليوم
+    (Role::Weekday, &["weekday", "week", "day", "اليوم"]),
     (
         Role::FirstPunch,
         &[
@@ -84,6 +104,10 @@ const ALIASES: &[(Role, &[&str])] = &[
             "clockin",
             "intime",
             "timein",
+            // الحضور, وقت الحضور, دخول
+            "الحضور",
+            "وقتالحضور",
+            "دخول",
         ],
     ),
     (
@@ -95,10 +119,18 @@ const ALIASES: &[(Role, &[&str])] = &[
             "clockout",
             "outtime",
             "timeout",
+            // الانصراف, وقت الانصراف, خروج
+            "الانصراف",
+            "وقتالانصراف",
+            "خروج",
         ],
     ),
     (Role::Time, &["time"]),
-    (Role::DateTime, &["punchtime", "datetime", "punchdatetime"]),
+    (
+        Role::DateTime,
+        // وقت البصمة
+        &["punchtime", "datetime", "punchdatetime", "وقتالبصمه"],
+    ),
     (
         Role::PunchState,
         &[
@@ -107,20 +139,14 @@ const ALIASES: &[(Role, &[&str])] = &[
             "status",
             "attendancestate",
             "checktype",
+            // الحالة
+            "الحاله",
         ],
     ),
 ];
 
-/// Lower-cased, everything but letters and digits removed: "Emp No." and "emp_no" are one name.
-pub(crate) fn normalize_header(name: &str) -> String {
-    name.chars()
-        .flat_map(char::to_lowercase)
-        .filter(|c| c.is_alphanumeric())
-        .collect()
-}
-
 fn role_of(name: &str) -> Option<(Role, usize)> {
-    let key = normalize_header(name);
+    let key = comparison_key(name);
     ALIASES.iter().find_map(|(role, names)| {
         names
             .iter()
@@ -135,6 +161,49 @@ pub(crate) fn recognised_names<'a>(cells: impl IntoIterator<Item = &'a str>) -> 
         .into_iter()
         .filter(|cell| role_of(cell).is_some())
         .count()
+}
+
+impl Role {
+    /// Roles that name the same kind of column: a bilingual header may call one column "الاسم"
+    /// in one row and "First Name" in the other.
+    fn family(self) -> Role {
+        match self {
+            Role::FirstName | Role::LastName => Role::Name,
+            Role::DateTime => Role::Time,
+            role => role,
+        }
+    }
+}
+
+/// Whether `second`, the row right under the header row `first`, is the same header in another
+/// language (Arabic labels above English ones, or the reverse): it is a header row itself, at
+/// least `MIN_RECOGNISED_NAMES` of its names sit over columns the first row names alike, and none
+/// names a column the first row names otherwise.
+pub(crate) fn names_same_columns<S: AsRef<str>>(first: &[String], second: &[S]) -> bool {
+    let mut agreeing = 0;
+    for (a, b) in first.iter().zip(second) {
+        match (role_of(a), role_of(b.as_ref())) {
+            (Some((a, _)), Some((b, _))) if a.family() == b.family() => agreeing += 1,
+            (Some(_), Some(_)) => return false,
+            _ => {}
+        }
+    }
+    agreeing >= MIN_RECOGNISED_NAMES
+        && recognised_names(second.iter().map(AsRef::as_ref)) >= MIN_RECOGNISED_NAMES
+}
+
+/// The labels of a header given in two rows: per column the first row's label when it is a known
+/// name or the second's is not, else the second's. Trimmed.
+pub(crate) fn merge_header_rows<S: AsRef<str>>(first: &[String], second: &[S]) -> Vec<String> {
+    let width = first.len().max(second.len());
+    (0..width)
+        .map(|i| {
+            let a = first.get(i).map(String::as_str).unwrap_or("").trim();
+            let b = second.get(i).map(AsRef::as_ref).unwrap_or("").trim();
+            let use_second = (role_of(a).is_none() && role_of(b).is_some()) || a.is_empty();
+            if use_second { b } else { a }.to_owned()
+        })
+        .collect()
 }
 
 /// Maps a header row. `Err` names the required columns it lacks.
@@ -292,6 +361,30 @@ mod tests {
             ("Attendance State", Role::PunchState),
             ("Check Type", Role::PunchState),
             ("  check in  ", Role::FirstPunch),
+            ("رقم الموظف", Role::EmployeeId),
+            ("الرقم الوظيفي", Role::EmployeeId),
+            ("رقم البصمة", Role::EmployeeId),
+            ("رقم البصمه", Role::EmployeeId),
+            ("الاسم", Role::Name),
+            ("الإسم", Role::Name),
+            ("اسم الموظف", Role::Name),
+            ("إسم الموظف", Role::Name),
+            ("القسم", Role::Department),
+            ("الإدارة", Role::Department),
+            ("الادارة", Role::Department),
+            ("التاريخ", Role::Date),
+            ("اليوم", Role::Weekday),
+            ("الحضور", Role::FirstPunch),
+            ("وقت الحضور", Role::FirstPunch),
+            ("دخول", Role::FirstPunch),
+            ("الانصراف", Role::LastPunch),
+            ("الإنصراف", Role::LastPunch),
+            ("وقت الانصراف", Role::LastPunch),
+            ("خروج", Role::LastPunch),
+            ("وقت البصمة", Role::DateTime),
+            ("الحالة", Role::PunchState),
+            ("الحالـــة", Role::PunchState),
+            (" الحالة: ", Role::PunchState),
         ];
         for (name, role) in cases {
             assert_eq!(role_of(name).map(|(r, _)| r), Some(*role), "{name:?}");
@@ -306,6 +399,57 @@ mod tests {
         ] {
             assert_eq!(role_of(name), None, "{name:?}");
         }
+    }
+
+    #[test]
+    fn aliases_are_written_as_compared() {
+        for (_, names) in ALIASES {
+            for name in *names {
+                assert_eq!(comparison_key(name), *name);
+            }
+        }
+    }
+
+    fn cells(row: &str) -> Vec<String> {
+        row.split(',').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn a_header_in_two_languages() {
+        let arabic = cells("رقم الموظف,الاسم,القسم,التاريخ,الحضور,ملاحظات");
+        let cases = [
+            (
+                "Employee ID,First Name,Department,Date,Check In,Remarks",
+                true,
+            ),
+            ("Emp No., Name ,Dept,Att Date,Clock In,", true),
+            // Only two names agree.
+            ("Employee ID,Name,Remarks,Notes,Other,", false),
+            // A column named otherwise.
+            ("Employee ID,Name,Department,Date,Check Out,Remarks", false),
+            ("1001,Ahmed,AdvLine,2026-11-05,08:00,", false),
+        ];
+        for (second, same) in cases {
+            assert_eq!(
+                names_same_columns(&arabic, &cells(second)),
+                same,
+                "{second}"
+            );
+        }
+        let first = cells("رقم الموظف,الاسم,الفرع,التاريخ,الحضور,");
+        let second = cells("Employee ID,Name,Department,Date,Check In,Remarks,Extra");
+        assert_eq!(
+            merge_header_rows(&first, &second),
+            [
+                "رقم الموظف",
+                "الاسم",
+                "Department",
+                "التاريخ",
+                "الحضور",
+                "Remarks",
+                "Extra"
+            ]
+        );
     }
 
     fn map(header: &str) -> Result<(Columns, ReportKind), Vec<String>> {

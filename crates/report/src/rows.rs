@@ -1,13 +1,17 @@
 //! Pass 2: the rows, read from the stored file with the facts of pass 1.
 
+use std::borrow::Cow;
+
 use chrono::{Datelike, NaiveDate, NaiveTime};
 use domain::{LocalPunchTime, PunchType};
 use serde::{Deserialize, Serialize};
 
-use crate::facts::FileFacts;
+use crate::arabic::{ascii_digits, comparison_key};
+use crate::facts::{is_blank_row, FileFacts, FileForm};
 use crate::header::{Columns, ReportKind};
 use crate::text::{
-    is_blank, CellSplitter, Line, Lines, SplitProblem, TextDecoder, MAX_CELLS, MAX_LINE_BYTES,
+    is_blank, CellSplitter, Line, Lines, SplitProblem, TextDecoder, TextEncoding, DELIMITERS,
+    MAX_CELLS, MAX_LINE_BYTES,
 };
 use crate::values::{
     date_shape, is_no_punch, parse_punch_state, parse_time, parse_weekday, split_date_time,
@@ -32,6 +36,9 @@ pub enum IssueCode {
     /// Warning, added by import-service: the same employee and day were imported before with
     /// other punch times.
     ConflictsWithEarlierImport,
+    /// Why a row is skipped: it is a summary row (Total, Grand Total, Sub Total, المجموع,
+    /// الإجمالي), not an employee's day.
+    SummaryRow,
 }
 
 impl IssueCode {
@@ -46,6 +53,7 @@ impl IssueCode {
             IssueCode::CompanyNotPermitted => "company_not_permitted",
             IssueCode::WeekdayMismatch => "weekday_mismatch",
             IssueCode::ConflictsWithEarlierImport => "conflicts_with_earlier_import",
+            IssueCode::SummaryRow => "summary_row",
         }
     }
 }
@@ -98,11 +106,33 @@ pub struct ReportRow {
     pub punches: Vec<Punch>,
     /// Problems in the row itself (bad_row, missing_field, invalid_date, invalid_time).
     pub errors: Vec<RowIssue>,
-    /// weekday_mismatch.
+    /// weekday_mismatch, or summary_row for a summary row.
     pub warnings: Vec<RowIssue>,
 }
 
 impl ReportRow {
+    /// A summary row (Total, المجموع…): counted, and skipped whatever the directory says.
+    pub fn is_summary(&self) -> bool {
+        self.warnings
+            .iter()
+            .any(|w| w.code == IssueCode::SummaryRow)
+    }
+
+    fn summary(line: u64, raw: Vec<String>, label: &str) -> Self {
+        let message = format!("a summary row ({label}), not an employee's attendance: skipped");
+        Self {
+            line,
+            raw,
+            employee_id: None,
+            name: String::new(),
+            department: String::new(),
+            date: None,
+            punches: Vec::new(),
+            errors: Vec::new(),
+            warnings: vec![RowIssue::new(IssueCode::SummaryRow, message)],
+        }
+    }
+
     fn bad(line: u64, raw: Vec<String>, message: impl Into<String>) -> Self {
         Self {
             line,
@@ -181,9 +211,37 @@ pub fn parse_row(facts: &FileFacts, line: u64, raw: Vec<String>) -> ReportRow {
     parse_cells(&RowContext::new(facts), line, raw)
 }
 
+/// The labels of summary rows, as `comparison_key` gives them: Total, Grand Total, Sub Total,
+/// المجموع, الإجمالي.
+const SUMMARY_LABELS: [&str; 5] = ["total", "grandtotal", "subtotal", "المجموع", "الاجمالي"];
+
+/// The row's first non-empty cell, trimmed, when it names a summary row.
+fn summary_label<S: AsRef<str>>(cells: &[S]) -> Option<&str> {
+    let first = cells
+        .iter()
+        .map(|c| c.as_ref().trim())
+        .find(|c| !c.is_empty())?;
+    SUMMARY_LABELS
+        .contains(&comparison_key(first).as_str())
+        .then_some(first)
+}
+
+/// A summary row: counted as a row, never as an employee's day.
+pub(crate) fn is_summary_row<S: AsRef<str>>(cells: &[S]) -> bool {
+    summary_label(cells).is_some()
+}
+
 fn parse_cells(ctx: &RowContext, line: u64, raw: Vec<String>) -> ReportRow {
+    if let Some(label) = summary_label(&raw) {
+        let label = label.to_owned();
+        return ReportRow::summary(line, raw, &label);
+    }
     let columns = &ctx.columns;
-    let cell = |i: usize| raw.get(i).map(|s| s.trim()).unwrap_or("");
+    // Ids, dates, times and states are read with their digits made ASCII; names and departments
+    // are kept as written.
+    let folded: Vec<Cow<'_, str>> = raw.iter().map(|c| ascii_digits(c.trim())).collect();
+    let cell = |i: usize| folded.get(i).map(AsRef::as_ref).unwrap_or("");
+    let text_cell = |i: usize| raw.get(i).map(|s| s.trim()).unwrap_or("");
     let mut missing: Vec<&str> = Vec::new();
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
@@ -196,11 +254,11 @@ fn parse_cells(ctx: &RowContext, line: u64, raw: Vec<String>) -> ReportRow {
     }
     let name = std::iter::once(columns.name)
         .chain(columns.last_name)
-        .map(cell)
+        .map(text_cell)
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    let department = cell(columns.department).to_owned();
+    let department = text_cell(columns.department).to_owned();
     if department.is_empty() {
         missing.push("department");
     }
@@ -298,6 +356,7 @@ fn parse_cells(ctx: &RowContext, line: u64, raw: Vec<String>) -> ReportRow {
     if !errors.is_empty() {
         punches.clear();
     }
+    drop(folded);
     ReportRow {
         line,
         raw,
@@ -394,12 +453,11 @@ fn daily_punches(date: NaiveDate, first: Option<NaiveTime>, last: Option<NaiveTi
     }
 }
 
-/// Pass 2. Feed it the same bytes as pass 1, in chunks of any size; it hands over each data row
-/// as soon as its line is complete.
+/// Pass 2 over a text file. Feed it the same bytes as pass 1, in chunks of any size; it hands
+/// over each data row as soon as its line is complete.
 pub struct RowReader {
     ctx: RowContext,
-    delimiter: u8,
-    header_line: u64,
+    header_end: u64,
     bom_to_skip: usize,
     decoder: TextDecoder,
     lines: Lines,
@@ -407,18 +465,22 @@ pub struct RowReader {
 }
 
 impl RowReader {
+    /// For a text file's facts (a workbook's facts read as UTF-8 with commas: use
+    /// [`SheetRowReader`] for a worksheet).
     pub fn new(facts: &FileFacts) -> Self {
-        let delimiter = facts.delimiter.as_byte();
+        let (encoding, bom, delimiter) = match facts.form {
+            FileForm::Text {
+                encoding,
+                bom,
+                delimiter,
+            } => (encoding, bom, delimiter.as_byte()),
+            FileForm::Workbook { .. } => (TextEncoding::Utf8, false, b','),
+        };
         Self {
             ctx: RowContext::new(facts),
-            delimiter,
-            header_line: facts.header_line,
-            bom_to_skip: if facts.bom {
-                facts.encoding.bom_len()
-            } else {
-                0
-            },
-            decoder: TextDecoder::new(facts.encoding),
+            header_end: facts.header_end(),
+            bom_to_skip: if bom { encoding.bom_len() } else { 0 },
+            decoder: TextDecoder::new(encoding),
             lines: Lines::default(),
             splitter: CellSplitter::new(delimiter),
         }
@@ -432,48 +494,42 @@ impl RowReader {
         }
         let RowReader {
             ctx,
-            delimiter,
-            header_line,
+            header_end,
             decoder,
             lines,
             splitter,
             ..
         } = self;
         decoder.decode(chunk, false, |text| {
-            lines.push(text, |line| {
-                on_line(ctx, *delimiter, *header_line, splitter, line, out)
-            })
+            lines.push(text, |line| on_line(ctx, *header_end, splitter, line, out))
         });
     }
 
     pub fn finish(mut self, out: &mut Vec<ReportRow>) {
         let RowReader {
             ctx,
-            delimiter,
-            header_line,
+            header_end,
             decoder,
             lines,
             splitter,
             ..
         } = &mut self;
         decoder.decode(&[], true, |text| {
-            lines.push(text, |line| {
-                on_line(ctx, *delimiter, *header_line, splitter, line, out)
-            })
+            lines.push(text, |line| on_line(ctx, *header_end, splitter, line, out))
         });
-        lines.finish(|line| on_line(ctx, *delimiter, *header_line, splitter, line, out));
+        lines.finish(|line| on_line(ctx, *header_end, splitter, line, out));
     }
 }
 
 fn on_line(
     ctx: &RowContext,
-    delimiter: u8,
-    header_line: u64,
+    header_end: u64,
     splitter: &mut CellSplitter,
     line: Line<'_>,
     out: &mut Vec<ReportRow>,
 ) {
-    if line.number <= header_line || is_blank(line.text, &[delimiter]) {
+    // A line of any delimiters only is as blank in pass 2 as it was in pass 1.
+    if line.number <= header_end || is_blank(line.text, &DELIMITERS) {
         return;
     }
     if line.too_long {
@@ -498,12 +554,50 @@ fn on_line(
             "unterminated_quote: a quoted field does not close on its line \
              (reports have one record per line)",
         )),
-        Err(SplitProblem::TooManyCells) => out.push(ReportRow::bad(
-            line.number,
-            Vec::new(),
-            format!("too_many_cells: the line has more than {MAX_CELLS} cells"),
-        )),
+        Err(SplitProblem::TooManyCells) => out.push(too_many_cells(line.number)),
     }
+}
+
+fn too_many_cells(line: u64) -> ReportRow {
+    ReportRow::bad(
+        line,
+        Vec::new(),
+        format!("too_many_cells: the line has more than {MAX_CELLS} cells"),
+    )
+}
+
+/// Pass 2 over a worksheet: give it the sheet's rows, as pass 1 had them, one at a time. Blank
+/// rows and the rows up to and including the header (its second row too, when the header is
+/// given in two languages) give no row; a summary row gives a row that validates as skipped.
+pub struct SheetRowReader {
+    ctx: RowContext,
+    header_end: u64,
+}
+
+impl SheetRowReader {
+    pub fn new(facts: &FileFacts) -> Self {
+        Self {
+            ctx: RowContext::new(facts),
+            header_end: facts.header_end(),
+        }
+    }
+
+    /// The data row of the sheet's row `line` (as the spreadsheet numbers it), if it is one.
+    pub fn row(&self, line: u64, cells: Vec<String>) -> Option<ReportRow> {
+        if line <= self.header_end || is_blank_row(&cells) {
+            return None;
+        }
+        if cells.len() > MAX_CELLS {
+            return Some(too_many_cells(line));
+        }
+        Some(parse_cells(&self.ctx, line, cells))
+    }
+}
+
+/// One worksheet row through pass 2 (see [`SheetRowReader`], which keeps the facts it needs
+/// between rows).
+pub fn sheet_row(facts: &FileFacts, line: u64, cells: Vec<String>) -> Option<ReportRow> {
+    SheetRowReader::new(facts).row(line, cells)
 }
 
 #[cfg(test)]
@@ -843,6 +937,93 @@ mod tests {
         assert!(rows[1].errors[0].message.starts_with("line_too_long"));
         assert!(rows[2].errors.is_empty());
         assert_eq!(rows[2].line, 4);
+    }
+
+    #[test]
+    fn arabic_digits_read_as_ascii() {
+        let text = "رقم الموظف,الاسم,القسم,التاريخ,الحضور,الانصراف\n\
+                    ٠٠٤٢,عمر,AdvLine,١٣/١١/٢٠٢٦,٠٨:٠٥,٠٥:١٠ م\n\
+                    ۱۰۰۵,محمد ١,قسم ٢,۲۰۲۶-۱۱-۰۷,۰۸:۰۰:۳۰,\n";
+        let rows = rows(text);
+        assert_eq!(rows[0].employee_id.as_deref(), Some("0042"));
+        assert_eq!(rows[0].raw[0], "٠٠٤٢");
+        assert_eq!(
+            times(&rows[0]),
+            [
+                "checkIn 2026-11-13 08:05:00",
+                "checkOut 2026-11-13 17:10:00"
+            ]
+        );
+        assert_eq!(rows[1].employee_id.as_deref(), Some("1005"));
+        assert_eq!(times(&rows[1]), ["checkIn 2026-11-07 08:00:30"]);
+        // Names and departments stay as written.
+        assert_eq!(
+            (rows[1].name.as_str(), rows[1].department.as_str()),
+            ("محمد ١", "قسم ٢")
+        );
+        let transactions = "رقم البصمة;الاسم;القسم;وقت البصمة;الحالة\n١;A;B;٢٠٢٦-١١-٠٥ ٠٧:٥٨:١٢;١\n";
+        assert_eq!(
+            times(&self::rows(transactions)[0]),
+            ["checkOut 2026-11-05 07:58:12"]
+        );
+    }
+
+    #[test]
+    fn summary_rows_are_rows_of_their_own_kind() {
+        let labels = [
+            "Total",
+            "TOTAL",
+            " total ",
+            "Grand Total",
+            "grand  total",
+            "Sub Total",
+            "SubTotal",
+            "Total:",
+            "المجموع",
+            " الإجمالي ",
+            "الاجمالي",
+        ];
+        for label in labels {
+            for row in [
+                format!("{label},,,,,,"),
+                format!(",,{label},,2026-11-01,,08:00,17:00"),
+                format!("\"{label}\",5,AdvLine,2026-11-01,,08:00,17:00"),
+            ] {
+                let rows = rows(&format!("{DAILY_HEADER}{row}\n"));
+                assert_eq!(rows.len(), 1, "{row}");
+                let row = &rows[0];
+                assert!(row.is_summary(), "{row:?}");
+                assert!(row.errors.is_empty() && row.punches.is_empty(), "{row:?}");
+                assert_eq!(codes(&row.warnings), ["summary_row"]);
+                assert!(row.warnings[0].message.contains(label.trim()), "{row:?}");
+            }
+        }
+        for first in ["Totals", "Total 5", "1001", "Totally", "مجموع ساعات"] {
+            let rows = rows(&format!(
+                "{DAILY_HEADER}{first},A,,AdvLine,2026-11-01,,08:00,\n"
+            ));
+            assert!(!rows[0].is_summary(), "{first}");
+        }
+    }
+
+    #[test]
+    fn lines_of_delimiters_only_are_not_rows() {
+        let text = format!(
+            "{DAILY_HEADER},,,,,,,\n;;;;\n\t\t\n , ;\t\n\"\",\"\"\n1001,A,,AdvLine,2026-11-01,,08:00,\n"
+        );
+        let (facts, rows) = read_report(text.as_bytes(), ReadOptions::default()).unwrap();
+        assert_eq!(facts.data_lines, 1);
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [7]);
+    }
+
+    #[test]
+    fn the_second_row_of_a_bilingual_header_is_not_a_row() {
+        let text = "رقم الموظف,الاسم,القسم,التاريخ,الحضور\r\n\
+                    Employee ID,Name,Department,Date,Check In\r\n\
+                    1001,A,AdvLine,2026-11-01,08:00\r\n";
+        let rows = rows(text);
+        assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [3]);
+        assert!(rows[0].errors.is_empty());
     }
 
     #[test]

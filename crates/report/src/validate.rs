@@ -774,6 +774,56 @@ mod tests {
     }
 
     #[test]
+    fn summary_rows_are_skipped_whatever_the_directory_says() {
+        let text = "Employee ID,Name,Department,Date,Check In\n\
+                    Total,,AdvLine,2026-11-01,08:00\n\
+                    ,,المجموع,,\n\
+                    Grand Total,9999,Marketing,yesterday,25:99\n";
+        let (_, rows) = read_report(text.as_bytes(), ReadOptions::default()).unwrap();
+        let clara = ["clarastars".to_owned()];
+        let mut summary = crate::ImportSummary::new();
+        for row in &rows {
+            for scope in [Scope::All, Scope::Only(&clara)] {
+                let result = validate_within(row, &directory(), now(), scope);
+                assert_eq!(result.outcome, ValidationOutcome::Skipped, "{row:?}");
+                assert!(result.errors.is_empty(), "{:?}", result.errors);
+                assert_eq!(result.warnings[0].code, IssueCode::SummaryRow);
+                assert_eq!((result.company_id, result.employee_id), (None, None));
+            }
+            summary.add(&validate(row, &directory(), now()));
+        }
+        assert_eq!((summary.total, summary.skipped, summary.invalid), (3, 3, 0));
+        assert!(summary.errors_by_code().is_empty());
+        assert!(summary.unmapped_departments().is_empty());
+        assert!(summary.unknown_employees().is_empty());
+    }
+
+    #[test]
+    fn ids_in_arabic_digits_compare_as_ascii() {
+        let check = |id: &str, outcome, employee: Option<&str>, unknown: &[&str]| {
+            let result = validate(
+                &row(id, "AdvLine", "2026-11-20", "08:00"),
+                &directory(),
+                now(),
+            );
+            assert_eq!(result.outcome, outcome, "{id}");
+            assert_eq!(result.employee_id.as_deref(), employee, "{id}");
+            let mut summary = crate::ImportSummary::new();
+            summary.add(&result);
+            let names: Vec<String> = summary
+                .unknown_employees()
+                .into_iter()
+                .map(|n| n.name)
+                .collect();
+            assert_eq!(names, unknown, "{id}");
+        };
+        check("٠٠٤٢", ValidationOutcome::Valid, Some("42"), &[]);
+        check("۴۲", ValidationOutcome::Valid, Some("42"), &[]);
+        check("١٠٠١", ValidationOutcome::Valid, Some("1001"), &[]);
+        check("٩٩٩٩", ValidationOutcome::Invalid, None, &["9999"]);
+    }
+
+    #[test]
     fn warnings_pass_through() {
         let text =
             "Employee ID,Name,Department,Date,Day,Check In\n1001,A,AdvLine,2026-11-01,Mon,08:00\n";

@@ -4,6 +4,8 @@ use chrono::{NaiveDate, NaiveTime, Weekday};
 use domain::PunchType;
 use serde::{Deserialize, Serialize};
 
+use crate::arabic::comparison_key;
+
 /// How a slashed date like 05/11/2026 is read. Decided once per file (see `FileFacts`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DateOrder {
@@ -265,34 +267,25 @@ pub(crate) fn split_date_time(text: &str) -> (Option<&str>, &str) {
     (None, text)
 }
 
-/// English (full or abbreviated) and Arabic day names.
+/// English (full or abbreviated) and Arabic day names, Arabic spelt with or without hamza or
+/// the article.
 pub(crate) fn parse_weekday(text: &str) -> Option<Weekday> {
-    let key: String = text
-        .trim()
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect();
+    let key = comparison_key(text);
+    // Arabic names as `comparison_key` spells them (الأحد is "الاحد", الجمعة "الجمعه").
     let table: [(Weekday, &[&str]); 7] = [
-        (
-            Weekday::Mon,
-            &["monday", "mon", "الاثنين", "الإثنين", "اثنين"],
-        ),
+        (Weekday::Mon, &["monday", "mon", "الاثنين", "اثنين"]),
         (
             Weekday::Tue,
             &["tuesday", "tue", "tues", "الثلاثاء", "ثلاثاء"],
         ),
-        (
-            Weekday::Wed,
-            &["wednesday", "wed", "الأربعاء", "الاربعاء", "اربعاء"],
-        ),
+        (Weekday::Wed, &["wednesday", "wed", "الاربعاء", "اربعاء"]),
         (
             Weekday::Thu,
             &["thursday", "thu", "thur", "thurs", "الخميس", "خميس"],
         ),
-        (Weekday::Fri, &["friday", "fri", "الجمعة", "جمعة"]),
+        (Weekday::Fri, &["friday", "fri", "الجمعه", "جمعه"]),
         (Weekday::Sat, &["saturday", "sat", "السبت", "سبت"]),
-        (Weekday::Sun, &["sunday", "sun", "الأحد", "الاحد", "احد"]),
+        (Weekday::Sun, &["sunday", "sun", "الاحد", "احد"]),
     ];
     table
         .iter()
@@ -510,7 +503,17 @@ mod tests {
             ("THU", Some(Weekday::Thu)),
             ("Thurs.", Some(Weekday::Thu)),
             ("الجمعة", Some(Weekday::Fri)),
+            ("الجمعه", Some(Weekday::Fri)),
             ("الاحد", Some(Weekday::Sun)),
+            ("الأحد", Some(Weekday::Sun)),
+            ("الاثنين", Some(Weekday::Mon)),
+            ("الإثنين", Some(Weekday::Mon)),
+            ("الثلاثاء", Some(Weekday::Tue)),
+            ("الأربعاء", Some(Weekday::Wed)),
+            ("الاربعاء", Some(Weekday::Wed)),
+            ("الخميس", Some(Weekday::Thu)),
+            (" السبت ", Some(Weekday::Sat)),
+            ("الســبت", Some(Weekday::Sat)),
             ("", None),
             ("Funday", None),
         ];

@@ -34,7 +34,10 @@ pub use database::TestDb;
 pub use http::{company_id, metric_value, metrics, status_of};
 pub use keys::{test_keys, TestKeys};
 pub use listener::RecordingListener;
-pub use outage::assert_readiness_follows_outages;
+pub use outage::{
+    assert_database_unavailable, assert_readiness_follows_outages, backends_waiting_on_a_lock,
+    the_one_backend_waiting_on_a_lock,
+};
 pub use outbox::refused_outbox_rows;
 pub use proxy::{upstream_of, TcpProxy};
 use settings::CommonSettings;

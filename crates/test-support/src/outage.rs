@@ -51,3 +51,81 @@ where
     }
     service.stop().await;
 }
+
+/// Checks what a database outage answers: 503, a short `Retry-After`, and the problem in the
+/// API's own words (`database_unavailable`), never the driver's.
+pub async fn assert_database_unavailable(response: reqwest::Response, what: &str) {
+    assert_eq!(
+        response.status(),
+        reqwest::StatusCode::SERVICE_UNAVAILABLE,
+        "{what}: an outage is a 503"
+    );
+    let retry_after: u64 = response
+        .headers()
+        .get("retry-after")
+        .unwrap_or_else(|| panic!("{what}: a 503 says when to try again"))
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&retry_after), "{what}: {retry_after}");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json",
+        "{what}"
+    );
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "database_unavailable", "{what}: {body}");
+    assert_eq!(body["status"], 503, "{what}: {body}");
+    let text = body.to_string().to_lowercase();
+    for driver_words in [
+        "terminat",
+        "administrator",
+        "closed",
+        "fatal",
+        "db error",
+        "socket",
+        "connection reset",
+    ] {
+        assert!(
+            !text.contains(driver_words),
+            "{what}: the answer repeats the driver's message: {body}"
+        );
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Backend {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
+}
+
+/// The server processes of the database at `database_url` whose query waits on a lock (a table
+/// lock or an advisory lock), other than the one asking.
+pub async fn backends_waiting_on_a_lock(database_url: &str) -> Result<Vec<i32>, String> {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    let mut conn = AsyncPgConnection::establish(database_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let waiting = diesel::sql_query(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+         AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+    )
+    .load::<Backend>(&mut conn)
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(waiting.into_iter().map(|b| b.pid).collect())
+}
+
+/// Waits until exactly one query of the database at `database_url` waits on a lock (the
+/// request a test holds up behind a lock it took), and returns its server process, for
+/// `pg_terminate_backend`: the connection a request is using, lost under it.
+pub async fn the_one_backend_waiting_on_a_lock(database_url: &str) -> i32 {
+    crate::wait_for(WAIT, "one query waits on the lock", || async {
+        match backends_waiting_on_a_lock(database_url).await?.as_slice() {
+            [pid] => Ok(*pid),
+            other => Err(format!("waiting: {other:?}")),
+        }
+    })
+    .await
+}

@@ -20,18 +20,6 @@ fn storage_code(error: &DbError) -> &'static str {
     service_kit::storage_code(error.failure())
 }
 
-/// Implements `From<diesel::result::Error>` for each enum, as a storage failure: store functions
-/// return diesel's result, and transactions need it.
-macro_rules! query_errors_are_storage_failures {
-    ($($error:ty),+) => {$(
-        impl From<diesel::result::Error> for $error {
-            fn from(error: diesel::result::Error) -> Self {
-                Self::Storage(DbError::Query(error))
-            }
-        }
-    )+};
-}
-
 /// What any request about one company can meet before its own work.
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
@@ -260,7 +248,7 @@ impl AuditError {
     }
 }
 
-query_errors_are_storage_failures!(
+db::query_errors_are_storage_failures!(
     AccessError,
     CompanyError,
     EmployeeError,

@@ -11,48 +11,12 @@ use common::App;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use test_support::{eventually, upstream_of, TcpProxy, TestEnv};
+use test_support::{
+    assert_database_unavailable, eventually, the_one_backend_waiting_on_a_lock, upstream_of,
+    TcpProxy, TestEnv,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// What an outage answers: 503, a short `Retry-After`, and the problem in the API's own words.
-async fn assert_database_unavailable(response: reqwest::Response, what: &str) {
-    assert_eq!(
-        response.status(),
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{what}: an outage is a 503"
-    );
-    let retry_after: u64 = response
-        .headers()
-        .get("retry-after")
-        .unwrap_or_else(|| panic!("{what}: a 503 says when to try again"))
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=30).contains(&retry_after), "{what}: {retry_after}");
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json",
-        "{what}"
-    );
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["code"], "database_unavailable", "{what}: {body}");
-    assert_eq!(body["status"], 503, "{what}: {body}");
-    let text = body.to_string().to_lowercase();
-    for driver_words in [
-        "terminat",
-        "administrator",
-        "closed",
-        "socket",
-        "connection reset",
-    ] {
-        assert!(
-            !text.contains(driver_words),
-            "{what}: the answer repeats the driver's message: {body}"
-        );
-    }
-}
 
 /// Holds an exclusive lock on `config.companies`, so that a request's query waits on it.
 async fn lock_companies(database_url: &str) -> AsyncPgConnection {
@@ -62,27 +26,6 @@ async fn lock_companies(database_url: &str) -> AsyncPgConnection {
         .await
         .unwrap();
     holder
-}
-
-#[derive(diesel::QueryableByName)]
-struct Backend {
-    #[diesel(sql_type = diesel::sql_types::Integer)]
-    pid: i32,
-}
-
-/// The server processes of this database whose query waits on a lock.
-async fn waiting_on_a_lock(database_url: &str) -> Vec<i32> {
-    let mut conn = AsyncPgConnection::establish(database_url).await.unwrap();
-    diesel::sql_query(
-        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
-         AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
-    )
-    .load::<Backend>(&mut conn)
-    .await
-    .unwrap()
-    .into_iter()
-    .map(|b| b.pid)
-    .collect()
 }
 
 /// Sends a request in the background; it is answered after the lock is gone or its connection is.
@@ -100,20 +43,6 @@ fn send(
         request = request.json(&body);
     }
     tokio::spawn(async move { request.send().await.expect("config-service answers") })
-}
-
-/// Waits until exactly one query waits on the lock, and returns its server process.
-async fn blocked_query(database_url: &str) -> i32 {
-    let blocked = eventually(WAIT, || async {
-        waiting_on_a_lock(database_url).await.len() == 1
-    })
-    .await;
-    let pids = waiting_on_a_lock(database_url).await;
-    assert!(
-        blocked && pids.len() == 1,
-        "the request's query waits on the lock: {pids:?}"
-    );
-    pids[0]
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -134,7 +63,7 @@ async fn a_connection_terminated_under_a_query_is_a_503_with_retry_after() {
         let what = format!("{method} {path}");
         let mut holder = lock_companies(&url).await;
         let answer = send(&app, method.clone(), path, body.clone());
-        let pid = blocked_query(&url).await;
+        let pid = the_one_backend_waiting_on_a_lock(&url).await;
         diesel::sql_query(format!("SELECT pg_terminate_backend({pid})"))
             .execute(&mut holder)
             .await
@@ -186,7 +115,7 @@ async fn a_connection_lost_mid_query_and_an_unreachable_database_are_503s() {
         .get(format!("{base}/v1/companies/advline"))
         .bearer_auth(&admin);
     let answer = tokio::spawn(async move { request.send().await.unwrap() });
-    blocked_query(env.db.url()).await;
+    the_one_backend_waiting_on_a_lock(env.db.url()).await;
     postgres.cut();
     assert_database_unavailable(answer.await.unwrap(), "lost mid-query").await;
     holder.batch_execute("ROLLBACK").await.unwrap();

@@ -23,7 +23,19 @@ pub enum Service {
     Sync,
 }
 
-/// A service's refusal (its problem+json), or no answer at all.
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Config => "config-service",
+            Service::Import => "import-service",
+            Service::Sync => "sync-service",
+        }
+    }
+}
+
+/// A service's refusal (its problem+json), or no answer at all. Either is shown to the user: a
+/// refusal in the service's own words, the lack of an answer in the console's (why there was
+/// none, in the HTTP client's words, goes to the log).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BackendError {
     #[error("{title}{}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
@@ -34,8 +46,8 @@ pub enum BackendError {
         detail: Option<String>,
         body: Value,
     },
-    #[error("{service:?} service is not reachable: {cause}")]
-    Unreachable { service: Service, cause: String },
+    #[error("{} is not reachable right now; try again shortly", .service.name())]
+    Unreachable { service: Service },
 }
 
 impl BackendError {
@@ -115,13 +127,7 @@ impl Backend {
 
     /// Sends a request and reads a JSON answer; a 4xx/5xx becomes [`BackendError::Refused`].
     pub async fn send(&self, service: Service, request: RequestBuilder) -> BackendResult<Value> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| BackendError::Unreachable {
-                service,
-                cause: without_url(&e),
-            })?;
+        let response = request.send().await.map_err(|e| unreachable(service, &e))?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
@@ -206,10 +212,7 @@ impl Backend {
             .request(user, Method::GET, service, path)
             .send()
             .await
-            .map_err(|e| BackendError::Unreachable {
-                service,
-                cause: without_url(&e),
-            })?;
+            .map_err(|e| unreachable(service, &e))?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -225,8 +228,14 @@ impl Backend {
     }
 }
 
+/// No answer from `service`: logged with why, answered without.
+fn unreachable(service: Service, error: &reqwest::Error) -> BackendError {
+    tracing::warn!(service = service.name(), error = %without_url(error), "no answer from a service");
+    BackendError::Unreachable { service }
+}
+
 /// A reqwest error's text without the URL (which carries query parameters).
-fn without_url(error: &reqwest::Error) -> String {
+pub(crate) fn without_url(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
     if let Some(url) = error.url() {
         text = text.replace(url.as_str(), "");

@@ -217,6 +217,19 @@ const AR: &[(&str, &str)] = &[
         "زمن الاستجابة p50 / p95 (24 ساعة)",
     ),
     ("Upload a report", "رفع تقرير"),
+    ("Sheet", "ورقة العمل"),
+    ("First sheet with a report", "أول ورقة فيها تقرير"),
+    ("Excel workbooks only", "لمصنفات Excel فقط"),
+    ("File format", "صيغة الملف"),
+    ("Excel workbook", "مصنف Excel"),
+    ("sheet", "ورقة العمل"),
+    ("Text file", "ملف نصي"),
+    ("comma-separated", "مفصول بفواصل"),
+    ("semicolon-separated", "مفصول بفواصل منقوطة"),
+    ("tab-separated", "مفصول بعلامات جدولة"),
+    ("with a byte-order mark", "مع علامة ترتيب البايتات"),
+    ("Export XLSX", "تصدير XLSX"),
+    (", ", "، "),
 ];
 
 #[cfg(test)]

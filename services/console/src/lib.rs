@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod chart;
+pub mod errors;
 pub mod i18n;
 pub mod metrics;
 pub mod pages;

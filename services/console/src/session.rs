@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
-use actix_web::http::StatusCode;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, FromRequest, HttpRequest};
 use auth::{Claims, Permission, Role};
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -213,61 +212,22 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Why a request has no usable session, or a form was refused.
+/// Why a request has no usable session, or a form was refused. Answered in `crate::errors`.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error("not signed in")]
     SignedOut,
     #[error("the form is stale or did not come from the console; reload the page and try again")]
     Csrf,
-    #[error("the console's database is not reachable right now")]
-    Database,
+    #[error(transparent)]
+    Storage(#[from] db::DbError),
     #[error("too many requests from this session; wait a moment and try again")]
     RateLimited(Duration),
 }
 
-impl ResponseError for SessionError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            SessionError::SignedOut => StatusCode::UNAUTHORIZED,
-            SessionError::Csrf => StatusCode::FORBIDDEN,
-            SessionError::Database => StatusCode::SERVICE_UNAVAILABLE,
-            SessionError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let page = crate::views::layout::bare(
-            Lang::En,
-            match self {
-                SessionError::SignedOut => "Signed out",
-                SessionError::Csrf => "Refused",
-                SessionError::Database => "Unavailable",
-                SessionError::RateLimited(_) => "Slow down",
-            },
-            &self.to_string(),
-        );
-        let mut response = HttpResponse::build(self.status_code())
-            .content_type("text/html; charset=utf-8")
-            .body(page.into_string());
-        if let SessionError::RateLimited(wait) = self {
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            if let Ok(value) = seconds.max(1).to_string().parse() {
-                response
-                    .headers_mut()
-                    .insert(actix_web::http::header::RETRY_AFTER, value);
-            }
-        }
-        if matches!(self, SessionError::SignedOut) {
-            // htmx follows this instead of swapping a sign-in notice into part of a page.
-            if let Ok(value) = "/signed-out".parse() {
-                response.headers_mut().insert(
-                    actix_web::http::header::HeaderName::from_static("hx-redirect"),
-                    value,
-                );
-            }
-        }
-        response
+impl From<diesel::result::Error> for SessionError {
+    fn from(error: diesel::result::Error) -> Self {
+        SessionError::Storage(error.into())
     }
 }
 
@@ -296,7 +256,7 @@ pub struct Opened {
     pub cookie_value: String,
 }
 
-/// Why a login token opened no session.
+/// Why a login token opened no session. Answered in `crate::errors`.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     #[error("the sign-in link is invalid or has expired; sign in again from the IT portal")]
@@ -307,8 +267,14 @@ pub enum LoginError {
     TooLong,
     #[error("this sign-in link was used already; sign in again from the IT portal")]
     Used,
-    #[error("the console's database is not reachable right now")]
-    Database,
+    #[error(transparent)]
+    Storage(#[from] db::DbError),
+}
+
+impl From<diesel::result::Error> for LoginError {
+    fn from(error: diesel::result::Error) -> Self {
+        LoginError::Storage(error.into())
+    }
 }
 
 /// The `iat` (issued at, seconds since the epoch) of a token whose signature was verified.
@@ -350,9 +316,7 @@ pub async fn open(state: &AppState, login_token: &str) -> Result<Opened, LoginEr
     let usable_until = DateTime::from_timestamp(claims.exp, 0).unwrap_or(now)
         + TimeDelta::seconds(auth::EXP_LEEWAY_SECS as i64 + 1);
     let cookie_value = random_token();
-    let mut conn = db::connection(&state.pool)
-        .await
-        .map_err(|_| LoginError::Database)?;
+    let mut conn = db::connection(&state.pool).await?;
     diesel::delete(
         sessions::table.filter(
             sessions::expires_at
@@ -361,12 +325,10 @@ pub async fn open(state: &AppState, login_token: &str) -> Result<Opened, LoginEr
         ),
     )
     .execute(&mut conn)
-    .await
-    .map_err(|_| LoginError::Database)?;
+    .await?;
     diesel::delete(used_login_tokens::table.filter(used_login_tokens::usable_until.lt(now)))
         .execute(&mut conn)
-        .await
-        .map_err(|_| LoginError::Database)?;
+        .await?;
     // One statement: the token is marked used and the session opened together, or neither.
     // Raw: the builder has no data-modifying `WITH` to feed the second insert from the first.
     let inserted = diesel::sql_query(
@@ -389,8 +351,7 @@ pub async fn open(state: &AppState, login_token: &str) -> Result<Opened, LoginEr
     .bind::<Timestamptz, _>(now + state.session.absolute)
     .bind::<Timestamptz, _>(usable_until)
     .execute(&mut conn)
-    .await
-    .map_err(|_| LoginError::Database)?;
+    .await?;
     if inserted == 0 {
         return Err(LoginError::Used);
     }
@@ -402,9 +363,7 @@ pub async fn open(state: &AppState, login_token: &str) -> Result<Opened, LoginEr
 async fn load(state: &AppState, cookie_value: &str) -> Result<Option<Session>, SessionError> {
     let token_sha256 = sha256(cookie_value.as_bytes());
     let now = Utc::now();
-    let mut conn = db::connection(&state.pool)
-        .await
-        .map_err(|_| SessionError::Database)?;
+    let mut conn = db::connection(&state.pool).await?;
     let lang = preferences::table
         .filter(preferences::sub.eq(sessions::sub))
         .select(preferences::lang)
@@ -424,39 +383,51 @@ async fn load(state: &AppState, cookie_value: &str) -> Result<Option<Session>, S
         ))
         .get_result(&mut conn)
         .await
-        .optional()
-        .map_err(|_| SessionError::Database)?;
-    Ok(row.and_then(|row| {
-        Some(Session {
-            role: row.role.parse().ok()?,
-            companies: row.companies.and_then(|c| serde_json::from_value(c).ok()),
-            sub: row.sub,
-            team: row.team,
-            csrf_token: row.csrf_token,
-            lang: row.lang.as_deref().map(Lang::from_code).unwrap_or_default(),
-            token_sha256,
-        })
-    }))
+        .optional()?;
+    Ok(row.and_then(|row| session_of(row, token_sha256)))
+}
+
+/// The session a stored row holds. A row whose role or companies cannot be read opens no
+/// session (it is logged): companies read as none would mean every company.
+fn session_of(row: Row, token_sha256: Vec<u8>) -> Option<Session> {
+    let role = match row.role.parse() {
+        Ok(role) => role,
+        Err(error) => {
+            tracing::error!(sub = %row.sub, %error, "stored session has an unknown role; it is not used");
+            return None;
+        }
+    };
+    let companies = match row.companies.map(serde_json::from_value).transpose() {
+        Ok(companies) => companies,
+        Err(error) => {
+            tracing::error!(sub = %row.sub, %error, "stored session's companies cannot be read; it is not used");
+            return None;
+        }
+    };
+    Some(Session {
+        role,
+        companies,
+        sub: row.sub,
+        team: row.team,
+        csrf_token: row.csrf_token,
+        lang: row.lang.as_deref().map(Lang::from_code).unwrap_or_default(),
+        token_sha256,
+    })
 }
 
 /// Ends the session.
 pub async fn close(state: &AppState, session: &Session) -> Result<(), SessionError> {
-    let mut conn = db::connection(&state.pool)
-        .await
-        .map_err(|_| SessionError::Database)?;
+    let mut conn = db::connection(&state.pool).await?;
     diesel::delete(sessions::table.find(&session.token_sha256))
         .execute(&mut conn)
-        .await
-        .map_err(|_| SessionError::Database)?;
+        .await?;
     tracing::info!(sub = %session.sub, "signed out");
     Ok(())
 }
 
 /// Remembers the user's language.
 pub async fn set_lang(state: &AppState, sub: &str, lang: Lang) -> Result<(), SessionError> {
-    let mut conn = db::connection(&state.pool)
-        .await
-        .map_err(|_| SessionError::Database)?;
+    let mut conn = db::connection(&state.pool).await?;
     diesel::insert_into(preferences::table)
         .values((
             preferences::sub.eq(sub),
@@ -470,8 +441,7 @@ pub async fn set_lang(state: &AppState, sub: &str, lang: Lang) -> Result<(), Ses
             preferences::updated_at.eq(diesel::dsl::now),
         ))
         .execute(&mut conn)
-        .await
-        .map_err(|_| SessionError::Database)?;
+        .await?;
     Ok(())
 }
 
@@ -524,6 +494,36 @@ impl FromRequest for Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(role: &str, companies: Option<serde_json::Value>) -> Row {
+        Row {
+            sub: "ana".to_owned(),
+            role: role.to_owned(),
+            companies,
+            team: None,
+            csrf_token: "t".to_owned(),
+            lang: Some("ar".to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_stored_session_that_cannot_be_read_opens_nothing_rather_than_every_company() {
+        let limited = session_of(
+            row("viewer", Some(serde_json::json!(["advline"]))),
+            Vec::new(),
+        )
+        .expect("a session");
+        assert_eq!(limited.companies, Some(vec!["advline".to_owned()]));
+        assert_eq!(limited.lang, Lang::Ar);
+        let every = session_of(row("admin", None), Vec::new()).expect("a session");
+        assert_eq!(every.companies, None);
+        assert!(session_of(
+            row("viewer", Some(serde_json::json!("advline"))),
+            Vec::new()
+        )
+        .is_none());
+        assert!(session_of(row("emperor", None), Vec::new()).is_none());
+    }
 
     #[test]
     fn login_tokens_live_five_minutes_at_most() {

@@ -8,12 +8,11 @@
 
 use std::collections::BTreeSet;
 
-use actix_web::http::StatusCode;
 use auth::Caller;
 use serde_json::{json, Value};
-use service_kit::Problem;
 
-use crate::api::{directory_problem, ImportView};
+use crate::api::ImportView;
+use crate::errors::{AccessError, DirectoryFailure};
 use crate::store::imports::{self, Import, Visibility};
 use crate::store::punches::StateCount;
 use crate::store::{rows, Conn};
@@ -29,11 +28,15 @@ pub enum Access {
 }
 
 impl Access {
-    pub async fn of(state: &AppState, caller: &Caller) -> Result<Self, Problem> {
+    pub async fn of(state: &AppState, caller: &Caller) -> Result<Self, AccessError> {
         if !caller.is_limited() {
             return Ok(Access::Everything);
         }
-        let snapshot = state.directory.current().await.map_err(directory_problem)?;
+        let snapshot = state
+            .directory
+            .current()
+            .await
+            .map_err(DirectoryFailure::from)?;
         Ok(Access::Limited(Visibility {
             company_ids: snapshot
                 .companies
@@ -76,7 +79,7 @@ impl Access {
         }
     }
 
-    pub async fn can_see(&self, conn: &mut Conn, import: &Import) -> Result<bool, Problem> {
+    pub async fn can_see(&self, conn: &mut Conn, import: &Import) -> Result<bool, AccessError> {
         match self {
             Access::Everything => Ok(true),
             Access::Limited(v) => Ok(imports::is_visible(conn, import, v).await?),
@@ -84,11 +87,11 @@ impl Access {
     }
 
     /// The import with that id, if it exists and the caller may see it; 404 otherwise.
-    pub async fn load(&self, state: &AppState, id: i64) -> Result<Import, Problem> {
+    pub async fn load(&self, state: &AppState, id: i64) -> Result<Import, AccessError> {
         let mut conn = db::connection(&state.pool).await?;
         match imports::find(&mut conn, id).await? {
             Some(import) if self.can_see(&mut conn, &import).await? => Ok(import),
-            _ => Err(Problem::not_found("import")),
+            _ => Err(AccessError::NoSuchImport),
         }
     }
 
@@ -108,21 +111,16 @@ impl Access {
     /// An operator's action on the import (reprocess, release, cancel) needs every company it
     /// concerns in the token's scope; one that concerns no company yet, an unrestricted token or
     /// its uploader.
-    pub async fn require_whole(&self, conn: &mut Conn, import: &Import) -> Result<(), Problem> {
+    pub async fn require_whole(&self, conn: &mut Conn, import: &Import) -> Result<(), AccessError> {
         let Access::Limited(v) = self else {
             return Ok(());
         };
         let touched = touched(conn, import.id).await?;
         if touched.is_empty() && !self.is_uploader(import) {
-            return Err(Problem::not_found("import"));
+            return Err(AccessError::NoSuchImport);
         }
         if touched.iter().any(|id| !v.company_ids.contains(id)) {
-            return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "forbidden_company",
-                "The import concerns other companies too",
-            )
-            .with_detail("this token does not cover every company of the import"));
+            return Err(AccessError::OtherCompanies);
         }
         Ok(())
     }
@@ -134,7 +132,7 @@ impl Access {
         import: Import,
         counts: Vec<StateCount>,
         reused: bool,
-    ) -> Result<ImportView, Problem> {
+    ) -> Result<ImportView, AccessError> {
         let others = match self {
             Access::Everything => false,
             Access::Limited(_) => {
@@ -150,7 +148,7 @@ impl Access {
             .filter(|c| self.covers(c.company_id))
             .collect();
         let shown = self.shown(state, &import, &counts).await?;
-        let mut view = crate::api::view_of(state, shown, counts, reused).await?;
+        let mut view = crate::api::view_of(state, shown, counts, reused).await;
         view.concerns_other_companies = others;
         Ok(view)
     }
@@ -161,7 +159,7 @@ impl Access {
         state: &AppState,
         import: &Import,
         counts: &[StateCount],
-    ) -> Result<Value, Problem> {
+    ) -> Result<Value, AccessError> {
         let mut shown = serde_json::to_value(import).unwrap_or_default();
         let Access::Limited(v) = self else {
             return Ok(shown);
@@ -190,7 +188,7 @@ impl Access {
     }
 
     /// An import of a list as this caller may see it.
-    pub async fn listed(&self, state: &AppState, import: Import) -> Result<Value, Problem> {
+    pub async fn listed(&self, state: &AppState, import: Import) -> Result<Value, AccessError> {
         if let Access::Everything = self {
             return Ok(serde_json::to_value(&import).unwrap_or_default());
         }
@@ -206,7 +204,7 @@ impl Access {
 }
 
 /// The companies an import concerns: those of its rows and of its punches.
-async fn touched(conn: &mut Conn, import_id: i64) -> Result<BTreeSet<i64>, Problem> {
+async fn touched(conn: &mut Conn, import_id: i64) -> Result<BTreeSet<i64>, AccessError> {
     let mut touched: BTreeSet<i64> = rows::companies(conn, import_id)
         .await?
         .into_iter()

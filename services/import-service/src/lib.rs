@@ -4,11 +4,13 @@
 pub mod access;
 pub mod api;
 pub mod batch;
+pub mod errors;
 pub mod events;
 pub mod metrics;
 pub mod openapi;
 pub mod pipeline;
 pub mod queueing;
+pub mod reading;
 pub mod release;
 pub mod reprocess;
 pub mod retention;

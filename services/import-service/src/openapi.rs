@@ -9,7 +9,7 @@ use crate::api::*;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "import-service", description = "Fingerprint reports in: validated rows, de-duplicated punches, delivery progress."),
-    paths(upload, list_imports, get_import, list_rows, export_rows, reprocess, release, cancel),
+    paths(upload, list_imports, get_import, list_rows, export_rows, export_rows_xlsx, reprocess, release, cancel),
     components(schemas(DateOrderChoice, ImportStatus, RowOutcome, RowDeliveryState)),
     modifiers(&BearerAuth, &BadInput, &Refusals),
     tags((name = "imports", description = "Uploaded reports, their rows and their delivery"))

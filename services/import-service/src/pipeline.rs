@@ -7,25 +7,29 @@
 //! all.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
 use report::{
-    DateOrder, Directory, FactsCollector, FileFacts, FileProblem, ImportSummary, IssueCode,
-    ReadOptions, ReportRow, RowReader, RowResult, Scope,
+    DateOrder, Directory, FactsCollector, FileFacts, FileForm, FileProblem, ImportSummary,
+    IssueCode, ReadOptions, ReportRow, RowResult, Scope,
 };
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
+use workbook::WorkbookProblem;
 
 use crate::batch::{Prepared, Queueing, RowWriter, Written};
+use crate::errors::{DirectoryFailure, ImportError, ReadingError, StoreError};
 use crate::queueing;
+use crate::reading::{self, WorkbookFactsError};
 use crate::store::imports::{self, Import, NewImport};
 use crate::store::punches::StateCount;
-use crate::store::tx::{self, Completion, ImportTx, TxError};
+use crate::store::tx::{self, Completion, ImportTx};
 
 /// Rows read, validated and written at a time. Larger batches mean fewer look-ups of stored
 /// punches (one per employee per batch) and better ordered inserts; the reader keeps at most a
@@ -33,8 +37,6 @@ use crate::store::tx::{self, Completion, ImportTx, TxError};
 const BATCH_ROWS: usize = 20_000;
 /// At most this many bytes of cells in a batch, whatever its number of rows.
 const BATCH_BYTES: usize = 16 * 1024 * 1024;
-/// Bytes read from the stored file at a time.
-const READ_CHUNK: usize = 256 * 1024;
 /// Bytes of an upload gathered before they are written to the stored file.
 const WRITE_BUFFER: usize = 1024 * 1024;
 /// Rows a dry run lists (it counts them all).
@@ -58,6 +60,9 @@ pub enum UploadError {
     TooLarge(u64),
     #[error("{0}")]
     File(FileProblem),
+    /// An Excel workbook that cannot be read, or has no sheet by the `sheet` option's name.
+    #[error("{0}")]
+    Workbook(WorkbookProblem),
     #[error("storing the upload: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -108,7 +113,14 @@ impl Drop for PartFile {
     }
 }
 
+/// Bytes that decide whether an upload is a workbook ([`workbook::sniff`]).
+const SNIFFED_BYTES: usize = 8;
+
 /// An upload being received: written to disk, hashed and read for file facts as it arrives.
+///
+/// A text report's facts are collected as its bytes arrive. A workbook (known by its first
+/// bytes, never its name) can only be read once whole: its bytes are only stored, and its
+/// facts collected from the stored file at the end.
 pub struct Receiving {
     /// Buffered: an upload arrives in small chunks, and each write of a tokio file is a trip to
     /// a blocking thread.
@@ -116,6 +128,13 @@ pub struct Receiving {
     path: PartFile,
     hasher: Sha256,
     facts: FactsCollector,
+    read_options: ReadOptions,
+    /// The first bytes, held back from the text collector until they say what the file is.
+    prefix: Vec<u8>,
+    /// Decided once [`SNIFFED_BYTES`] have arrived: `Some` for a workbook.
+    form: Option<Option<workbook::WorkbookFormat>>,
+    /// The worksheet the upload names (`sheet`); ignored for a text report.
+    sheet: Option<String>,
     size: u64,
     max: u64,
 }
@@ -130,19 +149,50 @@ pub struct Received {
 }
 
 impl Receiving {
-    pub async fn new(dir: &Path, max: u64, options: &UploadOptions) -> Result<Self, UploadError> {
+    pub async fn new(
+        dir: &Path,
+        max: u64,
+        options: &UploadOptions,
+        sheet: Option<String>,
+    ) -> Result<Self, UploadError> {
         let path = PartFile::new(dir);
         let file = tokio::fs::File::create(&*path).await?;
+        let read_options = ReadOptions {
+            date_order: options.date_order,
+        };
         Ok(Self {
             file: tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file),
             path,
             hasher: Sha256::new(),
-            facts: FactsCollector::new(ReadOptions {
-                date_order: options.date_order,
-            }),
+            facts: FactsCollector::new(read_options),
+            read_options,
+            prefix: Vec::with_capacity(SNIFFED_BYTES),
+            form: None,
+            sheet,
             size: 0,
             max,
         })
+    }
+
+    /// Feeds the text collector, once the first bytes have shown the upload is not a workbook.
+    fn collect(&mut self, mut chunk: &[u8]) {
+        if self.form.is_none() {
+            let wanted = (SNIFFED_BYTES - self.prefix.len()).min(chunk.len());
+            self.prefix.extend_from_slice(&chunk[..wanted]);
+            chunk = &chunk[wanted..];
+            if self.prefix.len() < SNIFFED_BYTES {
+                return;
+            }
+            let sniffed = workbook::sniff(&self.prefix);
+            self.form = Some(sniffed);
+            if sniffed.is_none() {
+                let prefix = std::mem::take(&mut self.prefix);
+                self.facts.feed(&prefix);
+            }
+        }
+        if self.form == Some(None) {
+            self.facts.feed(chunk);
+        }
     }
 
     pub async fn push(&mut self, chunk: &[u8]) -> Result<(), UploadError> {
@@ -152,7 +202,7 @@ impl Receiving {
         }
         self.file.write_all(chunk).await?;
         self.hasher.update(chunk);
-        self.facts.feed(chunk);
+        self.collect(chunk);
         Ok(())
     }
 
@@ -160,7 +210,38 @@ impl Receiving {
     pub async fn finish(mut self) -> Result<Received, UploadError> {
         self.file.flush().await?;
         drop(self.file);
-        let facts = self.facts.finish().map_err(UploadError::File)?;
+        let facts = match self.form {
+            Some(Some(_)) => {
+                let (path, sheet, options) = (
+                    self.path.to_path_buf(),
+                    self.sheet.take(),
+                    self.read_options,
+                );
+                tokio::task::spawn_blocking(move || {
+                    reading::workbook_facts(&path, sheet.as_deref(), options)
+                })
+                .await
+                .map_err(|e| UploadError::Io(std::io::Error::other(e)))?
+                .map_err(|error| match error {
+                    WorkbookFactsError::Workbook(problem) => {
+                        tracing::info!(
+                            code = problem.code(),
+                            detail = problem.detail().unwrap_or_default(),
+                            "workbook refused"
+                        );
+                        UploadError::Workbook(problem)
+                    }
+                    WorkbookFactsError::File(problem) => UploadError::File(problem),
+                    WorkbookFactsError::Io(error) => UploadError::Io(error),
+                })?
+            }
+            // Text, or too short to be anything else: the held-back bytes are its start.
+            _ => {
+                let prefix = std::mem::take(&mut self.prefix);
+                self.facts.feed(&prefix);
+                self.facts.finish().map_err(UploadError::File)?
+            }
+        };
         Ok(Received {
             path: self.path,
             sha256: hex::encode(self.hasher.finalize()),
@@ -176,7 +257,8 @@ impl Receiving {
     }
 }
 
-/// Reads a stored file's rows, in order, handing them to `each` in batches.
+/// Reads a stored file's rows, in order, handing them to `each` in batches. The reading is
+/// done on a blocking thread, a batch ahead of `each`.
 pub async fn read_rows<E>(
     path: &Path,
     facts: &FileFacts,
@@ -185,29 +267,38 @@ pub async fn read_rows<E>(
 where
     E: From<std::io::Error>,
 {
-    let mut file = tokio::fs::File::open(path).await?;
-    let mut reader = RowReader::new(facts);
-    let mut buffer = vec![0u8; READ_CHUNK];
-    let mut rows = Vec::new();
-    loop {
-        let n = file.read(&mut buffer).await?;
-        if n == 0 {
-            break;
-        }
-        reader.feed(&buffer[..n], &mut rows);
-        if rows.len() >= BATCH_ROWS {
-            each(std::mem::take(&mut rows)).await?;
-        }
-    }
-    reader.finish(&mut rows);
-    if !rows.is_empty() {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<ReportRow>>(1);
+    let reading = {
+        let (path, facts) = (path.to_path_buf(), facts.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut rows = Vec::new();
+            reading::each_row(&path, &facts, |row| {
+                rows.push(row);
+                if rows.len() >= BATCH_ROWS
+                    && sender.blocking_send(std::mem::take(&mut rows)).is_err()
+                {
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
+            })?;
+            if !rows.is_empty() {
+                // Refused only when the reader stopped listening: it has its answer already.
+                let _ = sender.blocking_send(rows);
+            }
+            Ok::<_, std::io::Error>(())
+        })
+    };
+    while let Some(rows) = receiver.recv().await {
         each(rows).await?;
     }
+    reading.await.map_err(std::io::Error::other)??;
     Ok(())
 }
 
 /// The validation directory built from config-service's snapshot.
-pub fn directory_of(snapshot: &directory::DirectorySnapshot) -> Result<Directory, String> {
+pub fn directory_of(
+    snapshot: &directory::DirectorySnapshot,
+) -> Result<Directory, DirectoryFailure> {
     Directory::new(
         snapshot
             .companies
@@ -229,7 +320,7 @@ pub fn directory_of(snapshot: &directory::DirectorySnapshot) -> Result<Directory
             })
             .collect(),
     )
-    .map_err(|e| format!("the employee directory cannot be used: {e}"))
+    .map_err(DirectoryFailure::Unusable)
 }
 
 fn punches_json(result: &RowResult) -> serde_json::Value {
@@ -251,46 +342,36 @@ fn read_batches(
     now: chrono::DateTime<Utc>,
     batches: &tokio::sync::mpsc::Sender<Prepared>,
 ) -> std::io::Result<()> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let mut reader = Some(RowReader::new(facts));
-    let mut buffer = vec![0u8; READ_CHUNK];
     let mut rows: Vec<ReportRow> = Vec::new();
-    let size = |row: &ReportRow| row.raw.iter().map(String::len).sum::<usize>();
-    // The bytes of cells of the rows waiting to be cut into a batch.
+    // The bytes of cells of the rows waiting to be a batch.
     let mut waiting = 0;
-    while let Some(mut reading) = reader.take() {
-        let n = file.read(&mut buffer)?;
-        let before = rows.len();
-        if n == 0 {
-            reading.finish(&mut rows);
-        } else {
-            reading.feed(&buffer[..n], &mut rows);
-            reader = Some(reading);
-        }
-        waiting += rows[before..].iter().map(size).sum::<usize>();
-        let done = reader.is_none();
+    let send = |rows: Vec<ReportRow>| {
+        let batch = rows
+            .into_iter()
+            .map(|row| {
+                let result = report::validate_within(&row, directory, now, scope);
+                (row, result)
+            })
+            .collect();
+        batches.blocking_send(Prepared::new(batch)).is_ok()
+    };
+    let mut writer_gone = false;
+    reading::each_row(path, facts, |row| {
+        waiting += row.raw.iter().map(String::len).sum::<usize>();
+        rows.push(row);
         // A batch ends at BATCH_ROWS rows or BATCH_BYTES of cells, whichever comes first, so a
         // file of very wide rows is written in smaller batches.
-        while rows.len() >= BATCH_ROWS || waiting >= BATCH_BYTES || (done && !rows.is_empty()) {
-            let (mut end, mut taken) = (0, 0);
-            while end < rows.len() && end < BATCH_ROWS && taken < BATCH_BYTES {
-                taken += size(&rows[end]);
-                end += 1;
-            }
-            waiting -= taken;
-            let rest = rows.split_off(end);
-            let batch = std::mem::replace(&mut rows, rest)
-                .into_iter()
-                .map(|row| {
-                    let result = report::validate_within(&row, directory, now, scope);
-                    (row, result)
-                })
-                .collect();
-            if batches.blocking_send(Prepared::new(batch)).is_err() {
-                return Ok(());
+        if rows.len() >= BATCH_ROWS || waiting >= BATCH_BYTES {
+            waiting = 0;
+            if !send(std::mem::take(&mut rows)) {
+                writer_gone = true;
+                return ControlFlow::Break(());
             }
         }
+        ControlFlow::Continue(())
+    })?;
+    if !writer_gone && !rows.is_empty() {
+        send(rows);
     }
     Ok(())
 }
@@ -378,15 +459,18 @@ pub async fn import(
     filename: &str,
     options: UploadOptions,
     uploader: Uploader<'_>,
-) -> Result<(Import, Vec<StateCount>), String> {
+) -> Result<(Import, Vec<StateCount>), ImportError> {
     let (uploaded_by, team) = (uploader.sub, uploader.team);
     let scope: Option<Vec<String>> = uploader.companies.map(<[String]>::to_vec);
     let mut options_json = json!(options);
     if let Some(companies) = &scope {
         options_json["companies"] = json!(companies);
     }
-    let mut conn = db::connection(pool).await.map_err(|e| e.to_string())?;
-    let facts_json = serde_json::to_value(&received.facts).map_err(|e| e.to_string())?;
+    let mut conn = db::connection(pool).await?;
+    // A value that cannot be stored as JSON is what diesel would have refused binding it.
+    let facts_json = serde_json::to_value(&received.facts).map_err(|error| {
+        db::DbError::Query(diesel::result::Error::SerializationError(Box::new(error)))
+    })?;
     let started = imports::insert(
         &mut conn,
         &NewImport {
@@ -402,18 +486,33 @@ pub async fn import(
             started_at: Some(Utc::now()),
         },
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     // The connection goes back to the pool while the import's own transaction runs.
     drop(conn);
-    let stored_path = storage_dir.join(format!("{}-{}.csv", started.id, received.sha256));
-    tokio::fs::rename(&received.path, &stored_path)
-        .await
-        .map_err(|e| e.to_string())?;
+    // Named for what it holds, so whoever opens the storage folder opens it with the right program.
+    let extension = match &received.facts.form {
+        FileForm::Text { .. } => "csv",
+        FileForm::Workbook { format, .. } => match format {
+            report::WorkbookFormat::Xlsx => "xlsx",
+            report::WorkbookFormat::Xls => "xls",
+        },
+    };
+    let stored_path = storage_dir.join(format!("{}-{}.{extension}", started.id, received.sha256));
+    if let Err(error) = tokio::fs::rename(&received.path, &stored_path).await {
+        // Recorded as failed, so that the import is not left processing; the partial file
+        // goes with `received`.
+        fail(
+            pool,
+            started.id,
+            "the report could not be stored; the service log says why",
+        )
+        .await;
+        return Err(ImportError::StoredFile(error));
+    }
     let import_id = started.id;
     in_flight().insert(import_id, stored_path.clone());
     let result = async {
-        let directory = Arc::new(directory_of(snapshot).map_err(StoreError::Unusable)?);
+        let directory = Arc::new(directory_of(snapshot)?);
         let context = ImportContext {
             import_id,
             directory,
@@ -441,22 +540,40 @@ pub async fn import(
     .await;
     // Committed or rolled back: no longer cut off by a stop.
     in_flight().remove(&import_id);
-    let mut conn = db::connection(pool).await.map_err(|e| e.to_string())?;
     let counts = match result {
         Ok(counts) => counts,
         Err(error) => {
-            tracing::error!(import_id, %error, "the import failed");
-            let reason = error.shown();
-            let _ = imports::fail(&mut conn, import_id, &reason).await;
-            let _ = tokio::fs::remove_file(&stored_path).await;
-            return Err(reason);
+            fail(pool, import_id, &shown(&error)).await;
+            if let Err(error) = tokio::fs::remove_file(&stored_path).await {
+                if error.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(import_id, file = %stored_path.display(), %error, "could not remove the report of a failed import");
+                }
+            }
+            return Err(ImportError::NotStored {
+                import_id,
+                source: error,
+            });
         }
     };
+    let mut conn = db::connection(pool).await?;
     let import = imports::find(&mut conn, import_id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| "the import disappeared".to_owned())?;
+        .await?
+        .ok_or(ImportError::Gone(import_id))?;
     Ok((import, counts))
+}
+
+/// Marks an import failed with `reason`. When that cannot be recorded the import stays
+/// `processing` until the next start marks it interrupted; the log says so.
+async fn fail(pool: &db::Pool, import_id: i64, reason: &str) {
+    let recorded = async {
+        let mut conn = db::connection(pool).await?;
+        imports::fail(&mut conn, import_id, reason).await?;
+        Ok::<_, db::DbError>(())
+    }
+    .await;
+    if let Err(error) = recorded {
+        tracing::error!(import_id, %error, %reason, "the failed import could not be marked failed; the next start marks it interrupted");
+    }
 }
 
 /// What storing one import needs.
@@ -586,38 +703,17 @@ async fn store_import(
     Ok(counts)
 }
 
-/// Why an import's transaction was rolled back.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("{0}")]
-    Tx(#[from] TxError),
-    #[error("reading the stored report: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("{0}")]
-    Unusable(String),
-    #[error("the report has no data rows")]
-    NoRows,
-}
-
-impl StoreError {
-    /// What the import records and shows: the report's own problems as they are, a database or
-    /// storage failure without its library text (which goes to the log).
-    fn shown(&self) -> String {
-        match self {
-            StoreError::Tx(_) => {
-                "the database did not store the import; the service log says why".to_owned()
-            }
-            StoreError::Io(_) => {
-                "the stored report could not be read; the service log says why".to_owned()
-            }
-            StoreError::Unusable(_) | StoreError::NoRows => self.to_string(),
+/// What a failed import records and shows: the report's own problems as they are, a database
+/// or storage failure without its library text (which goes to the log).
+fn shown(error: &StoreError) -> String {
+    match error {
+        StoreError::Transaction(_) => {
+            "the database did not store the import; the service log says why".to_owned()
         }
-    }
-}
-
-impl From<diesel::result::Error> for StoreError {
-    fn from(error: diesel::result::Error) -> Self {
-        StoreError::Tx(TxError::from(error))
+        StoreError::Io(_) => {
+            "the stored report could not be read; the service log says why".to_owned()
+        }
+        StoreError::Directory(_) | StoreError::NoRows => error.to_string(),
     }
 }
 
@@ -647,8 +743,8 @@ pub async fn rows_outside(
     snapshot: &directory::DirectorySnapshot,
     received: &Received,
     scope: Scope<'_>,
-) -> Result<u64, std::io::Error> {
-    let directory = directory_of(snapshot).map_err(std::io::Error::other)?;
+) -> Result<u64, ReadingError> {
+    let directory = directory_of(snapshot)?;
     let now = Utc::now();
     let mut outside = 0;
     read_rows(
@@ -668,7 +764,8 @@ pub async fn rows_outside(
             Ok::<_, std::io::Error>(())
         },
     )
-    .await?;
+    .await
+    .map_err(UploadError::Io)?;
     Ok(outside)
 }
 
@@ -679,8 +776,8 @@ pub async fn dry_run(
     received: Received,
     filename: &str,
     scope: Scope<'_>,
-) -> Result<DryRun, std::io::Error> {
-    let directory = directory_of(snapshot).map_err(std::io::Error::other)?;
+) -> Result<DryRun, ReadingError> {
+    let directory = directory_of(snapshot)?;
     let now = Utc::now();
     let mut summary = ImportSummary::new();
     let mut listed = Vec::new();
@@ -699,16 +796,92 @@ pub async fn dry_run(
         Ok::<_, std::io::Error>(())
     })
     .await;
-    let _ = tokio::fs::remove_file(&received.path).await;
-    read?;
+    let Received {
+        path,
+        sha256,
+        facts,
+        ..
+    } = received;
+    // Removed now (its drop logs a failure to), not once the answer is written.
+    drop(path);
+    read.map_err(UploadError::Io)?;
     Ok(DryRun {
         dry_run: true,
         filename: filename.to_owned(),
-        sha256: received.sha256,
+        sha256,
         unmapped_departments: tx::unmapped_departments(&summary),
         unknown_employees: tx::unknown_employees(&summary),
-        facts: received.facts,
+        facts,
         rows: summary,
         row_results: listed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures")
+            .join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// Receives `bytes` in chunks of `chunk` bytes into a folder of its own.
+    async fn receive(
+        bytes: &[u8],
+        chunk: usize,
+        sheet: Option<&str>,
+    ) -> Result<FileFacts, UploadError> {
+        let dir = std::env::temp_dir().join(format!("receiving-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut receiving = Receiving::new(
+            &dir,
+            u64::MAX,
+            &UploadOptions::default(),
+            sheet.map(str::to_owned),
+        )
+        .await
+        .unwrap();
+        for part in bytes.chunks(chunk) {
+            receiving.push(part).await.unwrap();
+        }
+        let facts = receiving.finish().await.map(|received| received.facts);
+        std::fs::remove_dir_all(&dir).unwrap();
+        facts
+    }
+
+    #[tokio::test]
+    async fn a_workbook_is_known_by_its_first_bytes_however_they_arrive() {
+        let workbook = fixture("workbooks/zktime-daily.xlsx");
+        let text = fixture("basic.csv");
+        let (text_facts, _) = report::read_report(&text, ReadOptions::default()).unwrap();
+        for chunk in [1, 3, 7, 8, 9, 64 * 1024] {
+            let facts = receive(&workbook, chunk, None).await.unwrap();
+            assert_eq!(
+                facts.form,
+                FileForm::Workbook {
+                    format: report::WorkbookFormat::Xlsx,
+                    sheet: "Daily Attendance".into()
+                },
+                "in chunks of {chunk}"
+            );
+            assert_eq!(facts.header_line, 3);
+            assert_eq!(
+                receive(&text, chunk, Some("Ignored")).await.unwrap(),
+                text_facts,
+                "in chunks of {chunk}"
+            );
+        }
+        // Shorter than the bytes that tell: read as text (and refused as such, not as a workbook).
+        assert!(matches!(
+            receive(b"PK\x03\x04", 1, None).await,
+            Err(UploadError::File(FileProblem::NotText))
+        ));
+        assert!(matches!(
+            receive(&workbook, 1024, Some("Payroll")).await,
+            Err(UploadError::Workbook(WorkbookProblem::SheetNotFound { .. }))
+        ));
+    }
 }

@@ -8,10 +8,11 @@ use report::{FileFacts, ReportRow, RowResult};
 use serde_json::json;
 
 use crate::batch::{Prepared, Queueing, RowWriter};
-use crate::pipeline::{self, StoreError};
+use crate::errors::ReprocessError;
+use crate::pipeline;
 use crate::queueing;
 use crate::store::imports::Import;
-use crate::store::tx::{Completion, ImportTx};
+use crate::store::tx::{Completion, ImportTx, TxError};
 
 /// Rows re-validated and rewritten at a time.
 const PAGE_ROWS: i64 = 5_000;
@@ -22,32 +23,24 @@ pub async fn reprocess(
     snapshot: &directory::DirectorySnapshot,
     import: &Import,
     actor: &str,
-) -> Result<Import, String> {
-    let facts: FileFacts = import
-        .facts
-        .clone()
-        .ok_or("the import has no stored file facts")
-        .and_then(|f| {
-            serde_json::from_value(f).map_err(|_| "the import's file facts cannot be read")
-        })
-        .map_err(str::to_owned)?;
+) -> Result<Import, ReprocessError> {
+    let facts = import.facts.clone().ok_or(ReprocessError::NoFacts)?;
+    let facts: FileFacts =
+        serde_json::from_value(facts).map_err(|_| ReprocessError::FactsUnreadable)?;
     let directory = pipeline::directory_of(snapshot)?;
-    let tx = ImportTx::begin(database_url)
-        .await
-        .map_err(|e| e.to_string())?;
+    let tx = ImportTx::begin(database_url).await?;
     let result = rewrite(&tx, import, &facts, &directory, actor).await;
     match result {
-        Ok(()) => tx.commit().await.map_err(|e| e.to_string())?,
+        Ok(()) => tx.commit().await?,
         Err(error) => {
             tx.rollback().await;
-            return Err(error.to_string());
+            return Err(error);
         }
     }
-    let mut conn = db::connection(pool).await.map_err(|e| e.to_string())?;
+    let mut conn = db::connection(pool).await?;
     crate::store::imports::find(&mut conn, import.id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| "the import disappeared".to_owned())
+        .await?
+        .ok_or(ReprocessError::Gone)
 }
 
 /// In the transaction: the unqueued rows a page at a time (in line order, so a page's rewritten
@@ -58,7 +51,7 @@ async fn rewrite(
     facts: &FileFacts,
     directory: &report::Directory,
     actor: &str,
-) -> Result<(), StoreError> {
+) -> Result<(), ReprocessError> {
     let import_id = import.id;
     let now = Utc::now();
     // The scope of the upload stays the scope of the import, whoever reprocesses it.
@@ -75,11 +68,7 @@ async fn rewrite(
         let mut batch: Vec<(ReportRow, RowResult)> = Vec::with_capacity(page.len());
         let mut lines = Vec::with_capacity(page.len());
         for (line, cells) in page {
-            let cells = cells.ok_or_else(|| {
-                StoreError::Unusable(format!(
-                    "row {line}: its values were removed by retention; upload the report again"
-                ))
-            })?;
+            let cells = cells.ok_or(ReprocessError::RawValuesRemoved(line))?;
             let row = report::parse_row(facts, u64::try_from(line).unwrap_or(0), cells);
             let result = report::validate_within(&row, directory, now, scope);
             batch.push((row, result));
@@ -119,7 +108,8 @@ async fn rewrite(
         None,
         format!("import {import_id}"),
         json!({ "rows_reprocessed": rewritten, "now_valid": summary.valid, "still_invalid": summary.invalid, "queued": queued }),
-    )?])
+    )
+    .map_err(TxError::from)?])
     .await?;
     Ok(())
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::task::JoinHandle;
 
+use crate::errors::RetentionError;
 use crate::store::{imports, rows};
 
 /// How long a partial upload may go unwritten before a retention pass removes it. Far longer
@@ -50,11 +51,9 @@ pub async fn run_once(
     pool: &db::Pool,
     file_days: u32,
     row_days: u32,
-) -> Result<(usize, usize), String> {
-    let mut conn = db::connection(pool).await.map_err(|e| e.to_string())?;
-    let paths = imports::forget_files_older_than(&mut conn, file_days)
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<(usize, usize), RetentionError> {
+    let mut conn = db::connection(pool).await?;
+    let paths = imports::forget_files_older_than(&mut conn, file_days).await?;
     let mut deleted = 0;
     for path in &paths {
         match tokio::fs::remove_file(path).await {
@@ -63,9 +62,7 @@ pub async fn run_once(
             Err(e) => tracing::warn!(%path, error = %e, "could not delete a stored report"),
         }
     }
-    let rows = rows::forget_raw_older_than(&mut conn, row_days)
-        .await
-        .map_err(|e| e.to_string())?;
+    let rows = rows::forget_raw_older_than(&mut conn, row_days).await?;
     Ok((deleted, rows))
 }
 

@@ -7,7 +7,7 @@ use common::{expected, Stack};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-const REPORTS: [&str; 7] = [
+const REPORTS: [&str; 12] = [
     "basic.csv",
     "basic-overlap.csv",
     "overnight.csv",
@@ -15,7 +15,21 @@ const REPORTS: [&str; 7] = [
     "excel-unicode-text.txt",
     "arabic-windows-1256.csv",
     "month-first-dates.csv",
+    "arabic-only-headers.csv",
+    "workbooks/zktime-daily.xlsx",
+    "workbooks/mac-1904.xlsx",
+    "workbooks/two-sheets.xlsx",
+    "workbooks/biotime-transactions.xls",
 ];
+
+/// `expected/<name>.json` of a report, whatever folder it is in.
+fn expected_of(report: &str) -> Value {
+    let file = report.rsplit_once('/').map_or(report, |(_, file)| file);
+    expected(&format!(
+        "expected/{}.json",
+        file.rsplit_once('.').unwrap().0
+    ))
+}
 
 fn names(list: &Value, key: &str) -> Vec<String> {
     let mut names: Vec<String> = list
@@ -44,10 +58,7 @@ async fn every_fixture_report_gives_its_expected_rows_problems_and_punches() {
         // Each report into an empty system, as its expected file describes.
         let stack = Stack::start().await;
         let collector = stack.collector().await;
-        let expect = expected(&format!(
-            "expected/{}.json",
-            name.rsplit_once('.').unwrap().0
-        ));
+        let expect = expected_of(name);
         let (status, import) = stack.upload(name, "").await;
         assert_eq!(status, StatusCode::CREATED, "{name}: {import}");
         assert_eq!(import["status"], "completed", "{name}");
@@ -289,10 +300,26 @@ async fn bad_files_are_refused_with_their_code_or_survived_row_by_row() {
         }
     }
     let (_, imports) = stack.get("/v1/imports?per_page=100").await;
-    for import in imports["items"].as_array().unwrap() {
+    let accepted = cases
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|case| case["status"] == "2xx")
+        .count();
+    let imports = imports["items"].as_array().unwrap();
+    assert_eq!(imports.len(), accepted, "a refused file stores no import");
+    for import in imports {
         assert_eq!(
             import["status"], "completed",
             "nothing half-stored: {import}"
         );
     }
+    // Only the accepted reports are kept: no refused upload's bytes are left behind.
+    let mut kept: Vec<String> = std::fs::read_dir(&stack.storage)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    kept.sort();
+    assert_eq!(kept.len(), accepted, "{kept:?}");
+    assert!(kept.iter().all(|name| name.ends_with(".csv")), "{kept:?}");
 }

@@ -63,17 +63,18 @@ impl Process {
         assert!(status.success());
     }
 
-    async fn exited_within(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    /// How the process exited, once it has within `timeout`; panics naming `what` otherwise.
+    async fn exited_within(&mut self, timeout: Duration, what: &str) -> std::process::ExitStatus {
+        let child = &mut self.child;
+        test_support::wait_for(timeout, what, || {
+            let exited = match child.try_wait() {
+                Ok(Some(status)) => Ok(status),
+                Ok(None) => Err("still running".to_owned()),
+                Err(error) => Err(error.to_string()),
+            };
+            std::future::ready(exited)
+        })
+        .await
     }
 }
 
@@ -158,9 +159,8 @@ async fn sigterm_mid_import_finishes_the_import_then_exits() {
     let answer = importing(&stack, &process).await;
     process.signal("-TERM");
     let status = process
-        .exited_within(Duration::from_secs(60))
-        .await
-        .expect("exits");
+        .exited_within(Duration::from_secs(60), "exits")
+        .await;
     assert!(status.success(), "{status:?}");
     assert_eq!(answer.await.unwrap(), Some(201), "the upload was answered");
     let import = latest_import(&stack).await.unwrap();
@@ -175,9 +175,8 @@ async fn an_import_cut_off_by_a_stop_is_failed_with_its_report_kept() {
     // SIGINT: the server stops at once, without waiting for requests in progress.
     process.signal("-INT");
     process
-        .exited_within(Duration::from_secs(30))
-        .await
-        .expect("exits");
+        .exited_within(Duration::from_secs(30), "exits")
+        .await;
     let import = latest_import(&stack).await.unwrap();
     assert_eq!(import.status, "failed", "{import:?}");
     assert!(
@@ -217,9 +216,8 @@ async fn a_second_sigterm_stops_at_once() {
     let second = Instant::now();
     process.signal("-TERM");
     process
-        .exited_within(Duration::from_secs(3))
-        .await
-        .expect("the second SIGTERM ends it at once");
+        .exited_within(Duration::from_secs(3), "the second SIGTERM ends it at once")
+        .await;
     assert!(second.elapsed() < Duration::from_secs(3));
     // Cut off: nothing of the import was stored; the next start marks it failed.
     let import = latest_import(&stack).await.unwrap();

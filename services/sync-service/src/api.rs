@@ -11,10 +11,11 @@ use directory::DirectoryCompany;
 use domain::{AuditRecordedV1, CompanyId, DeliveryState, DueReason, SyncDueV1};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use service_kit::{Page, PageQuery, Problem};
+use service_kit::{Page, PageQuery};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::errors::{AccessError, BatchError, DeliveryError, SyncError};
 use crate::runtime::SyncContext;
 use crate::store::batches::{self, Batch, BatchFilter};
 use crate::store::deliveries::{self, DeliveryFilter, DeliveryRow, Selection};
@@ -56,20 +57,9 @@ async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(crate::openapi::document())
 }
 
-fn unavailable(error: impl std::fmt::Display) -> Problem {
-    // The client's error text names hosts and library internals: it goes to the log only.
-    tracing::warn!(%error, "config-service is not reachable");
-    Problem::new(
-        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-        "config_service_unavailable",
-        "The company directory is not reachable right now",
-    )
-    .with_detail("try again shortly")
-}
-
 /// Every company of the directory, by id.
-async fn directory(shared: &SyncContext) -> Result<BTreeMap<i64, DirectoryCompany>, Problem> {
-    let snapshot = shared.directory.current().await.map_err(unavailable)?;
+async fn directory(shared: &SyncContext) -> Result<BTreeMap<i64, DirectoryCompany>, AccessError> {
+    let snapshot = shared.directory.current().await?;
     Ok(snapshot
         .companies
         .iter()
@@ -83,14 +73,14 @@ async fn authorized_company(
     caller: &Caller,
     permission: Permission,
     key: &str,
-) -> Result<DirectoryCompany, Problem> {
+) -> Result<DirectoryCompany, AccessError> {
     caller.require(permission)?;
     let companies = directory(shared).await?;
     let company = companies
         .values()
         .find(|c| c.slug == key || c.id.to_string() == key)
         .cloned()
-        .ok_or_else(|| Problem::not_found("company"))?;
+        .ok_or(AccessError::NoSuchCompany)?;
     caller.require_company(&company.slug)?;
     Ok(company)
 }
@@ -99,7 +89,7 @@ async fn authorized_company(
 pub(crate) async fn visible(
     shared: &SyncContext,
     caller: &Caller,
-) -> Result<Option<Vec<i64>>, Problem> {
+) -> Result<Option<Vec<i64>>, AccessError> {
     match caller.visible_companies() {
         None => Ok(None),
         Some(_) => Ok(Some(
@@ -118,7 +108,7 @@ pub(crate) async fn company_filter(
     shared: &SyncContext,
     caller: &Caller,
     company: Option<&str>,
-) -> Result<Option<Vec<i64>>, Problem> {
+) -> Result<Option<Vec<i64>>, AccessError> {
     let visible = visible(shared, caller).await?;
     let Some(key) = company else {
         return Ok(visible);
@@ -177,7 +167,7 @@ pub async fn list_batches(
     caller: Caller,
     query: web::Query<BatchQuery>,
     page: web::Query<PageQuery>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, BatchError> {
     caller.require(Permission::ReadSyncData)?;
     let filter = BatchFilter {
         company_ids: company_filter(&shared, &caller, query.company.as_deref()).await?,
@@ -207,15 +197,16 @@ pub struct DeliveryPage {
     pub total: i64,
 }
 
-async fn find_batch(shared: &SyncContext, caller: &Caller, id: &str) -> Result<Batch, Problem> {
-    let id: Uuid = id.parse().map_err(|_| Problem::not_found("batch"))?;
+async fn find_batch(shared: &SyncContext, caller: &Caller, id: &str) -> Result<Batch, BatchError> {
+    let id: Uuid = id.parse().map_err(|_| BatchError::NoSuchBatch)?;
     let mut conn = db::connection(&shared.pool).await?;
     let batch = batches::find(&mut conn, id)
         .await?
-        .ok_or_else(|| Problem::not_found("batch"))?;
+        .ok_or(BatchError::NoSuchBatch)?;
+    drop(conn);
     if let Some(visible) = visible(shared, caller).await? {
         if !visible.contains(&batch.company_id) {
-            return Err(Problem::not_found("batch"));
+            return Err(BatchError::NoSuchBatch);
         }
     }
     Ok(batch)
@@ -229,7 +220,7 @@ pub async fn get_batch(
     shared: web::Data<SyncContext>,
     caller: Caller,
     path: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, BatchError> {
     caller.require(Permission::ReadSyncData)?;
     Ok(HttpResponse::Ok().json(find_batch(&shared, &caller, &path).await?))
 }
@@ -249,7 +240,7 @@ pub async fn retry_batch(
     shared: web::Data<SyncContext>,
     caller: Caller,
     path: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, BatchError> {
     caller.require(Permission::RetryBatches)?;
     let batch = find_batch(&shared, &caller, &path).await?;
     let now = shared.clock.now();
@@ -293,7 +284,7 @@ async fn sync_now(
     caller: &Caller,
     company_id: i64,
     import_id: Option<i64>,
-) -> Result<usize, Problem> {
+) -> Result<usize, SyncError> {
     let now = shared.clock.now();
     let selection = Selection {
         company_id: Some(company_id),
@@ -332,16 +323,10 @@ pub async fn sync_company_now(
     shared: web::Data<SyncContext>,
     caller: Caller,
     path: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, SyncError> {
     let company = authorized_company(&shared, &caller, Permission::SyncNow, &path).await?;
     let queued = sync_now(&shared, &caller, company.id, None).await?;
     Ok(HttpResponse::Accepted().json(Queued { queued }))
-}
-
-#[derive(diesel::QueryableByName)]
-struct ImportCompany {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    company_id: i64,
 }
 
 #[utoipa::path(post, path = "/v1/imports/{id}/sync-now", tag = "sync",
@@ -353,16 +338,11 @@ pub async fn sync_import_now(
     shared: web::Data<SyncContext>,
     caller: Caller,
     path: web::Path<i64>,
-) -> Result<HttpResponse, Problem> {
-    use diesel_async::RunQueryDsl;
+) -> Result<HttpResponse, SyncError> {
     caller.require(Permission::SyncNow)?;
     let import_id = path.into_inner();
     let mut conn = db::connection(&shared.pool).await?;
-    let owners: Vec<ImportCompany> =
-        diesel::sql_query("SELECT DISTINCT company_id FROM sync.deliveries WHERE import_id = $1")
-            .bind::<diesel::sql_types::BigInt, _>(import_id)
-            .load(&mut conn)
-            .await?;
+    let owners = deliveries::companies_of_import(&mut conn, import_id).await?;
     drop(conn);
     // An import of none of the token's companies answers as a missing one; one that also
     // concerns companies the token does not cover is not the token's to push.
@@ -372,20 +352,15 @@ pub async fn sync_import_now(
             .get(&company_id)
             .is_some_and(|c| caller.can_access_company(&c.slug))
     };
-    if !owners.iter().any(|o| covered(o.company_id)) {
-        return Err(Problem::not_found("import"));
+    if !owners.iter().copied().any(covered) {
+        return Err(SyncError::NoSuchImport);
     }
-    if !owners.iter().all(|o| covered(o.company_id)) {
-        return Err(Problem::new(
-            actix_web::http::StatusCode::FORBIDDEN,
-            "forbidden_company",
-            "The import concerns other companies too",
-        )
-        .with_detail("this token does not cover every company of the import"));
+    if !owners.iter().copied().all(covered) {
+        return Err(SyncError::ImportBeyondToken);
     }
     let mut queued = 0;
-    for owner in owners {
-        queued += sync_now(&shared, &caller, owner.company_id, Some(import_id)).await?;
+    for company_id in owners {
+        queued += sync_now(&shared, &caller, company_id, Some(import_id)).await?;
     }
     Ok(HttpResponse::Accepted().json(Queued { queued }))
 }
@@ -428,7 +403,7 @@ pub async fn sync_health(
     shared: web::Data<SyncContext>,
     caller: Caller,
     path: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, SyncError> {
     let company = authorized_company(&shared, &caller, Permission::ReadSyncData, &path).await?;
     let now = shared.clock.now();
     let mut conn = db::connection(&shared.pool).await?;
@@ -497,7 +472,7 @@ pub async fn company_usage(
     caller: Caller,
     path: web::Path<String>,
     query: web::Query<UsageQuery>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, SyncError> {
     let company = authorized_company(&shared, &caller, Permission::ReadSyncData, &path).await?;
     let days = query.days.unwrap_or(7).clamp(1, 31);
     let zone: chrono_tz::Tz = company.timezone.parse().unwrap_or(chrono_tz::Asia::Dubai);
@@ -549,18 +524,19 @@ pub async fn list_deliveries(
     caller: Caller,
     query: web::Query<DeliveryQuery>,
     page: web::Query<PageQuery>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, DeliveryError> {
     caller.require(Permission::ReadSyncData)?;
-    if let Some(state) = &query.state {
-        state
-            .parse::<DeliveryState>()
-            .map_err(|e| Problem::unprocessable("invalid_state", e.to_string()))?;
-    }
+    let state = query
+        .state
+        .as_deref()
+        .map(str::parse::<DeliveryState>)
+        .transpose()
+        .map_err(DeliveryError::InvalidState)?;
     let filter = DeliveryFilter {
         company_ids: company_filter(&shared, &caller, query.company.as_deref()).await?,
         import_id: query.import_id,
         batch_id: query.batch_id,
-        state: query.state.clone(),
+        state,
         emp_id: query.employee.clone(),
         from: query.from,
         to: query.to,

@@ -14,18 +14,22 @@ use actix_web::{web, HttpResponse};
 use auth::{Caller, Permission};
 use bus::DeadLetter;
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{Array, BigInt, Binary, Nullable, Text, Timestamptz};
-use diesel::{OptionalExtension, QueryResult, QueryableByName};
+use diesel::dsl::count_star;
+use diesel::pg::Pg;
+use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use service_kit::{PageQuery, Problem};
+use service_kit::PageQuery;
 use telemetry::prometheus::{opts, IntGaugeVec, Registry};
 use tokio::task::JoinHandle;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{audit, company_filter, visible};
+use crate::errors::DeadLetterError;
+use crate::openapi::DeadLetterState;
 use crate::runtime::SyncContext;
+use crate::schema::dead_letters;
 use crate::store::{status, Conn};
 
 /// How often every replica recounts the dead letters for its gauge (another replica may have
@@ -57,13 +61,14 @@ impl DeadLetterGauge {
         let Ok(mut conn) = db::connection(pool).await else {
             return;
         };
-        if let Ok(counts) = counts(&mut conn).await {
-            self.0.reset();
-            for count in counts {
-                self.0
-                    .with_label_values(&[count.queue.as_str()])
-                    .set(count.count);
+        match counts(&mut conn).await {
+            Ok(counts) => {
+                self.0.reset();
+                for (queue, count) in counts {
+                    self.0.with_label_values(&[queue.as_str()]).set(count);
+                }
             }
+            Err(error) => tracing::warn!(%error, "dead letters not recounted"),
         }
     }
 }
@@ -85,12 +90,14 @@ pub fn start(
             let shared = shared.clone();
             let gauge = gauge.clone();
             async move {
-                let mut conn = db::connection(&shared.pool)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let stored = store(&mut conn, &dead_letter, shared.clock.now())
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let stored = async {
+                    let mut conn = db::connection(&shared.pool).await?;
+                    let stored = store(&mut conn, &dead_letter, shared.clock.now()).await?;
+                    Ok::<_, db::DbError>(stored)
+                }
+                .await
+                // The consumer logs why and leaves the message in the queue.
+                .map_err(|e| e.to_string())?;
                 if stored {
                     tracing::error!(
                         queue = %dead_letter.queue,
@@ -99,7 +106,6 @@ pub fn start(
                         "dead letter kept for replay"
                     );
                 }
-                drop(conn);
                 gauge.recount(&shared.pool).await;
                 Ok(())
             }
@@ -118,34 +124,20 @@ pub fn start(
     (web::Data::new(gauge), consumer, recount)
 }
 
-const COLUMNS: &str = "id, queue, routing_key, reason, company_id, message_id, message_type, \
-                       traceparent, payload, dead_lettered_at, replayed_at, replayed_by";
-
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = dead_letters)]
 struct Row {
-    #[diesel(sql_type = BigInt)]
     id: i64,
-    #[diesel(sql_type = Text)]
     queue: String,
-    #[diesel(sql_type = Text)]
     routing_key: String,
-    #[diesel(sql_type = Text)]
     reason: String,
-    #[diesel(sql_type = Nullable<BigInt>)]
     company_id: Option<i64>,
-    #[diesel(sql_type = Nullable<Text>)]
     message_id: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
     message_type: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
     traceparent: Option<String>,
-    #[diesel(sql_type = Binary)]
     payload: Vec<u8>,
-    #[diesel(sql_type = Timestamptz)]
     dead_lettered_at: DateTime<Utc>,
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     replayed_at: Option<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Text>)]
     replayed_by: Option<String>,
 }
 
@@ -181,80 +173,82 @@ impl Row {
 
 /// Stores a dead letter; false when it was stored before (a redelivery of the same message).
 async fn store(conn: &mut Conn, dead_letter: &DeadLetter, now: DateTime<Utc>) -> QueryResult<bool> {
-    let inserted = diesel::sql_query(
-        "INSERT INTO sync.dead_letters (queue, routing_key, reason, company_id, message_id, \
-           message_type, traceparent, payload, dead_lettered_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-    )
-    .bind::<Text, _>(&dead_letter.queue)
-    .bind::<Text, _>(&dead_letter.routing_key)
-    .bind::<Text, _>(&dead_letter.reason)
-    .bind::<Nullable<BigInt>, _>(dead_letter.company_id())
-    .bind::<Nullable<Text>, _>(dead_letter.message_id.as_deref())
-    .bind::<Nullable<Text>, _>(dead_letter.message_type.as_deref())
-    .bind::<Nullable<Text>, _>(dead_letter.traceparent.as_deref())
-    .bind::<Binary, _>(&dead_letter.payload)
-    .bind::<Timestamptz, _>(now)
-    .execute(conn)
-    .await?;
+    // No conflict target: the one that applies, `dead_letters_waiting_once`, is a partial index
+    // over an expression, which `ON CONFLICT (columns)` cannot name.
+    let inserted = diesel::insert_into(dead_letters::table)
+        .values((
+            dead_letters::queue.eq(&dead_letter.queue),
+            dead_letters::routing_key.eq(&dead_letter.routing_key),
+            dead_letters::reason.eq(&dead_letter.reason),
+            dead_letters::company_id.eq(dead_letter.company_id()),
+            dead_letters::message_id.eq(dead_letter.message_id.as_deref()),
+            dead_letters::message_type.eq(dead_letter.message_type.as_deref()),
+            dead_letters::traceparent.eq(dead_letter.traceparent.as_deref()),
+            dead_letters::payload.eq(&dead_letter.payload),
+            dead_letters::dead_lettered_at.eq(now),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
     Ok(inserted == 1)
 }
 
-#[derive(QueryableByName)]
-struct QueueCount {
-    #[diesel(sql_type = Text)]
-    queue: String,
-    #[diesel(sql_type = BigInt)]
-    count: i64,
+/// The dead letters not replayed yet, by the queue they died in.
+async fn counts(conn: &mut Conn) -> QueryResult<Vec<(String, i64)>> {
+    dead_letters::table
+        .filter(dead_letters::replayed_at.is_null())
+        .group_by(dead_letters::queue)
+        .select((dead_letters::queue, count_star()))
+        .load(conn)
+        .await
 }
 
-async fn counts(conn: &mut Conn) -> QueryResult<Vec<QueueCount>> {
-    diesel::sql_query(
-        "SELECT queue, count(*) AS count FROM sync.dead_letters WHERE replayed_at IS NULL \
-         GROUP BY queue",
-    )
-    .load(conn)
-    .await
+/// The dead letters of these companies (`None`: all), of this queue (`None`: all) and in this
+/// state, for a page and for the total.
+fn filtered<'a>(
+    company_ids: Option<&'a [i64]>,
+    queue: Option<&'a str>,
+    state: DeadLetterState,
+) -> dead_letters::BoxedQuery<'a, Pg> {
+    let mut query = dead_letters::table.into_boxed();
+    if let Some(company_ids) = company_ids {
+        // A dead letter of no company is of none of them: `NULL = ANY(…)` is not true.
+        query = query.filter(
+            dead_letters::company_id
+                .assume_not_null()
+                .eq_any(company_ids),
+        );
+    }
+    if let Some(queue) = queue {
+        query = query.filter(dead_letters::queue.eq(queue));
+    }
+    match state {
+        DeadLetterState::Waiting => query.filter(dead_letters::replayed_at.is_null()),
+        DeadLetterState::Replayed => query.filter(dead_letters::replayed_at.is_not_null()),
+        DeadLetterState::All => query,
+    }
 }
-
-#[derive(QueryableByName)]
-struct Total {
-    #[diesel(sql_type = BigInt)]
-    total: i64,
-}
-
-/// `$1` companies (NULL: all), `$2` queue (NULL: all), `$3` waiting | replayed | all.
-const FILTER: &str = "($1::bigint[] IS NULL OR company_id = ANY($1)) \
-     AND ($2::text IS NULL OR queue = $2) \
-     AND ($3 = 'all' OR ($3 = 'waiting') = (replayed_at IS NULL))";
 
 async fn list(
     conn: &mut Conn,
     company_ids: Option<&[i64]>,
     queue: Option<&str>,
-    state: &str,
+    state: DeadLetterState,
     offset: i64,
     limit: i64,
 ) -> QueryResult<(Vec<Row>, i64)> {
-    let rows: Vec<Row> = diesel::sql_query(format!(
-        "SELECT {COLUMNS} FROM sync.dead_letters WHERE {FILTER} ORDER BY id LIMIT $4 OFFSET $5"
-    ))
-    .bind::<Nullable<Array<BigInt>>, _>(company_ids)
-    .bind::<Nullable<Text>, _>(queue)
-    .bind::<Text, _>(state)
-    .bind::<BigInt, _>(limit)
-    .bind::<BigInt, _>(offset)
-    .load(conn)
-    .await?;
-    let total: Total = diesel::sql_query(format!(
-        "SELECT count(*) AS total FROM sync.dead_letters WHERE {FILTER}"
-    ))
-    .bind::<Nullable<Array<BigInt>>, _>(company_ids)
-    .bind::<Nullable<Text>, _>(queue)
-    .bind::<Text, _>(state)
-    .get_result(conn)
-    .await?;
-    Ok((rows, total.total))
+    let rows = filtered(company_ids, queue, state)
+        .order(dead_letters::id)
+        .limit(limit)
+        .offset(offset)
+        .select(Row::as_select())
+        .load(conn)
+        .await?;
+    let total = filtered(company_ids, queue, state)
+        .count()
+        .get_result(conn)
+        .await?;
+    Ok((rows, total))
 }
 
 /// A message that could not be handled, kept until replayed.
@@ -310,15 +304,12 @@ pub async fn list_dead_letters(
     caller: Caller,
     query: web::Query<DeadLetterQuery>,
     page: web::Query<PageQuery>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, DeadLetterError> {
     caller.require(Permission::RetryBatches)?;
-    let state = query.state.as_deref().unwrap_or("waiting");
-    if !["waiting", "replayed", "all"].contains(&state) {
-        return Err(Problem::unprocessable(
-            "invalid_state",
-            "state is waiting, replayed or all",
-        ));
-    }
+    let state = match query.state.as_deref() {
+        None => DeadLetterState::Waiting,
+        Some(state) => state.parse().map_err(|_| DeadLetterError::InvalidState)?,
+    };
     let companies = company_filter(&shared, &caller, query.company.as_deref()).await?;
     let mut conn = db::connection(&shared.pool).await?;
     let (rows, total) = list(
@@ -338,40 +329,6 @@ pub async fn list_dead_letters(
     }))
 }
 
-#[derive(Debug, thiserror::Error)]
-enum ReplayError {
-    #[error(transparent)]
-    Query(#[from] diesel::result::Error),
-    #[error("no such dead letter")]
-    NotFound,
-    #[error("replayed at {0}")]
-    AlreadyReplayed(DateTime<Utc>),
-    #[error("{0}")]
-    Broker(String),
-}
-
-impl From<ReplayError> for Problem {
-    fn from(error: ReplayError) -> Self {
-        match error {
-            ReplayError::Query(error) => error.into(),
-            ReplayError::NotFound => Problem::not_found("dead letter"),
-            ReplayError::AlreadyReplayed(at) => Problem::conflict(
-                "already_replayed",
-                format!("this dead letter was replayed at {at}"),
-            ),
-            ReplayError::Broker(error) => Problem::new(
-                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                "broker_unavailable",
-                "RabbitMQ did not take the message; nothing was replayed",
-            )
-            .with_detail({
-                tracing::warn!(%error, "a dead letter could not be republished");
-                "try again once the broker is back"
-            }),
-        }
-    }
-}
-
 #[utoipa::path(post, path = "/v1/dead-letters/{id}/replay", tag = "dead-letters",
     params(("id" = i64, Path, description = "dead letter id")),
     responses((status = 202, body = DeadLetterView), (status = 401), (status = 403),
@@ -383,42 +340,41 @@ pub async fn replay_dead_letter(
     gauge: web::Data<DeadLetterGauge>,
     caller: Caller,
     path: web::Path<String>,
-) -> Result<HttpResponse, Problem> {
+) -> Result<HttpResponse, DeadLetterError> {
     caller.require(Permission::RetryBatches)?;
     let id: i64 = path
         .parse()
-        .map_err(|_| Problem::not_found("dead letter"))?;
+        .map_err(|_| DeadLetterError::NoSuchDeadLetter)?;
     let visible = visible(&shared, &caller).await?;
     let now = shared.clock.now();
     let mut conn = db::connection(&shared.pool).await?;
     // The row stays locked until the broker confirmed the message, so two replays of one id
     // cannot both publish; a failed publish rolls the mark back.
     let replayed = conn
-        .transaction::<_, ReplayError, _>(async |conn| {
-            let row: Option<Row> = diesel::sql_query(format!(
-                "SELECT {COLUMNS} FROM sync.dead_letters WHERE id = $1 FOR UPDATE"
-            ))
-            .bind::<BigInt, _>(id)
-            .get_result(conn)
-            .await
-            .optional()?;
+        .transaction::<_, DeadLetterError, _>(async |conn| {
+            let row: Option<Row> = dead_letters::table
+                .find(id)
+                .select(Row::as_select())
+                .for_update()
+                .get_result(conn)
+                .await
+                .optional()?;
             let mut row = row
                 .filter(|row| match &visible {
                     None => true,
                     Some(ids) => row.company_id.is_some_and(|c| ids.contains(&c)),
                 })
-                .ok_or(ReplayError::NotFound)?;
+                .ok_or(DeadLetterError::NoSuchDeadLetter)?;
             if let Some(at) = row.replayed_at {
-                return Err(ReplayError::AlreadyReplayed(at));
+                return Err(DeadLetterError::AlreadyReplayed(at));
             }
-            diesel::sql_query(
-                "UPDATE sync.dead_letters SET replayed_at = $2, replayed_by = $3 WHERE id = $1",
-            )
-            .bind::<BigInt, _>(id)
-            .bind::<Timestamptz, _>(now)
-            .bind::<Text, _>(caller.sub())
-            .execute(conn)
-            .await?;
+            diesel::update(dead_letters::table.find(id))
+                .set((
+                    dead_letters::replayed_at.eq(now),
+                    dead_letters::replayed_by.eq(caller.sub()),
+                ))
+                .execute(conn)
+                .await?;
             let event = audit(
                 &caller,
                 "dead_letter.replayed",
@@ -435,7 +391,7 @@ pub async fn replay_dead_letter(
             status::enqueue(conn, &event).await?;
             bus::replay(&shared.broker, &row.dead_letter())
                 .await
-                .map_err(|e| ReplayError::Broker(e.to_string()))?;
+                .map_err(DeadLetterError::BrokerUnavailable)?;
             row.replayed_at = Some(now);
             row.replayed_by = Some(caller.sub().to_owned());
             Ok(row)
@@ -445,4 +401,150 @@ pub async fn replay_dead_letter(
     shared.relay.wake();
     gauge.recount(&shared.pool).await;
     Ok(HttpResponse::Accepted().json(replayed.view()))
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel_async::AsyncConnection;
+    use test_support::TestDb;
+
+    use super::*;
+
+    async fn migrated() -> (TestDb, Conn) {
+        let db = TestDb::create().await;
+        db::run_migrations(db.url(), crate::SCHEMA, crate::MIGRATIONS)
+            .await
+            .expect("migrate");
+        let conn = Conn::establish(db.url()).await.expect("connect");
+        (db, conn)
+    }
+
+    fn dead_letter(queue: &str, message_id: &str) -> DeadLetter {
+        DeadLetter {
+            queue: queue.to_owned(),
+            routing_key: "company.7.ready".to_owned(),
+            reason: "delivery_limit".to_owned(),
+            message_id: Some(message_id.to_owned()),
+            message_type: Some("punches.ready.v1".to_owned()),
+            traceparent: None,
+            payload: br#"{"batch_id":"b"}"#.to_vec(),
+        }
+    }
+
+    /// Ids of a listed page, and the total.
+    async fn listed(
+        conn: &mut Conn,
+        company_ids: Option<&[i64]>,
+        queue: Option<&str>,
+        state: DeadLetterState,
+    ) -> (Vec<i64>, i64) {
+        let (rows, total) = list(conn, company_ids, queue, state, 0, 10)
+            .await
+            .expect("list");
+        (rows.into_iter().map(|row| row.id).collect(), total)
+    }
+
+    #[tokio::test]
+    async fn dead_letters_are_kept_once_counted_while_waiting_and_listed_by_company_queue_and_state(
+    ) {
+        let (_db, mut conn) = migrated().await;
+        let now = Utc::now();
+        // Company 7 from its queue; the import queue's letter is of no company.
+        assert!(store(&mut conn, &dead_letter("sync.company.7", "m1"), now)
+            .await
+            .expect("store"));
+        assert!(
+            !store(&mut conn, &dead_letter("sync.company.7", "m1"), now)
+                .await
+                .expect("store again"),
+            "a redelivered dead letter is kept once"
+        );
+        let mut unowned = dead_letter("import.work", "m2");
+        unowned.routing_key = "import.requested".to_owned();
+        assert!(store(&mut conn, &unowned, now).await.expect("store"));
+        assert!(store(&mut conn, &dead_letter("sync.company.7", "m3"), now)
+            .await
+            .expect("store"));
+
+        let (all, total) = listed(&mut conn, None, None, DeadLetterState::Waiting).await;
+        assert_eq!((all.len(), total), (3, 3));
+        let (first, second, third) = (all[0], all[1], all[2]);
+        let (rows, _) = list(&mut conn, None, None, DeadLetterState::All, 0, 1)
+            .await
+            .expect("list");
+        let row = rows.into_iter().next().expect("a row");
+        assert_eq!(row.company_id, Some(7));
+        assert_eq!(row.dead_letter().payload, br#"{"batch_id":"b"}"#);
+        assert_eq!(
+            listed(&mut conn, Some(&[7]), None, DeadLetterState::Waiting).await,
+            (vec![first, third], 2),
+            "a dead letter of no company is of none of the token's"
+        );
+        assert_eq!(
+            listed(&mut conn, Some(&[8]), None, DeadLetterState::Waiting).await,
+            (vec![], 0)
+        );
+        assert_eq!(
+            listed(&mut conn, None, Some("import.work"), DeadLetterState::All).await,
+            (vec![second], 1)
+        );
+        let mut counted = counts(&mut conn).await.expect("counts");
+        counted.sort();
+        assert_eq!(
+            counted,
+            [
+                ("import.work".to_owned(), 1),
+                ("sync.company.7".to_owned(), 2)
+            ]
+        );
+
+        // Replayed: out of the waiting ones and of the counts, in the replayed ones.
+        diesel::update(dead_letters::table.find(first))
+            .set((
+                dead_letters::replayed_at.eq(now),
+                dead_letters::replayed_by.eq("ops"),
+            ))
+            .execute(&mut conn)
+            .await
+            .expect("mark replayed");
+        assert_eq!(
+            listed(&mut conn, None, None, DeadLetterState::Waiting).await,
+            (vec![second, third], 2)
+        );
+        assert_eq!(
+            listed(&mut conn, None, None, DeadLetterState::Replayed).await,
+            (vec![first], 1)
+        );
+        assert_eq!(
+            listed(&mut conn, None, None, DeadLetterState::All).await.1,
+            3
+        );
+        let mut counted = counts(&mut conn).await.expect("counts");
+        counted.sort();
+        assert_eq!(
+            counted,
+            [
+                ("import.work".to_owned(), 1),
+                ("sync.company.7".to_owned(), 1)
+            ]
+        );
+        // Once the first is replayed, the same message dying again is kept anew.
+        assert!(store(&mut conn, &dead_letter("sync.company.7", "m1"), now)
+            .await
+            .expect("store after replay"));
+    }
+
+    #[test]
+    fn the_state_filter_takes_its_three_words_only() {
+        for (word, state) in [
+            ("waiting", DeadLetterState::Waiting),
+            ("replayed", DeadLetterState::Replayed),
+            ("all", DeadLetterState::All),
+        ] {
+            assert_eq!(word.parse::<DeadLetterState>(), Ok(state));
+        }
+        for word in ["", "Waiting", "replay", "none"] {
+            assert!(word.parse::<DeadLetterState>().is_err(), "{word}");
+        }
+    }
 }

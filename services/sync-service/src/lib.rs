@@ -3,6 +3,7 @@
 pub mod api;
 pub mod clock;
 pub mod dead_letters;
+pub mod errors;
 pub mod events;
 pub mod keys;
 pub mod metrics;

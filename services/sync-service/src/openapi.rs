@@ -76,10 +76,24 @@ pub enum CompanySyncState {
 }
 
 /// Which dead letters: waiting (not replayed yet), replayed or all.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeadLetterState {
     Waiting,
     Replayed,
     All,
+}
+
+/// The words of [`DeadLetterState`], as the `state` filter takes them.
+impl std::str::FromStr for DeadLetterState {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "waiting" => Ok(DeadLetterState::Waiting),
+            "replayed" => Ok(DeadLetterState::Replayed),
+            "all" => Ok(DeadLetterState::All),
+            _ => Err(()),
+        }
+    }
 }

@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::keys::KeyCache;
 use crate::metrics::Metrics;
 use crate::settings::BayzatSettings;
-use crate::store::{self, companies};
+use crate::store::companies;
 
 /// What the consumers, senders, scheduler and API handlers of this replica share: the pool, the
 /// broker, the Bayzat client, the keys, the clock and the stop signal.
@@ -93,13 +93,11 @@ impl CompanyWorkers {
     }
 
     /// Starts consuming the company's queue and its sender, once; records its sync state.
-    pub async fn ensure(&self, company_id: i64, is_enabled: bool) -> store::QueryResult<()> {
+    pub async fn ensure(&self, company_id: i64, is_enabled: bool) -> Result<(), db::DbError> {
         if self.knows(company_id) {
             return Ok(());
         }
-        let mut conn = db::connection(&self.shared.pool)
-            .await
-            .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
+        let mut conn = db::connection(&self.shared.pool).await?;
         companies::ensure(&mut conn, company_id, is_enabled, self.shared.clock.now()).await?;
         drop(conn);
         let mut map = self.lock();

@@ -116,4 +116,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     bayzat_requests,
     company_sync_state,
     sender_leases,
+    dead_letters,
 );

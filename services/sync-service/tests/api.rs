@@ -93,7 +93,7 @@ async fn lists_health_roles_audit_and_metrics() {
             .send()
     };
     let page: serde_json::Value = scoped("/v1/batches").await.unwrap().json().await.unwrap();
-    assert_eq!(page["total"], 0);
+    assert_eq!(page["total"], 0, "{page}");
     assert_eq!(
         scoped("/v1/companies/advline/sync-health")
             .await

@@ -9,19 +9,25 @@ use auth::Role;
 use bayzat_sim::{Faults, KeySpec};
 use common::*;
 use serde_json::json;
+use test_support::wait_for;
 
-/// Moves the shared clock a day on every 300 ms until `done` holds, so retries fall due at once.
+/// Moves the shared clock a day at every look until `done` holds, so retries fall due at once.
 async fn advance_until<F, Fut>(stack: &Stack, timeout: Duration, mut done: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = std::time::Instant::now() + timeout;
-    while !done().await {
-        assert!(std::time::Instant::now() < deadline, "timed out");
-        stack.clock.advance(Duration::from_secs(25 * 3600));
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    wait_for(timeout, "the outcome after moving the clock on", || {
+        let holds = done();
+        async move {
+            if holds.await {
+                return Ok(());
+            }
+            stack.clock.advance(Duration::from_secs(25 * 3600));
+            Err(format!("not yet at {}", stack.clock.now()))
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -189,7 +189,10 @@ pub(super) async fn upload_employees(
                 while let Some(chunk) = field.next().await {
                     let chunk = chunk?;
                     if bytes.len() + chunk.len() > LIMIT {
-                        return Err(actix_web::error::ErrorPayloadTooLarge("at most 8 MB"));
+                        return Err(PageError::TooLarge {
+                            what: "the file",
+                            limit: "8 MB",
+                        });
                     }
                     bytes.extend_from_slice(&chunk);
                 }

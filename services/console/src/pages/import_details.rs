@@ -83,40 +83,105 @@ pub(super) async fn import_live(
     }
 }
 
-pub(super) async fn export_rows(
+/// The rows export as a file: CSV, or an Excel workbook.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum ExportFormat {
+    Csv,
+    Xlsx,
+}
+
+impl ExportFormat {
+    fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Xlsx => "xlsx",
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::Xlsx => {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            }
+        }
+    }
+}
+
+pub(super) async fn export_rows_csv(
     state: web::Data<AppState>,
     session: Session,
     path: web::Path<i64>,
     filters: web::Query<imports::RowFilters>,
 ) -> Page {
-    let id = path.into_inner();
-    let mut filters = filters.into_inner();
+    export_rows(
+        &state,
+        &session,
+        *path,
+        filters.into_inner(),
+        ExportFormat::Csv,
+    )
+    .await
+}
+
+pub(super) async fn export_rows_xlsx(
+    state: web::Data<AppState>,
+    session: Session,
+    path: web::Path<i64>,
+    filters: web::Query<imports::RowFilters>,
+) -> Page {
+    export_rows(
+        &state,
+        &session,
+        *path,
+        filters.into_inner(),
+        ExportFormat::Xlsx,
+    )
+    .await
+}
+
+/// The import's rows, filtered as on its page, streamed from import-service as they come.
+async fn export_rows(
+    state: &AppState,
+    session: &Session,
+    id: i64,
+    mut filters: imports::RowFilters,
+    format: ExportFormat,
+) -> Page {
     if filters.company.as_deref().is_none_or(str::is_empty) {
         filters.company = session.companies.as_ref().and_then(|c| c.first().cloned());
     }
+    let extension = format.extension();
     let response = match state
         .backend
         .get_raw(
-            &session,
+            session,
             Service::Import,
-            &format!("/v1/imports/{id}/rows.csv?{}", filters.query()),
+            &format!("/v1/imports/{id}/rows.{extension}?{}", filters.query()),
         )
         .await
     {
         Ok(response) => response,
-        Err(error) => return Ok(refused(&state, &session, &error, &format!("/imports/{id}"))),
+        Err(error) => return Ok(refused(state, session, &error, &format!("/imports/{id}"))),
     };
     let mut answer = HttpResponse::Ok();
-    answer.content_type("text/csv; charset=utf-8");
+    answer.content_type(format.content_type());
     answer.insert_header((
         header::CONTENT_DISPOSITION,
-        format!("attachment; filename=\"import-{id}-rows.csv\""),
+        format!("attachment; filename=\"import-{id}-rows.{extension}\""),
     ));
     Ok(answer.streaming(
         response
             .bytes_stream()
-            .map(|chunk| chunk.map_err(|e| actix_web::error::ErrorBadGateway(e.to_string()))),
+            .map(|chunk| chunk.map_err(broken_export)),
     ))
+}
+
+/// An export that broke off on the way from import-service: logged with why; the download ends
+/// unfinished.
+fn broken_export(error: reqwest::Error) -> actix_web::Error {
+    tracing::warn!(error = %crate::backend::without_url(&error), "rows export broke off");
+    actix_web::error::ErrorBadGateway("the export broke off")
 }
 
 #[derive(Deserialize)]

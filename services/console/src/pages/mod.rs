@@ -29,6 +29,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::backend::{query, segment, BackendError, Service};
+use crate::errors::PageError;
 use crate::i18n::Lang;
 use crate::session::{self, Session};
 use crate::views::{self, companies as company_views, dashboard, imports, layout, Ctx};
@@ -46,7 +47,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/imports", web::post().to(upload))
         .route("/imports/{id}", web::get().to(import_page))
         .route("/imports/{id}/live", web::get().to(import_live))
-        .route("/imports/{id}/rows.csv", web::get().to(export_rows))
+        .route("/imports/{id}/rows.csv", web::get().to(export_rows_csv))
+        .route("/imports/{id}/rows.xlsx", web::get().to(export_rows_xlsx))
         .route(
             "/imports/{id}/map-department",
             web::post().to(map_department),
@@ -111,7 +113,7 @@ pub async fn security_headers(
     Ok(response)
 }
 
-type Page = Result<HttpResponse, actix_web::Error>;
+type Page = Result<HttpResponse, PageError>;
 
 fn html_response(status: actix_web::http::StatusCode, markup: Markup) -> HttpResponse {
     HttpResponse::build(status)
@@ -188,14 +190,15 @@ struct CsrfForm {
 }
 
 /// Reads a small text field of a multipart form.
-async fn text_field(field: &mut Field) -> Result<String, actix_web::Error> {
+async fn text_field(field: &mut Field) -> Result<String, PageError> {
     let mut value = Vec::new();
     while let Some(chunk) = field.next().await {
         let chunk = chunk?;
         if value.len() + chunk.len() > 4096 {
-            return Err(actix_web::error::ErrorPayloadTooLarge(
-                "form field too large",
-            ));
+            return Err(PageError::TooLarge {
+                what: "a form field",
+                limit: "4 KB",
+            });
         }
         value.extend_from_slice(&chunk);
     }

@@ -46,7 +46,7 @@ pub(super) async fn login(
         Err(session::LoginError::Invalid) => "invalid",
         Err(session::LoginError::TooLong) => "too_long",
         Err(session::LoginError::Used) => "used",
-        Err(session::LoginError::Database) => "unavailable",
+        Err(session::LoginError::Storage(_)) => "unavailable",
     };
     metrics.sign_ins.with_label_values(&[result]).inc();
     match opened {
@@ -67,16 +67,7 @@ pub(super) async fn login(
                 .content_type("text/html; charset=utf-8")
                 .body(page.into_string())
         }
-        Err(error) => {
-            let status = match error {
-                session::LoginError::Database => actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                _ => actix_web::http::StatusCode::UNAUTHORIZED,
-            };
-            html_response(
-                status,
-                layout::bare(Lang::En, "Sign-in refused", &error.to_string()),
-            )
-        }
+        Err(error) => crate::errors::failure_page(&error),
     }
 }
 

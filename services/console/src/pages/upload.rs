@@ -41,6 +41,7 @@ pub(super) async fn upload(
     let mut csrf: Option<String> = None;
     let mut strict = false;
     let mut date_order = String::new();
+    let mut sheet = String::new();
     let mut dry_run = query.dry_run.unwrap_or(false);
     let mut outcome = None;
     while let Some(field) = multipart.next().await {
@@ -49,6 +50,7 @@ pub(super) async fn upload(
             "csrf" => csrf = Some(text_field(&mut field).await?),
             "strict" => strict = text_field(&mut field).await? == "true",
             "date_order" => date_order = text_field(&mut field).await?,
+            "sheet" => sheet = text_field(&mut field).await?,
             "dry_run" => dry_run = text_field(&mut field).await? == "true",
             "file" => {
                 session.check_request_csrf(&req, csrf.as_deref())?;
@@ -57,7 +59,13 @@ pub(super) async fn upload(
                     .and_then(|d| d.get_filename())
                     .unwrap_or("report.csv")
                     .to_owned();
-                let options = query_options(dry_run, strict, &date_order, &filename);
+                let options = query_options(&UploadOptions {
+                    dry_run,
+                    strict,
+                    date_order: &date_order,
+                    sheet: &sheet,
+                    filename: &filename,
+                });
                 outcome = Some(stream_upload(&state, &session, &mut field, &options).await);
                 break;
             }
@@ -105,18 +113,24 @@ pub(super) async fn upload(
     }
 }
 
-pub(super) fn query_options(
-    dry_run: bool,
-    strict: bool,
-    date_order: &str,
-    filename: &str,
-) -> String {
+/// What the upload form chose, passed on to import-service as its query options.
+pub(super) struct UploadOptions<'a> {
+    pub dry_run: bool,
+    pub strict: bool,
+    pub date_order: &'a str,
+    /// The worksheet of a workbook to read; empty for the first with a recognised header.
+    pub sheet: &'a str,
+    pub filename: &'a str,
+}
+
+pub(super) fn query_options(options: &UploadOptions<'_>) -> String {
     let yes = |flag: bool| flag.then_some("true");
     query([
-        ("dry_run", yes(dry_run)),
-        ("strict", yes(strict)),
-        ("date_order", Some(date_order)),
-        ("filename", Some(filename)),
+        ("dry_run", yes(options.dry_run)),
+        ("strict", yes(options.strict)),
+        ("date_order", Some(options.date_order)),
+        ("sheet", Some(options.sheet)),
+        ("filename", Some(options.filename)),
     ])
 }
 
@@ -138,6 +152,8 @@ pub(super) async fn stream_upload(
             Service::Import,
             &format!("/v1/imports?{options}"),
         )
+        // The file's bytes as they came, CSV or workbook alike: import-service tells a workbook
+        // from text by its first bytes, never by a name or a content type.
         .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
         .body(reqwest::Body::wrap_stream(chunks));
     let limit = state.max_upload_bytes;

@@ -105,6 +105,59 @@ pub fn sync_badges(import: &Value) -> Markup {
     }
 }
 
+/// The files the upload offers to pick: text reports and Excel workbooks. Only a hint to the
+/// browser's file picker; import-service reads whatever arrives by its content.
+const UPLOAD_ACCEPT: &str = ".csv,.txt,.tsv,.xlsx,.xlsm,.xls,text/csv,text/plain,\
+     text/tab-separated-values,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,\
+     application/vnd.ms-excel.sheet.macroEnabled.12,application/vnd.ms-excel";
+
+/// How the file was read, from an import's or a dry run's `facts`: "Excel workbook (xlsx),
+/// sheet «Report»", or a text file's encoding and delimiter. `None` when the facts say neither
+/// (an import refused before its file was read).
+pub fn file_form(ctx: &Ctx, facts: &Value) -> Option<String> {
+    let t = |text| ctx.t(text);
+    // The list separator is the language's own (Arabic writes "،").
+    let comma = t(", ");
+    match s(&facts["format"]) {
+        format @ ("xlsx" | "xls") => Some(format!(
+            "{} ({format}){comma}{} «{}»",
+            t("Excel workbook"),
+            t("sheet"),
+            s(&facts["sheet"])
+        )),
+        // Facts stored before workbooks were read have no format: they are text.
+        "text" | "" if facts["encoding"].is_string() => {
+            let delimiter = match s(&facts["delimiter"]) {
+                "semicolon" => t("semicolon-separated"),
+                "tab" => t("tab-separated"),
+                _ => t("comma-separated"),
+            };
+            let bom = if facts["bom"].as_bool() == Some(true) {
+                format!("{comma}{}", t("with a byte-order mark"))
+            } else {
+                String::new()
+            };
+            Some(format!(
+                "{} ({}{bom}){comma}{delimiter}",
+                t("Text file"),
+                s(&facts["encoding"])
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// The file's form as a term of a `dl.facts`, with the format and sheet for scripts and tests.
+fn file_form_facts(ctx: &Ctx, facts: &Value) -> Markup {
+    let format = facts["format"].as_str().unwrap_or("text");
+    html! {
+        @if let Some(form) = file_form(ctx, facts) {
+            dt { (ctx.t("File format")) }
+            dd #file-form data-format=(format) data-sheet=[facts["sheet"].as_str()] { (form) }
+        }
+    }
+}
+
 pub fn upload_form(ctx: &Ctx) -> Markup {
     let t = |text| ctx.t(text);
     html! {
@@ -121,9 +174,15 @@ pub fn upload_form(ctx: &Ctx) -> Markup {
                         option value="mdy" { (t("Month first (MM/DD/YYYY)")) }
                     }
                 }
+                label {
+                    (t("Sheet")) " "
+                    input #sheet type="text" name="sheet" maxlength="100" size="16"
+                        placeholder=(t("First sheet with a report")) aria-describedby="sheet-help";
+                    " " span.detail #sheet-help { (t("Excel workbooks only")) }
+                }
             }
             // The file comes last: the console reads the options before it streams the file on.
-            label { (t("File")) " " input #file type="file" name="file" required accept=".csv,.txt,text/csv,text/plain"; }
+            label { (t("File")) " " input #file type="file" name="file" required accept=(UPLOAD_ACCEPT); }
             div.buttons {
                 // Each button posts with its own option, so the option never trails the file.
                 button type="submit" hx-post="/imports?dry_run=true" id="check" { (t("Check the file")) }
@@ -145,6 +204,10 @@ pub fn dry_run_report(ctx: &Ctx, report: &Value, companies: &[Value]) -> Markup 
         section #dry-run-report {
             h2 { (t("Validation report")) }
             p.notice { (t("Nothing was stored or queued.")) }
+            dl.facts {
+                dt { (t("File")) } dd #filename { (s(&report["filename"])) }
+                (file_form_facts(ctx, &report["facts"]))
+            }
             (counts_table(ctx, &report["rows"]))
             (departments_and_employees(ctx, report, None, &[]))
             @if !rows.is_empty() {
@@ -421,6 +484,7 @@ pub fn details(ctx: &Ctx, d: &Details) -> Markup {
         section.summary {
             dl.facts {
                 dt { (t("File")) } dd #filename { (s(&import["filename"])) }
+                (file_form_facts(ctx, &import["facts"]))
                 dt { (t("Status")) } dd #import-status { (s(&import["status"])) @if cancelled { " (" (t("Cancelled")) ")" } }
                 dt { (t("Uploaded")) } dd { (crate::time::local(&import["created_at"], ctx.zone)) }
                 dt { (t("Uploaded by")) } dd { (s(&import["uploaded_by"])) }
@@ -501,7 +565,7 @@ fn rows(ctx: &Ctx, import_id: i64, d: &Details) -> Markup {
     let f = &d.filters;
     let selected = |value: &Option<String>, option: &str| value.as_deref() == Some(option);
     let base = format!("/imports/{import_id}");
-    let export = format!("/imports/{import_id}/rows.csv?{}", f.query());
+    let export_href = |format: &str| format!("/imports/{import_id}/rows.{format}?{}", f.query());
     html! {
         section #rows {
             h2 { (t("Records")) }
@@ -532,7 +596,9 @@ fn rows(ctx: &Ctx, import_id: i64, d: &Details) -> Markup {
                     }
                 } }
                 button type="submit" id="filter" { (t("Filter")) }
-                a.export href=(export) download { (t("Export CSV")) }
+                a.export #export-csv href=(export_href("csv")) download { (t("Export CSV")) }
+                " "
+                a.export #export-xlsx href=(export_href("xlsx")) download { (t("Export XLSX")) }
             }
             @match &d.rows {
                 Err(error) => (unavailable(ctx.lang, t("Records"), error)),

@@ -7,7 +7,7 @@
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use auth::{Claims, JwtKeys, Role};
 use bayzat_sim::{KeySpec, RunningSim, SimConfig};
@@ -216,6 +216,13 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Whether something accepts connections on the local `port`.
+async fn listens(port: u16) -> bool {
+    tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_ok()
+}
+
 impl Browser {
     pub async fn start() -> Self {
         assert!(
@@ -238,22 +245,13 @@ impl Browser {
                 .process_group(0)
                 .spawn()
                 .expect("start chromedriver");
-            let deadline = Instant::now() + Duration::from_secs(20);
-            let mut up = false;
-            while Instant::now() < deadline {
-                if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .is_ok()
-                {
-                    up = true;
-                    break;
-                }
-                if driver.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            if up {
+            // Listening, or gone (its port taken by another process meanwhile).
+            let settled = test_support::eventually(Duration::from_secs(20), || {
+                let exited = driver.try_wait().ok().flatten().is_some();
+                async move { exited || listens(port).await }
+            })
+            .await;
+            if settled && listens(port).await {
                 break (driver, port);
             }
             let _ = driver.kill();
@@ -334,17 +332,16 @@ impl Browser {
 
     /// Waits until `check` (over the page source) holds.
     pub async fn wait_until(&self, what: &str, timeout: Duration, check: impl Fn(&str) -> bool) {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let check = &check;
+        test_support::wait_for(timeout, what, || async move {
             let source = self.client.source().await.unwrap_or_default();
             if check(&source) {
-                return;
+                Ok(())
+            } else {
+                Err(format!("the page is\n{source}"))
             }
-            if Instant::now() > deadline {
-                panic!("{what} did not happen within {timeout:?}\n{source}");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
+        .await;
     }
 
     pub async fn find(&self, css: &str) -> fantoccini::elements::Element {
@@ -370,10 +367,8 @@ impl Browser {
             .await
             .unwrap();
         self.click(css).await;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let fresh = self
-                .client
+        let fresh = test_support::eventually(Duration::from_secs(60), || async {
+            self.client
                 .execute(
                     "return window.__stale !== true && document.readyState === 'complete';",
                     vec![],
@@ -381,16 +376,10 @@ impl Browser {
                 .await
                 .ok()
                 .and_then(|v| v.as_bool())
-                .unwrap_or(false);
-            if fresh {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no new page after clicking {css}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+                .unwrap_or(false)
+        })
+        .await;
+        assert!(fresh, "no new page after clicking {css}");
     }
 
     pub async fn text(&self, css: &str) -> String {

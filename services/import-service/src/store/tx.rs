@@ -24,7 +24,58 @@ pub enum TxError {
     #[error("database: {}", describe(.0))]
     Database(#[from] tokio_postgres::Error),
     #[error("outbox: {0}")]
-    Outbox(String),
+    Outbox(Box<dyn std::error::Error + Send + Sync>),
+    /// A message for the outbox could not be built.
+    #[error("building a message: {0}")]
+    Message(#[from] diesel::result::Error),
+}
+
+impl TxError {
+    /// Whether the database was away (the same work is expected to succeed shortly) or
+    /// something else went wrong.
+    pub fn failure(&self) -> db::Failure {
+        match self {
+            TxError::Database(error) => failure_of(error),
+            TxError::Outbox(error) => match error.downcast_ref::<tokio_postgres::Error>() {
+                Some(error) => failure_of(error),
+                None => db::Failure::Defect,
+            },
+            TxError::Message(error) => db::failure_of(error),
+        }
+    }
+}
+
+/// What a failure of the transaction's own connection means, as `db::failure_of` says for the
+/// pool's: no answer from the server (it could not be reached, the connection went), or an
+/// answer that ends the session or the transaction through no fault of the work (SQLSTATE
+/// class 08 connection exceptions, 57P operator interventions such as a terminated backend or
+/// a shutdown, 53300 too many connections, 40001 and 40P01 lost races, 25006 a read-only
+/// standby after a failover) is the database being away; anything else is a defect.
+pub fn failure_of(error: &tokio_postgres::Error) -> db::Failure {
+    use db::Failure;
+    if error.is_closed() {
+        return Failure::Unavailable;
+    }
+    if let Some(answer) = error.as_db_error() {
+        let code = answer.code().code();
+        let unavailable = code.starts_with("08")
+            || code.starts_with("57P")
+            || matches!(code, "53300" | "40001" | "40P01" | "25006");
+        return if unavailable {
+            Failure::Unavailable
+        } else {
+            Failure::Defect
+        };
+    }
+    // Connecting, reading or writing failed on the socket (refused, reset, timed out).
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<std::io::Error>() {
+            return Failure::Unavailable;
+        }
+        source = cause.source();
+    }
+    Failure::Defect
 }
 
 /// What Postgres said, rather than tokio-postgres's bare "db error".
@@ -32,12 +83,6 @@ fn describe(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => db.to_string(),
         None => error.to_string(),
-    }
-}
-
-impl From<diesel::result::Error> for TxError {
-    fn from(error: diesel::result::Error) -> Self {
-        TxError::Outbox(error.to_string())
     }
 }
 
@@ -82,14 +127,17 @@ impl ImportTx {
     }
 
     pub async fn rollback(self) {
-        let _ = self.client.batch_execute("ROLLBACK").await;
+        // Closing the connection (dropping the client) rolls back what the ROLLBACK did not.
+        if let Err(error) = self.client.batch_execute("ROLLBACK").await {
+            tracing::warn!(error = %describe(&error), "rolling back an import transaction failed; its connection closes");
+        }
     }
 
     /// Writes messages to the outbox in this transaction.
     pub async fn enqueue(&self, messages: &[bus::Outgoing]) -> TxResult<()> {
         outbox::enqueue_with_client(&self.client, SCHEMA, messages)
             .await
-            .map_err(|e| TxError::Outbox(e.to_string()))
+            .map_err(TxError::Outbox)
     }
 
     /// Punches already stored for these employees in these time windows (`from` inclusive,

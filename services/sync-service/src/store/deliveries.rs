@@ -6,7 +6,10 @@ use diesel::sql_types::{
     Array, BigInt, Integer, Nullable, Text, Timestamp, Timestamptz, Uuid as SqlUuid,
 };
 use diesel_async::RunQueryDsl;
-use domain::{BayzatEmpId, BayzatRecord, DeliveryState, LocalPunchTime, PunchId, PunchType};
+use domain::{
+    BayzatEmpId, BayzatRecord, DeliveryState, IdError, LocalPunchTime, PunchId, PunchType,
+    PunchTypeError,
+};
 use uuid::Uuid;
 
 use super::delivery_state::{state_in, states, State};
@@ -117,10 +120,10 @@ pub async fn load_due(
         let punch_id = row.punch_id;
         match to_delivery(row) {
             Ok(delivery) => due.push(delivery),
-            Err(problem) => tracing::error!(
+            Err(reason) => tracing::error!(
                 punch_id,
                 company_id,
-                %problem,
+                %reason,
                 "stored delivery is no Bayzat record; it stays unsent"
             ),
         }
@@ -128,12 +131,18 @@ pub async fn load_due(
     Ok(due)
 }
 
-fn to_delivery(row: DueRow) -> Result<delivery::Delivery, String> {
-    let emp_id = BayzatEmpId::new(&row.emp_id).map_err(|e| e.to_string())?;
-    let punch_type = row
-        .punch_type
-        .parse::<PunchType>()
-        .map_err(|e| e.to_string())?;
+/// Why a stored delivery makes no Bayzat record.
+#[derive(Debug, thiserror::Error)]
+pub enum Unsendable {
+    #[error("its empId: {0}")]
+    EmpId(#[from] IdError),
+    #[error("its punch type: {0}")]
+    PunchType(#[from] PunchTypeError),
+}
+
+fn to_delivery(row: DueRow) -> Result<delivery::Delivery, Unsendable> {
+    let emp_id = BayzatEmpId::new(&row.emp_id)?;
+    let punch_type = row.punch_type.parse::<PunchType>()?;
     Ok(delivery::Delivery {
         punch_id: PunchId(row.punch_id),
         record: BayzatRecord {
@@ -341,15 +350,14 @@ pub struct DeliveryFilter {
     pub company_ids: Option<Vec<i64>>,
     pub import_id: Option<i64>,
     pub batch_id: Option<Uuid>,
-    pub state: Option<String>,
+    pub state: Option<DeliveryState>,
     pub emp_id: Option<String>,
     pub from: Option<NaiveDateTime>,
     pub to: Option<NaiveDateTime>,
 }
 
-/// The deliveries `filter` selects, for a page and for the total; `None` when its state is no
-/// delivery state, which no delivery has.
-fn filtered(filter: &DeliveryFilter) -> Option<deliveries::BoxedQuery<'_, Pg>> {
+/// The deliveries `filter` selects, for a page and for the total.
+fn filtered(filter: &DeliveryFilter) -> deliveries::BoxedQuery<'_, Pg> {
     let mut query = deliveries::table.into_boxed();
     if let Some(company_ids) = &filter.company_ids {
         query = query.filter(deliveries::company_id.eq_any(company_ids));
@@ -360,8 +368,8 @@ fn filtered(filter: &DeliveryFilter) -> Option<deliveries::BoxedQuery<'_, Pg>> {
     if let Some(batch_id) = filter.batch_id {
         query = query.filter(deliveries::batch_id.eq(batch_id));
     }
-    if let Some(state) = &filter.state {
-        query = query.filter(deliveries::state.eq(State(state.parse().ok()?)));
+    if let Some(state) = filter.state {
+        query = query.filter(deliveries::state.eq(State(state)));
     }
     if let Some(emp_id) = &filter.emp_id {
         query = query.filter(deliveries::emp_id.eq(emp_id));
@@ -372,7 +380,7 @@ fn filtered(filter: &DeliveryFilter) -> Option<deliveries::BoxedQuery<'_, Pg>> {
     if let Some(to) = filter.to {
         query = query.filter(deliveries::local_time.lt(to));
     }
-    Some(query)
+    query
 }
 
 /// One page of deliveries (punch time order) and the total.
@@ -382,10 +390,7 @@ pub async fn list(
     offset: i64,
     limit: i64,
 ) -> QueryResult<(Vec<DeliveryRow>, i64)> {
-    let (Some(page), Some(all)) = (filtered(filter), filtered(filter)) else {
-        return Ok((Vec::new(), 0));
-    };
-    let rows = page
+    let rows = filtered(filter)
         .order((
             deliveries::local_time,
             deliveries::emp_id,
@@ -396,8 +401,18 @@ pub async fn list(
         .select(DeliveryRow::as_select())
         .load(conn)
         .await?;
-    let total = all.count().get_result(conn).await?;
+    let total = filtered(filter).count().get_result(conn).await?;
     Ok((rows, total))
+}
+
+/// The companies the import has deliveries of.
+pub async fn companies_of_import(conn: &mut Conn, import_id: i64) -> QueryResult<Vec<i64>> {
+    deliveries::table
+        .filter(deliveries::import_id.eq(import_id))
+        .select(deliveries::company_id)
+        .distinct()
+        .load(conn)
+        .await
 }
 
 /// How many of a company's deliveries are in a state.

@@ -329,12 +329,17 @@ impl Stack {
 
     pub async fn publish<M: Message>(&self, message: &M) {
         let outgoing = Outgoing::message(uuid::Uuid::now_v7(), message, None).unwrap();
-        let mut tries = 0;
-        while let Err(error) = self.publisher.publish(&outgoing).await {
-            tries += 1;
-            assert!(tries < 50, "publishing failed: {error}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_for(
+            Duration::from_secs(5),
+            "the broker takes the message",
+            || async {
+                self.publisher
+                    .publish(&outgoing)
+                    .await
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .await;
     }
 
     /// Queues `punches` for the company as import `import_id`; returns the batch id.
@@ -597,16 +602,15 @@ impl Process {
     /// Waits for the process to exit, at most `timeout`; its exit status, or None if it still
     /// runs.
     pub async fn exited_within(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return Some(status);
-            }
-            if std::time::Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let mut status = None;
+        let child = &mut self.0;
+        test_support::eventually(timeout, || {
+            status = child.try_wait().unwrap();
+            let exited = status.is_some();
+            async move { exited }
+        })
+        .await;
+        status
     }
 }
 
