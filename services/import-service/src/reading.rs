@@ -58,10 +58,7 @@ pub fn workbook_facts(
 ) -> Result<FileFacts, WorkbookFactsError> {
     let file = std::fs::File::open(path)?;
     let mut book = Workbook::open(BufReader::new(file)).map_err(WorkbookFactsError::Workbook)?;
-    let format = match book.format() {
-        workbook::WorkbookFormat::Xlsx => report::WorkbookFormat::Xlsx,
-        workbook::WorkbookFormat::Xls => report::WorkbookFormat::Xls,
-    };
+    let format = book.format();
     let candidates = match sheet {
         Some(requested) => vec![book
             .find_sheet(requested)
