@@ -5,18 +5,19 @@ FIXTURES ?= tests/fixtures
 # Where cargo puts the binaries (CARGO_TARGET_DIR when set).
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: deps build test fmt lint ops unit serial run sim down load-directory token bench-import bench-sync bench-chaos demo probe console-sign-in fuzz-api compose-smoke
+.PHONY: deps build build-tests test fmt lint ops unit serial run sim down load-directory token bench-import bench-sync bench-sync-scale bench-latency bench-chaos demo probe console-sign-in fuzz-api compose-smoke
 
-## Install (apt-get) and start PostgreSQL and RabbitMQ when they are missing, and promtool.
+## Install (apt-get) and start PostgreSQL and RabbitMQ when they are missing, and promtool,
+## alertmanager and amtool.
 deps:
 	@scripts/deps.sh
 
 build:
 	$(CARGO) build --workspace --bins
 
-## Format check, clippy with warnings as errors, the Prometheus files, then every test in the
-## workspace.
-test: fmt lint ops unit serial
+## Format check, the Prometheus files, then the workspace compiled once with clippy's lints as
+## errors, then every test in it.
+test: fmt ops unit serial
 
 fmt:
 	$(CARGO) fmt --all -- --check
@@ -24,10 +25,20 @@ fmt:
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# `make test` lints while it compiles: cargo runs clippy-driver (the compiler with clippy's lints,
+# which is what `cargo clippy` runs too) on the workspace's own crates only, with warnings as
+# errors, and it builds them as well. One compile then serves the lints, the tests and the
+# binaries the system tests start, instead of a clippy check, a build of the binaries and a build
+# of the tests, each with its own set of dependency features.
+LINTED := RUSTC_WORKSPACE_WRAPPER="$$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver)" \
+  CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+
 # The Prometheus configuration and alert rules, checked and unit-tested by promtool (make deps
 # installs it); rule_files are found beside the file that names them. Then every query of the
 # Grafana dashboards must parse as PromQL: promtool checks them as recording rules, with Grafana's
 # variables filled in. (tests/tests/metrics.rs checks that the metrics they name exist.)
+# Last, the Alertmanager configuration is checked by amtool (make deps installs it), and every
+# alert of alerts.yml must be routed to both of its receivers (deploy/alertmanager/test-routes.sh).
 DASHBOARD_QUERIES_AS_RULES := {groups: [{name: "dashboards", rules: ([.[] | .. | objects | select(has("expr")) | .expr] | to_entries | map({record: "dashboard:query_\(.key)", expr: (.value | gsub("\\$$__rate_interval"; "5m") | gsub("\\$$company"; ".*"))}))}]}
 ops:
 	promtool check config deploy/prometheus/prometheus.yml
@@ -37,14 +48,20 @@ ops:
 	  && jq -s '$(DASHBOARD_QUERIES_AS_RULES)' deploy/grafana/dashboards/*.json > "$$queries" \
 	  && echo "promtool check rules <the queries of deploy/grafana/dashboards/*.json>" \
 	  && promtool check rules "$$queries"
+	amtool check-config deploy/alertmanager/alertmanager.yml
+	deploy/alertmanager/test-routes.sh deploy/alertmanager/alertmanager.yml deploy/prometheus/alerts.yml
 
-# Tests run in parallel, each with its own database and broker namespace. Tests named serial_*
-# restart shared servers or kill processes: they run afterwards, one at a time.
-unit: build
-	$(CARGO) test --workspace -- --skip serial_
+# Tests run in parallel (cargo-nextest: every test in a process of its own, several at once across
+# all the test binaries; .config/nextest.toml), each with its own database and broker namespace.
+# Tests named serial_* restart shared servers or kill processes: they run afterwards, one at a time.
+build-tests:
+	$(LINTED) $(CARGO) test --workspace --no-run
 
-serial: build
-	$(CARGO) test --workspace -- serial_ --test-threads=1
+unit: build-tests
+	$(LINTED) $(CARGO) nextest run --workspace -E 'not test(/(^|::)serial_/)'
+
+serial: build-tests
+	$(LINTED) $(CARGO) nextest run --workspace --profile serial -E 'test(/(^|::)serial_/)'
 
 ## Try it: start everything, load the fixture directory, upload basic.csv, follow the deliveries
 ## and print what happened per company. Keeps running until Ctrl-C or `make down`.
@@ -82,6 +99,19 @@ bench-import:
 ## sequential job. Prints one `bench-sync:` line.
 bench-sync:
 	@bench/bench-sync.sh
+
+## Sync at scale: 200 companies with their own keys x 600 punches through one import and two
+## sync-service replicas at Bayzat's real pace (ideal 30 s). Prints one `bench-sync-scale:` line
+## (wall time, efficiency, 429s, sync-service CPU and peak RSS, import status lag, database writes
+## per punch). COMPANIES=… PUNCHES_PER_COMPANY=… SYNC_REPLICAS=… for other sizes.
+bench-sync-scale:
+	@bench/bench-sync-scale.sh
+
+## Hand-over latency: 50 uploads of 50 rows to a manual-frequency company, each once its sender is
+## idle; p50, p99 and max from the upload's 201 to the start of the Bayzat request carrying its
+## first punch. Prints one `bench-latency:` line. ROUNDS=… ROWS=… for other sizes.
+bench-latency:
+	@bench/bench-latency.sh
 
 ## Chaos benchmark: 10 companies x 2,000 punches through overlapping imports and two sync-service
 ## replicas to a simulator failing about 20 % of requests, while processes are killed and RabbitMQ

@@ -42,7 +42,7 @@ TOKEN=$($RELEASE/config-service mint-token --key-file "$PORTAL_KEY_FILE" --sub b
 
 echo "bench-import: uploading $(du -h "$WORK/report.csv" | cut -f1) through the API" >&2
 start=$(date +%s.%N)
-status=$(curl -sS -o "$WORK/import.json" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" -H 'Content-Type: text/csv' \
+status=$(bridge_curl -sS -o "$WORK/import.json" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" -H 'Content-Type: text/csv' \
   --data-binary @"$WORK/report.csv" "http://127.0.0.1:$IMPORT_PORT/v1/imports")
 end=$(date +%s.%N)
 [ "$status" = 201 ] || { echo "bench-import: upload answered $status: $(head -c 500 "$WORK/import.json")" >&2; exit 1; }
@@ -82,7 +82,7 @@ vm() { # field: its kB in import-service's /proc status
 }
 import_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/import.json")
 echo "bench-import: exporting import $import_id as CSV (resident before: $(( $(vm VmRSS) / 1024 )) MB, peak so far: $(( $(vm VmHWM) / 1024 )) MB)" >&2
-curl -sS -o "$WORK/rows.csv" -w '%{http_code} %{time_starttransfer} %{time_total}\n' -H "Authorization: Bearer $TOKEN" \
+bridge_curl -sS -o "$WORK/rows.csv" -w '%{http_code} %{time_starttransfer} %{time_total}\n' -H "Authorization: Bearer $TOKEN" \
   "http://127.0.0.1:$IMPORT_PORT/v1/imports/$import_id/rows.csv" >"$WORK/export.out" & EXPORT_PID=$!
 export_peak_kb=0
 while kill -0 "$EXPORT_PID" 2>/dev/null; do
@@ -116,7 +116,7 @@ start_import_service "$XLSX_DB"
 wait_ready "http://127.0.0.1:$IMPORT_PORT/readyz"
 echo "bench-import: uploading $(du -h "$WORK/report.xlsx" | cut -f1) of workbook through the API" >&2
 start=$(date +%s.%N)
-status=$(curl -sS -o "$WORK/import-xlsx.json" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+status=$(bridge_curl -sS -o "$WORK/import-xlsx.json" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
   -H 'Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet' \
   --data-binary @"$WORK/report.xlsx" "http://127.0.0.1:$IMPORT_PORT/v1/imports?filename=report.xlsx")
 end=$(date +%s.%N)

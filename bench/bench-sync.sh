@@ -52,7 +52,7 @@ TOKEN=$($RELEASE/config-service mint-token --key-file "$PORTAL_KEY_FILE" --sub b
 
 echo "bench-sync: uploading a report of $punches punches for 5 companies" >&2
 start=$(date +%s.%N)
-status=$(curl -sS -o "$WORK/import.json" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" -H 'Content-Type: text/csv' \
+status=$(bridge_curl -sS -o "$WORK/import.json" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" -H 'Content-Type: text/csv' \
   --data-binary @"$WORK/report.csv" "http://127.0.0.1:$IMPORT_PORT/v1/imports")
 [ "$status" = 201 ] || { echo "bench-sync: upload answered $status: $(head -c 500 "$WORK/import.json")" >&2; exit 1; }
 python3 bench/sync_stats.py wait "$SIM" "$punches" 600

@@ -39,6 +39,9 @@ import time
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+import bridge_http  # noqa: E402 - found through the line above
+
 INTERVAL_MS = 50
 HOLD_MS = 1500
 SETTLE_CAP_S = float(os.environ.get("CHAOS_SETTLE_S", "420"))
@@ -75,16 +78,19 @@ def free_port():
 
 
 def http(method, url, body=None, headers=None, timeout=10):
-    """(status, bytes); status 0 when the connection failed."""
+    """(status, bytes); status 0 when the connection failed. A 429 of the services is waited out
+    (bridge_http); one that lasts past its limit comes back as 429."""
     data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None and not request.has_header("Content-type"):
         request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with bridge_http.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+    except bridge_http.RateLimited as error:
+        return 429, str(error).encode()
     except (OSError, urllib.error.URLError):
         return 0, b""
 

@@ -7,7 +7,8 @@ the running services through them (part of `make fuzz-api`, scripts/fuzz-api.sh)
 DIR holds config-service.json, import-service.json and sync-service.json. The calls: list the
 companies (config-service), upload a report as a multipart `file` and as a raw body with
 `filename`, read the import and a page of its rows (import-service), list the deliveries
-(sync-service). Every answer must parse into the generated models. Prints one `api-client:` line;
+(sync-service). Every answer must parse into the generated models. A call answered 429 is made
+again once the wait the answer names has passed (bridge_http). Prints one `api-client:` line;
 exits 1 on the first call that does not work.
 """
 
@@ -17,6 +18,8 @@ import io
 import os
 import subprocess
 import sys
+
+import bridge_http
 
 
 def generate(docs, out, service):
@@ -69,7 +72,7 @@ def main():
     calls = 0
     config, config_client = client("config-service", args.config)
     list_companies = importlib.import_module(f"{clients['config-service']}.api.companies.list_companies")
-    companies = list_companies.sync_detailed(client=config_client)
+    companies = bridge_http.waiting_on_429(lambda: list_companies.sync_detailed(client=config_client), "list_companies")
     company_view = importlib.import_module(f"{clients['config-service']}.models.company_view")
     if companies.status_code != 200 or not all(
         isinstance(c, company_view.CompanyView) for c in companies.parsed or []
@@ -85,19 +88,27 @@ def main():
     models = importlib.import_module(f"{name}.models")
     types = importlib.import_module(f"{name}.types")
     report = open(args.report, "rb").read()
+
+    # Each attempt reads its own copy of the bytes: a call made again after a 429 sends them whole.
+    def multipart():
+        form = models.UploadForm(file=types.File(payload=io.BytesIO(report), file_name="client.csv"))
+        return upload.sync_detailed(client=imports_client, body=form, force=True)
+
+    def raw_body():
+        raw = types.File(payload=io.BytesIO(report), file_name="raw.csv", mime_type="application/octet-stream")
+        return upload.sync_detailed(client=imports_client, body=raw, filename="raw.csv")
+
     # A multipart upload, forced so that the bytes are imported again whatever ran before.
-    form = models.UploadForm(file=types.File(payload=io.BytesIO(report), file_name="client.csv"))
     created = expect(
         "upload (multipart)",
-        upload.sync_detailed(client=imports_client, body=form, force=True),
+        bridge_http.waiting_on_429(multipart, "upload (multipart)"),
         201,
         models.ImportView,
     )
     # The same bytes as a raw body with `filename`, not forced: the earlier import comes back.
-    raw = types.File(payload=io.BytesIO(report), file_name="raw.csv", mime_type="application/octet-stream")
     again = expect(
         "upload (raw body)",
-        upload.sync_detailed(client=imports_client, body=raw, filename="raw.csv"),
+        bridge_http.waiting_on_429(raw_body, "upload (raw body)"),
         200,
         models.ImportView,
     )
@@ -105,10 +116,16 @@ def main():
         raise SystemExit("api-client: upload (raw body): the earlier import was not reused")
     calls += 2
     shown = expect(
-        "get_import", get_import.sync_detailed(client=imports_client, id=created.id), 200, models.ImportView
+        "get_import",
+        bridge_http.waiting_on_429(lambda: get_import.sync_detailed(client=imports_client, id=created.id), "get_import"),
+        200,
+        models.ImportView,
     )
     rows = expect(
-        "list_rows", list_rows.sync_detailed(client=imports_client, id=shown.id), 200, models.PageStoredRow
+        "list_rows",
+        bridge_http.waiting_on_429(lambda: list_rows.sync_detailed(client=imports_client, id=shown.id), "list_rows"),
+        200,
+        models.PageStoredRow,
     )
     if not rows.items:
         raise SystemExit("api-client: list_rows: no rows")
@@ -120,7 +137,7 @@ def main():
     delivery_page = importlib.import_module(f"{name}.models.delivery_page")
     deliveries = expect(
         "list_deliveries",
-        list_deliveries.sync_detailed(client=sync_client),
+        bridge_http.waiting_on_429(lambda: list_deliveries.sync_detailed(client=sync_client), "list_deliveries"),
         200,
         delivery_page.DeliveryPage,
     )
@@ -132,4 +149,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except bridge_http.RateLimited as error:
+        raise SystemExit(f"api-client: {error}") from error

@@ -156,16 +156,16 @@ deploy/offline/base-image.sh "$BASE_IMAGE" >"$work/base-image.log" 2>&1 \
 done_step "$(tail -n 1 "$work/base-image.log" | sed 's/^base-image: //')"
 
 # One service per image: the bridge's services share theirs, built once (by config-service).
-IMAGES=(attendance-bridge:latest attendance-bridge-postgres:15 attendance-bridge-rabbitmq:3-management attendance-bridge-prometheus:2)
+IMAGES=(attendance-bridge:latest attendance-bridge-postgres:15 attendance-bridge-rabbitmq:3-management attendance-bridge-prometheus:2 attendance-bridge-alertmanager:0)
 previous=$(docker image inspect -f '{{.Id}}' "${IMAGES[@]}" 2>/dev/null || true)
-"${COMPOSE[@]}" build postgres rabbitmq prometheus config-service >"$work/build.log" 2>&1 \
+"${COMPOSE[@]}" build postgres rabbitmq prometheus alertmanager config-service >"$work/build.log" 2>&1 \
   || { tail -n 40 "$work/build.log" >&2; fail "docker compose build"; }
 # A rebuild from cache is a new image (a new creation time): drop the one it replaced.
 for id in $previous; do
   [ "$(docker image inspect -f '{{len .RepoTags}}' "$id" 2>/dev/null)" = 0 ] && { docker rmi "$id" >/dev/null 2>&1 || true; }
 done
 image_size() { docker image inspect -f '{{.Size}}' "$1" | awk '{ printf "%d MB", $1 / 1e6 }'; }
-done_step "images built: attendance-bridge $(image_size attendance-bridge:latest), postgres $(image_size attendance-bridge-postgres:15), rabbitmq $(image_size attendance-bridge-rabbitmq:3-management), prometheus $(image_size attendance-bridge-prometheus:2)"
+done_step "images built: attendance-bridge $(image_size attendance-bridge:latest), postgres $(image_size attendance-bridge-postgres:15), rabbitmq $(image_size attendance-bridge-rabbitmq:3-management), prometheus $(image_size attendance-bridge-prometheus:2), alertmanager $(image_size attendance-bridge-alertmanager:0)"
 
 # --- 3. The stack -----------------------------------------------------------------------------
 
@@ -174,14 +174,14 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 base=${COMPOSE_SMOKE_PORT_BASE:-28080}
 for _ in 1 2 3 4 5; do
   ok=1
-  for offset in 0 1 2 3 4 5 10 12 19; do port_free $((base + offset)) || ok=""; done
+  for offset in 0 1 2 3 4 5 10 12 18 19; do port_free $((base + offset)) || ok=""; done
   [ -n "$ok" ] && break
   base=$((base + 100))
 done
 [ -n "$ok" ] || fail "no free block of host ports from ${COMPOSE_SMOKE_PORT_BASE:-28080}"
 export CONSOLE_PORT=$base CONFIG_SERVICE_PORT=$((base + 1)) IMPORT_SERVICE_PORT=$((base + 2))
 export SYNC_SERVICE_PORTS=$((base + 3))-$((base + 5)) BAYZAT_SIM_PORT=$((base + 10))
-export RABBITMQ_MANAGEMENT_PORT=$((base + 12)) PROMETHEUS_PORT=$((base + 19))
+export RABBITMQ_MANAGEMENT_PORT=$((base + 12)) PROMETHEUS_PORT=$((base + 19)) ALERTMANAGER_PORT=$((base + 18))
 
 stack_up=1
 "${COMPOSE[@]}" up -d --wait --wait-timeout 300 >"$work/up.log" 2>&1 \
@@ -192,7 +192,7 @@ python3 scripts/compose_smoke.py --project "$PROJECT" --compose "${COMPOSE[*]}" 
   --bin "$TARGET_DIR/release" --fixtures tests/fixtures --portal-key deploy/compose-demo-portal.key \
   --config "http://127.0.0.1:$CONFIG_SERVICE_PORT" --imports "http://127.0.0.1:$IMPORT_SERVICE_PORT" \
   --console "http://127.0.0.1:$CONSOLE_PORT" --sim "http://127.0.0.1:$BAYZAT_SIM_PORT" \
-  --prometheus "http://127.0.0.1:$PROMETHEUS_PORT" --step-started "$step_started"
+  --prometheus "http://127.0.0.1:$PROMETHEUS_PORT" --alertmanager "http://127.0.0.1:$ALERTMANAGER_PORT" --step-started "$step_started"
 step_started=$(date +%s)
 
 # --- 4. Tear down (the trap does the same after a failure) ------------------------------------

@@ -2,7 +2,8 @@
 """The checks of `make compose-smoke` (scripts/compose-smoke.sh starts the stack first): talks to
 the compose stack through its published ports, as the IT portal and an operator would, and to the
 Bayzat simulator's admin API to see what Bayzat received. One line per step; exits non-zero at
-the first check that fails. Only the standard library."""
+the first check that fails. Only the standard library; calls wait out the services' rate limit
+(bridge_http)."""
 import argparse
 import collections
 import csv
@@ -18,6 +19,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+import bridge_http
 
 IN_FLIGHT = ("queued", "pending", "sending", "retry_wait")
 BRIDGE_JOBS = ("config-service", "import-service", "sync-service", "console")
@@ -35,10 +38,12 @@ def http(method, url, token=None, body=None, content_type=None, timeout=30):
     if content_type:
         request.add_header("Content-Type", content_type)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with bridge_http.urlopen(request, timeout=timeout) as response:
             status, raw = response.status, response.read()
     except urllib.error.HTTPError as error:
         status, raw = error.code, error.read()
+    except bridge_http.RateLimited as error:
+        raise SmokeFailure(str(error)) from error
     text = raw.decode(errors="replace")
     try:
         return status, json.loads(text)
@@ -210,8 +215,9 @@ class Smoke:
             get_ok(f"{base}/readyz")
         get_ok(f"{self.a.sim}/__admin/stats")
         get_ok(f"{self.a.prometheus}/-/ready")
+        get_ok(f"{self.a.alertmanager}/-/ready")
         self.step("ready: /readyz 200 from config-service, import-service, sync-service, console; "
-                  "bayzat-sim and prometheus answer")
+                  "bayzat-sim, prometheus and alertmanager answer")
 
     def prometheus_targets(self, sync_replicas):
         def check():
@@ -229,8 +235,16 @@ class Smoke:
             return sum(len(jobs[j]) for j in BRIDGE_JOBS)
         # A first scrape within scrape_interval; replicas appear on the next DNS refresh.
         up = wait_until("prometheus scraping every bridge target", 120, check, interval_s=2)
+
+        def alertmanagers():
+            found = get_ok(f"{self.a.prometheus}/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
+            if not found:
+                raise SmokeFailure("prometheus has no active alertmanager")
+            return len(found)
+        sending_to = wait_until("prometheus sending alerts to alertmanager", 60, alertmanagers,
+                                interval_s=2)
         self.step(f"prometheus: {up} bridge targets up ({', '.join(BRIDGE_JOBS)}; "
-                  f"{sync_replicas} sync-service)")
+                  f"{sync_replicas} sync-service); alerts go to {sending_to} alertmanager")
 
     def load_directory(self):
         with open(self.a.portal_key) as f:
@@ -367,7 +381,7 @@ class Smoke:
 def main():
     p = argparse.ArgumentParser()
     for name in ("project", "compose", "bin", "fixtures", "portal-key", "config", "imports",
-                 "console", "sim", "prometheus"):
+                 "console", "sim", "prometheus", "alertmanager"):
         p.add_argument(f"--{name}", required=True)
     p.add_argument("--step-started", type=float, default=time.time())
     a = p.parse_args()

@@ -2,13 +2,16 @@
 """The part of `make demo` that talks to the running services: uploads a report as an operator,
 shows delivery progress until nothing is on its way any more, and prints per company what was
 delivered, rejected (with Bayzat's reason), held, and left for a scheduled run, with the URLs to
-look at. Only the standard library, so a fresh machine runs it as it is."""
+look at. Only the standard library, so a fresh machine runs it as it is. Calls to the services
+wait out their rate limit (bridge_http)."""
 import argparse
 import json
 import sys
 import time
 import urllib.parse
 import urllib.request
+
+import bridge_http
 
 IN_FLIGHT = ("queued", "pending", "sending", "retry_wait")
 SETTLE_TIMEOUT_S = 180
@@ -19,7 +22,7 @@ def call(url, token, method="GET", data=None, content_type=None):
     request.add_header("Authorization", f"Bearer {token}")
     if content_type:
         request.add_header("Content-Type", content_type)
-    with urllib.request.urlopen(request) as response:
+    with bridge_http.urlopen(request) as response:
         return json.load(response)
 
 
@@ -111,6 +114,8 @@ def main():
     print(f"  companies:     {a.config}/v1/companies")
     print(f"  metrics:       {a.config}/metrics  {a.imports}/metrics  {a.sync}/metrics")
     print(f"  simulator:     {a.sim}/__admin/stats")
+    if bridge_http.WAITS.times:
+        print(f"demo: the services' API {bridge_http.WAITS}")
 
 
 if __name__ == "__main__":
@@ -118,3 +123,5 @@ if __name__ == "__main__":
         main()
     except urllib.error.HTTPError as error:
         sys.exit(f"demo: {error.url} answered {error.code}: {error.read().decode(errors='replace')[:500]}")
+    except bridge_http.RateLimited as error:
+        sys.exit(f"demo: {error}")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL and RabbitMQ are installed and running on this machine (and Chromium with
-# chromedriver for the console's browser tests, and promtool for `make ops`). Installs them with
-# apt-get and starts them only when they are absent; does nothing when they already answer.
+# chromedriver for the console's browser tests, promtool for `make ops`, alertmanager and amtool for
+# `make ops` and the alert tests). Installs them with apt-get and starts them only when they are
+# absent; does nothing when they already answer.
 set -euo pipefail
 
 log() { echo "deps: $*"; }
@@ -29,6 +30,14 @@ apt_install() {
 }
 
 command -v cargo >/dev/null || { echo "deps: cargo (the Rust toolchain) is required" >&2; exit 1; }
+
+# `make test` runs the tests with cargo-nextest and lints with clippy-driver while it compiles.
+if ! cargo nextest --version >/dev/null 2>&1; then
+  log "installing cargo-nextest from crates.io"
+  cargo install --locked --quiet cargo-nextest
+fi
+log "$(cargo nextest --version 2>/dev/null | head -n 1) is installed"
+command -v clippy-driver >/dev/null || rustup component add clippy
 
 # The IT-portal guide's examples, which the tests run, use curl, jq and openssl.
 for tool in curl jq openssl; do
@@ -79,3 +88,25 @@ if ! command -v promtool >/dev/null; then
   rm -rf "$unpacked"
 fi
 log "promtool $(promtool --version 2>&1 | head -n 1 | awk '{print $3}') is installed"
+
+# alertmanager and amtool: `make ops` checks deploy/alertmanager/alertmanager.yml and its routes
+# with amtool, and tests/tests/alerts.rs runs alertmanager. Both are taken alone from Debian's
+# prometheus-alertmanager package (whose server binary is prometheus-alertmanager), for the same
+# reason as promtool: the package would start an Alertmanager on port 9093. Debian's build reads
+# its notification templates from /usr/share/prometheus/alertmanager/, so they come along.
+templates=/usr/share/prometheus/alertmanager
+if ! command -v amtool >/dev/null || ! command -v alertmanager >/dev/null \
+  || [ ! -f "$templates/default.tmpl" ]; then
+  apt_update_once
+  log "installing alertmanager and amtool from Debian's prometheus-alertmanager package"
+  unpacked=$(mktemp -d)
+  chown _apt "$unpacked" 2>/dev/null || true
+  (cd "$unpacked" && apt-get download -qq prometheus-alertmanager >/dev/null \
+    && dpkg -x prometheus-alertmanager_*.deb root)
+  install -m 0755 "$unpacked/root/usr/bin/amtool" /usr/local/bin/amtool
+  install -m 0755 "$unpacked/root/usr/bin/prometheus-alertmanager" /usr/local/bin/alertmanager
+  install -d "$templates"
+  install -m 0644 "$unpacked/root$templates/"*.tmpl "$templates/"
+  rm -rf "$unpacked"
+fi
+log "alertmanager $(alertmanager --version 2>&1 | head -n 1 | awk '{print $3}') and amtool are installed"

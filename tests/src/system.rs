@@ -239,7 +239,7 @@ impl System {
         std::fs::create_dir_all(dir.join("imports")).expect("create the system's folder");
         let mut system = Self {
             processes: BTreeMap::new(),
-            client: reqwest::Client::builder()
+            client: test_support::client_builder()
                 .timeout(Duration::from_secs(60))
                 .build()
                 .expect("HTTP client"),

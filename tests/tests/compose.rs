@@ -330,6 +330,107 @@ fn prometheus_reads_the_configuration_in_deploy_prometheus() {
 }
 
 #[test]
+fn alertmanager_reads_deploy_alertmanager_and_prometheus_sends_it_the_alerts() {
+    let compose = compose();
+    let alertmanager = service(&compose, "alertmanager");
+    assert!(
+        alertmanager["image"]
+            .as_str()
+            .is_some_and(|image| image.starts_with("prom/alertmanager:")),
+        "alertmanager image"
+    );
+    let command = strings(&alertmanager["command"]);
+    assert!(
+        command.contains(&"--config.file=/etc/alertmanager/alertmanager.yml".to_owned()),
+        "alertmanager reads /etc/alertmanager/alertmanager.yml: {command:?}"
+    );
+    let volumes = strings(&alertmanager["volumes"]);
+    assert!(
+        volumes.contains(&"./deploy/alertmanager:/etc/alertmanager:ro".to_owned()),
+        "deploy/alertmanager is mounted read-only at /etc/alertmanager: {volumes:?}"
+    );
+    assert!(
+        command.contains(&"--storage.path=/alertmanager".to_owned())
+            && volumes
+                .iter()
+                .any(|volume| volume.ends_with(":/alertmanager")),
+        "alertmanager keeps its silences and notification log in a volume"
+    );
+    assert_eq!(
+        published(alertmanager),
+        [("9093".to_owned(), "9093".to_owned())],
+        "alertmanager publishes its API"
+    );
+    let probe = strings(&alertmanager["healthcheck"]["test"]).join(" ");
+    assert!(
+        probe.contains("127.0.0.1:9093/-/ready"),
+        "alertmanager health check: {probe}"
+    );
+
+    // Every file the configuration names (the SMTP password, ...) is under the mounted folder.
+    let config_text =
+        std::fs::read_to_string(repository().join("deploy/alertmanager/alertmanager.yml"))
+            .expect("deploy/alertmanager/alertmanager.yml exists");
+    let config: Value = serde_yaml::from_str(&config_text).expect("alertmanager.yml is YAML");
+    let mut files = Vec::new();
+    files_named(&config, &mut files);
+    assert!(
+        !files.is_empty(),
+        "alertmanager.yml reads its SMTP password from a file"
+    );
+    for file in files {
+        let inside = file
+            .strip_prefix("/etc/alertmanager/")
+            .unwrap_or_else(|| panic!("alertmanager.yml reads {file}, outside the mounted folder"));
+        let folder = Path::new(inside).parent().unwrap();
+        assert!(
+            repository()
+                .join("deploy/alertmanager")
+                .join(folder)
+                .is_dir(),
+            "alertmanager.yml reads {file}: deploy/alertmanager/{} exists",
+            folder.display()
+        );
+    }
+
+    // Prometheus sends its alerts to the alertmanager service, at the port it listens on.
+    let prometheus_text =
+        std::fs::read_to_string(repository().join("deploy/prometheus/prometheus.yml")).unwrap();
+    let prometheus: Value = serde_yaml::from_str(&prometheus_text).unwrap();
+    let targets: Vec<String> = prometheus["alerting"]["alertmanagers"]
+        .as_sequence()
+        .expect("prometheus.yml has alerting.alertmanagers")
+        .iter()
+        .flat_map(|am| {
+            am["static_configs"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .flat_map(|config| strings(&config["targets"]))
+        .collect();
+    assert_eq!(targets, ["alertmanager:9093"], "Prometheus's Alertmanager");
+}
+
+/// The values of every `*_file` key (auth_password_file, credentials_file, ...), anywhere.
+fn files_named(value: &Value, files: &mut Vec<String>) {
+    match value {
+        Value::Mapping(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value.as_str()) {
+                    (Some(key), Some(path)) if key.ends_with("_file") => {
+                        files.push(path.to_owned())
+                    }
+                    _ => files_named(value, files),
+                }
+            }
+        }
+        Value::Sequence(items) => items.iter().for_each(|item| files_named(item, files)),
+        _ => {}
+    }
+}
+
+#[test]
 fn every_published_host_port_is_distinct_and_movable() {
     let compose = compose();
     let mut seen = BTreeMap::new();
@@ -398,7 +499,7 @@ fn the_offline_override_builds_every_image_locally() {
     let pulled = pulled_images(&compose);
     assert_eq!(
         pulled,
-        ["postgres", "rabbitmq", "prometheus"],
+        ["postgres", "rabbitmq", "prometheus", "alertmanager"],
         "the registry images docker-compose.yml pulls"
     );
     for name in &pulled {

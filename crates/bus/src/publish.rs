@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{BasicProperties, Channel};
+use lapin::{BasicProperties, Channel, PublisherConfirm};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
@@ -99,8 +99,60 @@ impl Publisher {
 
     /// Publishes and waits for the broker's confirm.
     pub async fn publish(&self, message: &Outgoing) -> Result<(), PublishError> {
-        let exchange = self.broker.topology().exchange();
+        let (_, failure) = self.publish_all(std::slice::from_ref(message)).await;
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Publishes `messages` in order on one channel without waiting for each confirm before the
+    /// next publish, then waits for their confirms, in order. Returns how many of the first ones
+    /// the broker confirmed (those count as sent) and the failure that stopped the count. Messages
+    /// after a failure may have reached their queues all the same: a caller that publishes them
+    /// again relies on its consumers recognising a message they handled before.
+    pub async fn publish_all(&self, messages: &[Outgoing]) -> (usize, Option<PublishError>) {
         let mut slot = self.channel.lock().await;
+        let result = self.publish_locked(&mut slot, messages).await;
+        if result.1.is_some() {
+            // A channel that failed once is not trusted again: the next publish opens a new one.
+            *slot = None;
+        }
+        result
+    }
+
+    async fn publish_locked(
+        &self,
+        slot: &mut Option<PublishChannel>,
+        messages: &[Outgoing],
+    ) -> (usize, Option<PublishError>) {
+        let exchange = self.broker.topology().exchange();
+        if let Err(error) = self.open(slot).await {
+            return (0, Some(error));
+        }
+        let Some(open) = slot.as_mut() else {
+            return (0, Some(PublishError::NotConnected));
+        };
+        let mut confirms = Vec::with_capacity(messages.len());
+        let mut failure = None;
+        for message in messages {
+            match publish_on(open, &self.broker, &exchange, message).await {
+                Ok(confirm) => confirms.push(confirm),
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        let mut confirmed = 0;
+        for (confirm, message) in confirms.into_iter().zip(messages) {
+            if let Err(error) = confirmed_as_sent(confirm, message).await {
+                return (confirmed, Some(error));
+            }
+            confirmed += 1;
+        }
+        (confirmed, failure)
+    }
+
+    /// Opens the confirm-mode channel when there is none, or the one there is closed.
+    async fn open(&self, slot: &mut Option<PublishChannel>) -> Result<(), PublishError> {
         if !slot
             .as_ref()
             .is_some_and(|c| c.channel.status().connected())
@@ -115,31 +167,29 @@ impl Publisher {
                 companies_declared: HashSet::new(),
             });
         }
-        let open = slot.as_mut().ok_or(PublishError::NotConnected)?;
-        if let Some(company) = company_of(&message.routing_key) {
-            if !open.companies_declared.contains(company) {
-                let topology = self.broker.topology();
-                topology
-                    .declare_queue(&open.channel, &topology.company_queue(company))
-                    .await?;
-                open.companies_declared.insert(company.to_owned());
-            }
-        }
-        let result = publish_on(&open.channel, &exchange, message).await;
-        if result.is_err() {
-            // A channel that failed once is not trusted again: the next publish opens a new one.
-            *slot = None;
-        }
-        result
+        Ok(())
     }
 }
 
+/// Publishes one message (declaring its company's queue first, once per channel) and returns the
+/// broker's confirm to wait for.
 async fn publish_on(
-    channel: &Channel,
+    open: &mut PublishChannel,
+    broker: &Broker,
     exchange: &str,
     message: &Outgoing,
-) -> Result<(), PublishError> {
-    let confirm = channel
+) -> Result<PublisherConfirm, PublishError> {
+    if let Some(company) = company_of(&message.routing_key) {
+        if !open.companies_declared.contains(company) {
+            let topology = broker.topology();
+            topology
+                .declare_queue(&open.channel, &topology.company_queue(company))
+                .await?;
+            open.companies_declared.insert(company.to_owned());
+        }
+    }
+    Ok(open
+        .channel
         .basic_publish(
             exchange.into(),
             message.routing_key.as_str().into(),
@@ -150,7 +200,14 @@ async fn publish_on(
             &message.payload,
             properties(message),
         )
-        .await?;
+        .await?)
+}
+
+/// Waits for the broker's confirm of `message`: sent when acknowledged and not returned.
+async fn confirmed_as_sent(
+    confirm: PublisherConfirm,
+    message: &Outgoing,
+) -> Result<(), PublishError> {
     let confirmation = tokio::time::timeout(CONFIRM_TIMEOUT, confirm)
         .await
         .map_err(|_| PublishError::ConfirmTimeout)??;

@@ -88,6 +88,38 @@ async fn a_message_no_queue_takes_is_not_sent() {
 }
 
 #[tokio::test]
+async fn a_run_of_messages_counts_as_sent_up_to_the_first_one_no_queue_takes() {
+    let test = TestBroker::new();
+    let broker = connected(&test).await;
+    let publisher = Publisher::new(broker.clone());
+    let unroutable = Outgoing {
+        routing_key: "nobody.listens".into(),
+        ..due(99)
+    };
+    let mut run: Vec<Outgoing> = (0..50).map(|_| due(43)).collect();
+    run.insert(30, unroutable);
+    let (sent, failure) = publisher.publish_all(&run).await;
+    assert_eq!(sent, 30, "{failure:?}");
+    assert!(
+        matches!(&failure, Some(PublishError::Unroutable(key)) if key == "nobody.listens"),
+        "{failure:?}"
+    );
+    // The ones before it arrive, in order.
+    let (seen, handler) = recorder();
+    let _consumer = spawn_consumer(&broker, test.topology().company_queue(43), 100, handler);
+    assert!(eventually(WAIT, || async { seen.lock().unwrap().len() >= 30 }).await);
+    let arrived: Vec<Option<String>> = seen.lock().unwrap()[..30]
+        .iter()
+        .map(|m| m.message_id.clone())
+        .collect();
+    let expected: Vec<Option<String>> = run[..30]
+        .iter()
+        .map(|m| Some(m.message_id.to_string()))
+        .collect();
+    assert_eq!(arrived, expected);
+}
+
+#[tokio::test]
 async fn the_publisher_declares_a_company_queue_no_consumer_has_declared_yet() {
     let test = TestBroker::new();
     let broker = connected(&test).await;

@@ -4,7 +4,9 @@
 //! - [`enqueue`] writes messages to the service's `outbox` table inside the caller's transaction
 //!   ([`enqueue_with_client`] for a transaction on a plain tokio-postgres client).
 //! - [`spawn_relay`] publishes unsent rows in order, with publisher confirms, and marks a row sent
-//!   only once the broker confirmed it. While the broker is away rows wait; nothing is lost.
+//!   only once the broker confirmed it. A round publishes its rows without waiting for each
+//!   confirm in turn, then waits for the confirms. While the broker is away rows wait; nothing is
+//!   lost.
 //!   [`spawn_relay_expanding`] also builds the messages of rows that hold a reference to them.
 //! - [`first_delivery`] records a consumed message id in `processed_messages` inside the
 //!   consumer's transaction, so a redelivered message is recognised and skipped.
@@ -30,6 +32,9 @@ const RELAY_BATCH: i64 = 200;
 const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How long the relay waits before trying again after the broker refused or was away.
 const FAILURE_PAUSE: Duration = Duration::from_millis(500);
+/// Rows published at once after a failure, until one is confirmed again: the rows behind a refused
+/// one are not published again and again while it is refused.
+const AFTER_FAILURE_BATCH: i64 = 1;
 
 /// The statement both enqueue functions run: payloads travel as text and are read as jsonb by
 /// Postgres, so they are never parsed on this side.
@@ -200,14 +205,17 @@ fn spawn(
     expander: Option<Arc<dyn Expander>>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut batch = RELAY_BATCH;
         loop {
-            match relay_once(&pool, &publisher, schema, expander.as_deref()).await {
+            match relay_once(&pool, &publisher, schema, expander.as_deref(), batch).await {
                 Ok(0) => {
+                    batch = RELAY_BATCH;
                     let _ = tokio::time::timeout(IDLE_POLL, waker.0.notified()).await;
                 }
-                Ok(_) => {}
+                Ok(_) => batch = RELAY_BATCH,
                 Err(error) => {
                     tracing::warn!(schema, %error, "outbox relay paused");
+                    batch = AFTER_FAILURE_BATCH;
                     tokio::time::sleep(FAILURE_PAUSE).await;
                 }
             }
@@ -246,14 +254,17 @@ impl std::fmt::Display for RelayError {
     }
 }
 
-/// One round: locks a batch of unsent rows (other replicas skip them), publishes them in order,
-/// and marks the confirmed ones sent. Stops at the first refusal so order is kept; the refused
-/// row records the error and is tried again next round. Returns how many were sent.
+/// One round: locks up to `batch` unsent rows (other replicas skip them), publishes them in order
+/// without waiting for each confirm before the next, and marks the confirmed ones sent, up to the
+/// first refusal so order is kept; the refused row records the error and is tried again next
+/// round, with the rows behind it (some of which may have reached their queues already: consumers
+/// recognise a message they handled). Returns how many were sent.
 async fn relay_once(
     pool: &db::Pool,
     publisher: &Publisher,
     schema: &str,
     expander: Option<&dyn Expander>,
+    batch: i64,
 ) -> Result<usize, RelayError> {
     let database = |e: &dyn std::fmt::Display| RelayError::Database(e.to_string());
     let mut conn = db::connection(pool).await.map_err(|e| database(&e))?;
@@ -264,11 +275,11 @@ async fn relay_once(
                  FROM {schema}.outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 \
                  FOR UPDATE SKIP LOCKED"
             ))
-            .bind::<BigInt, _>(RELAY_BATCH)
+            .bind::<BigInt, _>(batch)
             .load(&mut *conn)
             .await?;
-            let mut sent = Vec::with_capacity(pending.len());
-            let mut failure = None;
+            let mut ids = Vec::with_capacity(pending.len());
+            let mut messages = Vec::with_capacity(pending.len());
             for row in pending {
                 let expanded = match expander {
                     Some(expander) => {
@@ -286,23 +297,28 @@ async fn relay_once(
                         .unwrap_or_else(|| serde_json::to_vec(&row.payload).unwrap_or_default()),
                     traceparent: row.traceparent,
                 };
-                if let Err(error) = publisher.publish(&message).await {
+                ids.push(row.id);
+                messages.push(message);
+            }
+            let (confirmed, failure) = publisher.publish_all(&messages).await;
+            let sent = &ids[..confirmed];
+            let failure = match (failure, ids.get(confirmed)) {
+                (Some(error), Some(refused)) => {
                     diesel::sql_query(format!(
                         "UPDATE {schema}.outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1"
                     ))
-                    .bind::<BigInt, _>(row.id)
+                    .bind::<BigInt, _>(*refused)
                     .bind::<Text, _>(error.to_string())
                     .execute(&mut *conn)
                     .await?;
-                    failure = Some(error.to_string());
-                    break;
+                    Some(error.to_string())
                 }
-                sent.push(row.id);
-            }
+                (failure, _) => failure.map(|error| error.to_string()),
+            };
             diesel::sql_query(format!(
                 "UPDATE {schema}.outbox SET sent_at = now() WHERE id = ANY($1)"
             ))
-            .bind::<Array<BigInt>, _>(&sent)
+            .bind::<Array<BigInt>, _>(sent)
             .execute(&mut *conn)
             .await?;
             Ok((sent.len(), failure))

@@ -51,7 +51,7 @@ impl ConfigService {
             internal_base: format!("http://{}", started.internal_addr),
             base,
             service: Some(started.service),
-            client: reqwest::Client::new(),
+            client: crate::client(),
         }
     }
 

@@ -2,6 +2,18 @@
 
 use std::time::Duration;
 
+/// How tests' HTTP clients are built. A connection idle for 2 s is not used again: the services
+/// close idle connections after 5 s (actix-web's keep-alive), and a request sent on a connection
+/// the server is just closing fails ("IncompleteMessage"), which a busy machine makes likely.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(2))
+}
+
+/// A tests' HTTP client ([`client_builder`]).
+pub fn client() -> reqwest::Client {
+    client_builder().build().expect("HTTP client")
+}
+
 /// The HTTP status of `GET {base_url}{path}`, or 0 when nothing answered.
 pub async fn status_of(client: &reqwest::Client, base_url: &str, path: &str) -> u16 {
     client

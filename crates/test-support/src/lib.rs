@@ -31,7 +31,7 @@ pub use broker::TestBroker;
 #[cfg(feature = "config-service")]
 pub use config::ConfigService;
 pub use database::TestDb;
-pub use http::{company_id, metric_value, metrics, status_of};
+pub use http::{client, client_builder, company_id, metric_value, metrics, status_of};
 pub use keys::{test_keys, TestKeys};
 pub use listener::RecordingListener;
 pub use outage::{

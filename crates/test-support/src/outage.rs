@@ -25,7 +25,7 @@ where
 
     let service = start(common).await.expect("service starts");
     let base = service.base_url();
-    let client = reqwest::Client::new();
+    let client = crate::client();
     let ready = |expected: u16| {
         let client = client.clone();
         let base = base.clone();

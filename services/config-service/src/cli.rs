@@ -225,6 +225,108 @@ struct DirectoryFileEmployee {
     active: Option<bool>,
 }
 
+/// How long load-directory waits in all, unless told otherwise, for the services' rate limit
+/// (`--max-rate-limit-wait`).
+pub const DEFAULT_MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(300);
+
+/// The wait after a 429 that names none it can be read from.
+pub const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
+
+/// The 429s a client of the services' APIs met, the time it waited on them, and the most it may
+/// wait in all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitWaits {
+    pub max: Duration,
+    pub times: u32,
+    pub waited: Duration,
+}
+
+impl RateLimitWaits {
+    /// No 429 met yet; at most `max` of waiting in all.
+    pub fn at_most(max: Duration) -> Self {
+        Self {
+            max,
+            times: 0,
+            waited: Duration::ZERO,
+        }
+    }
+}
+
+impl std::fmt::Display for RateLimitWaits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "rate limited {} times, waited {:.1} s in all",
+            self.times,
+            self.waited.as_secs_f64()
+        )
+    }
+}
+
+/// Why a call to the services' APIs got no answer to use: none came, or only 429s.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// No answer came.
+    #[error(transparent)]
+    Request(#[from] reqwest::Error),
+    /// Still answered 429 when waiting once more would pass the most allowed in all.
+    #[error(
+        "still answered 429 (rate limited) after {times} waits, {waited:.1} s in all; waiting \
+         the {asked:.1} s more it asks for would pass the {max:.1} s allowed \
+         (--max-rate-limit-wait)",
+        waited = .waits.waited.as_secs_f64(),
+        times = .waits.times,
+        asked = .asked.as_secs_f64(),
+        max = .waits.max.as_secs_f64(),
+    )]
+    RateLimited {
+        waits: RateLimitWaits,
+        asked: Duration,
+    },
+}
+
+/// The wait a 429 asks for: `Retry-After-Ms`, else `Retry-After` in seconds, read as sync-service
+/// reads Bayzat's; [`DEFAULT_RATE_LIMIT_WAIT`] when neither can be read (a date, say).
+pub fn rate_limit_wait(headers: &reqwest::header::HeaderMap) -> Duration {
+    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    bayzat_client::Headers {
+        retry_after_ms: text("retry-after-ms"),
+        retry_after: text(reqwest::header::RETRY_AFTER.as_str()),
+    }
+    .retry_after()
+    .unwrap_or(DEFAULT_RATE_LIMIT_WAIT)
+}
+
+/// Sends `request` to one of the services' APIs; after a 429 waits as it says
+/// ([`rate_limit_wait`]) and sends the same request again, until another answer comes or one more
+/// wait would take `waits` past its most. A request whose body cannot be sent twice (a stream) is
+/// sent once.
+pub async fn send_waiting_on_rate_limit(
+    request: reqwest::RequestBuilder,
+    waits: &mut RateLimitWaits,
+) -> Result<reqwest::Response, SendError> {
+    loop {
+        let again = request.try_clone();
+        let response = match again {
+            Some(again) => again.send().await?,
+            None => return Ok(request.send().await?),
+        };
+        if response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Ok(response);
+        }
+        let asked = rate_limit_wait(response.headers());
+        if waits.waited + asked > waits.max {
+            return Err(SendError::RateLimited {
+                waits: *waits,
+                asked,
+            });
+        }
+        tokio::time::sleep(asked).await;
+        waits.times += 1;
+        waits.waited += asked;
+    }
+}
+
 /// Why loading a directory file stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadDirectoryError {
@@ -238,6 +340,9 @@ pub enum LoadDirectoryError {
     /// config-service did not answer a call.
     #[error("{path}: {error}")]
     Request { path: String, error: reqwest::Error },
+    /// config-service answered a call 429 for longer than the run may wait in all.
+    #[error("{path}: {error}")]
+    RateLimited { path: String, error: SendError },
     /// config-service refused a call about a company; its answer as it came.
     #[error("{slug}: {status}: {body}")]
     Refused {
@@ -247,15 +352,94 @@ pub enum LoadDirectoryError {
     },
 }
 
+/// What loading a directory file did: a line per company, and the 429s met on the way.
+#[derive(Debug)]
+pub struct Loaded {
+    pub companies: Vec<String>,
+    pub rate_limited: RateLimitWaits,
+}
+
+impl std::fmt::Display for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.companies.join("\n"))?;
+        if self.rate_limited.times > 0 {
+            write!(f, "\n{}", self.rate_limited)?;
+        }
+        Ok(())
+    }
+}
+
+/// Calls to config-service's REST API as one caller, waiting on its rate limit.
+struct Api<'a> {
+    client: reqwest::Client,
+    base: &'a str,
+    token: &'a str,
+    waits: RateLimitWaits,
+}
+
+impl Api<'_> {
+    /// The status and body (JSON, else the text as it came) of `method path`.
+    async fn call(
+        &mut self,
+        method: reqwest::Method,
+        path: String,
+        body: Option<Value>,
+    ) -> Result<(reqwest::StatusCode, Value), LoadDirectoryError> {
+        let request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(self.token);
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        let response = send_waiting_on_rate_limit(request, &mut self.waits)
+            .await
+            .map_err(|error| match error {
+                SendError::Request(error) => LoadDirectoryError::Request {
+                    path: path.clone(),
+                    error,
+                },
+                error => LoadDirectoryError::RateLimited {
+                    path: path.clone(),
+                    error,
+                },
+            })?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|error| LoadDirectoryError::Request { path, error })?;
+        // An answer that is not JSON (a proxy's error page) is kept as text for the message.
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, body))
+    }
+}
+
 /// Loads a directory file (companies, report names, Bayzat settings and keys, employees) through
 /// config-service's REST API at `base_url`, as an admin. Creates what is missing and updates the
 /// rest, so it can be run again. `api_url` overrides each company's Bayzat URL (e.g. a simulator).
+/// Waits on the API's rate limit as its 429s say, [`DEFAULT_MAX_RATE_LIMIT_WAIT`] at most in all.
 pub async fn load_directory(
     base_url: &str,
     token: &str,
     file: &str,
     api_url: Option<&str>,
 ) -> Result<String, LoadDirectoryError> {
+    load_directory_waiting(base_url, token, file, api_url, DEFAULT_MAX_RATE_LIMIT_WAIT)
+        .await
+        .map(|loaded| loaded.to_string())
+}
+
+/// [`load_directory`], waiting at most `max_rate_limit_wait` in all on the API's rate limit: each
+/// request answered 429 is sent again once the wait it names has passed.
+pub async fn load_directory_waiting(
+    base_url: &str,
+    token: &str,
+    file: &str,
+    api_url: Option<&str>,
+    max_rate_limit_wait: Duration,
+) -> Result<Loaded, LoadDirectoryError> {
     let text = std::fs::read_to_string(file).map_err(|error| LoadDirectoryError::Read {
         file: file.to_owned(),
         error,
@@ -265,43 +449,29 @@ pub async fn load_directory(
             file: file.to_owned(),
             error,
         })?;
-    let client = reqwest::Client::new();
-    let base = base_url.trim_end_matches('/');
-    let call = |method: reqwest::Method, path: String, body: Option<Value>| {
-        let request = client
-            .request(method, format!("{base}{path}"))
-            .bearer_auth(token);
-        let request = match body {
-            Some(body) => request.json(&body),
-            None => request,
-        };
-        async move {
-            let failed = |error| LoadDirectoryError::Request {
-                path: path.clone(),
-                error,
-            };
-            let response = request.send().await.map_err(failed)?;
-            let status = response.status();
-            let text = response.text().await.map_err(failed)?;
-            // An answer that is not JSON (a proxy's error page) is kept as text for the message.
-            let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-            Ok::<_, LoadDirectoryError>((status, body))
-        }
+    let mut api = Api {
+        client: reqwest::Client::new(),
+        base: base_url.trim_end_matches('/'),
+        token,
+        waits: RateLimitWaits::at_most(max_rate_limit_wait),
     };
     let mut summary = Vec::new();
     for company in &directory.companies {
         let slug = &company.slug;
-        let (status, _) = call(reqwest::Method::GET, format!("/v1/companies/{slug}"), None).await?;
+        let (status, _) = api
+            .call(reqwest::Method::GET, format!("/v1/companies/{slug}"), None)
+            .await?;
         if status == reqwest::StatusCode::NOT_FOUND {
             let body = json!({ "slug": slug, "name_en": company.name_en, "name_ar": company.name_ar, "timezone": company.timezone });
             expect_success(
-                call(reqwest::Method::POST, "/v1/companies".into(), Some(body)).await?,
+                api.call(reqwest::Method::POST, "/v1/companies".into(), Some(body))
+                    .await?,
                 slug,
             )?;
         } else {
             let body = json!({ "name_en": company.name_en, "name_ar": company.name_ar, "timezone": company.timezone });
             expect_success(
-                call(
+                api.call(
                     reqwest::Method::PATCH,
                     format!("/v1/companies/{slug}"),
                     Some(body),
@@ -313,7 +483,7 @@ pub async fn load_directory(
         for name in &company.fingerprint_report_names {
             let body = json!({ "name": name });
             expect_success(
-                call(
+                api.call(
                     reqwest::Method::POST,
                     format!("/v1/companies/{slug}/report-names"),
                     Some(body),
@@ -343,7 +513,7 @@ pub async fn load_directory(
                 .collect(),
         );
         expect_success(
-            call(
+            api.call(
                 reqwest::Method::PUT,
                 format!("/v1/companies/{slug}/bayzat-config"),
                 Some(config),
@@ -357,12 +527,13 @@ pub async fn load_directory(
             .filter(|e| &e.company == slug)
             .map(|e| json!({ "employee_id": e.employee_id, "name": e.name, "bayzat_emp_id": e.bayzat_emp_id, "active": e.active }))
             .collect();
-        let (status, body) = call(
-            reqwest::Method::PUT,
-            format!("/v1/companies/{slug}/employees"),
-            Some(json!({ "employees": employees })),
-        )
-        .await?;
+        let (status, body) = api
+            .call(
+                reqwest::Method::PUT,
+                format!("/v1/companies/{slug}/employees"),
+                Some(json!({ "employees": employees })),
+            )
+            .await?;
         expect_success((status, body.clone()), slug)?;
         summary.push(format!(
             "{slug}: {} report names, {} employees ({})",
@@ -371,7 +542,10 @@ pub async fn load_directory(
             body
         ));
     }
-    Ok(summary.join("\n"))
+    Ok(Loaded {
+        companies: summary,
+        rate_limited: api.waits,
+    })
 }
 
 fn expect_success(

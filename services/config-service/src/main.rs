@@ -64,6 +64,10 @@ enum Command {
         /// Set every company's Bayzat api_url to this (e.g. the simulator's).
         #[arg(long)]
         api_url: Option<String>,
+        /// Seconds to wait in all, at most, on the API's rate limit: a request answered 429 is
+        /// sent again once the wait the answer names has passed.
+        #[arg(long, default_value_t = cli::DEFAULT_MAX_RATE_LIMIT_WAIT.as_secs())]
+        max_rate_limit_wait: u64,
     },
 }
 
@@ -148,20 +152,35 @@ async fn main() -> ExitCode {
                 Err(error) => fail(error),
             }
         }
-        Command::LoadDirectory { file, url, api_url } => {
+        Command::LoadDirectory {
+            file,
+            url,
+            api_url,
+            max_rate_limit_wait,
+        } => {
+            let max_rate_limit_wait = Duration::from_secs(max_rate_limit_wait);
+            // The token outlives the longest wait on the rate limit.
             let token = match cli::mint_token(
                 &env,
                 "load-directory",
                 auth::Role::Admin,
                 None,
-                Duration::from_secs(600),
+                Duration::from_secs(600) + max_rate_limit_wait,
             ) {
                 Ok(token) => token,
                 Err(error) => return fail(error),
             };
-            match cli::load_directory(&url, &token, &file, api_url.as_deref()).await {
-                Ok(summary) => {
-                    println!("{summary}");
+            match cli::load_directory_waiting(
+                &url,
+                &token,
+                &file,
+                api_url.as_deref(),
+                max_rate_limit_wait,
+            )
+            .await
+            {
+                Ok(loaded) => {
+                    println!("{loaded}");
                     ExitCode::SUCCESS
                 }
                 Err(error) => fail(error),

@@ -23,6 +23,13 @@ async fn slow_service() -> (service_kit::RunningService, String, TestEnv) {
     (service, base, env)
 }
 
+/// The most requests one allowance of ten and one a second can accept over `elapsed`: the burst,
+/// and one for each second begun. Counting the seconds the requests took keeps the bounds right
+/// on a machine slow enough to spread them out.
+fn most_accepted_in(elapsed: std::time::Duration) -> usize {
+    10 + elapsed.as_secs() as usize + 1
+}
+
 /// "bearer" in every mix of cases, and with spaces around and inside.
 fn header_variants(token: &str) -> Vec<String> {
     let mut variants = Vec::new();
@@ -55,6 +62,7 @@ async fn one_user_is_limited_however_the_authorization_header_is_written() {
         chrono::Duration::minutes(10),
     ));
     let mut statuses = Vec::new();
+    let started = std::time::Instant::now();
     for header in header_variants(&token).into_iter().take(40) {
         let response = client
             .get(format!("{base}/v1/companies"))
@@ -70,12 +78,16 @@ async fn one_user_is_limited_however_the_authorization_header_is_written() {
         .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
         .count();
     assert_eq!(ok + limited, statuses.len(), "{statuses:?}");
-    // Ten in the burst, and at most a few more for the seconds the loop took.
-    assert!(ok <= 15, "{ok} accepted: {statuses:?}");
-    assert!(limited >= 25, "{statuses:?}");
+    // Ten in the burst, and at most one more for each second the loop took.
+    let most = most_accepted_in(started.elapsed());
+    assert!(ok <= most, "{ok} accepted, at most {most}: {statuses:?}");
+    assert!(limited >= 1, "{statuses:?}");
 
-    // Fresh tokens for the same user share the allowance.
-    for minutes in 20..25 {
+    // Fresh tokens for the same user share the allowance, which the loop above used up: an
+    // allowance of their own would accept a burst of ten.
+    let started = std::time::Instant::now();
+    let mut fresh_accepted = 0;
+    for minutes in 20..32 {
         let fresh = keys.mint(&Claims::new(
             "flooder",
             Role::Viewer,
@@ -87,8 +99,17 @@ async fn one_user_is_limited_however_the_authorization_header_is_written() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        match response.status() {
+            StatusCode::OK => fresh_accepted += 1,
+            status => assert_eq!(status, StatusCode::TOO_MANY_REQUESTS),
+        }
     }
+    let refilled = started.elapsed().as_secs() as usize + 1;
+    assert!(
+        fresh_accepted <= refilled.min(9),
+        "{fresh_accepted} of 12 accepted with fresh tokens in {:?}",
+        started.elapsed()
+    );
 
     // Another user is not affected.
     let other = keys.mint(&Claims::new(
@@ -111,6 +132,7 @@ async fn invalid_tokens_are_limited_per_address() {
     let (service, base, _env) = slow_service().await;
     let client = reqwest::Client::new();
     let mut statuses = Vec::new();
+    let started = std::time::Instant::now();
     for i in 0..30 {
         let response = client
             .get(format!("{base}/v1/companies"))
@@ -120,12 +142,13 @@ async fn invalid_tokens_are_limited_per_address() {
             .unwrap();
         statuses.push(response.status().as_u16());
     }
+    let most = most_accepted_in(started.elapsed());
     assert!(
-        statuses.iter().filter(|s| **s == 401).count() <= 15,
-        "{statuses:?}"
+        statuses.iter().filter(|s| **s == 401).count() <= most,
+        "at most {most} answered: {statuses:?}"
     );
     assert!(
-        statuses.iter().filter(|s| **s == 429).count() >= 15,
+        statuses.iter().filter(|s| **s == 429).count() >= 30 - most,
         "{statuses:?}"
     );
     service.stop().await;

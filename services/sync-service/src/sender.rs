@@ -24,6 +24,34 @@ use crate::store::leases::Fence;
 use crate::store::requests::{self, NewRequest};
 use crate::store::{companies, leases, status, Conn};
 
+/// The sender's database connection: checked out for each step and given back to the pool before
+/// every wait (the key's pace, a pause holding the lease, the Bayzat call). A sender thus holds a
+/// connection only while it reads or writes, and a replica sends for many more companies at once
+/// than its pool has connections.
+struct Db {
+    pool: db::Pool,
+    conn: Option<db::PooledConnection>,
+}
+
+impl Db {
+    fn new(pool: db::Pool) -> Self {
+        Self { pool, conn: None }
+    }
+
+    async fn get(&mut self) -> Result<&mut Conn, db::DbError> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => db::connection(&self.pool).await?,
+        };
+        Ok(&mut **self.conn.insert(conn))
+    }
+
+    /// Gives the connection back to the pool (the next step checks one out again).
+    fn release(&mut self) {
+        self.conn = None;
+    }
+}
+
 /// Due deliveries read per round; a request takes at most 20 of them.
 const DUE_WINDOW: i64 = 1000;
 /// Pause after a drain failed (database away) before the sender may be woken again.
@@ -101,8 +129,8 @@ impl Sender {
     async fn drain(&mut self) -> Result<(), DrainError> {
         let shared = self.shared.clone();
         let company_id = self.company_id;
-        let mut conn = db::connection(&shared.pool).await?;
-        let Some(sync_state) = companies::find(&mut conn, company_id).await? else {
+        let mut conn = Db::new(shared.pool.clone());
+        let Some(sync_state) = companies::find(conn.get().await?, company_id).await? else {
             return Ok(());
         };
         self.follow_config(&sync_state).await;
@@ -111,7 +139,7 @@ impl Sender {
         }
         let now = self.now();
         let Some(lease) = leases::acquire(
-            &mut conn,
+            conn.get().await?,
             company_id,
             &shared.replica_id,
             now,
@@ -152,7 +180,7 @@ impl Sender {
             Ok(Flow::Stop)
         };
         leases::release(
-            &mut conn,
+            conn.get().await?,
             company_id,
             &shared.replica_id,
             lease.epoch,
@@ -165,10 +193,12 @@ impl Sender {
 
     /// Moves the company's deliveries left `sending` back to `pending`, while this sender holds
     /// the lease. False when it lost the lease (nothing written).
-    async fn unsend(&self, conn: &mut Conn, fence: &Fence) -> Result<bool, DrainError> {
+    async fn unsend(&self, conn: &mut Db, fence: &Fence) -> Result<bool, DrainError> {
         let company_id = self.company_id;
         let now = self.now();
         let held = conn
+            .get()
+            .await?
             .transaction::<_, diesel::result::Error, _>(async |conn| {
                 if !leases::hold(conn, fence).await? {
                     return Ok(false);
@@ -203,7 +233,7 @@ impl Sender {
         }
     }
 
-    async fn send_due(&mut self, conn: &mut Conn, fence: &Fence) -> Result<Flow, DrainError> {
+    async fn send_due(&mut self, conn: &mut Db, fence: &Fence) -> Result<Flow, DrainError> {
         loop {
             if self.shared.is_stopping() {
                 return Ok(Flow::Stop);
@@ -217,10 +247,12 @@ impl Sender {
             }
             let now = self.now();
             self.unknown.forget_expired(now);
-            let due = deliveries::load_due(conn, self.company_id, now, DUE_WINDOW).await?;
+            let due =
+                deliveries::load_due(conn.get().await?, self.company_id, now, DUE_WINDOW).await?;
             // Read after the due deliveries: a batch retry that made them due has bumped the
             // version by then, so its punches are never rejected again from stale memory.
-            let Some(sync_state) = companies::find(conn, self.company_id).await? else {
+            let Some(sync_state) = companies::find(conn.get().await?, self.company_id).await?
+            else {
                 return Ok(Flow::Continue);
             };
             self.follow_config(&sync_state).await;
@@ -249,7 +281,7 @@ impl Sender {
     /// the lease was lost.
     async fn reject(
         &self,
-        conn: &mut Conn,
+        conn: &mut Db,
         fence: &Fence,
         rejected: &[Rejection],
     ) -> Result<bool, DrainError> {
@@ -275,7 +307,7 @@ impl Sender {
     /// the company and its other deliveries that would go now; on a 429 records the wait.
     async fn apply(
         &self,
-        conn: &mut Conn,
+        conn: &mut Db,
         fence: &Fence,
         updates: &[Update],
         request: Option<NewRequest>,
@@ -284,6 +316,8 @@ impl Sender {
         let company_id = self.company_id;
         let now = self.now();
         let written = conn
+            .get()
+            .await?
             .transaction::<_, diesel::result::Error, _>(async |conn| {
                 if !leases::hold(conn, fence).await? {
                     return Ok(false);
@@ -332,7 +366,7 @@ impl Sender {
     /// cancelled some meanwhile); None when the lease was lost.
     async fn mark(
         &self,
-        conn: &mut Conn,
+        conn: &mut Db,
         fence: &Fence,
         request: Vec<Delivery>,
     ) -> Result<Option<Vec<Delivery>>, DrainError> {
@@ -340,6 +374,8 @@ impl Sender {
         let now = self.now();
         let ids: Vec<i64> = request.iter().map(|d| d.punch_id.0).collect();
         let marked = conn
+            .get()
+            .await?
             .transaction::<_, diesel::result::Error, _>(async |conn| {
                 if !leases::hold(conn, fence).await? {
                     return Ok(None);
@@ -367,7 +403,7 @@ impl Sender {
     /// stands alone; a 429 resends the same request after the wait it asks for.
     async fn send_request(
         &mut self,
-        conn: &mut Conn,
+        conn: &mut Db,
         fence: &Fence,
         first: Vec<Delivery>,
     ) -> Result<Flow, DrainError> {
@@ -422,7 +458,7 @@ impl Sender {
     /// service stops.
     async fn wait_holding_lease(
         &self,
-        conn: &mut Conn,
+        conn: &mut Db,
         fence: &Fence,
         until: DateTime<Utc>,
     ) -> Result<bool, DrainError> {
@@ -436,12 +472,13 @@ impl Sender {
             if left.is_zero() {
                 return Ok(true);
             }
+            conn.release();
             tokio::select! {
                 () = tokio::time::sleep(left.min(step)) => {}
                 () = shared.stopped() => return Ok(false),
             }
             let renewed = leases::renew(
-                conn,
+                conn.get().await?,
                 self.company_id,
                 &fence.holder,
                 fence.epoch,
@@ -461,12 +498,13 @@ impl Sender {
 
     async fn send_once(
         &mut self,
-        conn: &mut Conn,
+        conn: &mut Db,
         fence: &Fence,
         request: &[Delivery],
     ) -> Result<Sent, DrainError> {
         let shared = self.shared.clone();
         let company_id = self.company_id;
+        conn.release();
         self.limiter.until_ready().await;
         if !self.may_send(conn, fence).await? {
             return Ok(Sent::Stop);
@@ -497,6 +535,7 @@ impl Sender {
         // The limiter paces the turns; the key lookup between a turn and the send takes varying
         // time, which must not bring two sends closer than the interval.
         if let Some(last) = self.last_sent {
+            conn.release();
             tokio::time::sleep_until(last + shared.bayzat_settings.interval()).await;
         }
         if !self.may_send(conn, fence).await? {
@@ -507,7 +546,7 @@ impl Sender {
         // its answer end while the lease still holds.
         let started_at = self.now();
         if !leases::record_start(
-            conn,
+            conn.get().await?,
             company_id,
             &fence.holder,
             fence.epoch,
@@ -520,6 +559,7 @@ impl Sender {
             return Ok(Sent::Stop);
         }
         self.last_sent = Some(tokio::time::Instant::now());
+        conn.release();
         // Not cut short when the service stops: the answer is awaited and written.
         let outcome = shared
             .bayzat
@@ -622,7 +662,7 @@ impl Sender {
 
     /// Whether the next call may start: not while the service stops or the broker is away. When
     /// not, the deliveries marked for it go back to `pending`, so none stays `sending`.
-    async fn may_send(&self, conn: &mut Conn, fence: &Fence) -> Result<bool, DrainError> {
+    async fn may_send(&self, conn: &mut Db, fence: &Fence) -> Result<bool, DrainError> {
         let company_id = self.company_id;
         let why = if self.shared.is_stopping() {
             "the service stops"

@@ -75,7 +75,7 @@ impl App {
             internal_base: internal_base(&started),
             service: Some(started.service),
             env,
-            client: reqwest::Client::new(),
+            client: test_support::client(),
             keys: keys(),
             master_keys: master_keys.to_owned(),
         }

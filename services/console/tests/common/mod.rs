@@ -144,7 +144,7 @@ impl Stack {
             config,
             sim,
             keys,
-            client: reqwest::Client::builder()
+            client: test_support::client_builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),

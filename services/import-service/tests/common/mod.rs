@@ -87,7 +87,7 @@ impl Stack {
             broker,
             env,
             storage,
-            client: reqwest::Client::new(),
+            client: test_support::client(),
             keys,
             config_base,
             amqp_proxy,

@@ -86,7 +86,7 @@ impl Stack {
             publisher: Publisher::new(broker.clone()),
             broker,
             keys,
-            client: reqwest::Client::new(),
+            client: test_support::client(),
             clock: Clock::system(),
             bayzat,
             witnesses: AtomicI64::new(0),
@@ -235,7 +235,7 @@ impl Stack {
             n: i64,
         }
         wait_for(
-            Duration::from_secs(20),
+            Duration::from_secs(60),
             "sync-service takes in every configuration change",
             || async {
                 let left: Left = diesel::sql_query(
