@@ -14,10 +14,11 @@ import statistics
 import sys
 import time
 import urllib.request
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
 import bridge_http  # noqa: E402
+from sync_scale_stats import epoch  # noqa: E402
 
 sim, imports, token, directory_file = sys.argv[1:5]
 rounds, rows = int(sys.argv[5]), int(sys.argv[6])
@@ -33,10 +34,6 @@ days_per_round = -(-rows // len(employees))
 def ledger():
     with urllib.request.urlopen(f"{sim}/__admin/keys/{key}/ledger", timeout=30) as response:
         return json.load(response)
-
-
-def epoch(rfc3339):
-    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
 
 
 def wait_for(what, timeout_s, check):

@@ -21,6 +21,8 @@ import time
 import urllib.request
 from datetime import datetime
 
+from sync_stats import bench_keys, wait
+
 
 def get(url, token=None):
     request = urllib.request.Request(url)
@@ -28,29 +30,6 @@ def get(url, token=None):
         request.add_header("Authorization", f"Bearer {token}")
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
-
-
-def bench_keys(sim):
-    keys = get(f"{sim}/__admin/stats")["keys"]
-    return {k: v for k, v in keys.items() if k.startswith("bz_bench_")}
-
-
-def wait(sim, total, timeout):
-    deadline = time.monotonic() + timeout
-    last_print = 0.0
-    while time.monotonic() < deadline:
-        keys = bench_keys(sim)
-        accepted = sum(k["accepted_records"] for k in keys.values())
-        if time.monotonic() - last_print > 10:
-            started = sum(1 for k in keys.values() if k["requests"] > 0)
-            print(f"bench-sync-scale:   {accepted}/{total} delivered, {started}/{len(keys)} keys started",
-                  file=sys.stderr)
-            last_print = time.monotonic()
-        if accepted >= total:
-            return 0
-        time.sleep(0.05)
-    print(f"bench-sync-scale: not all delivered within {timeout} s", file=sys.stderr)
-    return 1
 
 
 def epoch(rfc3339):
@@ -110,7 +89,7 @@ def proc(pids):
 if __name__ == "__main__":
     command = sys.argv[1]
     if command == "wait":
-        sys.exit(wait(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
+        sys.exit(wait(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), bench="bench-sync-scale"))
     if command == "starts":
         sys.exit(starts(sys.argv[2], float(sys.argv[3])))
     if command == "lag":

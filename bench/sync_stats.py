@@ -19,18 +19,22 @@ def bench_keys(sim):
     return {k: v for k, v in keys.items() if k.startswith("bz_bench_")}
 
 
-def wait(sim, total, timeout):
+def wait(sim, total, timeout, bench="bench-sync"):
+    """Waits until the bench keys accepted `total` records, telling the progress every 10 s."""
     deadline = time.monotonic() + timeout
     last_print = 0.0
     while time.monotonic() < deadline:
-        accepted = sum(k["accepted_records"] for k in bench_keys(sim).values())
+        keys = bench_keys(sim)
+        accepted = sum(k["accepted_records"] for k in keys.values())
         if time.monotonic() - last_print > 10:
-            print(f"bench-sync:   {accepted}/{total} delivered", file=sys.stderr)
+            started = sum(1 for k in keys.values() if k["requests"] > 0)
+            print(f"{bench}:   {accepted}/{total} delivered, {started}/{len(keys)} keys started",
+                  file=sys.stderr)
             last_print = time.monotonic()
         if accepted >= total:
             return 0
         time.sleep(0.05)
-    print(f"bench-sync: not all delivered within {timeout} s", file=sys.stderr)
+    print(f"{bench}: not all delivered within {timeout} s", file=sys.stderr)
     return 1
 
 
