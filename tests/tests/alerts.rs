@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value as Json};
 use test_support::wait_for;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
@@ -117,63 +117,26 @@ fn alertmanager_binary() -> PathBuf {
 
 /// The IT portal's alert endpoint: keeps the JSON body of every POST and answers 200.
 struct Portal {
-    url: String,
-    bodies: Arc<Mutex<Vec<Json>>>,
-    acceptor: tokio::task::JoinHandle<()>,
+    listener: test_support::RecordingListener,
 }
 
 impl Portal {
     async fn start() -> Self {
-        let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/api/alerts", socket.local_addr().unwrap());
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let keep = bodies.clone();
-        let acceptor = tokio::spawn(async move {
-            while let Ok((stream, _)) = socket.accept().await {
-                let keep = keep.clone();
-                tokio::spawn(async move {
-                    let mut stream = BufReader::new(stream);
-                    let mut length = 0;
-                    loop {
-                        let mut line = String::new();
-                        if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let line = line.trim_end().to_ascii_lowercase();
-                        if line.is_empty() {
-                            break;
-                        }
-                        if let Some(value) = line.strip_prefix("content-length:") {
-                            length = value.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    if stream.read_exact(&mut body).await.is_err() {
-                        return;
-                    }
-                    if let Ok(json) = serde_json::from_slice(&body) {
-                        lock(&keep).push(json);
-                    }
-                    let _ = stream
-                        .get_mut()
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                        )
-                        .await;
-                });
-            }
-        });
         Self {
-            url,
-            bodies,
-            acceptor,
+            listener: test_support::RecordingListener::answering("200 OK", "/api/alerts").await,
         }
+    }
+
+    fn url(&self) -> &str {
+        &self.listener.url
     }
 
     /// Every alert posted so far, with the status and receiver of its notification.
     fn alerts(&self) -> Vec<Json> {
-        lock(&self.bodies)
+        self.listener
+            .bodies()
             .iter()
+            .filter_map(|body| serde_json::from_slice::<Json>(body).ok())
             .flat_map(|body| {
                 body["alerts"]
                     .as_array()
@@ -193,12 +156,6 @@ impl Portal {
         self.alerts().iter().any(|alert| {
             alert["labels"]["alertname"] == alertname && alert["labels"]["company"] == company
         })
-    }
-}
-
-impl Drop for Portal {
-    fn drop(&mut self) {
-        self.acceptor.abort();
     }
 }
 
@@ -523,7 +480,7 @@ async fn alertmanager_mails_the_it_team_and_posts_to_the_it_portal() {
         "alertmanager.yml posts to the IT portal"
     );
     for webhook in webhooks {
-        webhook["url"] = portal.url.clone().into();
+        webhook["url"] = portal.url().into();
     }
     let alertmanager = Alertmanager::start(&config, dir).await;
 

@@ -6,39 +6,48 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
-/// A plain HTTP listener on a random loopback port standing in for a host that must never
-/// receive a key: it keeps every request it is sent, whole, and answers each with 401.
+/// A plain HTTP listener on a random loopback port that keeps every request it is sent, whole,
+/// and answers each the same way. [`RecordingListener::start`] stands in for a host that must never
+/// receive a key.
 pub struct RecordingListener {
-    /// Its attendance URL, as a company's api_url would name it.
+    /// Its URL: the attendance URL, as a company's api_url would name it, for
+    /// [`RecordingListener::start`].
     pub url: String,
     requests: Arc<Mutex<Vec<Vec<u8>>>>,
     acceptor: JoinHandle<()>,
 }
 
 impl RecordingListener {
+    /// Answers every request 401, at `/attendance`.
     pub async fn start() -> Self {
+        Self::answering("401 Unauthorized", "/attendance").await
+    }
+
+    /// Answers every request with `status` (e.g. "200 OK") and no body; `url` names `path`.
+    pub async fn answering(status: &str, path: &str) -> Self {
         let socket = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a listener");
         let url = format!(
-            "http://{}/attendance",
+            "http://{}{path}",
             socket.local_addr().expect("the listener's address")
         );
+        let answer: Arc<[u8]> =
+            format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .into_bytes()
+                .into();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let keep = requests.clone();
         let acceptor = tokio::spawn(async move {
             while let Ok((mut stream, _)) = socket.accept().await {
                 let keep = keep.clone();
+                let answer = answer.clone();
                 tokio::spawn(async move {
                     let request = read_request(&mut stream).await;
                     if !request.is_empty() {
                         lock(&keep).push(request);
                     }
-                    let _ = stream
-                        .write_all(
-                            b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                        )
-                        .await;
+                    let _ = stream.write_all(&answer).await;
                 });
             }
         });
@@ -54,6 +63,17 @@ impl RecordingListener {
         lock(&self.requests)
             .iter()
             .map(|request| String::from_utf8_lossy(request).into_owned())
+            .collect()
+    }
+
+    /// The body of every request received so far (what follows its head).
+    pub fn bodies(&self) -> Vec<Vec<u8>> {
+        lock(&self.requests)
+            .iter()
+            .map(|request| {
+                let head = request.windows(4).position(|w| w == b"\r\n\r\n");
+                head.map_or_else(Vec::new, |end| request[end + 4..].to_vec())
+            })
             .collect()
     }
 
