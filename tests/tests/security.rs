@@ -258,6 +258,27 @@ async fn every_route_answers_tokens_limited_to_one_company_as_the_table_says() {
     )
     .await;
 
+    // A clock of advline's and one of clarastars', registered by an admin.
+    let register_clock = |serial: &'static str, company: &'static str| {
+        let admin = admin.clone();
+        let system = &system;
+        async move {
+            let body = Body::Json(json!({ "serial_number": serial, "companies": [company] }));
+            let reply = call(
+                system,
+                Service::Import,
+                &Method::POST,
+                "/v1/clocks",
+                &admin,
+                &body,
+            )
+            .await;
+            assert_eq!(reply.status, 201, "{serial}: {reply}");
+            reply.body["id"].as_i64().expect("a clock id")
+        }
+    };
+    let advline_clock = register_clock("SEC-ADVLINE", "advline").await;
+    let clara_clock = register_clock("SEC-CLARA", "clarastars").await;
     let viewer = token("clara-viewer", Role::Viewer, Some(&["clarastars"]));
     let operator = token("clara-operator", Role::Operator, Some(&["clarastars"]));
     use Want::{Allowed, Answer, Filtered, Status};
@@ -301,6 +322,14 @@ async fn every_route_answers_tokens_limited_to_one_company_as_the_table_says() {
         probes
     };
 
+    let clocks_listed = move |reply: &Reply| {
+        let ids = ids_of(reply, "id");
+        if ids == [clara_clock] {
+            Ok(())
+        } else {
+            Err(format!("wanted clarastars' clock only: {ids:?}"))
+        }
+    };
     let imports_listed = move |reply: &Reply| {
         let ids = ids_of(reply, "id");
         if ids.contains(&advline_import) {
@@ -673,6 +702,85 @@ async fn every_route_answers_tokens_limited_to_one_company_as_the_table_says() {
                     missing(),
                 ),
                 probe(format!("/v1/imports/{mixed_import}/cancel"), role(), role()),
+            ],
+        ),
+        route(
+            Service::Import,
+            Method::GET,
+            "/v1/clocks",
+            vec![probe(
+                "/v1/clocks",
+                Filtered(Box::new(clocks_listed)),
+                Filtered(Box::new(clocks_listed)),
+            )],
+        ),
+        route(
+            Service::Import,
+            Method::POST,
+            "/v1/clocks",
+            vec![probe_with(
+                "/v1/clocks",
+                Body::Json(json!({ "serial_number": "SEC-NEW", "companies": ["clarastars"] })),
+                role(),
+                role(),
+            )],
+        ),
+        route(
+            Service::Import,
+            Method::PATCH,
+            "/v1/clocks/{id}",
+            vec![
+                probe_with(
+                    format!("/v1/clocks/{advline_clock}"),
+                    Body::Json(json!({ "time_zone": "Asia/Dubai" })),
+                    role(),
+                    role(),
+                ),
+                probe_with(
+                    format!("/v1/clocks/{clara_clock}"),
+                    Body::Json(json!({ "time_zone": "Asia/Dubai" })),
+                    role(),
+                    role(),
+                ),
+            ],
+        ),
+        route(
+            Service::Import,
+            Method::POST,
+            "/v1/clocks/{id}/approve",
+            vec![
+                probe(
+                    format!("/v1/clocks/{advline_clock}/approve"),
+                    role(),
+                    role(),
+                ),
+                probe(format!("/v1/clocks/{clara_clock}/approve"), role(), role()),
+            ],
+        ),
+        route(
+            Service::Import,
+            Method::POST,
+            "/v1/clocks/{id}/disable",
+            vec![
+                probe(
+                    format!("/v1/clocks/{advline_clock}/disable"),
+                    role(),
+                    role(),
+                ),
+                probe(format!("/v1/clocks/{clara_clock}/disable"), role(), role()),
+            ],
+        ),
+        route(
+            Service::Import,
+            Method::GET,
+            "/v1/clocks/{id}/punches",
+            vec![
+                hidden(format!("/v1/clocks/{advline_clock}/punches")),
+                probe(
+                    format!("/v1/clocks/{clara_clock}/punches"),
+                    Allowed,
+                    Allowed,
+                ),
             ],
         ),
         // sync-service

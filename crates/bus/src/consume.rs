@@ -3,6 +3,10 @@
 //! A handler returns a [`HandlerDecision`] (acknowledge, retry or dead-letter); the message is
 //! acknowledged only after the handler finished (and so after its database transaction committed). A consumer survives reconnects: it re-opens
 //! its channel, re-declares its queue and consumes again.
+//!
+//! A batch consumer ([`spawn_batch_consumer`]) hands its handler the messages that are waiting,
+//! so a busy queue costs one transaction and one acknowledgement per batch rather than per
+//! message; its handler answers a [`BatchDecision`].
 
 use std::future::Future;
 use std::sync::Arc;
@@ -210,6 +214,244 @@ where
         }
     }
     Ok(())
+}
+
+/// How many messages a batch consumer handles together, and how long it waits for more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// The most messages in one batch (at least one). The consumer's prefetch is twice this, so
+    /// the next batch arrives while one is handled.
+    pub max_messages: u16,
+    /// After the first message of a batch, how long to wait for more before handling those that
+    /// came. Messages already received are taken at once whatever this is.
+    pub linger: Duration,
+}
+
+/// What a batch handler decided about its messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchDecision {
+    /// Handled (or already handled before), all together: every message is acknowledged, except
+    /// those named here by their index in the batch, which can never be handled and are
+    /// dead-lettered one by one with their reason.
+    Done { poison: Vec<(usize, String)> },
+    /// A passing failure (the database is away): the whole batch is handled again, nothing of it
+    /// acknowledged, as [`HandlerDecision::Retry`] does for one message.
+    Retry(String),
+}
+
+impl BatchDecision {
+    /// Every message handled.
+    pub fn done() -> Self {
+        BatchDecision::Done { poison: Vec::new() }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            BatchDecision::Done { poison } if poison.is_empty() => "done",
+            BatchDecision::Done { .. } => "done_with_poison",
+            BatchDecision::Retry(_) => "retry",
+        }
+    }
+}
+
+/// Consumes `queue` (declaring it first) in batches until the handle is dropped: the handler
+/// gets the messages that are there (up to `limits.max_messages`, waiting `limits.linger` at
+/// most for more after the first) and handles them together, typically in one database
+/// transaction. They are then acknowledged together (one multiple acknowledgement), after the
+/// poison ones were dead-lettered on their own; a batch to be retried is handled again as a
+/// whole, in place for a while, then handed back to the queue.
+pub fn spawn_batch_consumer<H, F>(
+    broker: &Broker,
+    queue: QueueSpec,
+    limits: BatchLimits,
+    handler: H,
+) -> ConsumerHandle
+where
+    H: Fn(Vec<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = BatchDecision> + Send,
+{
+    let broker = broker.clone();
+    let handler = Arc::new(handler);
+    let limits = BatchLimits {
+        max_messages: limits.max_messages.max(1),
+        ..limits
+    };
+    let task = tokio::spawn(async move {
+        loop {
+            if let Err(error) =
+                consume_batches_until_disconnected(&broker, &queue, limits, &*handler).await
+            {
+                tracing::warn!(queue = %queue.name, %error, "consumer interrupted; resuming after reconnect");
+            }
+            tokio::time::sleep(RECONNECT_PAUSE).await;
+        }
+    });
+    ConsumerHandle { task }
+}
+
+async fn consume_batches_until_disconnected<H, F>(
+    broker: &Broker,
+    queue: &QueueSpec,
+    limits: BatchLimits,
+    handler: &H,
+) -> lapin::Result<()>
+where
+    H: Fn(Vec<Incoming>) -> F,
+    F: Future<Output = BatchDecision>,
+{
+    let connection = broker.connected().await;
+    let channel = connection.create_channel().await?;
+    channel
+        .basic_qos(
+            limits.max_messages.saturating_mul(2),
+            BasicQosOptions::default(),
+        )
+        .await?;
+    broker.topology().declare_queue(&channel, queue).await?;
+    let mut deliveries = channel
+        .basic_consume(
+            queue.name.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    tracing::info!(queue = %queue.name, "consuming in batches");
+    let max = usize::from(limits.max_messages);
+    loop {
+        let next = tokio::select! {
+            next = deliveries.next() => next,
+            () = connection_replaced(broker, &connection) => {
+                tracing::warn!(queue = %queue.name, "the broker connection was lost; consuming again");
+                return Ok(());
+            }
+        };
+        let Some(first) = next else {
+            break;
+        };
+        let mut batch = vec![first?];
+        // What has already arrived is taken at once (a timeout polls its future before its
+        // deadline); then whatever comes within the linger.
+        let deadline = tokio::time::Instant::now() + limits.linger;
+        let mut ended = false;
+        while batch.len() < max {
+            match tokio::time::timeout_at(deadline, deliveries.next()).await {
+                Ok(Some(delivery)) => batch.push(delivery?),
+                Ok(None) => {
+                    ended = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        settle_batch(broker, queue, &channel, handler, &batch).await?;
+        if ended {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Handles a batch (again while it should be retried in place), then acknowledges, dead-letters
+/// or hands back its messages.
+async fn settle_batch<H, F>(
+    broker: &Broker,
+    queue: &QueueSpec,
+    channel: &lapin::Channel,
+    handler: &H,
+    batch: &[Delivery],
+) -> lapin::Result<()>
+where
+    H: Fn(Vec<Incoming>) -> F,
+    F: Future<Output = BatchDecision>,
+{
+    let messages: Vec<Incoming> = batch.iter().map(incoming).collect();
+    let first_attempt = Instant::now();
+    let mut decision = handle_batch(queue, handler, &messages).await;
+    while let BatchDecision::Retry(reason) = &decision {
+        if first_attempt.elapsed() >= RETRY_IN_PLACE_FOR || !channel.status().connected() {
+            break;
+        }
+        tracing::warn!(queue = %queue.name, %reason, messages = batch.len(), "batch will be retried");
+        tokio::time::sleep(RETRY_PAUSE).await;
+        decision = handle_batch(queue, handler, &messages).await;
+    }
+    let Some(last) = batch.last() else {
+        return Ok(());
+    };
+    match decision {
+        BatchDecision::Done { poison } => {
+            let mut dead = vec![false; batch.len()];
+            for (index, reason) in poison {
+                let Some(delivery) = batch.get(index).filter(|_| !dead[index]) else {
+                    tracing::warn!(queue = %queue.name, index, "a batch handler named poison no message of its batch");
+                    continue;
+                };
+                tracing::error!(queue = %queue.name, %reason, "dead-lettering message");
+                dead_letter(broker, queue, delivery, &reason).await?;
+                dead[index] = true;
+            }
+            // Delivery tags grow along the batch, and everything received before it was settled:
+            // acknowledging the last message still outstanding acknowledges the batch's rest.
+            if let Some(index) = dead.iter().rposition(|dead| !dead) {
+                batch[index].ack(BasicAckOptions { multiple: true }).await?;
+            }
+        }
+        BatchDecision::Retry(reason) => {
+            tracing::warn!(queue = %queue.name, %reason, messages = batch.len(), "batch handed back to its queue");
+            last.nack(BasicNackOptions {
+                multiple: true,
+                requeue: true,
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// One attempt at handling a batch, in a span of its own that follows from each message's span
+/// (a child of the span that wrote the message, as for one message at a time).
+async fn handle_batch<H, F>(queue: &QueueSpec, handler: &H, messages: &[Incoming]) -> BatchDecision
+where
+    H: Fn(Vec<Incoming>) -> F,
+    F: Future<Output = BatchDecision>,
+{
+    let span = tracing::info_span!(
+        "batch",
+        otel.name = format!("{} process", queue.name),
+        otel.kind = "consumer",
+        messaging.destination.name = %queue.name,
+        messaging.batch.message_count = messages.len(),
+        messaging.outcome = tracing::field::Empty,
+    );
+    let message_spans: Vec<tracing::Span> = messages
+        .iter()
+        .map(|incoming| {
+            let message_span = handling_span(queue, incoming);
+            span.follows_from(&message_span);
+            message_span
+        })
+        .collect();
+    let decision = handler(messages.to_vec()).instrument(span.clone()).await;
+    span.record("messaging.outcome", decision.name());
+    let mut outcomes = vec![
+        match &decision {
+            BatchDecision::Done { .. } => "done",
+            BatchDecision::Retry(_) => "retry",
+        };
+        messages.len()
+    ];
+    if let BatchDecision::Done { poison } = &decision {
+        for (index, _) in poison {
+            if let Some(outcome) = outcomes.get_mut(*index) {
+                *outcome = "poison";
+            }
+        }
+    }
+    for (message_span, outcome) in message_spans.iter().zip(outcomes) {
+        message_span.record("messaging.outcome", outcome);
+    }
+    decision
 }
 
 /// How often a consumer checks that the connection it consumes on is still the broker's.

@@ -10,7 +10,10 @@ mod publish;
 pub mod topology;
 
 pub use broker::Broker;
-pub use consume::{spawn_consumer, ConsumerHandle, HandlerDecision, Incoming};
+pub use consume::{
+    spawn_batch_consumer, spawn_consumer, BatchDecision, BatchLimits, ConsumerHandle,
+    HandlerDecision, Incoming,
+};
 pub use dead_letter::{replay, spawn_dead_letter_consumer, DeadLetter};
 pub use lapin;
 pub use publish::{Outgoing, PublishError, Publisher};

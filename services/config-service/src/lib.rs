@@ -8,6 +8,7 @@ pub mod employee_csv;
 pub mod errors;
 pub mod events;
 pub mod openapi;
+pub mod retention;
 pub mod schema;
 pub mod store;
 
@@ -95,8 +96,8 @@ pub struct Started {
     pub internal_addr: SocketAddr,
 }
 
-/// Migrates the schema, connects to the broker, starts the outbox relay and the consumers, and
-/// serves the REST API.
+/// Migrates the schema, connects to the broker, starts the outbox relay, the retention pass and
+/// the consumers, and serves the REST API.
 pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
     Ok(start_with_internal(settings).await?.service)
 }
@@ -109,12 +110,10 @@ pub async fn start_with_internal(settings: Settings) -> Result<Started, StartErr
     let foundation = Foundation::prepare(SERVICE, &settings.common, SCHEMA, MIGRATIONS).await?;
     let relay = RelayWaker::default();
     let publisher = Arc::new(bus::Publisher::new(foundation.broker.clone()));
-    let tasks = vec![outbox::spawn_relay(
-        foundation.pool.clone(),
-        publisher,
-        SCHEMA,
-        relay.clone(),
-    )];
+    let tasks = vec![
+        outbox::spawn_relay(foundation.pool.clone(), publisher, SCHEMA, relay.clone()),
+        retention::spawn(foundation.pool.clone(), Duration::from_secs(3600)),
+    ];
     let consumers = events::spawn_consumers(&foundation.broker, &foundation.pool);
     // Keys stored by earlier versions are bound to their companies before anything reads them.
     match db::connection(&foundation.pool).await {

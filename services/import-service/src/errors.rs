@@ -153,6 +153,9 @@ pub enum ActionError {
     Cancelled(&'static str),
     #[error("the import is not held; its valid rows were queued")]
     NotHeld,
+    /// The import holds the uploads of a clock an admin has not approved.
+    #[error("the import holds punches of clock {0}, which is not approved: approve the clock to release them")]
+    ClockNotApproved(String),
     /// Releasing: the transaction that queues the punches.
     #[error("releasing: {0}")]
     Release(TxError),
@@ -337,6 +340,9 @@ impl ApiError for ActionError {
         match self {
             ActionError::Cancelled(_) => Problem::conflict("import_cancelled", self.to_string()),
             ActionError::NotHeld => Problem::conflict("not_held", self.to_string()),
+            ActionError::ClockNotApproved(_) => {
+                Problem::conflict("clock_not_approved", self.to_string())
+            }
             ActionError::Release(error) => storage_problem(
                 error.failure(),
                 "release_failed",

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod api;
 pub mod batch;
+pub mod clocks;
 pub mod errors;
 pub mod events;
 pub mod metrics;
@@ -100,6 +101,14 @@ fn service_token(keys: &JwtKeys) -> String {
 /// Migrates the schema, connects to the broker, starts the outbox relay, the status consumer and
 /// the retention job, and serves the REST API.
 pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
+    start_with_clocks(settings, None).await
+}
+
+/// [`start`], and with `clock_listener` the terminal endpoints (`/iclock/…`) there and only there.
+pub async fn start_with_clocks(
+    settings: Settings,
+    clock_listener: Option<std::net::TcpListener>,
+) -> Result<RunningService, StartError> {
     std::fs::create_dir_all(&settings.storage_dir)?;
     settings.jwt.warn_if_development(SERVICE);
     let foundation = Foundation::prepare(SERVICE, &settings.common, SCHEMA, MIGRATIONS).await?;
@@ -142,16 +151,24 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         metrics: metrics::Metrics::register(foundation.ops.registry()),
     });
     let jwt = web::Data::new(settings.jwt.clone());
-    let http = HttpApi::new(
+    let mut http = HttpApi::new(
         settings.common.bind,
         foundation.ops.clone(),
         ApiRateLimit::per_second(settings.common.api_rate_limit_per_second)
             .identified_by(settings.jwt.caller_identity()),
         1024 * 1024,
     );
+    let terminals = clock_listener.is_some();
+    if let Some(listener) = clock_listener {
+        http = http.with_internal_listener(listener, clocks::push::PREFIX)?;
+    }
     let running = service_kit::serve(http, foundation.parts(tasks, consumers), move |config| {
         config.app_data(state.clone()).app_data(jwt.clone());
         api::configure(config);
+        clocks::admin::configure(config);
+        if terminals {
+            clocks::push::configure(config);
+        }
     })?;
     // An upload in progress at a stop is finished within the server's grace; one cut off is
     // failed then, its report kept.

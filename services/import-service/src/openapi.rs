@@ -5,14 +5,15 @@ use service_kit::{BadInput, BearerAuth, Refusals};
 use utoipa::OpenApi;
 
 use crate::api::*;
+use crate::clocks::admin::*;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "import-service", description = "Fingerprint reports in: validated rows, de-duplicated punches, delivery progress."),
-    paths(upload, list_imports, get_import, list_rows, export_rows, export_rows_xlsx, reprocess, release, cancel),
+    info(title = "import-service", description = "Fingerprint reports and pushing clocks in: validated rows, de-duplicated punches, delivery progress."),
+    paths(upload, list_imports, get_import, list_rows, export_rows, export_rows_xlsx, reprocess, release, cancel, list_clocks, register_clock, update_clock, approve_clock, disable_clock, clock_punches),
     components(schemas(DateOrderChoice, ImportStatus, RowOutcome, RowDeliveryState)),
     modifiers(&BearerAuth, &BadInput, &Refusals),
-    tags((name = "imports", description = "Uploaded reports, their rows and their delivery"))
+    tags((name = "imports", description = "Uploaded reports, their rows and their delivery"), (name = "clocks", description = "Terminals that push their punches: registry, approval, their rows"))
 )]
 struct ApiDoc;
 

@@ -172,9 +172,14 @@ impl ReadyExpander {
     ) -> QueryResult<Vec<u8>> {
         let (from, to): (Vec<i64>, Vec<i64>) = reference.punch_id_ranges.iter().copied().unzip();
         let found: Vec<ReferencedPunch> = diesel::sql_query(
+            // Each range is read through the primary key (the `OFFSET 0` keeps Postgres from
+            // flattening the lateral subquery). As a plain join, the batch filter looked selective
+            // enough for Postgres to scan the whole ledger for every message: 9 ms at 120,000
+            // punches and growing with the ledger, against 0.5 ms this way.
             "SELECT p.id, p.emp_id, p.punch_type, p.punch_time \
              FROM UNNEST($1::bigint[], $2::bigint[]) AS r(first_id, last_id) \
-             JOIN import.punches p ON p.id BETWEEN r.first_id AND r.last_id \
+             CROSS JOIN LATERAL (SELECT q.id, q.emp_id, q.punch_type, q.punch_time, q.batch_id \
+               FROM import.punches q WHERE q.id BETWEEN r.first_id AND r.last_id OFFSET 0) p \
              WHERE p.batch_id = $3 \
              ORDER BY p.punch_time, p.emp_id, p.id",
         )

@@ -1,5 +1,6 @@
 //! Retention: stored report files are deleted after IMPORT_FILE_RETENTION_DAYS and raw row values
-//! (names) removed after IMPORT_ROW_RETENTION_DAYS; outcomes and punches stay. Partial uploads
+//! (names) removed after IMPORT_ROW_RETENTION_DAYS; outcomes and punches stay. The outbox's sent
+//! messages and the handled message ids go after [`outbox::Retention`]'s ages. Partial uploads
 //! (`upload-*.part`) that nothing has written to for an hour are left over from a process that
 //! stopped mid-upload: each pass, the first at start, removes them.
 
@@ -63,6 +64,14 @@ pub async fn run_once(
         }
     }
     let rows = rows::forget_raw_older_than(&mut conn, row_days).await?;
+    let pruned = outbox::prune(&mut conn, crate::SCHEMA, &outbox::Retention::default()).await?;
+    if pruned != outbox::Pruned::default() {
+        tracing::info!(
+            outbox_sent = pruned.sent,
+            processed_messages = pruned.processed,
+            "retention pass: outbox and inbox"
+        );
+    }
     Ok((deleted, rows))
 }
 

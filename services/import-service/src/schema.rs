@@ -69,4 +69,28 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(imports, import_rows, punches);
+diesel::table! {
+    import.clocks (id) {
+        id -> Int8,
+        serial_number -> Text,
+        state -> Text,
+        company_ids -> Array<Int8>,
+        time_zone -> Text,
+        allowed_network -> Nullable<Text>,
+        handshake -> Nullable<Jsonb>,
+        last_seen_at -> Nullable<Timestamptz>,
+        last_punch_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    import.clock_days (clock_id, day) {
+        clock_id -> Int8,
+        day -> Date,
+        import_id -> Int8,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(imports, import_rows, punches, clocks, clock_days);

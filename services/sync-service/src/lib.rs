@@ -8,6 +8,7 @@ pub mod events;
 pub mod keys;
 pub mod metrics;
 pub mod openapi;
+pub mod retention;
 pub mod runtime;
 pub mod scheduler;
 pub mod schema;
@@ -41,8 +42,8 @@ pub const DEFAULT_BIND: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8083);
 
 /// Migrates the schema, connects to the broker, starts the outbox relay, the consumers (one per
-/// company of the directory, and the configuration consumer), the companies' senders and the
-/// scheduler, and serves the REST API.
+/// company of the directory, and the configuration consumer), the companies' senders, the
+/// scheduler and the retention pass, and serves the REST API.
 pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
     settings.check()?;
     settings.jwt.warn_if_development(SERVICE);
@@ -76,6 +77,12 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         stopping: tokio::sync::watch::Sender::new(false),
     });
     let workers = CompanyWorkers::new(shared.clone());
+    // The replicas already running are known before the first subscription, so this one
+    // subscribes at once only to the companies it is preferred for.
+    match scheduler::heartbeat(&shared).await {
+        Ok(alive) => workers.share(alive),
+        Err(error) => tracing::warn!(%error, "heartbeat not written; subscribing to every company"),
+    }
     workers.ensure_directory().await;
     let (dead_letter_gauge, dead_letter_consumer, dead_letter_recount) =
         dead_letters::start(&shared, foundation.ops.registry());
@@ -84,10 +91,17 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         dead_letter_consumer,
     ];
     let finishing = workers.weak();
+    let leaving = shared.clone();
     let tasks = vec![
         outbox::spawn_relay(foundation.pool.clone(), publisher, SCHEMA, relay),
         scheduler::spawn(shared.clone(), workers),
         dead_letter_recount,
+        retention::spawn(
+            foundation.pool.clone(),
+            settings.clock.clone(),
+            retention::Limits::new(settings.retention),
+            RETENTION_EVERY,
+        ),
     ];
     // On stop, a call in flight ends within BAYZAT_HTTP_TIMEOUT; then its answer is written.
     let finish_within = settings.bayzat.http_timeout + STOP_MARGIN;
@@ -111,8 +125,14 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         if let Some(workers) = finishing.upgrade() {
             workers.finish(finish_within).await;
         }
+        if let Err(error) = scheduler::leave(&leaving).await {
+            tracing::warn!(%error, "could not tell the other replicas this one stops");
+        }
     }))
 }
+
+/// How often the retention pass runs (the first at start).
+const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// How long a stopping sender may take to write an answer, past the call's own timeout.
 const STOP_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);

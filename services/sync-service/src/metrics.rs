@@ -1,7 +1,7 @@
 //! The delivery metrics (docs/architecture.md#operating-it), in the service's own registry.
 
 use telemetry::prometheus::{
-    histogram_opts, opts, HistogramVec, IntCounterVec, IntGaugeVec, Registry,
+    histogram_opts, opts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Registry,
 };
 
 #[derive(Clone)]
@@ -14,6 +14,8 @@ pub struct Metrics {
     pub deliveries: IntGaugeVec,
     /// Seconds since the oldest delivery still waiting to go was queued, per company.
     pub oldest_pending: IntGaugeVec,
+    /// The replicas this one shares the companies with, itself included, at its last heartbeat.
+    pub replicas: IntGauge,
 }
 
 impl Metrics {
@@ -58,6 +60,11 @@ impl Metrics {
             &["company"],
         )
         .expect("valid metric");
+        let replicas = IntGauge::with_opts(opts!(
+            "sync_replicas",
+            "sync-service replicas sharing the companies, as this replica last saw them"
+        ))
+        .expect("valid metric");
         for metric in [
             Box::new(calls.clone()) as Box<dyn telemetry::prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -65,6 +72,7 @@ impl Metrics {
             Box::new(retries_exhausted.clone()),
             Box::new(deliveries.clone()),
             Box::new(oldest_pending.clone()),
+            Box::new(replicas.clone()),
         ] {
             registry
                 .register(metric)
@@ -77,6 +85,7 @@ impl Metrics {
             retries_exhausted,
             deliveries,
             oldest_pending,
+            replicas,
         }
     }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use bayzat_client::BayzatClient;
-use bus::{Broker, ConsumerHandle};
+use bus::Broker;
 use directory::DirectoryClient;
 use outbox::RelayWaker;
 use tokio::sync::Notify;
@@ -48,24 +48,36 @@ impl SyncContext {
 }
 
 struct CompanyParts {
-    _consumer: ConsumerHandle,
+    /// Subscribes to the company's queue (at once, or after [`STANDBY_DELAY`] when another
+    /// replica is preferred) and holds the consumer; aborting it cancels the consumer.
+    subscription: JoinHandle<()>,
+    /// Wakes the company's sender; the consumer holds it too.
+    wake: Arc<Notify>,
     /// None once [`CompanyWorkers::finish`] took it to wait for it.
     sender: Option<JoinHandle<()>>,
 }
 
 impl Drop for CompanyParts {
     fn drop(&mut self) {
+        self.subscription.abort();
         if let Some(sender) = &self.sender {
             sender.abort();
         }
     }
 }
 
+/// How long a replica waits before it subscribes, as a stand-by, to the queue of a company another
+/// replica is preferred for: long enough for the preferred replica to subscribe first and so
+/// become the queue's single active consumer.
+pub const STANDBY_DELAY: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Each company's consumer and sender on this replica: the companies it consumes and sends for.
 /// Dropping it stops them all.
 pub struct CompanyWorkers {
     shared: Arc<SyncContext>,
     companies: Mutex<HashMap<i64, CompanyParts>>,
+    /// The replicas alive at the last heartbeat, by name (this one included once it beat).
+    replicas: Mutex<Vec<String>>,
     me: Weak<CompanyWorkers>,
 }
 
@@ -74,6 +86,7 @@ impl CompanyWorkers {
         Arc::new_cyclic(|me| Self {
             shared,
             companies: Mutex::new(HashMap::new()),
+            replicas: Mutex::new(Vec::new()),
             me: me.clone(),
         })
     }
@@ -107,16 +120,91 @@ impl CompanyWorkers {
         self.shared.metrics.track_company(company_id);
         let wake = Arc::new(Notify::new());
         let sender = crate::sender::spawn(self.shared.clone(), company_id, wake.clone());
-        let consumer = crate::events::spawn_company_consumer(&self.shared, company_id, wake);
+        let subscription = self.subscribe(company_id, &wake);
         map.insert(
             company_id,
             CompanyParts {
-                _consumer: consumer,
+                subscription,
+                wake,
                 sender: Some(sender),
             },
         );
-        tracing::info!(company_id, "consuming the company's queue");
         Ok(())
+    }
+
+    /// Whether this replica is the one preferred to send for the company (also when no heartbeat
+    /// was read yet: alone, or starting together with others, it subscribes at once).
+    fn preferred(&self, company_id: i64) -> bool {
+        let replicas = self
+            .replicas
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        delivery::preferred_replica(company_id, &replicas)
+            .is_none_or(|preferred| preferred == self.shared.replica_id)
+    }
+
+    /// Starts consuming the company's queue: at once where this replica is preferred, after
+    /// [`STANDBY_DELAY`] elsewhere, so the preferred replica's consumer is the active one.
+    fn subscribe(&self, company_id: i64, wake: &Arc<Notify>) -> JoinHandle<()> {
+        let delay = if self.preferred(company_id) {
+            std::time::Duration::ZERO
+        } else {
+            STANDBY_DELAY
+        };
+        let shared = self.shared.clone();
+        let wake = wake.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _consumer = crate::events::spawn_company_consumer(&shared, company_id, wake);
+            tracing::info!(
+                company_id,
+                standby = !delay.is_zero(),
+                "consuming the company's queue"
+            );
+            std::future::pending::<()>().await
+        })
+    }
+
+    /// Takes in the replicas alive now. When they changed, this replica cancels and renews its
+    /// consumer of every company another replica is preferred for, as a stand-by behind that
+    /// replica's: RabbitMQ then makes the preferred replica's consumer the active one, and the
+    /// companies spread over the replicas. A consumer cancelled mid-message leaves it
+    /// unacknowledged, and RabbitMQ hands it to the next consumer.
+    pub fn share(&self, alive: Vec<String>) {
+        {
+            let mut replicas = self
+                .replicas
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if *replicas == alive {
+                return;
+            }
+            tracing::info!(replicas = ?alive, "the replicas sharing the companies changed");
+            *replicas = alive;
+        }
+        let mut map = self.lock();
+        let mut moved = 0;
+        for (company_id, parts) in map.iter_mut() {
+            if self.preferred(*company_id) {
+                continue;
+            }
+            parts.subscription.abort();
+            parts.subscription = self.subscribe(*company_id, &parts.wake);
+            moved += 1;
+        }
+        drop(map);
+        if moved > 0 {
+            tracing::info!(companies = moved, "left to the replicas preferred for them");
+        }
+        let sharing = self
+            .replicas
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len();
+        self.shared
+            .metrics
+            .replicas
+            .set(i64::try_from(sharing).unwrap_or(i64::MAX));
     }
 
     /// The service stops: every sender finishes the call it is making (and writes its outcome),

@@ -10,10 +10,14 @@ use domain::{CompanyId, DueReason, SyncDueV1};
 use tokio::task::JoinHandle;
 
 use crate::runtime::{CompanyWorkers, SyncContext};
-use crate::store::{companies, deliveries, status};
+use crate::store::{companies, deliveries, replicas, status};
 
 /// How often each replica looks for due work.
 pub const TICK: Duration = Duration::from_secs(1);
+/// The delivery gauges are counted every this many rounds: counting reads every delivery
+/// waiting, which under load cost the database more than all the rounds' other work, and
+/// Prometheus reads them every 15 s.
+const GAUGE_ROUNDS: u64 = 5;
 /// A company announced this recently is not announced again, whichever replica did it.
 const QUIET_SECONDS: i64 = 2;
 
@@ -21,17 +25,49 @@ const QUIET_SECONDS: i64 = 2;
 /// senders too.
 pub fn spawn(shared: Arc<SyncContext>, registry: Arc<CompanyWorkers>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        loop {
+        for round in 0_u64.. {
+            match heartbeat(&shared).await {
+                Ok(alive) => registry.share(alive),
+                Err(error) => tracing::warn!(%error, "heartbeat not written"),
+            }
             registry.ensure_directory().await;
             if let Err(error) = announce_due(&shared).await {
                 tracing::warn!(%error, "scheduler round failed");
             }
-            if let Err(error) = refresh_gauges(&shared).await {
-                tracing::debug!(%error, "delivery gauges not refreshed");
+            if round % GAUGE_ROUNDS == 0 {
+                if let Err(error) = refresh_gauges(&shared).await {
+                    tracing::debug!(%error, "delivery gauges not refreshed");
+                }
             }
             tokio::time::sleep(TICK).await;
         }
     })
+}
+
+/// A replica not seen for this long no longer shares the companies (a tick is a second; a busy
+/// database can delay a few).
+const ALIVE_FOR: Duration = Duration::from_secs(10);
+/// Rows of replicas gone for this long are removed.
+const FORGOTTEN_AFTER: Duration = Duration::from_secs(3600);
+
+/// Records this replica as running and returns the replicas alive, this one included.
+pub async fn heartbeat(shared: &SyncContext) -> Result<Vec<String>, db::DbError> {
+    let now = shared.clock.now();
+    let mut conn = db::connection(&shared.pool).await?;
+    replicas::beat(&mut conn, &shared.replica_id, now).await?;
+    Ok(replicas::alive(&mut conn, before(now, ALIVE_FOR)).await?)
+}
+
+/// This replica stops: the others share its companies at their next tick.
+pub async fn leave(shared: &SyncContext) -> Result<(), db::DbError> {
+    let now = shared.clock.now();
+    let mut conn = db::connection(&shared.pool).await?;
+    replicas::forget(&mut conn, &shared.replica_id, before(now, FORGOTTEN_AFTER)).await?;
+    Ok(())
+}
+
+fn before(now: chrono::DateTime<chrono::Utc>, span: Duration) -> chrono::DateTime<chrono::Utc> {
+    now - chrono::TimeDelta::from_std(span).unwrap_or(chrono::TimeDelta::MAX)
 }
 
 /// One round: publishes `sync.due.v1` for every company with due work nobody is sending.

@@ -93,6 +93,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    sync.replicas (replica_id) {
+        replica_id -> Text,
+        seen_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     sync.dead_letters (id) {
         id -> Int8,
         queue -> Text,
@@ -116,5 +123,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     bayzat_requests,
     company_sync_state,
     sender_leases,
+    replicas,
     dead_letters,
 );

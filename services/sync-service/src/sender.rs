@@ -52,8 +52,11 @@ impl Db {
     }
 }
 
-/// Due deliveries read per round; a request takes at most 20 of them.
-const DUE_WINDOW: i64 = 1000;
+/// Due deliveries read per request: a request takes at most 20 of them, and reading a few
+/// requests' worth leaves room for the ones a request cannot take (a repeated empId and time, an
+/// empId refused as unknown). Reading a whole large import each time was the sender's largest
+/// cost, as the rest is read again for the next request anyway.
+const DUE_WINDOW: i64 = 100;
 /// Pause after a drain failed (database away) before the sender may be woken again.
 const FAILURE_PAUSE: Duration = Duration::from_secs(1);
 
@@ -269,7 +272,11 @@ impl Sender {
                 return Ok(Flow::Stop);
             }
             if plan.request.is_empty() {
-                return Ok(Flow::Continue);
+                if plan.rejected.is_empty() {
+                    return Ok(Flow::Continue);
+                }
+                // The window held only rejected deliveries: the next one may hold sendable ones.
+                continue;
             }
             if let Flow::Stop = self.send_request(conn, fence, plan.request).await? {
                 return Ok(Flow::Stop);
@@ -381,7 +388,7 @@ impl Sender {
                     return Ok(None);
                 }
                 let changed = deliveries::mark_sending(conn, fence, &ids, now).await?;
-                status::record(conn, company_id, &changed, now).await?;
+                status::record_sending(conn, company_id, &changed, now).await?;
                 Ok(Some(changed))
             })
             .await?;

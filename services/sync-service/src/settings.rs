@@ -34,6 +34,75 @@ pub struct Settings {
     pub lease_ttl: Duration,
     /// `BAYZAT_ALLOWED_API_URLS`: a company's key is only ever sent under these URL prefixes.
     pub allowed_api_urls: settings::AllowedApiUrls,
+    /// `SYNC_REQUEST_RETENTION_DAYS`, `SYNC_DELIVERY_RETENTION_DAYS`: what the retention pass
+    /// deletes.
+    pub retention: RetentionSettings,
+}
+
+/// How long request logs and settled deliveries are kept (crate::retention).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionSettings {
+    /// `SYNC_REQUEST_RETENTION_DAYS`: Bayzat request logs that started longer ago are deleted.
+    pub request_days: u32,
+    /// `SYNC_DELIVERY_RETENTION_DAYS`: a settled batch's deliveries (delivered, failed, rejected,
+    /// cancelled) are deleted once the batch and each of them have not moved for this long; the
+    /// batch's row goes with its last delivery.
+    pub delivery_days: u32,
+}
+
+pub const DEFAULT_REQUEST_RETENTION_DAYS: u32 = 90;
+pub const DEFAULT_DELIVERY_RETENTION_DAYS: u32 = 90;
+/// `GET /v1/companies/{company}/usage` reads up to 31 days of request logs.
+pub const MIN_REQUEST_RETENTION_DAYS: u32 = 31;
+/// An operator has at least a week to retry a failed or rejected batch.
+pub const MIN_DELIVERY_RETENTION_DAYS: u32 = 7;
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            request_days: DEFAULT_REQUEST_RETENTION_DAYS,
+            delivery_days: DEFAULT_DELIVERY_RETENTION_DAYS,
+        }
+    }
+}
+
+impl RetentionSettings {
+    pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
+        Ok(Self {
+            request_days: days(
+                env,
+                "SYNC_REQUEST_RETENTION_DAYS",
+                DEFAULT_REQUEST_RETENTION_DAYS,
+                MIN_REQUEST_RETENTION_DAYS,
+                "the usage report reads 31 days of request logs",
+            )?,
+            delivery_days: days(
+                env,
+                "SYNC_DELIVERY_RETENTION_DAYS",
+                DEFAULT_DELIVERY_RETENTION_DAYS,
+                MIN_DELIVERY_RETENTION_DAYS,
+                "an operator must have a week to retry a failed batch",
+            )?,
+        })
+    }
+}
+
+/// A whole number of days of at least `min` (`why` says why), `default` when unset.
+fn days(
+    env: &Env,
+    variable: &str,
+    default: u32,
+    min: u32,
+    why: &str,
+) -> Result<u32, SettingsError> {
+    let days: u32 = env.or(variable, default)?;
+    if days < min {
+        return Err(SettingsError {
+            variable: variable.into(),
+            problem: format!("{days} days is too short: at least {min} ({why})"),
+        });
+    }
+    Ok(days)
 }
 
 /// The sender lease's default lifetime (docs/architecture.md#delivery-rules: about 15 s).
@@ -50,6 +119,7 @@ impl std::fmt::Debug for Settings {
             )
             .field("bayzat", &self.bayzat)
             .field("replica_id", &self.replica_id)
+            .field("retention", &self.retention)
             .finish_non_exhaustive()
     }
 }
@@ -68,6 +138,7 @@ impl Settings {
             clock: Clock::system(),
             lease_ttl: DEFAULT_LEASE_TTL,
             allowed_api_urls: settings::AllowedApiUrls::production(),
+            retention: RetentionSettings::default(),
         }
     }
 
@@ -82,6 +153,7 @@ impl Settings {
             clock: Clock::system(),
             lease_ttl: env.or("SYNC_LEASE_TTL", Seconds(DEFAULT_LEASE_TTL))?.0,
             allowed_api_urls: settings::AllowedApiUrls::from_env(env)?,
+            retention: RetentionSettings::from_env(env)?,
         };
         settings.check()?;
         Ok(settings)
@@ -151,6 +223,13 @@ mod tests {
         assert!(bayzat.duplicate_pattern.is_match("Record ALREADY EXISTS"));
         assert_eq!(bayzat.max_retry_after, DEFAULT_MAX_RETRY_AFTER);
         assert_eq!(settings.lease_ttl, DEFAULT_LEASE_TTL);
+        assert_eq!(
+            settings.retention,
+            RetentionSettings {
+                request_days: 90,
+                delivery_days: 90
+            }
+        );
         assert_ne!(settings.replica_id, replica_id());
     }
 
@@ -165,6 +244,8 @@ mod tests {
             ("BAYZAT_DUPLICATE_PATTERN", "dup"),
             ("BAYZAT_MAX_RETRY_AFTER", "2h"),
             ("SYNC_LEASE_TTL", "20"),
+            ("SYNC_REQUEST_RETENTION_DAYS", "31"),
+            ("SYNC_DELIVERY_RETENTION_DAYS", "400"),
         ]))
         .unwrap();
         assert_eq!(settings.bayzat.interval(), Duration::from_millis(210));
@@ -172,12 +253,18 @@ mod tests {
         assert_eq!(settings.bayzat.retry_schedule.to_string(), "1s,2s,2s");
         assert_eq!(settings.bayzat.max_retry_after, Duration::from_secs(7200));
         assert_eq!(settings.lease_ttl, Duration::from_secs(20));
+        assert_eq!(settings.retention.request_days, 31);
+        assert_eq!(settings.retention.delivery_days, 400);
         let cases = [
             ("BAYZAT_RATE_LIMIT_DELAY", "fast"),
             ("BAYZAT_MAX_RECORDS_PER_REQUEST", "0"),
             ("BAYZAT_DUPLICATE_PATTERN", "(unclosed"),
             ("BAYZAT_MAX_RETRY_AFTER", "soon"),
             ("SYNC_LEASE_TTL", "soon"),
+            ("SYNC_REQUEST_RETENTION_DAYS", "30"),
+            ("SYNC_REQUEST_RETENTION_DAYS", "ninety"),
+            ("SYNC_DELIVERY_RETENTION_DAYS", "6"),
+            ("SYNC_DELIVERY_RETENTION_DAYS", "-1"),
         ];
         for (variable, value) in cases {
             let error = Settings::from_env(&env(&[(variable, value)])).unwrap_err();

@@ -181,6 +181,20 @@ async fn lists_health_roles_audit_and_metrics() {
     assert_eq!(document["info"]["title"], "sync-service");
     assert!(document["paths"]["/v1/batches/{id}/retry"].is_object());
 
+    // The delivery gauges are counted every few scheduler rounds.
+    let base = stack.base();
+    test_support::wait_for(
+        Duration::from_secs(30),
+        "the deliveries are counted on /metrics",
+        || async {
+            let metrics = test_support::metrics(&stack.client, &base).await;
+            metrics
+                .contains("bridge_deliveries{")
+                .then_some(())
+                .ok_or_else(|| "no bridge_deliveries yet".to_owned())
+        },
+    )
+    .await;
     let metrics = test_support::metrics(&stack.client, &stack.base()).await;
     for series in [
         "bridge_bayzat_calls_total",

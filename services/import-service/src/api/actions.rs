@@ -59,6 +59,14 @@ pub async fn release(
     if import.held_reason.is_none() {
         return Err(ActionError::NotHeld.into());
     }
+    let mut conn = db::connection(&state.pool).await?;
+    if let Some(serial) = crate::store::clocks::unapproved_clock_of(&mut conn, import.id)
+        .await
+        .map_err(ActionError::from)?
+    {
+        return Err(ActionError::ClockNotApproved(serial).into());
+    }
+    drop(conn);
     let queued = crate::release::release(&state.database_url, import.id, caller.sub())
         .await
         .map_err(ActionError::Release)?;

@@ -1,7 +1,9 @@
 //! Storage functions over the `import` schema. Rows and punches are written in bulk (COPY, in
 //! [`tx`]), never one statement per row.
 
+pub mod clocks;
 pub mod imports;
+pub mod inbox;
 pub mod punches;
 pub mod rows;
 pub mod tx;

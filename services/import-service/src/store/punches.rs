@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
@@ -51,12 +53,15 @@ pub struct StateChange {
     pub at: DateTime<Utc>,
 }
 
-/// Applies state changes; a change older than the one already recorded is ignored (messages may
-/// arrive late or twice).
+/// Applies state changes, as if one after another: a change older than the one already recorded
+/// is ignored (messages may arrive late or twice), and of several changes of a punch the latest
+/// wins (the last given of those equally late).
 pub async fn apply_states(conn: &mut Conn, changes: &[StateChange]) -> QueryResult<usize> {
     if changes.is_empty() {
         return Ok(0);
     }
+    // One UPDATE must see each punch once: which of several joined rows it takes is unspecified.
+    let changes = latest_per_punch(changes);
     diesel::sql_query(
         "UPDATE import.punches p SET state = c.state, error = c.error, state_at = c.at \
          FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS c(id, state, error, at) \
@@ -68,6 +73,22 @@ pub async fn apply_states(conn: &mut Conn, changes: &[StateChange]) -> QueryResu
     .bind::<Array<Timestamptz>, _>(changes.iter().map(|c| c.at).collect::<Vec<_>>())
     .execute(conn)
     .await
+}
+
+/// For each punch, the change that applying `changes` in order would leave, by punch id.
+fn latest_per_punch(changes: &[StateChange]) -> Vec<&StateChange> {
+    let mut latest: BTreeMap<i64, &StateChange> = BTreeMap::new();
+    for change in changes {
+        latest
+            .entry(change.punch_id)
+            .and_modify(|kept| {
+                if change.at >= kept.at {
+                    *kept = change;
+                }
+            })
+            .or_insert(change);
+    }
+    latest.into_values().collect()
 }
 
 /// Per company of an import: how many of its punches are in each state.
@@ -119,4 +140,37 @@ pub async fn cancel(conn: &mut Conn, import_id: i64) -> QueryResult<Vec<i64>> {
     .load(conn)
     .await?;
     Ok(companies.into_iter().map(|c| c.company_id).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn change(punch_id: i64, state: &str, second: u32) -> StateChange {
+        StateChange {
+            punch_id,
+            state: state.to_owned(),
+            error: None,
+            at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, second).unwrap(),
+        }
+    }
+
+    #[test]
+    fn each_punch_keeps_its_latest_change_and_of_equally_late_ones_the_last() {
+        let changes = [
+            change(2, "delivered", 5),
+            change(1, "sending", 1),
+            change(2, "sending", 4),
+            change(1, "delivered", 2),
+            change(3, "sending", 7),
+            change(3, "failed", 7),
+        ];
+        let kept: Vec<(i64, &str)> = latest_per_punch(&changes)
+            .into_iter()
+            .map(|c| (c.punch_id, c.state.as_str()))
+            .collect();
+        assert_eq!(kept, [(1, "delivered"), (2, "delivered"), (3, "failed")]);
+    }
 }

@@ -54,6 +54,32 @@ pub async fn ensure(
         .map(drop)
 }
 
+/// The given batches had deliveries marked `sending`: those not started yet are `processing`
+/// from now. Marking moves no count (a waiting delivery becomes one in flight, both still on
+/// their way), so this is all a recount would change, without reading the batches' deliveries
+/// for every request.
+pub async fn mark_started(conn: &mut Conn, ids: &[Uuid], now: DateTime<Utc>) -> QueryResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut ids = ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    diesel::update(
+        sync_batches::table
+            .filter(sync_batches::id.eq_any(ids))
+            .filter(sync_batches::status.eq("pending")),
+    )
+    .set((
+        sync_batches::status.eq("processing"),
+        sync_batches::started_at.eq(now),
+        sync_batches::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
 /// Recounts the given batches from their deliveries and derives their status: `pending` until
 /// something was tried, `processing` while anything is still on its way, then `failed` when a
 /// punch failed or was rejected, else `completed`.

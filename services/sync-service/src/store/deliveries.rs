@@ -490,15 +490,21 @@ pub async fn companies_due(
             .filter(sender_leases::company_id.eq(company_sync_state::company_id))
             .filter(sender_leases::expires_at.gt(now)),
     );
-    let due = exists(
+    // Two probes of the `deliveries_due` index (company, state, next attempt) per company. As one
+    // EXISTS with the states ORed together, Postgres scanned every delivery of every company on
+    // each tick: about a second per tick at 30,000 deliveries, the database's largest cost.
+    let waited_out = exists(
         deliveries::table
             .filter(deliveries::company_id.eq(company_sync_state::company_id))
-            .filter(
-                state_in(deliveries::state, &[RetryWait, Scheduled])
-                    .and(deliveries::next_attempt_at.le(now))
-                    .or(state_in(deliveries::state, &[Pending, Sending]).and(not(lease_alive))),
-            ),
+            .filter(state_in(deliveries::state, &[RetryWait, Scheduled]))
+            .filter(deliveries::next_attempt_at.le(now)),
     );
+    let unsent = exists(
+        deliveries::table
+            .filter(deliveries::company_id.eq(company_sync_state::company_id))
+            .filter(state_in(deliveries::state, &[Pending, Sending])),
+    );
+    let due = waited_out.or(not(lease_alive).and(unsent));
     company_sync_state::table
         .filter(company_sync_state::state.eq("active"))
         .filter(

@@ -6,7 +6,9 @@ pub mod companies;
 pub mod deliveries;
 pub mod delivery_state;
 pub mod leases;
+pub mod replicas;
 pub mod requests;
+pub mod retention;
 pub mod status;
 #[cfg(test)]
 mod tests;

@@ -22,6 +22,34 @@ pub async fn record(
     if changed.is_empty() {
         return Ok(());
     }
+    publish(conn, company_id, changed, now).await?;
+    let batch_ids: Vec<Uuid> = changed.iter().map(|c| c.batch_id).collect();
+    batches::refresh(conn, &batch_ids, now).await
+}
+
+/// [`record`] for deliveries just marked `sending`: their batches' counts do not move, so they
+/// are only marked started.
+pub async fn record_sending(
+    conn: &mut Conn,
+    company_id: i64,
+    changed: &[Changed],
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    if changed.is_empty() {
+        return Ok(());
+    }
+    publish(conn, company_id, changed, now).await?;
+    let batch_ids: Vec<Uuid> = changed.iter().map(|c| c.batch_id).collect();
+    batches::mark_started(conn, &batch_ids, now).await
+}
+
+/// Writes `punches.status.v1` messages for the changes to the outbox.
+async fn publish(
+    conn: &mut Conn,
+    company_id: i64,
+    changed: &[Changed],
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
     let traceparent = telemetry::current_traceparent();
     let mut messages = Vec::new();
     for chunk in changed.chunks(CHANGES_PER_MESSAGE) {
@@ -42,9 +70,7 @@ pub async fn record(
                 .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
         );
     }
-    outbox::enqueue(conn, SCHEMA, &messages).await?;
-    let batch_ids: Vec<Uuid> = changed.iter().map(|c| c.batch_id).collect();
-    batches::refresh(conn, &batch_ids, now).await
+    outbox::enqueue(conn, SCHEMA, &messages).await
 }
 
 /// Enqueues any message of the `attendance` exchange in the caller's transaction.

@@ -258,7 +258,8 @@ impl Stack {
 
     /// Waits for the first replica's scheduler to go round once more: whatever it would have
     /// announced by now (a retry or a scheduled run come due, a stalled company), it has. A round
-    /// announces due work and at once counts the deliveries on `/metrics`; a punch queued now
+    /// announces due work and then, every fifth round, counts the deliveries on `/metrics`; a
+    /// punch queued now
     /// for the disabled company (held there, never sent) travels through the broker and is
     /// stored before the first count that shows it, so that round announced after this call.
     pub async fn scheduler_round_passes(&self) {

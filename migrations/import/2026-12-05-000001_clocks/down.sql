@@ -1,0 +1,2 @@
+DROP TABLE clock_days;
+DROP TABLE clocks;
