@@ -132,16 +132,49 @@ where
     let broker = broker.clone();
     let handler = Arc::new(handler);
     let task = tokio::spawn(async move {
-        loop {
-            if let Err(error) =
-                consume_until_disconnected(&broker, &queue, prefetch, &*handler).await
-            {
-                tracing::warn!(queue = %queue.name, %error, "consumer interrupted; resuming after reconnect");
-            }
-            tokio::time::sleep(RECONNECT_PAUSE).await;
-        }
+        consume_again_and_again(&queue, || {
+            consume_until_disconnected(&broker, &queue, prefetch, &*handler)
+        })
+        .await;
     });
     ConsumerHandle { task }
+}
+
+/// Runs `consume` again after every interruption (a lost connection or channel), forever.
+async fn consume_again_and_again<F>(queue: &QueueSpec, mut consume: impl FnMut() -> F)
+where
+    F: Future<Output = lapin::Result<()>>,
+{
+    loop {
+        if let Err(error) = consume().await {
+            tracing::warn!(queue = %queue.name, %error, "consumer interrupted; resuming after reconnect");
+        }
+        tokio::time::sleep(RECONNECT_PAUSE).await;
+    }
+}
+
+/// Subscribes to `queue` (declaring it first) on a new channel with `prefetch` messages in
+/// flight: the connection it is on (to notice it being replaced), the channel and the stream.
+async fn subscribe(
+    broker: &Broker,
+    queue: &QueueSpec,
+    prefetch: u16,
+) -> lapin::Result<(Arc<lapin::Connection>, lapin::Channel, lapin::Consumer)> {
+    let connection = broker.connected().await;
+    let channel = connection.create_channel().await?;
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
+    broker.topology().declare_queue(&channel, queue).await?;
+    let deliveries = channel
+        .basic_consume(
+            queue.name.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((connection, channel, deliveries))
 }
 
 async fn consume_until_disconnected<H, F>(
@@ -154,20 +187,7 @@ where
     H: Fn(Incoming) -> F,
     F: Future<Output = HandlerDecision>,
 {
-    let connection = broker.connected().await;
-    let channel = connection.create_channel().await?;
-    channel
-        .basic_qos(prefetch, BasicQosOptions::default())
-        .await?;
-    broker.topology().declare_queue(&channel, queue).await?;
-    let mut deliveries = channel
-        .basic_consume(
-            queue.name.as_str().into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    let (connection, channel, mut deliveries) = subscribe(broker, queue, prefetch).await?;
     tracing::info!(queue = %queue.name, "consuming");
     loop {
         // A consumer whose connection was replaced may never hear of it from its own stream:
@@ -277,14 +297,10 @@ where
         ..limits
     };
     let task = tokio::spawn(async move {
-        loop {
-            if let Err(error) =
-                consume_batches_until_disconnected(&broker, &queue, limits, &*handler).await
-            {
-                tracing::warn!(queue = %queue.name, %error, "consumer interrupted; resuming after reconnect");
-            }
-            tokio::time::sleep(RECONNECT_PAUSE).await;
-        }
+        consume_again_and_again(&queue, || {
+            consume_batches_until_disconnected(&broker, &queue, limits, &*handler)
+        })
+        .await;
     });
     ConsumerHandle { task }
 }
@@ -299,23 +315,9 @@ where
     H: Fn(Vec<Incoming>) -> F,
     F: Future<Output = BatchDecision>,
 {
-    let connection = broker.connected().await;
-    let channel = connection.create_channel().await?;
-    channel
-        .basic_qos(
-            limits.max_messages.saturating_mul(2),
-            BasicQosOptions::default(),
-        )
-        .await?;
-    broker.topology().declare_queue(&channel, queue).await?;
-    let mut deliveries = channel
-        .basic_consume(
-            queue.name.as_str().into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    // Twice a batch in flight: the next batch arrives while one is handled.
+    let (connection, channel, mut deliveries) =
+        subscribe(broker, queue, limits.max_messages.saturating_mul(2)).await?;
     tracing::info!(queue = %queue.name, "consuming in batches");
     let max = usize::from(limits.max_messages);
     loop {

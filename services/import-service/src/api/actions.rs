@@ -43,7 +43,7 @@ async fn actionable_import(
 }
 
 #[utoipa::path(post, path = "/v1/imports/{id}/release", tag = "imports", params(("id" = i64, Path, description = "import id", example = 1)),
-    responses((status = 200, body = ImportView), (status = 403, description = "forbidden: the role; forbidden_company: the import concerns companies the token does not cover"), (status = 404, description = "no such import, or none the token may see"), (status = 409, description = "not held, or cancelled")), security(("bearer" = [])))]
+    responses((status = 200, body = ImportView), (status = 403, description = "forbidden: the role; forbidden_company: the import concerns companies the token does not cover"), (status = 404, description = "no such import, or none the token may see"), (status = 409, description = "not_held, import_cancelled, or clock_not_approved: the import holds the punches of a clock not approved yet (approve the clock instead)")), security(("bearer" = [])))]
 pub async fn release(
     state: web::Data<AppState>,
     caller: Caller,
