@@ -142,9 +142,21 @@ impl Publisher {
             }
         }
         let mut confirmed = 0;
+        // The id of a message the broker returned (unroutable) whose return came with the confirm
+        // of an earlier message of the run: that message is the failure, not the earlier one.
+        let mut returned_later: Option<String> = None;
         for (confirm, message) in confirms.into_iter().zip(messages) {
-            if let Err(error) = confirmed_as_sent(confirm, message).await {
-                return (confirmed, Some(error));
+            let id = message.message_id.to_string();
+            if returned_later.as_deref() == Some(id.as_str()) {
+                return (
+                    confirmed,
+                    Some(PublishError::Unroutable(message.routing_key.clone())),
+                );
+            }
+            match confirmed_as_sent(confirm, message).await {
+                Ok(Confirmed::Taken) => {}
+                Ok(Confirmed::ReturnedAnother(other)) => returned_later = Some(other),
+                Err(error) => return (confirmed, Some(error)),
             }
             confirmed += 1;
         }
@@ -204,20 +216,35 @@ async fn publish_on(
 }
 
 /// Waits for the broker's confirm of `message`: sent when acknowledged and not returned.
+/// What a confirm says about the message it was awaited for.
+enum Confirmed {
+    /// A queue took it.
+    Taken,
+    /// It was taken, and the broker's return of another message of the run (by id) came with
+    /// its confirm: when the broker confirms several publishes at once, lapin hands a return to
+    /// the first confirm it resolves, which need not be the returned message's own.
+    ReturnedAnother(String),
+}
+
 async fn confirmed_as_sent(
     confirm: PublisherConfirm,
     message: &Outgoing,
-) -> Result<(), PublishError> {
+) -> Result<Confirmed, PublishError> {
     let confirmation = tokio::time::timeout(CONFIRM_TIMEOUT, confirm)
         .await
         .map_err(|_| PublishError::ConfirmTimeout)??;
     if confirmation.is_nack() {
         return Err(PublishError::Nacked);
     }
-    if confirmation.take_message().is_some() {
-        return Err(PublishError::Unroutable(message.routing_key.clone()));
+    let Some(returned) = confirmation.take_message() else {
+        return Ok(Confirmed::Taken);
+    };
+    match returned.delivery.properties.message_id() {
+        Some(id) if id.as_str() != message.message_id.to_string() => {
+            Ok(Confirmed::ReturnedAnother(id.to_string()))
+        }
+        _ => Err(PublishError::Unroutable(message.routing_key.clone())),
     }
-    Ok(())
 }
 
 fn properties(message: &Outgoing) -> BasicProperties {
