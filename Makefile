@@ -5,7 +5,7 @@ FIXTURES ?= tests/fixtures
 # Where cargo puts the binaries (CARGO_TARGET_DIR when set).
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: deps build build-tests test fmt lint ops unit serial run sim down load-directory token bench-import bench-sync bench-sync-scale bench-latency bench-chaos demo probe console-sign-in fuzz-api compose-smoke
+.PHONY: deps build build-tests test fmt lint ops unit serial run sim down load-directory token bench-import bench-sync bench-sync-scale bench-latency bench-clocks bench-chaos demo probe console-sign-in fuzz-api compose-smoke
 
 ## Install (apt-get) and start PostgreSQL and RabbitMQ when they are missing, and promtool,
 ## alertmanager and amtool.
@@ -112,6 +112,14 @@ bench-sync-scale:
 ## first punch. Prints one `bench-latency:` line. ROUNDS=… ROWS=… for other sizes.
 bench-latency:
 	@bench/bench-latency.sh
+
+## Clock push benchmark: 50 simulated ZKTeco terminals (clock-sim) over 10 manual-frequency
+## companies push 100 punches a second for 60 s to import-service's clock listener, 5 % of uploads
+## sent twice, one clock offline for 20 s then catching up; lost, doubled, and p50, p99 and max from
+## the clock's POST to the start of the Bayzat request carrying the punch. Prints one
+## `bench-clocks:` line. CLOCKS=… COMPANIES=… RATE=… DURATION_S=… for other sizes.
+bench-clocks:
+	@bench/bench-clocks.sh
 
 ## Chaos benchmark: 10 companies x 2,000 punches through overlapping imports and two sync-service
 ## replicas to a simulator failing about 20 % of requests, while processes are killed and RabbitMQ

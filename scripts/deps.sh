@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL and RabbitMQ are installed and running on this machine (and Chromium with
 # chromedriver for the console's browser tests, promtool for `make ops`, alertmanager and amtool for
-# `make ops` and the alert tests). Installs them with apt-get and starts them only when they are
-# absent; does nothing when they already answer.
+# `make ops` and the alert tests, PHP with Laravel and PHPUnit for the Laravel package's tests).
+# Installs them with apt-get and starts them only when they are absent; does nothing when they
+# already answer.
 set -euo pipefail
 
 log() { echo "deps: $*"; }
@@ -43,6 +44,15 @@ command -v clippy-driver >/dev/null || rustup component add clippy
 for tool in curl jq openssl; do
   command -v "$tool" >/dev/null || apt_install "$tool"
 done
+
+# PHP with Laravel, Guzzle and PHPUnit from Debian, for the Laravel package's tests
+# (clients/laravel, run by tests/tests/laravel.rs). Sodium, which signs its tokens, is in PHP's core.
+if ! command -v php >/dev/null || ! command -v phpunit >/dev/null \
+  || [ ! -f /usr/share/php/Illuminate/autoload.php ] || [ ! -f /usr/share/php/GuzzleHttp/autoload.php ] \
+  || ! php -r 'exit(extension_loaded("curl") && extension_loaded("mbstring") ? 0 : 1);'; then
+  apt_install php-cli php-curl php-mbstring php-xml php-laravel-framework php-guzzlehttp-guzzle phpunit
+fi
+log "$(php --version | head -n 1 | awk '{print "PHP", $2}') with Laravel and $(phpunit --version | awk '/PHPUnit/ {print "PHPUnit", $2}') is installed"
 
 # PostgreSQL: tests and `make run` connect as postgres@127.0.0.1 without a password.
 if ! port_open 5432; then

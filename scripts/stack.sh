@@ -13,6 +13,9 @@ mkdir -p "$RUN_DIR"
 if [ ! -f "$RUN_DIR/dev.env" ]; then
   echo "BRIDGE_MASTER_KEYS=dev:$(head -c 32 /dev/urandom | base64)" >"$RUN_DIR/dev.env"
 fi
+# import-service's own keys (BioTime passwords), added to a dev.env made before they existed.
+grep -q '^IMPORT_MASTER_KEYS=' "$RUN_DIR/dev.env" \
+  || echo "IMPORT_MASTER_KEYS=dev-import:$(head -c 32 /dev/urandom | base64)" >>"$RUN_DIR/dev.env"
 set -a; . "$RUN_DIR/dev.env"; set +a
 # Tokens are signed with keys now; an old dev.env's shared secret would stop the services.
 unset BRIDGE_JWT_SECRET

@@ -321,6 +321,11 @@ impl System {
             }
             Service::Import => {
                 set("CONFIG_SERVICE_URL", &self.url(Service::Config));
+                // Its own keys for BioTime passwords: never config-service's.
+                set(
+                    "IMPORT_MASTER_KEYS",
+                    &format!("import1:{}", crypto::generate_master_key()),
+                );
                 set(
                     "IMPORT_STORAGE_DIR",
                     &self.dir.join("imports").display().to_string(),

@@ -744,7 +744,8 @@ async fn every_metric_the_dashboards_and_alerts_read_is_exported_by_a_service() 
 
     // The traffic. advline delivers; clarastars's calls all fail with 500 until its punches run
     // out of retries, waiting meanwhile (the queue delay); gulflog's key is unknown to Bayzat, so
-    // its "sync now" is refused with 401; and a poison message is dead-lettered.
+    // its "sync now" is refused with 401; a poison message is dead-lettered; a clock is
+    // registered; and a BioTime server fails to answer.
     let directory = system.directory().clone();
     sim_faults(
         &system,
@@ -776,6 +777,32 @@ async fn every_metric_the_dashboards_and_alerts_read_is_exported_by_a_service() 
         )
         .await;
     assert_eq!(now.status, 202, "{now}");
+    // An approved clock: its health series (bridge_clock_*).
+    let clock = system
+        .call(
+            Method::POST,
+            Service::Import,
+            "/v1/clocks",
+            Role::Admin,
+            Some(json!({ "serial_number": "METRICS01", "companies": ["advline"] })),
+        )
+        .await;
+    assert_eq!(clock.status, 201, "{clock}");
+    // A BioTime server nothing answers at: its pulls fail (bridge_biotime_*).
+    let server = system
+        .call(
+            Method::POST,
+            Service::Import,
+            "/v1/biotime-servers",
+            Role::Admin,
+            Some(json!({
+                "name": "metrics-biotime", "url": "http://127.0.0.1:9", "username": "api",
+                "password": "not-a-real-password",
+                "mapping": { "by": "department", "companies": { "*": "advline" } },
+            })),
+        )
+        .await;
+    assert_eq!(server.status, 201, "{server}");
 
     let mut seen = Seen::default();
     let deadline = Instant::now() + WAIT;

@@ -330,6 +330,26 @@ async fn every_route_answers_tokens_limited_to_one_company_as_the_table_says() {
             Err(format!("wanted clarastars' clock only: {ids:?}"))
         }
     };
+    let biotime_listed = |reply: &Reply| {
+        let others: Vec<&Value> = reply.body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|server| {
+                server["mapping"]["companies"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                    .flat_map(|slugs| slugs.as_array().cloned().unwrap_or_default())
+                    .any(|slug| slug != "clarastars")
+            })
+            .collect();
+        if others.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("servers of other companies are listed: {others:?}"))
+        }
+    };
     let imports_listed = move |reply: &Reply| {
         let ids = ids_of(reply, "id");
         if ids.contains(&advline_import) {
@@ -782,6 +802,49 @@ async fn every_route_answers_tokens_limited_to_one_company_as_the_table_says() {
                     Allowed,
                 ),
             ],
+        ),
+        // BioTime servers: a limited token lists only servers all of whose companies it covers
+        // (tests/biotime.rs of import-service registers and scopes them); neither role changes one.
+        route(
+            Service::Import,
+            Method::GET,
+            "/v1/biotime-servers",
+            vec![probe(
+                "/v1/biotime-servers",
+                Filtered(Box::new(biotime_listed)),
+                Filtered(Box::new(biotime_listed)),
+            )],
+        ),
+        route(
+            Service::Import,
+            Method::POST,
+            "/v1/biotime-servers",
+            vec![probe_with(
+                "/v1/biotime-servers",
+                Body::Json(json!({
+                    "name": "SEC-BIOTIME", "url": "http://127.0.0.1:9", "username": "admin",
+                    "password": "secret", "mapping": { "by": "department", "companies": { "*": "clarastars" } },
+                })),
+                role(),
+                role(),
+            )],
+        ),
+        route(
+            Service::Import,
+            Method::PATCH,
+            "/v1/biotime-servers/{id}",
+            vec![probe_with(
+                "/v1/biotime-servers/1",
+                Body::Json(json!({ "interval_seconds": 600 })),
+                role(),
+                role(),
+            )],
+        ),
+        route(
+            Service::Import,
+            Method::POST,
+            "/v1/biotime-servers/{id}/pull",
+            vec![probe("/v1/biotime-servers/1/pull", role(), role())],
         ),
         // sync-service
         route(

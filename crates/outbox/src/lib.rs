@@ -37,12 +37,11 @@ pub use retention::{
 
 /// How many rows one relay round publishes before committing their `sent_at`.
 const RELAY_BATCH: i64 = 200;
-/// The same for a relay that builds messages from references: a round is built whole before any
-/// of it is published, and building a `punches.ready.v1` reads its punches (about 15 ms for
-/// 600). Rounds of 200 made the first company of a large import wait seconds for the punches of
-/// the last to be read; small rounds publish the first within milliseconds, at the cost of a
-/// commit per few messages.
-const EXPANDING_RELAY_BATCH: i64 = 8;
+/// The default [`Expander::round_cost`]: a round is built whole before any of it is published,
+/// and building a `punches.ready.v1` reads its punches (about 15 ms for 600). Rounds of 200 large
+/// messages made the first company of a large import wait seconds for the punches of the last to
+/// be read; rounds of a few publish the first within milliseconds.
+const EXPANDING_ROUND_COST: usize = 8;
 /// How long the relay sleeps when there is nothing to send and nobody woke it.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How long the relay waits before trying again after the broker refused or was away.
@@ -189,6 +188,36 @@ pub trait Expander: Send + Sync + 'static {
         message_type: &'a str,
         stored: &'a serde_json::Value,
     ) -> BoxFuture<'a, diesel::QueryResult<Option<Vec<u8>>>>;
+
+    /// [`Expander::expand`] for the rows of a round, in order (one answer per row). The default
+    /// builds them one at a time; an expander that can read what many rows reference at once
+    /// saves a query per row: a steady trickle of small messages (a clock's upload of a few
+    /// punches each) otherwise costs a query each.
+    fn expand_all<'a>(
+        &'a self,
+        conn: &'a mut AsyncPgConnection,
+        rows: &'a [(&'a str, &'a serde_json::Value)],
+    ) -> BoxFuture<'a, diesel::QueryResult<Vec<Option<Vec<u8>>>>> {
+        Box::pin(async move {
+            let mut built = Vec::with_capacity(rows.len());
+            for (message_type, stored) in rows {
+                built.push(self.expand(&mut *conn, message_type, stored).await?);
+            }
+            Ok(built)
+        })
+    }
+
+    /// What building a stored row costs, in units of [`Expander::round_cost`] (1 unless said).
+    fn cost(&self, _message_type: &str, _stored: &serde_json::Value) -> usize {
+        1
+    }
+
+    /// How much a round builds at most before it publishes: rows are taken in order while their
+    /// costs add up to no more than this (always at least one). Cheap rows then go out many to a
+    /// round, each round a commit, and expensive ones a few at a time.
+    fn round_cost(&self) -> usize {
+        EXPANDING_ROUND_COST
+    }
 }
 
 /// Publishes the unsent rows of `{schema}.outbox` until the task is aborted.
@@ -219,11 +248,7 @@ fn spawn(
     waker: RelayWaker,
     expander: Option<Arc<dyn Expander>>,
 ) -> JoinHandle<()> {
-    let round = if expander.is_some() {
-        EXPANDING_RELAY_BATCH
-    } else {
-        RELAY_BATCH
-    };
+    let round = RELAY_BATCH;
     tokio::spawn(async move {
         let mut batch = round;
         loop {
@@ -274,6 +299,22 @@ impl std::fmt::Display for RelayError {
     }
 }
 
+/// The first of `pending` whose costs add up to no more than the expander's round (at least one).
+fn within_cost(expander: &dyn Expander, mut pending: Vec<Pending>) -> Vec<Pending> {
+    let limit = expander.round_cost();
+    let mut total = 0usize;
+    let mut keep = 0;
+    for row in &pending {
+        total = total.saturating_add(expander.cost(&row.message_type, &row.payload));
+        if keep > 0 && total > limit {
+            break;
+        }
+        keep += 1;
+    }
+    pending.truncate(keep);
+    pending
+}
+
 /// One round: locks up to `batch` unsent rows (other replicas skip them), publishes them in order
 /// without waiting for each confirm before the next, and marks the confirmed ones sent, up to the
 /// first refusal so order is kept; the refused row records the error and is tried again next
@@ -298,17 +339,31 @@ async fn relay_once(
             .bind::<BigInt, _>(batch)
             .load(&mut *conn)
             .await?;
+            // The rows this round builds; those locked past them are left to the next round
+            // (their locks go at this round's commit), so order is kept.
+            let (pending, expanded) = match expander {
+                Some(expander) => {
+                    let pending = within_cost(expander, pending);
+                    let rows: Vec<(&str, &serde_json::Value)> = pending
+                        .iter()
+                        .map(|row| (row.message_type.as_str(), &row.payload))
+                        .collect();
+                    let expanded = expander.expand_all(&mut *conn, &rows).await?;
+                    if expanded.len() != pending.len() {
+                        return Err(diesel::result::Error::SerializationError(
+                            "an expander built a different number of messages than asked".into(),
+                        ));
+                    }
+                    (pending, expanded)
+                }
+                None => {
+                    let none = pending.iter().map(|_| None).collect();
+                    (pending, none)
+                }
+            };
             let mut ids = Vec::with_capacity(pending.len());
             let mut messages = Vec::with_capacity(pending.len());
-            for row in pending {
-                let expanded = match expander {
-                    Some(expander) => {
-                        expander
-                            .expand(&mut *conn, &row.message_type, &row.payload)
-                            .await?
-                    }
-                    None => None,
-                };
+            for (row, expanded) in pending.into_iter().zip(expanded) {
                 let message = Outgoing {
                     message_id: row.message_id,
                     message_type: row.message_type,

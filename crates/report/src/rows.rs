@@ -31,6 +31,9 @@ pub enum IssueCode {
     /// The department names a company the uploader's token does not cover: the row is stored,
     /// never queued, and says nothing more about that company.
     CompanyNotPermitted,
+    /// A clock shared by several companies (a lobby clock) read a PIN that is an employee of more
+    /// than one of them: the punch cannot be given to either.
+    AmbiguousEmployee,
     /// Warning: the weekday column names another day than the date.
     WeekdayMismatch,
     /// Warning, added by import-service: the same employee and day were imported before with
@@ -51,6 +54,7 @@ impl IssueCode {
             IssueCode::MissingField => "missing_field",
             IssueCode::BadRow => "bad_row",
             IssueCode::CompanyNotPermitted => "company_not_permitted",
+            IssueCode::AmbiguousEmployee => "ambiguous_employee",
             IssueCode::WeekdayMismatch => "weekday_mismatch",
             IssueCode::ConflictsWithEarlierImport => "conflicts_with_earlier_import",
             IssueCode::SummaryRow => "summary_row",

@@ -20,5 +20,5 @@ pub use biotime::{
     serve_biotime, spawn_biotime, BioTimeConfig, BioTimeStats, NewTransaction, RunningBioTime,
     ServerOptions, Transaction,
 };
-pub use load::{run_load, write_csv, LoadConfig, LoadReport, PinSource};
+pub use load::{run_load, write_csv, LoadConfig, LoadReport, OfflineWindow, PinSource};
 pub use terminal::{PunchLog, Terminal, TerminalConfig, TerminalStats};

@@ -18,11 +18,30 @@ pub enum PinSource {
     List(Vec<Pin>),
     /// Inclusive range of numeric PINs.
     Range(u64, u64),
+    /// One source per group of terminals: terminal `i` (from 1) punches PINs of group
+    /// `(i - 1) % groups`, as the clocks of several companies each know their own staff.
+    Groups(Vec<PinSource>),
 }
 
 impl PinSource {
-    /// `1-500` for a range, else a comma-separated list.
+    /// `1-500` for a range, else a comma-separated list; several of them separated by `;` are
+    /// groups (`1001-1100;2001-2100`: odd terminals punch the first, even ones the second).
     pub fn parse(text: &str) -> Result<Self, String> {
+        if text.contains(';') {
+            let groups = text
+                .split(';')
+                .filter(|g| !g.trim().is_empty())
+                .map(Self::parse_one)
+                .collect::<Result<Vec<_>, _>>()?;
+            if groups.is_empty() {
+                return Err("no PINs given".to_owned());
+            }
+            return Ok(PinSource::Groups(groups));
+        }
+        Self::parse_one(text)
+    }
+
+    fn parse_one(text: &str) -> Result<Self, String> {
         let text = text.trim();
         if let Some((a, b)) = text.split_once('-') {
             let parse = |s: &str| {
@@ -47,12 +66,31 @@ impl PinSource {
         Ok(PinSource::List(pins))
     }
 
-    fn pick(&self, rng: &mut impl Rng) -> Pin {
+    /// A PIN for terminal number `terminal` (from 0).
+    fn pick(&self, terminal: usize, rng: &mut impl Rng) -> Pin {
         match self {
             PinSource::List(pins) => pins[rng.random_range(0..pins.len())].clone(),
             PinSource::Range(a, b) => Pin::parse(&rng.random_range(*a..=*b).to_string())
                 .expect("a number of at most 20 digits is a PIN"),
+            PinSource::Groups(groups) => groups[terminal % groups.len()].pick(terminal, rng),
         }
+    }
+}
+
+/// Terminals taken off the network for a while during a run, then put back: they keep their
+/// punches and deliver them once back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfflineWindow {
+    /// The first this many terminals (`<prefix>00001` onward).
+    pub terminals: usize,
+    /// From the start of the run.
+    pub after: Duration,
+    pub length: Duration,
+}
+
+impl OfflineWindow {
+    fn offline_at(&self, elapsed: Duration) -> bool {
+        elapsed >= self.after && elapsed < self.after + self.length
     }
 }
 
@@ -72,6 +110,8 @@ pub struct LoadConfig {
     /// How long to wait after the last punch for the buffers to empty.
     pub drain: Duration,
     pub seed: u64,
+    /// Terminals that go off the network for a while, if any.
+    pub offline: Option<OfflineWindow>,
 }
 
 /// What a load run did.
@@ -126,8 +166,14 @@ fn add(into: &mut TerminalStats, s: &TerminalStats) {
     into.commands_answered += s.commands_answered;
 }
 
+/// How many draws a punch gets to find a PIN that has not punched in the same second.
+const PIN_DRAWS: usize = 64;
+
 /// Runs the load: punches at `rate` spread round-robin over the terminals, each PIN alternating
 /// check-in and check-out, for `duration`; then waits up to `drain` for the buffers to empty.
+/// A PIN punches at most once in a second of the clock (the PIN is drawn again, a few times at
+/// most), as a person does, so employee and punch time name one punch. With `offline`, those
+/// terminals are off the network for that window (during the punching or the drain).
 pub async fn run_load(config: LoadConfig) -> Result<LoadReport, String> {
     if config.terminals == 0 {
         return Err("at least one terminal is needed".to_owned());
@@ -151,24 +197,47 @@ pub async fn run_load(config: LoadConfig) -> Result<LoadReport, String> {
     }
 
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut last_state: HashMap<Pin, PunchState> = HashMap::new();
+    // Per PIN: its last state and the wall-clock second of its last punch.
+    let mut last: HashMap<Pin, (PunchState, i64)> = HashMap::new();
     let start = Instant::now();
+    let offline = |elapsed: Duration| {
+        let Some(window) = config.offline else {
+            return;
+        };
+        let off = window.offline_at(elapsed);
+        for t in terminals.iter().take(window.terminals) {
+            if t.is_offline() != off {
+                tracing::info!(serial = %t.serial(), offline = off, "terminal network switched");
+                t.set_offline(off);
+            }
+        }
+    };
     let mut sent: u64 = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tick.tick().await;
         let elapsed = start.elapsed().min(config.duration);
+        offline(start.elapsed());
         // The small margin keeps float rounding from dropping the last punch of a run.
         let due = (elapsed.as_secs_f64() * config.rate + 1e-6).floor() as u64;
         while sent < due {
-            let pin = config.pins.pick(&mut rng);
-            let state = match last_state.get(&pin) {
-                Some(PunchState::CheckIn) => PunchState::CheckOut,
+            let index = (sent % terminals.len() as u64) as usize;
+            let wall = chrono::Local::now().naive_local();
+            let second = wall.and_utc().timestamp();
+            let mut pin = config.pins.pick(index, &mut rng);
+            for _ in 1..PIN_DRAWS {
+                if last.get(&pin).is_none_or(|(_, at)| *at != second) {
+                    break;
+                }
+                pin = config.pins.pick(index, &mut rng);
+            }
+            let state = match last.get(&pin) {
+                Some((PunchState::CheckIn, _)) => PunchState::CheckOut,
                 _ => PunchState::CheckIn,
             };
-            last_state.insert(pin.clone(), state);
-            terminals[(sent % terminals.len() as u64) as usize].punch(pin, state);
+            last.insert(pin.clone(), (state, second));
+            terminals[index].punch_at(pin, wall, state);
             sent += 1;
         }
         if elapsed >= config.duration {
@@ -177,10 +246,18 @@ pub async fn run_load(config: LoadConfig) -> Result<LoadReport, String> {
     }
 
     let deadline = Instant::now() + config.drain;
-    let mut drained = true;
+    let drained = loop {
+        offline(start.elapsed());
+        if terminals.iter().all(|t| t.pending() == 0) {
+            break true;
+        }
+        if Instant::now() >= deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     for t in &terminals {
-        let left = deadline.saturating_duration_since(Instant::now());
-        drained &= t.wait_drained(left).await;
+        t.set_offline(false);
     }
     let mut report = LoadReport {
         drained,
@@ -198,7 +275,7 @@ pub async fn run_load(config: LoadConfig) -> Result<LoadReport, String> {
 }
 
 /// Writes one CSV row per punch: `serial,pin,punch_time,state,punched_at_ms,first_post_ms,
-/// acked_at_ms` (the last two empty when it never happened).
+/// acked_at_ms,acked_post_ms` (the last three empty when it never happened).
 pub fn write_csv(punches: &[PunchLog], out: impl Write) -> csv::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record([
@@ -209,6 +286,7 @@ pub fn write_csv(punches: &[PunchLog], out: impl Write) -> csv::Result<()> {
         "punched_at_ms",
         "first_post_ms",
         "acked_at_ms",
+        "acked_post_ms",
     ])?;
     let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
     for p in punches {
@@ -220,6 +298,7 @@ pub fn write_csv(punches: &[PunchLog], out: impl Write) -> csv::Result<()> {
             p.punched_at_ms.to_string(),
             opt(p.first_post_ms),
             opt(p.acked_at_ms),
+            opt(p.acked_post_ms),
         ])?;
     }
     w.flush()?;
@@ -244,14 +323,49 @@ mod tests {
         assert!(PinSource::parse("5-1").is_err());
         assert!(PinSource::parse("").is_err());
         assert!(PinSource::parse("a b").is_err());
+        assert!(PinSource::parse(";").is_err());
+        assert!(PinSource::parse("1-5;x y").is_err());
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         for _ in 0..100 {
             let n: u64 = PinSource::Range(3, 4)
-                .pick(&mut rng)
+                .pick(0, &mut rng)
                 .as_str()
                 .parse()
                 .unwrap();
             assert!((3..=4).contains(&n));
         }
+    }
+
+    #[test]
+    fn groups_give_each_terminal_its_own_pins() {
+        let groups = PinSource::parse("101-110; 201-210 ;301").unwrap();
+        assert_eq!(
+            groups,
+            PinSource::Groups(vec![
+                PinSource::Range(101, 110),
+                PinSource::Range(201, 210),
+                PinSource::List(vec![Pin::parse("301").unwrap()]),
+            ])
+        );
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for terminal in 0..9 {
+            for _ in 0..20 {
+                let n: u64 = groups.pick(terminal, &mut rng).as_str().parse().unwrap();
+                assert_eq!(n / 100, terminal as u64 % 3 + 1, "terminal {terminal}: {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn offline_windows() {
+        let window = OfflineWindow {
+            terminals: 1,
+            after: Duration::from_secs(20),
+            length: Duration::from_secs(20),
+        };
+        assert!(!window.offline_at(Duration::from_secs(19)));
+        assert!(window.offline_at(Duration::from_secs(20)));
+        assert!(window.offline_at(Duration::from_millis(39_999)));
+        assert!(!window.offline_at(Duration::from_secs(40)));
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use clock_push::SerialNumber;
 use clock_sim::{
-    run_load, serve_biotime, write_csv, BioTimeConfig, LoadConfig, PinSource, ServerOptions,
-    TerminalConfig,
+    run_load, serve_biotime, write_csv, BioTimeConfig, LoadConfig, OfflineWindow, PinSource,
+    ServerOptions, TerminalConfig,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -44,7 +44,8 @@ struct PushArgs {
     /// Seconds of punching.
     #[arg(long, default_value_t = 10)]
     duration_secs: u64,
-    /// PINs: a range `1-500` or a list `1,2,007`.
+    /// PINs: a range `1-500` or a list `1,2,007`; several separated by `;` are groups, terminal
+    /// i (from 1) punching those of group (i - 1) % groups.
     #[arg(long, default_value = "1-100")]
     pins: String,
     /// Most ATTLOG lines per upload.
@@ -71,6 +72,16 @@ struct PushArgs {
     /// Seed of the PIN choice and the retransmission draws.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The first this many terminals go off the network for --offline-secs, --offline-after-secs
+    /// into the run, keeping their punches until they are back.
+    #[arg(long, default_value_t = 0)]
+    offline_terminals: usize,
+    /// Seconds from the start of the run until the offline terminals drop off.
+    #[arg(long, default_value_t = 0)]
+    offline_after_secs: u64,
+    /// Seconds the offline terminals stay off the network.
+    #[arg(long, default_value_t = 0)]
+    offline_secs: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -140,6 +151,11 @@ async fn run_push(args: PushArgs) -> ExitCode {
         terminal,
         drain: Duration::from_secs(args.drain_secs),
         seed: args.seed,
+        offline: (args.offline_terminals > 0 && args.offline_secs > 0).then(|| OfflineWindow {
+            terminals: args.offline_terminals,
+            after: Duration::from_secs(args.offline_after_secs),
+            length: Duration::from_secs(args.offline_secs),
+        }),
     };
     tracing::info!(
         server = %args.server,

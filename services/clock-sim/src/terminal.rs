@@ -7,8 +7,10 @@
 //! that is down. It polls for commands (`GET /iclock/getrequest`) at its heartbeat interval and
 //! answers each command it is given on `POST /iclock/devicecmd` with success, without running it.
 //!
-//! On top of that, for tests: a clock skew added to every punch time, and a ratio of acknowledged
-//! batches sent a second time, to exercise a server's duplicate handling.
+//! On top of that, for tests: a clock skew added to every punch time, a ratio of acknowledged
+//! batches sent a second time, to exercise a server's duplicate handling, and a switch that takes
+//! the terminal off the network (its requests fail without leaving it, as with a cable pulled)
+//! and back.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -100,6 +102,9 @@ pub struct PunchLog {
     pub punched_at_ms: u64,
     /// When the upload that first carried it started.
     pub first_post_ms: Option<u64>,
+    /// When the upload that was acknowledged for it started (later than `first_post_ms` when
+    /// earlier uploads failed).
+    pub acked_post_ms: Option<u64>,
     /// When the answer acknowledging it arrived.
     pub acked_at_ms: Option<u64>,
 }
@@ -129,6 +134,8 @@ struct Shared {
     state: Mutex<State>,
     wake: Notify,
     stopping: AtomicBool,
+    /// Off the network: every request fails at once without reaching the server.
+    offline: AtomicBool,
 }
 
 impl Shared {
@@ -163,6 +170,7 @@ impl Terminal {
             state: Mutex::new(State::default()),
             wake: Notify::new(),
             stopping: AtomicBool::new(false),
+            offline: AtomicBool::new(false),
         });
         let serial = config.serial.clone();
         let skew_secs = config.skew_secs;
@@ -231,6 +239,7 @@ impl Terminal {
                     record,
                     punched_at_ms: now,
                     first_post_ms: None,
+                    acked_post_ms: None,
                     acked_at_ms: None,
                 });
                 state.buffer.push_back(Pending { log_index, line });
@@ -238,6 +247,18 @@ impl Terminal {
             }
         }
         self.shared.wake.notify_one();
+    }
+
+    /// Takes the terminal off the network (`true`) or puts it back (`false`). Off it, every
+    /// request fails as a refused connection would, so punches stay in the buffer and the
+    /// terminal backs off as usual; back on it, the buffer goes out at its next attempt.
+    pub fn set_offline(&self, offline: bool) {
+        self.shared.offline.store(offline, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+    }
+
+    pub fn is_offline(&self) -> bool {
+        self.shared.offline.load(Ordering::SeqCst)
     }
 
     /// Lines not yet acknowledged.
@@ -385,7 +406,14 @@ impl Worker {
         }
     }
 
+    fn offline(&self) -> bool {
+        self.shared.offline.load(Ordering::SeqCst)
+    }
+
     async fn get_text(&self, url: &str) -> Option<String> {
+        if self.offline() {
+            return None;
+        }
         let response = self
             .client
             .get(url)
@@ -400,6 +428,9 @@ impl Worker {
     }
 
     async fn post_text(&self, url: &str, body: String) -> Option<String> {
+        if self.offline() {
+            return None;
+        }
         let response = self
             .client
             .post(url)
@@ -450,7 +481,9 @@ impl Worker {
             // is still the front of the buffer.
             for _ in 0..count {
                 if let Some(done) = state.buffer.pop_front() {
-                    state.log[done.log_index].acked_at_ms = Some(now);
+                    let log = &mut state.log[done.log_index];
+                    log.acked_post_ms = Some(started);
+                    log.acked_at_ms = Some(now);
                 }
             }
             state.stats.acknowledged += count as u64;

@@ -255,6 +255,7 @@ async fn a_load_run_delivers_everything_and_logs_every_punch() {
         terminal: template,
         drain: WAIT,
         seed: 7,
+        offline: None,
     })
     .await
     .unwrap();
@@ -286,7 +287,7 @@ async fn a_load_run_delivers_everything_and_logs_every_punch() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("serial,pin,punch_time,state,punched_at_ms,first_post_ms,acked_at_ms")
+        Some("serial,pin,punch_time,state,punched_at_ms,first_post_ms,acked_at_ms,acked_post_ms")
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 60);
@@ -294,7 +295,117 @@ async fn a_load_run_delivers_everything_and_logs_every_punch() {
         let punched: u64 = row[4].parse().unwrap();
         let first_post: u64 = row[5].parse().unwrap();
         let acked: u64 = row[6].parse().unwrap();
-        assert!(punched <= first_post && first_post <= acked, "{row:?}");
+        let acked_post: u64 = row[7].parse().unwrap();
+        assert!(
+            punched <= first_post && first_post <= acked_post && acked_post <= acked,
+            "{row:?}"
+        );
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_offline_terminal_reaches_nothing_and_delivers_once_back() {
+    let server = PushServer::start().await;
+    let terminal = Terminal::spawn(config(&server, "CABLE0001"));
+    let before = terminal.punch_many(punches(2));
+    eventually("the first punches acknowledged", WAIT, || async {
+        terminal.pending() == 0
+    })
+    .await;
+    let uploads_before = server.with(|s| s.uploads.len());
+
+    terminal.set_offline(true);
+    let during = terminal.punch_many(
+        (0..3)
+            .map(|i| (pin(&format!("7{i}")), wall(14, i, 0), PunchState::CheckIn))
+            .collect::<Vec<_>>(),
+    );
+    eventually("uploads failing while off the network", WAIT, || async {
+        terminal.stats().failed_posts >= 3
+    })
+    .await;
+    assert_eq!(terminal.pending(), 3);
+    // Nothing left the terminal meanwhile.
+    assert_eq!(server.with(|s| s.uploads.len()), uploads_before);
+
+    terminal.set_offline(false);
+    eventually("the buffer delivered", WAIT, || async {
+        terminal.pending() == 0
+    })
+    .await;
+    let mut all = before;
+    all.extend(during);
+    assert_eq!(
+        server.acked_records(),
+        all,
+        "every punch once, in punch order"
+    );
+    // The punches made offline name both the failed first attempt and the upload that landed.
+    for p in terminal.log().iter().skip(2) {
+        let first = p.first_post_ms.expect("attempted");
+        let landed = p.acked_post_ms.expect("acknowledged");
+        assert!(first < landed && landed <= p.acked_at_ms.unwrap(), "{p:?}");
+    }
+    terminal.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_load_run_gives_terminals_their_groups_and_takes_one_offline() {
+    use clock_sim::{run_load, LoadConfig, OfflineWindow, PinSource};
+
+    let server = PushServer::start().await;
+    let template = config(&server, "PLACEHOLDER");
+    let report = run_load(LoadConfig {
+        base_url: server.base_url(),
+        terminals: 4,
+        rate: 100.0,
+        duration: Duration::from_millis(600),
+        pins: PinSource::parse("100-199;200-299").unwrap(),
+        serial_prefix: "GRP".into(),
+        terminal: template,
+        drain: WAIT,
+        seed: 3,
+        offline: Some(OfflineWindow {
+            terminals: 1,
+            after: Duration::from_millis(100),
+            length: Duration::from_millis(300),
+        }),
+    })
+    .await
+    .unwrap();
+    assert!(report.drained);
+    assert_eq!(report.totals.acknowledged, 60);
+    assert!(
+        report.totals.failed_posts > 0,
+        "the offline terminal failed some"
+    );
+    let mut seen = std::collections::HashSet::new();
+    for p in &report.punches {
+        let terminal: usize = p.serial.as_str()[3..].parse().unwrap();
+        let pin: u64 = p.record.pin.as_str().parse().unwrap();
+        // Odd terminals punch the first group, even ones the second.
+        assert_eq!(pin / 100, if terminal % 2 == 1 { 1 } else { 2 }, "{p:?}");
+        // Employee and time name one punch.
+        assert!(seen.insert((pin, p.record.time.to_string())), "{p:?}");
+    }
+    // Only the first terminal's uploads failed, and its punches all landed in the end.
+    let first: Vec<_> = report
+        .punches
+        .iter()
+        .filter(|p| p.serial.as_str() == "GRP00001")
+        .collect();
+    assert!(first.iter().any(|p| p.first_post_ms < p.acked_post_ms));
+    assert!(report
+        .punches
+        .iter()
+        .filter(|p| p.serial.as_str() != "GRP00001")
+        .all(|p| p.first_post_ms == p.acked_post_ms));
+    assert_eq!(
+        counts(&server.acked_records()).len(),
+        report.punches.len(),
+        "every punch reached the server"
+    );
     server.stop().await;
 }

@@ -57,6 +57,11 @@ pub struct Settings {
     pub file_retention_days: u32,
     /// `IMPORT_ROW_RETENTION_DAYS`: raw row values (names) older than this are removed (default 400).
     pub row_retention_days: u32,
+    /// `CLOCK_SILENT_AFTER` (seconds): an approved clock that has not called for longer is
+    /// silent (the `ClockSilent` alert; default 30 minutes).
+    pub clock_silent_after: Duration,
+    /// `IMPORT_MASTER_KEYS` and the `IMPORT_BIOTIME_*` variables: pulling BioTime servers.
+    pub biotime: clocks::biotime::PullSettings,
 }
 
 impl Settings {
@@ -69,6 +74,13 @@ impl Settings {
             max_upload_bytes: env.or("IMPORT_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)?,
             file_retention_days: env.or("IMPORT_FILE_RETENTION_DAYS", 90)?,
             row_retention_days: env.or("IMPORT_ROW_RETENTION_DAYS", 400)?,
+            clock_silent_after: env
+                .or(
+                    "CLOCK_SILENT_AFTER",
+                    settings::Seconds(Duration::from_secs(1800)),
+                )?
+                .0,
+            biotime: clocks::biotime::PullSettings::from_env(env)?,
         })
     }
 }
@@ -86,6 +98,10 @@ pub struct AppState {
     /// Declares a company's queue before its first message, so nothing is returned unroutable.
     pub broker: bus::Broker,
     pub metrics: metrics::Metrics,
+    /// `CLOCK_SILENT_AFTER`: how long an approved clock may go without calling.
+    pub clock_silent_after: Duration,
+    /// Sealing BioTime passwords and pulling the servers.
+    pub biotime: clocks::biotime::PullSettings,
 }
 
 /// The token import-service presents to config-service, signed with its own credential: it
@@ -135,6 +151,10 @@ pub async fn start_with_clocks(
             Duration::from_secs(3600),
         ),
     ];
+    let clock_health =
+        metrics::ClockHealth::register(foundation.ops.registry(), settings.clock_silent_after);
+    let mut tasks = tasks;
+    tasks.push(clock_health.spawn_refresh(foundation.pool.clone()));
     let consumers = vec![events::spawn_status_consumer(
         &foundation.broker,
         &foundation.pool,
@@ -149,7 +169,13 @@ pub async fn start_with_clocks(
         relay,
         broker: foundation.broker.clone(),
         metrics: metrics::Metrics::register(foundation.ops.registry()),
+        clock_silent_after: settings.clock_silent_after,
+        biotime: settings.biotime.clone(),
     });
+    tasks.push(clocks::biotime::spawn(
+        state.clone(),
+        settings.biotime.clone(),
+    ));
     let jwt = web::Data::new(settings.jwt.clone());
     let mut http = HttpApi::new(
         settings.common.bind,
@@ -166,6 +192,7 @@ pub async fn start_with_clocks(
         config.app_data(state.clone()).app_data(jwt.clone());
         api::configure(config);
         clocks::admin::configure(config);
+        clocks::biotime_admin::configure(config);
         if terminals {
             clocks::push::configure(config);
         }

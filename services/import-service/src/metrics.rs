@@ -1,7 +1,16 @@
 //! The import metrics (docs/architecture.md#operating-it), in the service's own registry.
 
-use telemetry::prometheus::{opts, IntCounterVec, Registry};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
+use chrono::Utc;
+use telemetry::prometheus::core::{Collector, Desc};
+use telemetry::prometheus::proto::MetricFamily;
+use telemetry::prometheus::{opts, IntCounterVec, IntGaugeVec, Registry};
+use tokio::task::JoinHandle;
+
+use crate::store::clocks;
+use crate::store::clocks::Clock;
 use crate::store::imports::Import;
 
 #[derive(Clone)]
@@ -10,6 +19,8 @@ pub struct Metrics {
     imports: IntCounterVec,
     /// Rows of stored imports, by outcome (valid, invalid, skipped).
     rows: IntCounterVec,
+    /// BioTime pull health, per server.
+    pub biotime: crate::clocks::biotime::PullMetrics,
 }
 
 impl Metrics {
@@ -36,7 +47,11 @@ impl Metrics {
         for outcome in ["valid", "invalid", "skipped"] {
             rows.with_label_values(&[outcome]);
         }
-        Self { imports, rows }
+        Self {
+            imports,
+            rows,
+            biotime: crate::clocks::biotime::PullMetrics::register(registry),
+        }
     }
 
     pub fn stored(&self, import: &Import) {
@@ -57,5 +72,127 @@ impl Metrics {
     /// An upload whose import could not be stored.
     pub fn failed(&self) {
         self.imports.with_label_values(&["failed"]).inc();
+    }
+}
+
+/// The health of every approved clock (`clock` = its serial number): when it last called
+/// (`clock_last_seen_timestamp_seconds`, absent until it first does), the punches it put into the
+/// ledger on its local day (`clock_punches_today`), and whether it has been silent for longer
+/// than `CLOCK_SILENT_AFTER` (`clock_silent`, 1 or 0; the `ClockSilent` alert). The clocks are
+/// read from the database by [`ClockHealth::spawn_refresh`]; silence is judged at each scrape,
+/// so it shows as soon as it starts, whenever the clocks were last read.
+#[derive(Clone)]
+pub struct ClockHealth {
+    clocks: Arc<Mutex<Vec<(Clock, i64)>>>,
+    silent_after: Duration,
+    descs: Vec<Desc>,
+}
+
+const CLOCK_LAST_SEEN: (&str, &str) = (
+    "clock_last_seen_timestamp_seconds",
+    "When the clock last called import-service (Unix time)",
+);
+const CLOCK_PUNCHES_TODAY: (&str, &str) = (
+    "clock_punches_today",
+    "Punches the clock put into the ledger on its local day",
+);
+const CLOCK_SILENT: (&str, &str) = (
+    "clock_silent",
+    "1 when the approved clock has not called for longer than CLOCK_SILENT_AFTER",
+);
+
+impl ClockHealth {
+    pub fn register(registry: &Registry, silent_after: Duration) -> Self {
+        let descs = [CLOCK_LAST_SEEN, CLOCK_PUNCHES_TODAY, CLOCK_SILENT]
+            .into_iter()
+            .flat_map(|(name, help)| {
+                Self::gauges(name, help)
+                    .desc()
+                    .into_iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let health = Self {
+            clocks: Arc::default(),
+            silent_after,
+            descs,
+        };
+        registry
+            .register(Box::new(health.clone()))
+            .expect("the clock gauges are registered once per registry");
+        health
+    }
+
+    fn gauges(name: &str, help: &str) -> IntGaugeVec {
+        IntGaugeVec::new(opts!(name, help), &["clock"]).expect("valid metric")
+    }
+
+    /// How often the clocks are read again: a fraction of `CLOCK_SILENT_AFTER`, so a clock
+    /// calling again clears its silence well within it, and at most every 15 seconds.
+    pub fn refresh_every(&self) -> Duration {
+        (self.silent_after / 4).clamp(Duration::from_millis(100), Duration::from_secs(15))
+    }
+
+    /// Reads the approved clocks and their punches of the day into the gauges.
+    pub async fn refresh(&self, pool: &db::Pool) -> Result<(), db::DbError> {
+        let mut conn = db::connection(pool).await?;
+        let approved = clocks::approved(&mut conn).await?;
+        let today = clocks::punches_today(&mut conn, &approved, Utc::now()).await?;
+        let read = approved
+            .into_iter()
+            .map(|clock| {
+                let punches = today.get(&clock.id).copied().unwrap_or(0);
+                (clock, punches)
+            })
+            .collect();
+        *self.clocks.lock().unwrap_or_else(PoisonError::into_inner) = read;
+        Ok(())
+    }
+
+    /// Reads the clocks now and then every [`Self::refresh_every`]; a failure keeps the last
+    /// reading (`database_up` says why).
+    pub fn spawn_refresh(&self, pool: db::Pool) -> JoinHandle<()> {
+        let health = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = health.refresh(&pool).await {
+                    tracing::warn!(%error, "reading the clocks for their metrics failed");
+                }
+                tokio::time::sleep(health.refresh_every()).await;
+            }
+        })
+    }
+}
+
+impl Collector for ClockHealth {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let now = Utc::now();
+        let last_seen = Self::gauges(CLOCK_LAST_SEEN.0, CLOCK_LAST_SEEN.1);
+        let punches = Self::gauges(CLOCK_PUNCHES_TODAY.0, CLOCK_PUNCHES_TODAY.1);
+        let silent = Self::gauges(CLOCK_SILENT.0, CLOCK_SILENT.1);
+        for (clock, today) in self
+            .clocks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let label = [clock.serial_number.as_str()];
+            if let Some(at) = clock.last_seen_at {
+                last_seen.with_label_values(&label).set(at.timestamp());
+            }
+            punches.with_label_values(&label).set(*today);
+            silent
+                .with_label_values(&label)
+                .set(i64::from(clock.is_silent(now, self.silent_after)));
+        }
+        [last_seen, punches, silent]
+            .iter()
+            .flat_map(Collector::collect)
+            .collect()
     }
 }

@@ -151,6 +151,9 @@ impl ReadyMessages {
 
 #[derive(QueryableByName)]
 struct ReferencedPunch {
+    /// Which reference of those read together the punch is for.
+    #[diesel(sql_type = BigInt)]
+    reference: i64,
     #[diesel(sql_type = BigInt)]
     id: i64,
     #[diesel(sql_type = Text)]
@@ -165,55 +168,95 @@ struct ReferencedPunch {
 /// time order. A ready message stored whole (by an earlier version) is published as stored.
 pub struct ReadyExpander;
 
+/// Punches a relay round reads at most: 8 full messages, as many small ones as add up to it.
+const ROUND_PUNCHES: usize = 8 * MAX_PUNCHES_PER_READY_MESSAGE;
+
 impl ReadyExpander {
-    async fn build(
+    /// The messages of `references`, in order, from one query: a round of many small messages
+    /// (a clock's uploads) costs one round trip, not one each.
+    async fn build_all(
         conn: &mut AsyncPgConnection,
-        reference: ReadyReference,
-    ) -> QueryResult<Vec<u8>> {
-        let (from, to): (Vec<i64>, Vec<i64>) = reference.punch_id_ranges.iter().copied().unzip();
-        let found: Vec<ReferencedPunch> = diesel::sql_query(
-            // Each range is read through the primary key (the `OFFSET 0` keeps Postgres from
-            // flattening the lateral subquery). As a plain join, the batch filter looked selective
-            // enough for Postgres to scan the whole ledger for every message: 9 ms at 120,000
-            // punches and growing with the ledger, against 0.5 ms this way.
-            "SELECT p.id, p.emp_id, p.punch_type, p.punch_time \
-             FROM UNNEST($1::bigint[], $2::bigint[]) AS r(first_id, last_id) \
-             CROSS JOIN LATERAL (SELECT q.id, q.emp_id, q.punch_type, q.punch_time, q.batch_id \
-               FROM import.punches q WHERE q.id BETWEEN r.first_id AND r.last_id OFFSET 0) p \
-             WHERE p.batch_id = $3 \
-             ORDER BY p.punch_time, p.emp_id, p.id",
-        )
-        .bind::<Array<BigInt>, _>(from)
-        .bind::<Array<BigInt>, _>(to)
-        .bind::<SqlUuid, _>(reference.batch_id)
-        .load(conn)
-        .await?;
-        if found.len() != reference.punches {
-            tracing::error!(
-                batch = %reference.batch_id,
-                expected = reference.punches,
-                found = found.len(),
-                "a ready message's punches are not all stored"
-            );
+        references: &[&ReadyReference],
+    ) -> QueryResult<Vec<Vec<u8>>> {
+        let mut index = Vec::new();
+        let mut from = Vec::new();
+        let mut to = Vec::new();
+        let mut batches = Vec::new();
+        for (i, reference) in references.iter().enumerate() {
+            for &(first, last) in &reference.punch_id_ranges {
+                index.push(i64::try_from(i).unwrap_or(i64::MAX));
+                from.push(first);
+                to.push(last);
+                batches.push(reference.batch_id);
+            }
         }
-        let punches = found
-            .into_iter()
-            .map(|p| {
-                Ok(ReadyPunch {
-                    punch_id: PunchId(p.id),
-                    emp_id: BayzatEmpId::new(&p.emp_id).map_err(serialization)?,
-                    punch_type: p.punch_type.parse::<PunchType>().map_err(serialization)?,
-                    time: LocalPunchTime::new(p.punch_time),
-                })
-            })
-            .collect::<QueryResult<Vec<_>>>()?;
-        let message = PunchesReadyV1 {
-            batch_id: BatchId::from(reference.batch_id),
-            import_id: ImportId(reference.import_id),
-            company_id: CompanyId(reference.company_id),
-            punches,
+        let found: Vec<ReferencedPunch> = if index.is_empty() {
+            Vec::new()
+        } else {
+            diesel::sql_query(
+                // Each range is read through the primary key (the `OFFSET 0` keeps Postgres from
+                // flattening the lateral subquery). As a plain join, the batch filter looked
+                // selective enough for Postgres to scan the whole ledger for every message: 9 ms
+                // at 120,000 punches and growing with the ledger, against 0.5 ms this way.
+                "SELECT r.reference, p.id, p.emp_id, p.punch_type, p.punch_time \
+                 FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::uuid[]) \
+                   AS r(reference, first_id, last_id, batch_id) \
+                 CROSS JOIN LATERAL (SELECT q.id, q.emp_id, q.punch_type, q.punch_time, q.batch_id \
+                   FROM import.punches q WHERE q.id BETWEEN r.first_id AND r.last_id OFFSET 0) p \
+                 WHERE p.batch_id = r.batch_id \
+                 ORDER BY r.reference, p.punch_time, p.emp_id, p.id",
+            )
+            .bind::<Array<BigInt>, _>(index)
+            .bind::<Array<BigInt>, _>(from)
+            .bind::<Array<BigInt>, _>(to)
+            .bind::<Array<SqlUuid>, _>(batches)
+            .load(conn)
+            .await?
         };
-        serde_json::to_vec(&message).map_err(serialization)
+        let mut punches: Vec<Vec<ReadyPunch>> = references.iter().map(|_| Vec::new()).collect();
+        for p in found {
+            let Some(list) = usize::try_from(p.reference)
+                .ok()
+                .and_then(|i| punches.get_mut(i))
+            else {
+                continue;
+            };
+            list.push(ReadyPunch {
+                punch_id: PunchId(p.id),
+                emp_id: BayzatEmpId::new(&p.emp_id).map_err(serialization)?,
+                punch_type: p.punch_type.parse::<PunchType>().map_err(serialization)?,
+                time: LocalPunchTime::new(p.punch_time),
+            });
+        }
+        references
+            .iter()
+            .zip(punches)
+            .map(|(reference, punches)| {
+                if punches.len() != reference.punches {
+                    tracing::error!(
+                        batch = %reference.batch_id,
+                        expected = reference.punches,
+                        found = punches.len(),
+                        "a ready message's punches are not all stored"
+                    );
+                }
+                let message = PunchesReadyV1 {
+                    batch_id: BatchId::from(reference.batch_id),
+                    import_id: ImportId(reference.import_id),
+                    company_id: CompanyId(reference.company_id),
+                    punches,
+                };
+                serde_json::to_vec(&message).map_err(serialization)
+            })
+            .collect()
+    }
+
+    /// The reference a stored row holds, when it is a ready message stored as one.
+    fn reference(message_type: &str, stored: &serde_json::Value) -> Option<ReadyReference> {
+        if message_type != PunchesReadyV1::TYPE {
+            return None;
+        }
+        ReadyReference::deserialize(stored).ok()
     }
 }
 
@@ -225,14 +268,47 @@ impl outbox::Expander for ReadyExpander {
         stored: &'a serde_json::Value,
     ) -> BoxFuture<'a, QueryResult<Option<Vec<u8>>>> {
         Box::pin(async move {
-            if message_type != PunchesReadyV1::TYPE {
-                return Ok(None);
-            }
-            match ReadyReference::deserialize(stored) {
-                Ok(reference) => Self::build(conn, reference).await.map(Some),
-                Err(_) => Ok(None),
+            match Self::reference(message_type, stored) {
+                Some(reference) => Ok(Self::build_all(conn, &[&reference]).await?.pop()),
+                None => Ok(None),
             }
         })
+    }
+
+    fn expand_all<'a>(
+        &'a self,
+        conn: &'a mut AsyncPgConnection,
+        rows: &'a [(&'a str, &'a serde_json::Value)],
+    ) -> BoxFuture<'a, QueryResult<Vec<Option<Vec<u8>>>>> {
+        Box::pin(async move {
+            let references: Vec<Option<ReadyReference>> = rows
+                .iter()
+                .map(|(message_type, stored)| Self::reference(message_type, stored))
+                .collect();
+            let wanted: Vec<&ReadyReference> = references.iter().flatten().collect();
+            let mut built = Self::build_all(conn, &wanted).await?.into_iter();
+            Ok(references
+                .iter()
+                .map(|reference| reference.as_ref().and_then(|_| built.next()))
+                .collect())
+        })
+    }
+
+    /// A ready message costs its punches (read and sent); anything else one.
+    fn cost(&self, message_type: &str, stored: &serde_json::Value) -> usize {
+        if message_type != PunchesReadyV1::TYPE {
+            return 1;
+        }
+        stored
+            .get("punches")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(MAX_PUNCHES_PER_READY_MESSAGE)
+            .max(1)
+    }
+
+    fn round_cost(&self) -> usize {
+        ROUND_PUNCHES
     }
 }
 

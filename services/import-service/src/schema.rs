@@ -94,3 +94,48 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(imports, import_rows, punches, clocks, clock_days);
+
+diesel::table! {
+    import.biotime_servers (id) {
+        id -> Int8,
+        name -> Text,
+        url -> Text,
+        username -> Text,
+        password_sealed -> Text,
+        mapping -> Jsonb,
+        time_zone -> Text,
+        interval_seconds -> Int4,
+        state -> Text,
+        next_pull_at -> Timestamptz,
+        last_attempt_at -> Nullable<Timestamptz>,
+        last_success_at -> Nullable<Timestamptz>,
+        failing_since -> Nullable<Timestamptz>,
+        consecutive_failures -> Int4,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    import.biotime_cursors (server_id) {
+        server_id -> Int8,
+        since -> Nullable<Text>,
+        last_id -> Int8,
+        position -> Int8,
+        last_punch_time -> Nullable<Timestamp>,
+        transactions -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    import.biotime_days (server_id, day) {
+        server_id -> Int8,
+        day -> Date,
+        import_id -> Int8,
+    }
+}
+
+diesel::joinable!(biotime_cursors -> biotime_servers (server_id));
+diesel::allow_tables_to_appear_in_same_query!(biotime_servers, biotime_cursors, biotime_days);

@@ -9,64 +9,20 @@ use std::time::Duration;
 
 use auth::Role;
 use chrono::{NaiveDate, NaiveDateTime};
-use clock_push::{Pin, PunchState, SerialNumber};
-use clock_sim::{Terminal, TerminalConfig};
+use clock_push::{Pin, PunchState};
+use clock_sim::Terminal;
+use common::clocks::{self, admin, count, handshaken, ClockOptions, WAIT};
 use common::Stack;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use test_support::{wait_for, ConfigService, TestEnv};
+use test_support::wait_for;
 
-const WAIT: Duration = Duration::from_secs(30);
-
-/// The usual stack (see `common`), with the terminal endpoints on a listener of their own; its
-/// base URL.
 async fn stack_with_clocks() -> (Stack, String) {
-    let env = TestEnv::new().await;
-    let test_keys = test_support::test_keys();
-    let keys = test_keys.keyring();
-    let config = ConfigService::start(&env, "http://127.0.0.1:9/attendance").await;
-    let config_base = config.base.clone();
-    let storage = std::env::temp_dir().join(test_support::unique_name("imports"));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let clock_base = format!("http://{}", listener.local_addr().unwrap());
-    let import = import_service::start_with_clocks(
-        import_service::Settings {
-            common: env.common_settings(),
-            jwt: test_keys.for_signer(auth::Signer::ImportService),
-            config_service_url: config_base.clone(),
-            storage_dir: storage.clone(),
-            max_upload_bytes: 5 * 1024 * 1024,
-            file_retention_days: 90,
-            row_retention_days: 400,
-        },
-        Some(listener),
-    )
-    .await
-    .unwrap();
-    let broker = bus::Broker::start(env.broker.url(), env.broker.topology(), "import-test");
-    broker.connected().await;
-    let stack = Stack {
-        import_base: import.base_url(),
-        import: Some(import),
-        config,
-        broker,
-        env,
-        storage,
-        client: test_support::client(),
-        keys,
-        config_base,
-        amqp_proxy: None,
-    };
-    (stack, clock_base)
+    clocks::stack_with(&ClockOptions::default()).await
 }
 
 fn terminal(base: &str, serial: &str) -> Terminal {
-    let mut config = TerminalConfig::new(SerialNumber::parse(serial).unwrap(), base);
-    config.backoff_initial = Duration::from_millis(20);
-    config.backoff_max = Duration::from_millis(200);
-    config.heartbeat_interval = Duration::from_secs(3600);
-    config.batch_size = 5;
-    Terminal::spawn(config)
+    clocks::terminal(base, serial, Duration::from_secs(3600))
 }
 
 fn pin(p: &str) -> Pin {
@@ -78,39 +34,6 @@ fn at(h: u32, m: u32) -> NaiveDateTime {
         .unwrap()
         .and_hms_opt(h, m, 0)
         .unwrap()
-}
-
-async fn admin(
-    stack: &Stack,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = stack
-        .client
-        .request(method, format!("{}{path}", stack.import_base))
-        .bearer_auth(stack.token(Role::Admin));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-/// One number from the import schema.
-async fn count(stack: &Stack, sql: &str) -> i64 {
-    use diesel_async::{AsyncConnection, RunQueryDsl};
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let mut conn = diesel_async::AsyncPgConnection::establish(stack.env.db.url())
-        .await
-        .unwrap();
-    let row: Count = diesel::sql_query(sql).get_result(&mut conn).await.unwrap();
-    row.n
 }
 
 async fn ready_messages(stack: &Stack) -> i64 {
@@ -141,13 +64,7 @@ async fn a_pending_clock_is_held_until_approved_and_no_punch_is_stored_twice() {
 
     // The handshake registers the unknown terminal as pending.
     let clock = terminal(&clock_base, "CLK0001");
-    wait_for(WAIT, "the terminal handshakes", || async {
-        clock
-            .is_handshaken()
-            .then_some(())
-            .ok_or_else(|| "not yet".to_owned())
-    })
-    .await;
+    handshaken(&clock).await;
     let id = clock_id(&stack, "CLK0001").await;
     let (_, listed) = admin(&stack, reqwest::Method::GET, "/v1/clocks", None).await;
     assert_eq!(listed["items"][0]["state"], "pending");
@@ -379,13 +296,7 @@ async fn an_admins_clock_is_let_in_from_its_network_only_and_its_other_requests_
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    wait_for(WAIT, "the terminal handshakes", || async {
-        clock
-            .is_handshaken()
-            .then_some(())
-            .ok_or_else(|| "not yet".to_owned())
-    })
-    .await;
+    handshaken(&clock).await;
     let terminal_says = |method: reqwest::Method, path: &str, body: &str| {
         let request = stack
             .client
@@ -436,5 +347,259 @@ async fn an_admins_clock_is_let_in_from_its_network_only_and_its_other_requests_
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    clock.stop().await;
+}
+
+/// A clock registered by an admin for advline (approved at once); its id.
+async fn registered_clock(stack: &Stack, serial: &str) -> i64 {
+    let (status, created) = admin(
+        stack,
+        reqwest::Method::POST,
+        "/v1/clocks",
+        Some(json!({ "serial_number": serial, "companies": ["advline"] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["id"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn an_unknown_pin_is_delivered_once_the_directory_has_it_and_the_clocks_import_is_reprocessed(
+) {
+    let (stack, clock_base) = stack_with_clocks().await;
+    let collector = stack.collector().await;
+    let id = registered_clock(&stack, "CLK0004").await;
+    let clock = terminal(&clock_base, "CLK0004");
+    handshaken(&clock).await;
+    clock.punch_many([
+        (pin("1001"), at(8, 0), PunchState::CheckIn),
+        (pin("5555"), at(8, 5), PunchState::CheckIn),
+    ]);
+    assert!(clock.wait_drained(WAIT).await);
+    let (received, _) = collector.settle().await;
+    assert_eq!(received["advline"].len(), 1, "{received:?}");
+    let (_, rows) = admin(
+        &stack,
+        reqwest::Method::GET,
+        &format!("/v1/clocks/{id}/punches?outcome=invalid"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        rows["items"][0]["errors"][0]["code"], "unknown_employee",
+        "{rows}"
+    );
+    let import_id = rows["items"][0]["import_id"].as_i64().unwrap();
+
+    // Reprocessing before the directory knows the PIN changes nothing.
+    let (status, import) = stack
+        .post(&format!("/v1/imports/{import_id}/reprocess"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{import}");
+    assert_eq!(import["failed_records"], 1, "{import}");
+
+    let added = stack
+        .client
+        .put(format!(
+            "{}/v1/companies/advline/employees",
+            stack.config_base
+        ))
+        .bearer_auth(stack.token(Role::Admin))
+        .json(&json!({ "employees": [{ "employee_id": "5555", "name": "Mona" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), StatusCode::OK);
+    let (status, import) = stack
+        .post(&format!("/v1/imports/{import_id}/reprocess"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{import}");
+    assert_eq!(import["failed_records"], 0, "{import}");
+    assert_eq!(import["unknown_employees"], json!([]), "{import}");
+    assert_eq!(import["held_reason"], Value::Null, "{import}");
+
+    let (received, _) = collector.settle().await;
+    let advline = &received["advline"];
+    assert_eq!(advline.len(), 2, "each punch once: {advline:?}");
+    assert!(advline.iter().any(|r| r["empId"] == "5555"), "{advline:?}");
+    let (_, rows) = admin(
+        &stack,
+        reqwest::Method::GET,
+        &format!("/v1/clocks/{id}/punches?outcome=invalid"),
+        None,
+    )
+    .await;
+    assert_eq!(rows["items"], json!([]), "{rows}");
+    clock.stop().await;
+}
+
+#[tokio::test]
+async fn punches_buffered_by_a_clock_while_the_service_is_down_are_delivered_once_it_is_back() {
+    let (mut stack, clock_base) = stack_with_clocks().await;
+    let collector = stack.collector().await;
+    registered_clock(&stack, "CLK0005").await;
+    let clock = terminal(&clock_base, "CLK0005");
+    handshaken(&clock).await;
+    clock.punch_many([
+        (pin("1001"), at(8, 0), PunchState::CheckIn),
+        (pin("1002"), at(8, 1), PunchState::CheckIn),
+    ]);
+    assert!(clock.wait_drained(WAIT).await);
+    // The stop is the terminal's concern, not the outbox's: what was stored is sent first.
+    wait_for(WAIT, "the stored punches are handed on", || async {
+        let unsent = count(
+            &stack,
+            "SELECT count(*) AS n FROM import.outbox WHERE sent_at IS NULL",
+        )
+        .await;
+        (unsent == 0)
+            .then_some(())
+            .ok_or_else(|| format!("{unsent} messages unsent"))
+    })
+    .await;
+
+    stack.import.take().unwrap().stop().await;
+    let failed_before = clock.stats().failed_posts;
+    clock.punch_many([
+        (pin("1001"), at(12, 0), PunchState::BreakOut),
+        (pin("1001"), at(13, 0), PunchState::BreakIn),
+        (pin("1002"), at(17, 0), PunchState::CheckOut),
+    ]);
+    wait_for(WAIT, "the terminal finds the service down", || async {
+        (clock.stats().failed_posts > failed_before)
+            .then_some(())
+            .ok_or_else(|| "not yet".to_owned())
+    })
+    .await;
+    assert_eq!(
+        clock.pending(),
+        3,
+        "the terminal keeps what was not acknowledged"
+    );
+
+    clocks::restart_import(&mut stack, &clock_base, &ClockOptions::default()).await;
+    assert!(
+        clock.wait_drained(WAIT).await,
+        "the buffer is sent once the service is back"
+    );
+
+    let (received, _) = collector.settle().await;
+    let advline = &received["advline"];
+    let distinct: BTreeSet<(String, String)> = advline
+        .iter()
+        .map(|r| (r["empId"].to_string(), r["time"].to_string()))
+        .collect();
+    assert_eq!(advline.len(), 5, "{advline:?}");
+    assert_eq!(distinct.len(), 5, "each punch delivered once: {advline:?}");
+    assert_eq!(
+        count(&stack, "SELECT count(*) AS n FROM import.punches").await,
+        5
+    );
+    clock.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_terminals_beyond_the_pending_limit_are_refused_and_not_recorded() {
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    let (stack, clock_base) = stack_with_clocks().await;
+    let mut conn = diesel_async::AsyncPgConnection::establish(stack.env.db.url())
+        .await
+        .unwrap();
+    diesel::sql_query(
+        "INSERT INTO import.clocks (serial_number) \
+         SELECT 'WAIT' || n FROM generate_series(1, 200) AS n",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let handshake = |serial: &str| {
+        let request = stack
+            .client
+            .get(format!("{clock_base}/iclock/cdata?SN={serial}&options=all"));
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let (_, answer) = handshake("STRANGER1").await;
+    assert!(answer.starts_with("ERROR"), "{answer}");
+    assert!(answer.contains("approval"), "{answer}");
+    let (_, answer) = handshake("WAIT7").await;
+    assert!(
+        answer.starts_with("GET OPTION FROM: WAIT7"),
+        "a waiting clock still calls: {answer}"
+    );
+    assert_eq!(
+        count(&stack, "SELECT count(*) AS n FROM import.clocks").await,
+        200,
+        "the stranger is not recorded"
+    );
+}
+
+#[tokio::test]
+async fn a_lobby_clock_gives_each_punch_to_its_company_and_flags_a_pin_two_companies_know() {
+    let (stack, clock_base) = stack_with_clocks().await;
+    let collector = stack.collector().await;
+    let (status, created) = admin(
+        &stack,
+        reqwest::Method::POST,
+        "/v1/clocks",
+        Some(json!({ "serial_number": "LOBBY01", "companies": ["advline", "clarastars"] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    // 2001 is clarastars's; advline now has a 2001 of its own.
+    let added = stack
+        .client
+        .put(format!(
+            "{}/v1/companies/advline/employees",
+            stack.config_base
+        ))
+        .bearer_auth(stack.token(Role::Admin))
+        .json(&json!({ "employees": [{ "employee_id": "2001", "name": "Another 2001" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), StatusCode::OK);
+
+    let clock = terminal(&clock_base, "LOBBY01");
+    handshaken(&clock).await;
+    clock.punch_many([
+        (pin("1001"), at(8, 0), PunchState::CheckIn),
+        (pin("2002"), at(8, 1), PunchState::CheckIn),
+        (pin("2001"), at(8, 2), PunchState::CheckIn),
+    ]);
+    assert!(clock.wait_drained(WAIT).await);
+    let (received, _) = collector.settle().await;
+    let emp_ids = |slug: &str| -> Vec<String> {
+        received
+            .get(slug)
+            .map(|records| records.iter().map(|r| r["empId"].to_string()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(emp_ids("advline"), ["\"1001\""], "{received:?}");
+    assert_eq!(emp_ids("clarastars"), ["\"2002\""], "{received:?}");
+
+    let (status, rows) = admin(
+        &stack,
+        reqwest::Method::GET,
+        &format!("/v1/clocks/{id}/punches?outcome=invalid"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rows}");
+    let invalid = rows["items"].as_array().unwrap();
+    assert_eq!(invalid.len(), 1, "{rows}");
+    assert_eq!(invalid[0]["raw"][0], "2001");
+    assert_eq!(
+        invalid[0]["errors"][0]["code"], "ambiguous_employee",
+        "{rows}"
+    );
+    let message = invalid[0]["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("advline") && message.contains("clarastars"),
+        "{message}"
+    );
     clock.stop().await;
 }

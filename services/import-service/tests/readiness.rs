@@ -12,6 +12,8 @@ async fn readiness_follows_database_and_broker_outages() {
             max_upload_bytes: 1024,
             file_retention_days: 90,
             row_retention_days: 400,
+            biotime: Default::default(),
+            clock_silent_after: std::time::Duration::from_secs(1800),
         })
     })
     .await;

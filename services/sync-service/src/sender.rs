@@ -248,6 +248,20 @@ impl Sender {
                 );
                 return Ok(Flow::Stop);
             }
+            // The next request's turn comes before its deliveries are read, so it carries what
+            // arrived while it waited: read first, a request left with what was due a whole
+            // interval before it went, and what came meanwhile waited for the one after.
+            if let Some(last) = self.last_sent {
+                let turn = last + self.shared.bayzat_settings.interval();
+                if turn > tokio::time::Instant::now() {
+                    conn.release();
+                    tokio::select! {
+                        () = tokio::time::sleep_until(turn) => {}
+                        () = self.shared.stopped() => return Ok(Flow::Stop),
+                    }
+                    continue;
+                }
+            }
             let now = self.now();
             self.unknown.forget_expired(now);
             let due =

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,6 +47,8 @@ pub type SeenRef = Arc<Mutex<Seen>>;
 pub struct PushServer {
     pub addr: SocketAddr,
     pub seen: SeenRef,
+    /// Set on stop: a connection the stopping server still holds is answered 503, unrecorded.
+    closed: Arc<AtomicBool>,
     handle: ServerHandle,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -58,9 +61,12 @@ impl PushServer {
     /// Starts on `bind` with an existing record, so a server can come back on the same port.
     pub async fn start_on(bind: &str, seen: SeenRef) -> Self {
         let data = web::Data::new(seen.clone());
+        let closed = Arc::new(AtomicBool::new(false));
+        let closed_data = web::Data::new(closed.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(closed_data.clone())
                 .default_service(web::to(handle))
         })
         .workers(1)
@@ -75,6 +81,7 @@ impl PushServer {
         Self {
             addr,
             seen,
+            closed,
             handle,
             task,
         }
@@ -84,7 +91,10 @@ impl PushServer {
         format!("http://{}", self.addr)
     }
 
+    /// Stops listening. A kept-alive connection can outlive the stop for a moment; what comes on
+    /// it meanwhile is refused, so a stopped server acknowledges nothing.
     pub async fn stop(self) {
+        self.closed.store(true, Ordering::SeqCst);
         self.handle.stop(false).await;
         let _ = self.task.await;
     }
@@ -109,7 +119,15 @@ impl PushServer {
     }
 }
 
-async fn handle(seen: web::Data<SeenRef>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn handle(
+    seen: web::Data<SeenRef>,
+    closed: web::Data<Arc<AtomicBool>>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    if closed.load(Ordering::SeqCst) {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
     let request = match classify(req.method().as_str(), req.path(), req.query_string()) {
         Ok(r) => r,
         Err(e) => return HttpResponse::BadRequest().body(e.to_string()),

@@ -2,6 +2,7 @@
 //! view. Every POST checks the session's CSRF token before it does anything.
 
 mod bayzat;
+mod clocks;
 mod companies;
 mod import_details;
 mod overview;
@@ -9,6 +10,7 @@ mod sign_in;
 mod upload;
 
 use bayzat::*;
+use clocks::*;
 use companies::*;
 use import_details::*;
 use overview::*;
@@ -56,6 +58,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/imports/{id}/add-employee", web::post().to(add_employee))
         .route("/imports/{id}/{action}", web::post().to(import_action))
         .route("/batches/{id}/retry", web::post().to(retry_batch))
+        .route("/clocks", web::get().to(clocks_page))
+        .route("/clocks/{id}", web::get().to(clock_page))
+        .route("/clocks/{id}/companies", web::post().to(assign_companies))
+        .route("/clocks/{id}/{action}", web::post().to(clock_action))
         .route("/companies", web::get().to(companies_page))
         .route("/companies", web::post().to(create_company))
         .route(
@@ -173,6 +179,8 @@ fn notice(code: Option<&str>) -> Option<&'static str> {
         "retried" => "Queued for retry.",
         "names" => "Report names changed.",
         "created" => "Company added.",
+        "clock-approved" => "Clock approved; its held punches are queued.",
+        "clock-disabled" => "Clock disabled; its uploads are refused.",
         _ => return None,
     })
 }

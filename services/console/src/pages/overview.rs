@@ -80,8 +80,9 @@ pub(super) async fn dashboard_page(
             .await?;
         Ok::<_, BackendError>(page["items"].as_array().cloned().unwrap_or_default())
     };
-    let (imports, statuses, attention, failed_batches) =
-        futures_util::join!(list(), statuses(), attention(), failed_batches());
+    let clocks = backend.get(user, Service::Import, "/v1/clocks");
+    let (imports, statuses, attention, failed_batches, clocks) =
+        futures_util::join!(list(), statuses(), attention(), failed_batches(), clocks);
     let today = chrono::Utc::now()
         .with_timezone(&state.timezone)
         .date_naive();
@@ -95,6 +96,7 @@ pub(super) async fn dashboard_page(
         companies: statuses,
         attention,
         failed_batches,
+        clocks,
         days,
         notice: notice(query.notice.as_deref()),
     };

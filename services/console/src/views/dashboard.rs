@@ -22,6 +22,8 @@ pub struct Dashboard {
     pub companies: BackendResult<Vec<CompanyStatus>>,
     pub attention: BackendResult<Vec<Value>>,
     pub failed_batches: BackendResult<Vec<Value>>,
+    /// import-service's clocks, with their health.
+    pub clocks: BackendResult<Value>,
     /// The chart's days, oldest first (`YYYY-MM-DD`).
     pub days: Vec<String>,
     pub notice: Option<&'static str>,
@@ -96,6 +98,7 @@ pub fn render(ctx: &Ctx, d: &Dashboard) -> Markup {
                 }
             }
         }
+        (super::clocks::health(ctx, &d.clocks))
         section #usage {
             h2 { (t("API usage")) }
             table {

@@ -265,7 +265,7 @@ fn counts_table(ctx: &Ctx, report: &Value) -> Markup {
 }
 
 /// Error or warning codes and messages of a row.
-fn issues(list: &Value) -> Markup {
+pub fn issues(list: &Value) -> Markup {
     html! {
         @for issue in list.as_array().into_iter().flatten() {
             span.issue data-code=(s(&issue["code"])) {
@@ -576,7 +576,7 @@ fn rows(ctx: &Ctx, import_id: i64, d: &Details) -> Markup {
                 } }
                 label { (t("Error")) " " select name="error" {
                     option value="" { (t("Any")) }
-                    @for e in ["unknown_employee", "unmapped_department", "invalid_date", "invalid_time", "missing_field", "bad_row"] {
+                    @for e in ["unknown_employee", "unmapped_department", "ambiguous_employee", "invalid_date", "invalid_time", "missing_field", "bad_row"] {
                         option value=(e) selected[selected(&f.error, e)] { (e) }
                     }
                 } }

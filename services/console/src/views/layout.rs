@@ -41,6 +41,9 @@ pub fn page(ctx: &Ctx, title: &str, content: Markup) -> Markup {
                             a href="/imports/new" { (lang.t("Upload")) }
                         }
                         a href="/companies" { (lang.t("Companies")) }
+                        @if session.can(Permission::ReadImports) {
+                            a href="/clocks" { (lang.t("Clocks")) }
+                        }
                     }
                     div.user {
                         span.who { (lang.t("Signed in as")) " " (session.sub) " (" (session.role.as_str()) ")" }

@@ -2,6 +2,7 @@
 //! an action is drawn only when the user's role and companies allow it, so nobody sees a button
 //! the services would refuse.
 
+pub mod clocks;
 pub mod companies;
 pub mod dashboard;
 pub mod imports;

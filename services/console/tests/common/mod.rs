@@ -18,6 +18,8 @@ use test_support::{ConfigService, TestEnv};
 pub const JWT_SECRET: &str = "console-test-secret-of-at-least-32-bytes";
 /// The simulator's interval per key: fast, so a whole import syncs in seconds.
 pub const INTERVAL_MS: u64 = 200;
+/// import-service's `CLOCK_SILENT_AFTER`.
+pub const CLOCK_SILENT_AFTER: Duration = Duration::from_secs(3);
 
 /// Fields drop in order: the services stop before the simulator, database and namespace go.
 pub struct Stack {
@@ -31,6 +33,8 @@ pub struct Stack {
     pub console_base: String,
     pub config_base: String,
     pub import_base: String,
+    /// Where import-service's terminal endpoints listen (clock-sim terminals push there).
+    pub clock_base: String,
     pub storage: PathBuf,
     pub env: TestEnv,
 }
@@ -83,12 +87,15 @@ impl Stack {
             unreachable.clone(),
         );
         let mut config_internal_base = unreachable.clone();
+        let mut clock_base = unreachable.clone();
         if services != Services::ConsoleOnly {
             let started = ConfigService::start(&env, &sim.attendance_url()).await;
             config_internal_base = started.internal_base.clone();
             config_base = started.base.clone();
             config = Some(started);
-            let running = import_service::start(import_service::Settings {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            clock_base = format!("http://{}", listener.local_addr().unwrap());
+            let settings = import_service::Settings {
                 common: env.common_settings(),
                 jwt: test_keys.for_signer(auth::Signer::ImportService),
                 config_service_url: config_base.clone(),
@@ -96,9 +103,13 @@ impl Stack {
                 max_upload_bytes: 64 * 1024 * 1024,
                 file_retention_days: 90,
                 row_retention_days: 400,
-            })
-            .await
-            .unwrap();
+                biotime: Default::default(),
+                // Short, so a test sees a clock it takes off the network fall silent.
+                clock_silent_after: CLOCK_SILENT_AFTER,
+            };
+            let running = import_service::start_with_clocks(settings, Some(listener))
+                .await
+                .unwrap();
             import_base = running.base_url();
             import = Some(running);
         }
@@ -150,6 +161,7 @@ impl Stack {
                 .unwrap(),
             config_base,
             import_base,
+            clock_base,
             storage,
             env,
         }

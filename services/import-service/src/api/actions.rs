@@ -120,6 +120,27 @@ pub async fn reprocess(
         "a cancelled import cannot be reprocessed",
     )
     .await?;
+    let mut conn = db::connection(&state.pool).await?;
+    // A clock's day import has no file: its rows are validated again against the clock's
+    // companies, and queued unless the clock still waits for approval.
+    if let Some(clock) = crate::store::clocks::clock_of_import(&mut conn, import.id)
+        .await
+        .map_err(ActionError::from)?
+    {
+        drop(conn);
+        let afterwards = if clock.state == crate::store::clocks::APPROVED {
+            crate::clocks::intake::Afterwards::Queue {
+                actor: caller.sub(),
+            }
+        } else {
+            crate::clocks::intake::Afterwards::StayHeld
+        };
+        crate::clocks::intake::revalidate(&state, &clock, import.id, afterwards)
+            .await
+            .map_err(crate::clocks::admin::intake_problem)?;
+        return answer_with_view(&state, &access, import.id).await;
+    }
+    drop(conn);
     let snapshot = state
         .directory
         .current()

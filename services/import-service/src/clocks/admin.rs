@@ -33,7 +33,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
     );
 }
 
-/// A clock as the API shows it: its companies by slug.
+/// A clock as the API shows it: its companies by slug, and its health.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClockView {
     #[serde(flatten)]
@@ -41,6 +41,13 @@ pub struct ClockView {
     pub clock: serde_json::Value,
     /// The slugs of its companies, in order (a company the directory no longer has by id).
     pub companies: Vec<String>,
+    /// The punches it put into the ledger on its local day (its time zone's today); a line sent
+    /// again or invalid is none.
+    #[schema(example = 42)]
+    pub punches_today: i64,
+    /// Approved, and it has not called for longer than `CLOCK_SILENT_AFTER` (since it was last
+    /// seen; never seen, since it was last changed): the `ClockSilent` alert fires for it.
+    pub silent: bool,
 }
 
 /// The clocks.
@@ -110,7 +117,7 @@ pub struct RowsQuery {
     pub limit: Option<i64>,
 }
 
-fn intake_problem(error: IntakeError) -> Problem {
+pub(crate) fn intake_problem(error: IntakeError) -> Problem {
     match error {
         IntakeError::Directory(e) => e.into(),
         IntakeError::Database(e) => e.into(),
@@ -145,11 +152,20 @@ impl Companies {
             .collect()
     }
 
-    fn view(&self, clock: &Clock) -> ClockView {
+    fn view(&self, clock: &Clock, health: &Health) -> ClockView {
         ClockView {
             clock: serde_json::to_value(clock).unwrap_or_default(),
             companies: self.slugs(&clock.company_ids),
+            punches_today: health.today.get(&clock.id).copied().unwrap_or(0),
+            silent: clock.is_silent(health.now, health.silent_after),
         }
+    }
+
+    /// The view of one clock, its health read now.
+    async fn view_now(&self, state: &AppState, clock: &Clock) -> Result<ClockView, Problem> {
+        let mut conn = db::connection(&state.pool).await?;
+        let health = Health::of(state, &mut conn, std::slice::from_ref(clock)).await?;
+        Ok(self.view(clock, &health))
     }
 
     /// The ids of these slugs, each checked against the caller's scope.
@@ -176,6 +192,28 @@ impl Companies {
         ids.first()
             .and_then(|id| self.0.company(*id))
             .map_or_else(|| "UTC".to_owned(), |c| c.timezone.clone())
+    }
+}
+
+/// The health of some clocks at one instant: their punches of the day, read in one query.
+struct Health {
+    now: chrono::DateTime<chrono::Utc>,
+    silent_after: std::time::Duration,
+    today: std::collections::HashMap<i64, i64>,
+}
+
+impl Health {
+    async fn of(
+        state: &AppState,
+        conn: &mut crate::store::Conn,
+        of: &[Clock],
+    ) -> Result<Self, Problem> {
+        let now = chrono::Utc::now();
+        Ok(Self {
+            now,
+            silent_after: state.clock_silent_after,
+            today: clocks::punches_today(conn, of, now).await?,
+        })
     }
 }
 
@@ -247,12 +285,13 @@ pub async fn list_clocks(
     let access = Access::of(&state, &caller).await?;
     let companies = Companies::load(&state).await?;
     let mut conn = db::connection(&state.pool).await?;
-    let items: Vec<ClockView> = clocks::list(&mut conn)
+    let seen: Vec<Clock> = clocks::list(&mut conn)
         .await?
-        .iter()
+        .into_iter()
         .filter(|c| sees(&access, c))
-        .map(|c| companies.view(c))
         .collect();
+    let health = Health::of(&state, &mut conn, &seen).await?;
+    let items: Vec<ClockView> = seen.iter().map(|c| companies.view(c, &health)).collect();
     Ok(HttpResponse::Ok().json(ClockList { items }))
 }
 
@@ -301,7 +340,7 @@ pub async fn register_clock(
         })
         .await;
     match inserted {
-        Ok(clock) => Ok(HttpResponse::Created().json(companies.view(&clock))),
+        Ok(clock) => Ok(HttpResponse::Created().json(companies.view_now(&state, &clock).await?)),
         Err(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             _,
@@ -362,7 +401,7 @@ pub async fn update_clock(
         })
         .await?
         .ok_or_else(no_such_clock)?;
-    Ok(HttpResponse::Ok().json(companies.view(&clock)))
+    Ok(HttpResponse::Ok().json(companies.view_now(&state, &clock).await?))
 }
 
 /// Approves the clock: its unqueued rows are validated again (its companies may have been set
@@ -385,7 +424,7 @@ pub async fn approve_clock(
         if import.cancelled_at.is_some() {
             continue;
         }
-        intake::revalidate(&state, &clock, import_id)
+        intake::revalidate(&state, &clock, import_id, intake::Afterwards::StayHeld)
             .await
             .map_err(intake_problem)?;
         queued.extend(
@@ -398,7 +437,7 @@ pub async fn approve_clock(
     tracing::info!(clock = clock.id, serial = %clock.serial_number, batches = queued.len(), "clock approved");
     let companies = Companies::load(&state).await?;
     Ok(HttpResponse::Ok().json(Approved {
-        clock: companies.view(&clock),
+        clock: companies.view_now(&state, &clock).await?,
         queued,
     }))
 }
@@ -415,7 +454,7 @@ pub async fn disable_clock(
     let mut conn = db::connection(&state.pool).await?;
     let clock = set_state(&mut conn, &caller, clock.id, DISABLED, "clock.disabled").await?;
     let companies = Companies::load(&state).await?;
-    Ok(HttpResponse::Ok().json(companies.view(&clock)))
+    Ok(HttpResponse::Ok().json(companies.view_now(&state, &clock).await?))
 }
 
 /// The rows of the clock's uploads, newest day first, each valid or invalid with its reasons; a

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::batch::{Prepared, Queueing, RowWriter, Written};
 use crate::errors::DirectoryFailure;
+use crate::queueing::{self, Queued};
 use crate::store::clocks::{self, Clock, APPROVED};
 use crate::store::tx::{Completion, ImportTx, TxError};
 use crate::AppState;
@@ -57,7 +58,8 @@ pub struct ClockDirectory {
     directory: report::Directory,
     /// The clock's companies the directory has, in the clock's order.
     slugs: Vec<String>,
-    serial: String,
+    /// What the rows come from, as a row of no company names it ("clock SN1").
+    source: String,
 }
 
 impl ClockDirectory {
@@ -65,8 +67,20 @@ impl ClockDirectory {
         snapshot: &directory::DirectorySnapshot,
         clock: &Clock,
     ) -> Result<Self, DirectoryFailure> {
-        let companies: Vec<report::DirectoryCompany> = clock
-            .company_ids
+        Self::for_companies(
+            snapshot,
+            &clock.company_ids,
+            format!("clock {}", clock.serial_number),
+        )
+    }
+
+    /// The directory of these companies, in this order, for rows from `source`.
+    pub fn for_companies(
+        snapshot: &directory::DirectorySnapshot,
+        company_ids: &[i64],
+        source: String,
+    ) -> Result<Self, DirectoryFailure> {
+        let companies: Vec<report::DirectoryCompany> = company_ids
             .iter()
             .filter_map(|id| snapshot.company(*id))
             .map(|c| report::DirectoryCompany {
@@ -89,7 +103,7 @@ impl ClockDirectory {
         Ok(Self {
             directory: report::Directory::new(companies).map_err(DirectoryFailure::Unusable)?,
             slugs,
-            serial: clock.serial_number.clone(),
+            source,
         })
     }
 
@@ -99,8 +113,8 @@ impl ClockDirectory {
     }
 
     /// One ATTLOG line as a validated row numbered `line`: its punch when the line reads and the
-    /// PIN is an employee of one of the clock's companies (the first that knows it), otherwise an
-    /// invalid row saying why.
+    /// PIN is an employee of exactly one of the clock's companies, otherwise an invalid row saying
+    /// why (`ambiguous_employee` when several know it).
     pub fn row(&self, line: i32, text: &str, now: DateTime<Utc>) -> (ReportRow, RowResult) {
         let raw: Vec<String> = text.split('\t').map(|f| f.trim().to_owned()).collect();
         let mut row = ReportRow {
@@ -132,23 +146,45 @@ impl ClockDirectory {
         if self.slugs.is_empty() {
             row.errors.push(RowIssue::new(
                 IssueCode::UnmappedDepartment,
-                format!("clock {} is not assigned to any company", self.serial),
+                format!("{} is not assigned to any company", self.source),
             ));
             let result = report::validate_within(&row, &self.directory, now, Scope::All);
             return (row, result);
         }
+        // Every company of the clock is asked: a PIN two of them know is nobody's punch.
         let mut first = None;
+        let mut valid = Vec::new();
         for slug in &self.slugs {
             row.department.clone_from(slug);
             let result = report::validate_within(&row, &self.directory, now, Scope::All);
             if result.outcome == ValidationOutcome::Valid {
-                return (row, result);
-            }
-            if first.is_none() {
+                valid.push((slug, result));
+            } else if first.is_none() {
                 first = Some(result);
             }
         }
+        if valid.len() == 1 {
+            let (slug, result) = valid.remove(0);
+            row.department.clone_from(slug);
+            return (row, result);
+        }
         row.department.clone_from(&self.slugs[0]);
+        if valid.len() > 1 {
+            let names: Vec<&str> = valid.iter().map(|(slug, _)| slug.as_str()).collect();
+            row.errors.push(RowIssue::new(
+                IssueCode::AmbiguousEmployee,
+                format!(
+                    "PIN {} is an employee of {}: {} is shared by these companies, so the punch \
+                     cannot be given to one",
+                    row.employee_id.as_deref().unwrap_or_default(),
+                    names.join(" and "),
+                    self.source
+                ),
+            ));
+            row.department.clone_from(valid[0].0);
+            let result = report::validate_within(&row, &self.directory, now, Scope::All);
+            return (row, result);
+        }
         let result = first
             .unwrap_or_else(|| report::validate_within(&row, &self.directory, now, Scope::All));
         (row, result)
@@ -192,20 +228,55 @@ pub async fn store_attlog(
     let mut conn = db::connection(&state.pool).await?;
     let import_id =
         clocks::day_import(&mut conn, clock, local_day(clock, now), options(clock)).await?;
-    let approved = clock.state == APPROVED;
-    let tx = ImportTx::begin(&state.database_url).await?;
+    // Not held while the transaction waits for the writers' lock: uploads of many clocks at
+    // once would otherwise hold the whole pool, and the outbox relay would wait behind them.
+    drop(conn);
+    let written = append_rows(
+        &state.database_url,
+        import_id,
+        clock.state == APPROVED,
+        |first| {
+            texts
+                .iter()
+                .enumerate()
+                .map(|(offset, text)| {
+                    let line = first + i64::try_from(offset).unwrap_or(i64::MAX);
+                    directory.row(i32::try_from(line).unwrap_or(i32::MAX), text, now)
+                })
+                .collect()
+        },
+        async |_| Ok(()),
+    )
+    .await?;
+    if !written.queued.is_empty() {
+        state.relay.wake();
+    }
+    let mut conn = db::connection(&state.pool).await?;
+    after_commit(&mut conn, clock.id, import_id, !texts.is_empty()).await;
+    Ok(Stored {
+        import_id,
+        lines: texts.len(),
+        written,
+    })
+}
+
+/// Appends rows to a day import (a clock's or a pulled server's) in one transaction, committed
+/// before this returns: `rows` makes them numbered from the line it is given (after the
+/// import's last), their punches queued at once when `approved`, otherwise held; the import's
+/// counts and lists follow. `within` runs in the same transaction after the rows are written
+/// (a pull's cursor advances with its rows); its error rolls everything back.
+pub async fn append_rows(
+    database_url: &str,
+    import_id: i64,
+    approved: bool,
+    rows: impl FnOnce(i64) -> Vec<(ReportRow, RowResult)>,
+    within: impl AsyncFnOnce(&ImportTx) -> Result<(), TxError>,
+) -> Result<Written, IntakeError> {
+    let tx = ImportTx::begin(database_url).await?;
     let result = async {
         // Lines follow the import's last: under the transaction's lock nothing else adds rows.
-        let (valid, invalid, skipped) = tx.outcome_counts(import_id).await?;
-        let first = valid + invalid + skipped + 1;
-        let rows: Vec<(ReportRow, RowResult)> = texts
-            .iter()
-            .enumerate()
-            .map(|(offset, text)| {
-                let line = first + i64::try_from(offset).unwrap_or(i64::MAX);
-                directory.row(i32::try_from(line).unwrap_or(i32::MAX), text, now)
-            })
-            .collect();
+        let before = tx.appending(import_id).await?;
+        let rows = rows(before.as_ref().map_or(0, |b| i64::from(b.last_line)) + 1);
         let queueing = if approved {
             Queueing::now(import_id)
         } else {
@@ -215,9 +286,13 @@ pub async fn store_attlog(
         writer.write(Prepared::new(rows)).await?;
         let written = writer.finish().await?;
         let mut completion = Completion::of(&written.summary, (!approved).then_some("hold"));
-        // The lists so far, as committed before this transaction took the lock (nothing commits
-        // rows to the import meanwhile), with this upload's added.
-        if let Some(import) = crate::store::imports::find(&mut conn, import_id).await? {
+        // The counts and lists so far, as committed before this transaction took the lock
+        // (nothing commits rows to the import meanwhile), with these rows' added: not counted
+        // again over the import's rows, which grow all day.
+        if let Some(import) = before {
+            completion.valid = completion.valid.saturating_add(import.valid);
+            completion.invalid = completion.invalid.saturating_add(import.invalid);
+            completion.skipped = completion.skipped.saturating_add(import.skipped);
             completion.unknown_employees = merged(
                 &import.unknown_employees,
                 &completion.unknown_employees,
@@ -229,29 +304,21 @@ pub async fn store_attlog(
                 "name",
             );
         }
-        counts(&tx, import_id, completion).await?;
+        tx.reprocessed(import_id, &completion).await?;
+        within(&tx).await?;
         Ok::<_, IntakeError>(written)
     }
     .await;
-    let written = match result {
+    match result {
         Ok(written) => {
             tx.commit().await?;
-            written
+            Ok(written)
         }
         Err(error) => {
             tx.rollback().await;
-            return Err(error);
+            Err(error)
         }
-    };
-    if !written.queued.is_empty() {
-        state.relay.wake();
     }
-    after_commit(&mut conn, clock.id, import_id, !texts.is_empty()).await;
-    Ok(Stored {
-        import_id,
-        lines: texts.len(),
-        written,
-    })
 }
 
 /// The import's counts after rows were added or rewritten: its rows' outcomes counted over all
@@ -303,13 +370,24 @@ async fn after_commit(conn: &mut crate::store::Conn, clock_id: i64, import_id: i
     }
 }
 
+/// What follows validating a clock import's rows again.
+#[derive(Debug, Clone, Copy)]
+pub enum Afterwards<'a> {
+    /// The rows stay held (the clock is about to be approved, which releases them).
+    StayHeld,
+    /// The newly valid rows' punches are queued in the same transaction, recorded as the
+    /// import reprocessed by the actor: the directory changed after the rows came.
+    Queue { actor: &'a str },
+}
+
 /// Validates again the rows of a clock's import that were not queued (its companies or the
-/// directory may have changed since), in one transaction; they stay held.
+/// directory may have changed since), in one transaction; then as `afterwards` says.
 pub async fn revalidate(
     state: &AppState,
     clock: &Clock,
     import_id: i64,
-) -> Result<Written, IntakeError> {
+    afterwards: Afterwards<'_>,
+) -> Result<(Written, Vec<Queued>), IntakeError> {
     const PAGE_ROWS: i64 = 5_000;
     let now = Utc::now();
     let snapshot = state
@@ -342,22 +420,40 @@ pub async fn revalidate(
             after = last;
         }
         let written = writer.finish().await?;
+        let queued = match afterwards {
+            Afterwards::StayHeld => Vec::new(),
+            Afterwards::Queue { actor } => {
+                let queued = tx.queue_new_punches(import_id).await?;
+                tx.enqueue(&[queueing::audit_event(
+                    actor,
+                    "import.reprocessed",
+                    None,
+                    format!("import {import_id}"),
+                    json!({ "now_valid": written.summary.valid, "still_invalid": written.summary.invalid, "queued": queued }),
+                )
+                .map_err(TxError::from)?])
+                .await?;
+                queued
+            }
+        };
+        let held = match afterwards {
+            Afterwards::StayHeld => Some("hold"),
+            Afterwards::Queue { .. } => None,
+        };
         // Every row not queued was rewritten: the lists are this rewrite's.
-        counts(
-            &tx,
-            import_id,
-            Completion::of(&written.summary, Some("hold")),
-        )
-        .await?;
-        Ok::<_, TxError>(written)
+        counts(&tx, import_id, Completion::of(&written.summary, held)).await?;
+        Ok::<_, TxError>((written, queued))
     }
     .await;
     match result {
-        Ok(written) => {
+        Ok(outcome) => {
             tx.commit().await?;
+            if !outcome.1.is_empty() {
+                state.relay.wake();
+            }
             let mut conn = db::connection(&state.pool).await?;
             after_commit(&mut conn, clock.id, import_id, false).await;
-            Ok(written)
+            Ok(outcome)
         }
         Err(error) => {
             tx.rollback().await;
@@ -416,24 +512,43 @@ mod tests {
     }
 
     #[test]
-    fn a_pin_is_the_employee_of_the_first_of_the_clocks_companies_that_knows_it() {
+    fn a_lobby_clocks_pin_is_the_employee_of_the_one_company_that_knows_it() {
         let now = Utc::now();
         let directory = ClockDirectory::new(&snapshot(), &clock(vec![2, 1])).unwrap();
-        let (row, result) = directory.row(3, "100\t2026-11-05 08:00:00\t0\t1\t0", now);
+        let (row, result) = directory.row(3, "200\t2026-11-05 08:00:00\t0\t1\t0", now);
         assert_eq!(row.line, 3);
-        assert_eq!(row.raw, ["100", "2026-11-05 08:00:00", "0", "1", "0"]);
+        assert_eq!(row.raw, ["200", "2026-11-05 08:00:00", "0", "1", "0"]);
         assert_eq!(result.outcome, ValidationOutcome::Valid);
         assert_eq!(result.company_id, Some(2));
-        assert_eq!(result.bayzat_emp_id.as_deref(), Some("G-100"));
         assert_eq!(result.punches.len(), 1);
         assert_eq!(result.punches[0].punch_type, domain::PunchType::CheckIn);
 
         // Only the second company knows it; leading zeros as a report's ids have them.
-        let (_, result) = directory.row(4, "42\t2026-11-05 17:00:00\t1", now);
+        let (row, result) = directory.row(4, "42\t2026-11-05 17:00:00\t1", now);
         assert_eq!(result.outcome, ValidationOutcome::Valid);
         assert_eq!(result.company_id, Some(1));
+        assert_eq!(row.department, "acme");
         assert_eq!(result.bayzat_emp_id.as_deref(), Some("B-42"));
         assert_eq!(result.punches[0].punch_type, domain::PunchType::CheckOut);
+    }
+
+    #[test]
+    fn a_pin_two_of_a_lobby_clocks_companies_know_is_an_invalid_row_naming_both() {
+        let now = Utc::now();
+        let directory = ClockDirectory::new(&snapshot(), &clock(vec![2, 1])).unwrap();
+        let (_, result) = directory.row(1, "100\t2026-11-05 08:00:00\t0", now);
+        assert_eq!(result.outcome, ValidationOutcome::Invalid);
+        assert_eq!(codes(&result), ["ambiguous_employee"]);
+        let message = &result.errors[0].message;
+        assert!(
+            message.contains("100") && message.contains("globex") && message.contains("acme"),
+            "{message}"
+        );
+        // A clock of one of them gives the punch to that one.
+        let single = ClockDirectory::new(&snapshot(), &clock(vec![1])).unwrap();
+        let (_, result) = single.row(1, "100\t2026-11-05 08:00:00\t0", now);
+        assert_eq!(result.outcome, ValidationOutcome::Valid);
+        assert_eq!(result.company_id, Some(1));
     }
 
     #[test]

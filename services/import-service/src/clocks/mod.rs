@@ -4,6 +4,8 @@
 //! ([`admin`]).
 
 pub mod admin;
+pub mod biotime;
+pub mod biotime_admin;
 pub mod intake;
 pub mod network;
 pub mod push;

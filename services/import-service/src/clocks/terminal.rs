@@ -66,6 +66,10 @@ async fn admitted(
             tracing::warn!(%error, serial = %serial, "clock request: registry unavailable");
             Answer::failed()
         })?;
+    let Some(clock) = clock else {
+        tracing::warn!(serial = %serial, peer = ?peer, "unknown clock not recorded: too many clocks wait for approval");
+        return Err(Answer::refused("too many clocks wait for approval"));
+    };
     if clock.state == DISABLED {
         return Err(Answer::refused("this clock is disabled"));
     }

@@ -1,15 +1,19 @@
 //! The registry of push terminals (`clocks`) and the import each clock's uploads of a local day
 //! are appended to (`clock_days`).
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::Serialize;
 
-use super::imports::{self, NewImport};
+use super::imports;
 use super::{Conn, QueryResult};
-use crate::schema::{clock_days, clocks, imports as imports_table};
+use crate::schema::{clock_days, clocks};
 
 /// A clock's state: `pending` until an admin approves it, `approved`, or `disabled`.
 pub const PENDING: &str = "pending";
@@ -37,6 +41,23 @@ pub struct Clock {
     pub last_punch_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Clock {
+    /// Its local day at `now`: the day of the import its uploads then go to (UTC when its time
+    /// zone is not one).
+    pub fn local_day(&self, now: DateTime<Utc>) -> NaiveDate {
+        now.with_timezone(&self.time_zone.parse::<Tz>().unwrap_or(Tz::UTC))
+            .date_naive()
+    }
+
+    /// Whether the clock is approved and has not called for longer than `after`: since it was
+    /// last seen, or, never seen, since it was last changed (an admin's clock registered before
+    /// it is installed gets that long to call).
+    pub fn is_silent(&self, now: DateTime<Utc>, after: Duration) -> bool {
+        let since = self.last_seen_at.unwrap_or(self.updated_at);
+        self.state == APPROVED && (now - since).to_std().is_ok_and(|quiet| quiet > after)
+    }
 }
 
 /// A clock registered by an admin before it calls.
@@ -94,14 +115,44 @@ pub async fn insert(conn: &mut Conn, new: &NewClock<'_>) -> QueryResult<Clock> {
         .await
 }
 
-/// The clock that calls with `serial`, recorded `pending` (no company, UTC) if unknown; seen now.
-/// `handshake`, when given, replaces what it said at its last handshake.
+/// At most this many clocks wait for approval: beyond it an unknown terminal is not recorded,
+/// so whatever reaches the clock listener cannot fill the registry with serial numbers.
+pub const MAX_PENDING: i64 = 200;
+
+/// The clock that calls with `serial`, recorded `pending` (no company, UTC) if unknown, unless
+/// [`MAX_PENDING`] clocks already wait (then `None`); seen now. `handshake`, when given,
+/// replaces what it said at its last handshake.
 pub async fn calling(
     conn: &mut Conn,
     serial: &str,
     handshake: Option<serde_json::Value>,
-) -> QueryResult<Clock> {
+) -> QueryResult<Option<Clock>> {
     let now = Utc::now();
+    let known = diesel::update(clocks::table.filter(clocks::serial_number.eq(serial)))
+        .set((
+            clocks::handshake.eq(diesel::dsl::sql::<
+                diesel::sql_types::Nullable<diesel::sql_types::Jsonb>,
+            >("COALESCE(")
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::Jsonb>, _>(&handshake)
+            .sql(", clocks.handshake)")),
+            clocks::last_seen_at.eq(now),
+        ))
+        .returning(Clock::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?;
+    if known.is_some() {
+        return Ok(known);
+    }
+    let pending: i64 = clocks::table
+        .filter(clocks::state.eq(PENDING))
+        .count()
+        .get_result(conn)
+        .await?;
+    if pending >= MAX_PENDING {
+        return Ok(None);
+    }
+    // Two first calls of one terminal at once: the second finds the row the first inserted.
     diesel::insert_into(clocks::table)
         .values((
             clocks::serial_number.eq(serial),
@@ -111,17 +162,11 @@ pub async fn calling(
         ))
         .on_conflict(clocks::serial_number)
         .do_update()
-        .set((
-            clocks::handshake.eq(diesel::dsl::sql::<
-                diesel::sql_types::Nullable<diesel::sql_types::Jsonb>,
-            >(
-                "COALESCE(excluded.handshake, clocks.handshake)"
-            )),
-            clocks::last_seen_at.eq(excluded(clocks::last_seen_at)),
-        ))
+        .set(clocks::last_seen_at.eq(excluded(clocks::last_seen_at)))
         .returning(Clock::as_returning())
         .get_result(conn)
         .await
+        .map(Some)
 }
 
 pub async fn update(
@@ -199,40 +244,64 @@ pub async fn day_import(
         {
             return Ok(import_id);
         }
-        let import = imports::insert(
-            conn,
-            &NewImport {
-                filename: &filename,
-                file_path: None,
-                sha256: "",
-                size_bytes: 0,
-                status: "completed",
-                options,
-                facts: None,
-                uploaded_by: &uploaded_by,
-                team: None,
-                started_at: Some(Utc::now()),
-            },
-        )
-        .await?;
-        diesel::update(imports_table::table.find(import.id))
-            .set((
-                imports_table::completed_at.eq(Some(Utc::now())),
-                imports_table::held_reason.eq(held),
-            ))
-            .execute(conn)
-            .await?;
+        let import_id =
+            imports::insert_day_import(conn, &filename, &uploaded_by, options, held).await?;
         diesel::insert_into(clock_days::table)
             .values((
                 clock_days::clock_id.eq(clock.id),
                 clock_days::day.eq(day),
-                clock_days::import_id.eq(import.id),
+                clock_days::import_id.eq(import_id),
             ))
             .execute(conn)
             .await?;
-        Ok(import.id)
+        Ok(import_id)
     })
     .await
+}
+
+/// Per clock of `clocks`, the punches it put into the ledger on its local day at `now` (the new
+/// punches of its import of that day; a line sent again or invalid is none), in one query.
+/// A clock without an import of that day has none.
+pub async fn punches_today(
+    conn: &mut Conn,
+    clocks: &[Clock],
+    now: DateTime<Utc>,
+) -> QueryResult<HashMap<i64, i64>> {
+    #[derive(QueryableByName)]
+    struct Today {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        clock_id: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        punches: i64,
+    }
+    if clocks.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let today: Vec<Today> = diesel::sql_query(
+        "SELECT d.clock_id, i.punches_new::bigint AS punches \
+         FROM UNNEST($1::bigint[], $2::date[]) AS t(clock_id, day) \
+         JOIN import.clock_days d ON d.clock_id = t.clock_id AND d.day = t.day \
+         JOIN import.imports i ON i.id = d.import_id",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(
+        clocks.iter().map(|c| c.id).collect::<Vec<_>>(),
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Date>, _>(
+        clocks.iter().map(|c| c.local_day(now)).collect::<Vec<_>>(),
+    )
+    .load(conn)
+    .await?;
+    Ok(today.into_iter().map(|t| (t.clock_id, t.punches)).collect())
+}
+
+/// The approved clocks, by id.
+pub async fn approved(conn: &mut Conn) -> QueryResult<Vec<Clock>> {
+    clocks::table
+        .filter(clocks::state.eq(APPROVED))
+        .order(clocks::id)
+        .select(Clock::as_select())
+        .load(conn)
+        .await
 }
 
 /// The clock's day imports, oldest first.
@@ -257,6 +326,17 @@ pub async fn recount(conn: &mut Conn, import_id: i64) -> QueryResult<usize> {
     .await
 }
 
+/// The clock whose uploads the import holds, if it is a clock's day import.
+pub async fn clock_of_import(conn: &mut Conn, import_id: i64) -> QueryResult<Option<Clock>> {
+    clock_days::table
+        .inner_join(clocks::table.on(clocks::id.eq(clock_days::clock_id)))
+        .filter(clock_days::import_id.eq(import_id))
+        .select(Clock::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// The serial number of the clock whose uploads `import_id` holds, when that clock is not
 /// approved: such an import is released by approving the clock, never on its own.
 pub async fn unapproved_clock_of(conn: &mut Conn, import_id: i64) -> QueryResult<Option<String>> {
@@ -268,4 +348,51 @@ pub async fn unapproved_clock_of(conn: &mut Conn, import_id: i64) -> QueryResult
         .first(conn)
         .await
         .optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn clock(state: &str, last_seen_at: Option<DateTime<Utc>>, updated_at: DateTime<Utc>) -> Clock {
+        Clock {
+            id: 1,
+            serial_number: "SN1".to_owned(),
+            state: state.to_owned(),
+            company_ids: vec![1],
+            time_zone: "Asia/Dubai".to_owned(),
+            allowed_network: None,
+            handshake: None,
+            last_seen_at,
+            last_punch_at: None,
+            created_at: updated_at,
+            updated_at,
+        }
+    }
+
+    #[test]
+    fn an_approved_clock_is_silent_once_it_has_not_called_for_longer_than_the_limit() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap();
+        let limit = Duration::from_secs(1800);
+        let ago = |minutes| now - chrono::Duration::minutes(minutes);
+        assert!(!clock(APPROVED, Some(ago(30)), ago(600)).is_silent(now, limit));
+        assert!(clock(APPROVED, Some(ago(31)), ago(600)).is_silent(now, limit));
+        // Never seen: from its registration or last change on.
+        assert!(!clock(APPROVED, None, ago(10)).is_silent(now, limit));
+        assert!(clock(APPROVED, None, ago(31)).is_silent(now, limit));
+        // Only an approved clock is watched.
+        assert!(!clock(PENDING, Some(ago(600)), ago(600)).is_silent(now, limit));
+        assert!(!clock(DISABLED, None, ago(600)).is_silent(now, limit));
+    }
+
+    #[test]
+    fn a_clocks_day_is_its_time_zones() {
+        let late = Utc.with_ymd_and_hms(2026, 12, 5, 21, 0, 0).unwrap();
+        let mut c = clock(APPROVED, None, late);
+        assert_eq!(c.local_day(late).to_string(), "2026-12-06");
+        c.time_zone = "not a zone".to_owned();
+        assert_eq!(c.local_day(late).to_string(), "2026-12-05");
+    }
 }

@@ -67,6 +67,42 @@ pub struct NewImport<'a> {
     pub started_at: Option<DateTime<Utc>>,
 }
 
+/// The import a clock's or a BioTime server's rows of one day are appended to: no file,
+/// `completed` from the start (its counts grow with each upload or pull), held with `held` when
+/// given. Runs in the caller's transaction, which records whose day it is.
+pub async fn insert_day_import(
+    conn: &mut Conn,
+    filename: &str,
+    uploaded_by: &str,
+    options: serde_json::Value,
+    held: Option<&str>,
+) -> QueryResult<i64> {
+    let import = insert(
+        conn,
+        &NewImport {
+            filename,
+            file_path: None,
+            sha256: "",
+            size_bytes: 0,
+            status: "completed",
+            options,
+            facts: None,
+            uploaded_by,
+            team: None,
+            started_at: Some(Utc::now()),
+        },
+    )
+    .await?;
+    diesel::update(imports::table.find(import.id))
+        .set((
+            imports::completed_at.eq(Some(Utc::now())),
+            imports::held_reason.eq(held),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(import.id)
+}
+
 /// What an import ends with once its rows are stored.
 #[derive(Debug, Clone, Default, AsChangeset)]
 #[diesel(table_name = imports)]

@@ -1,6 +1,7 @@
 //! Storage functions over the `import` schema. Rows and punches are written in bulk (COPY, in
 //! [`tx`]), never one statement per row.
 
+pub mod biotime;
 pub mod clocks;
 pub mod imports;
 pub mod inbox;

@@ -96,13 +96,65 @@ const FETCH_ROWS: i64 = 10_000;
 /// rolls the transaction back.
 pub struct ImportTx {
     client: Client,
+    /// Where the connection goes (to be kept for the next transaction there).
+    database_url: String,
+}
+
+/// How a transaction begins on its connection: every transaction that adds punches holds one
+/// advisory lock until it ends.
+const BEGIN: &str =
+    "SET TIME ZONE 'UTC'; BEGIN; SELECT pg_advisory_xact_lock(hashtext('import.punches'))";
+
+/// Connections kept open at most, per database, between transactions.
+const MAX_IDLE: usize = 4;
+
+/// Connections of transactions that ended cleanly, by database URL, for the next transaction.
+/// A connection opened per transaction was a fresh server process each time, whose first reads
+/// of every table and statement (catalog lookups, plans) ran under the writers' lock: a clock's
+/// upload of a few lines cost tens of milliseconds there, and uploads of many clocks queued
+/// behind each other for seconds.
+static IDLE: std::sync::Mutex<Vec<(String, Client)>> = std::sync::Mutex::new(Vec::new());
+
+fn take_idle(database_url: &str) -> Option<Client> {
+    let mut idle = IDLE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let at = idle.iter().rposition(|(url, _)| url == database_url)?;
+    Some(idle.swap_remove(at).1)
+}
+
+fn keep_idle(database_url: String, client: Client) {
+    if client.is_closed() {
+        return;
+    }
+    let mut idle = IDLE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    idle.retain(|(_, c)| !c.is_closed());
+    if idle.iter().filter(|(url, _)| *url == database_url).count() < MAX_IDLE {
+        idle.push((database_url, client));
+    }
 }
 
 impl ImportTx {
-    /// Connects and begins. Every transaction that adds punches holds one advisory lock until it
-    /// ends: punches are looked up before they are copied in and their ids are reserved in
-    /// blocks, so two such transactions at once could each miss what the other is adding.
+    /// Begins, on a connection kept from an earlier transaction or a new one. Every transaction
+    /// that adds punches holds one advisory lock until it ends: punches are looked up before
+    /// they are copied in and their ids are reserved in blocks, so two such transactions at once
+    /// could each miss what the other is adding.
     pub async fn begin(database_url: &str) -> TxResult<Self> {
+        // A kept connection the server closed meanwhile (a restart) is dropped for a new one,
+        // found out by a statement before the transaction: a failure once it began (its
+        // backend terminated while it waits on the lock) is the transaction's, not retried.
+        while let Some(client) = take_idle(database_url) {
+            if client.is_closed() || client.batch_execute("SET TIME ZONE 'UTC'").await.is_err() {
+                continue;
+            }
+            client.batch_execute(BEGIN).await?;
+            return Ok(Self {
+                client,
+                database_url: database_url.to_owned(),
+            });
+        }
         let mut config: tokio_postgres::Config = database_url.parse()?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
@@ -113,23 +165,33 @@ impl ImportTx {
                 tracing::warn!(%error, "import transaction connection closed");
             }
         });
-        client
-            .batch_execute(
-                "SET TIME ZONE 'UTC'; BEGIN; SELECT pg_advisory_xact_lock(hashtext('import.punches'))",
-            )
-            .await?;
-        Ok(Self { client })
+        client.batch_execute(BEGIN).await?;
+        Ok(Self {
+            client,
+            database_url: database_url.to_owned(),
+        })
     }
 
+    /// The transaction's connection, for a statement that must commit with the rows (a pull's
+    /// cursor).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Commits; the connection is kept for the next transaction.
     pub async fn commit(self) -> TxResult<()> {
         self.client.batch_execute("COMMIT").await?;
+        keep_idle(self.database_url, self.client);
         Ok(())
     }
 
     pub async fn rollback(self) {
         // Closing the connection (dropping the client) rolls back what the ROLLBACK did not.
-        if let Err(error) = self.client.batch_execute("ROLLBACK").await {
-            tracing::warn!(error = %describe(&error), "rolling back an import transaction failed; its connection closes");
+        match self.client.batch_execute("ROLLBACK").await {
+            Ok(()) => keep_idle(self.database_url, self.client),
+            Err(error) => {
+                tracing::warn!(error = %describe(&error), "rolling back an import transaction failed; its connection closes");
+            }
         }
     }
 
@@ -490,6 +552,35 @@ impl ImportTx {
         Ok(())
     }
 
+    /// Where rows appended to the import stand: the line after its last, its counts and lists as
+    /// committed (under the transaction's lock nothing else adds rows meanwhile). Read through
+    /// the primary key and the import's row, whatever the number of its rows: a clock's day
+    /// import grows with every upload. `None` when there is no such import.
+    pub async fn appending(&self, import_id: i64) -> TxResult<Option<Appending>> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT COALESCE((SELECT max(r.line) FROM import.import_rows r \
+                   WHERE r.import_id = i.id), 0), \
+                   i.successful_records, i.failed_records, i.skipped_records, \
+                   i.unknown_employees, i.unmapped_departments \
+                 FROM import.imports i WHERE i.id = $1",
+                &[&import_id],
+            )
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Appending {
+            last_line: row.try_get(0)?,
+            valid: row.try_get(1)?,
+            invalid: row.try_get(2)?,
+            skipped: row.try_get(3)?,
+            unknown_employees: row.try_get(4)?,
+            unmapped_departments: row.try_get(5)?,
+        }))
+    }
+
     /// Counts of the import's rows by outcome: (valid, invalid, skipped).
     pub async fn outcome_counts(&self, import_id: i64) -> TxResult<(i64, i64, i64)> {
         let row = self
@@ -578,6 +669,17 @@ impl ImportTx {
             .await?;
         Ok(())
     }
+}
+
+/// An import as rows are appended to it ([`ImportTx::appending`]).
+#[derive(Debug)]
+pub struct Appending {
+    pub last_line: i32,
+    pub valid: i32,
+    pub invalid: i32,
+    pub skipped: i32,
+    pub unknown_employees: serde_json::Value,
+    pub unmapped_departments: serde_json::Value,
 }
 
 /// Per employee, the span of time a batch of rows covers.

@@ -15,6 +15,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use service_kit::RunningService;
 pub use test_support::fixture;
+
+pub mod clocks;
 use test_support::{wait_for, ConfigService, TcpProxy, TestEnv};
 
 pub const JWT_SECRET: &str = "import-test-secret-of-at-least-32-bytes";
@@ -75,6 +77,8 @@ impl Stack {
             max_upload_bytes: 5 * 1024 * 1024,
             file_retention_days: 90,
             row_retention_days: 400,
+            biotime: Default::default(),
+            clock_silent_after: std::time::Duration::from_secs(1800),
         })
         .await
         .unwrap();
