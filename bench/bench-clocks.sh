@@ -61,6 +61,9 @@ python3 bench/clocks.py wait "$SIM" "$WORK/punches.csv" 120
 # ready messages: the hand-over between the clock's OK and Bayzat, split.
 deliveries="SELECT emp_id, to_char(local_time, 'YYYY-MM-DD HH24:MI:SS'), (extract(epoch FROM created_at) * 1000)::bigint FROM sync.deliveries"
 "${PSQL[@]}" -d "$DB" -c "\copy ($deliveries) TO '$WORK/deliveries.csv' CSV"
+# sync-service's own record of its Bayzat requests, beside the punches (KEEP_WORK=1 keeps them).
+requests="SELECT company_id, records, status_code, outcome, latency_ms, (extract(epoch FROM started_at) * 1000)::bigint AS started_ms FROM sync.bayzat_requests ORDER BY id"
+"${PSQL[@]}" -d "$DB" -c "\copy ($requests) TO '$WORK/requests.csv' CSV HEADER"
 read -r delivered lost doubled p50 p99 max < <(python3 bench/clocks.py figures "$SIM" "$WORK/punches.csv" \
   "$WORK/deliveries.csv")
 relay=$("${PSQL[@]}" -d "$DB" -At -c "SELECT count(*), round((percentile_cont(0.5) WITHIN GROUP (ORDER BY

@@ -22,6 +22,7 @@ ms), the hand-over split at the moment the punch's delivery reached sync-service
 """
 import csv
 import json
+import os
 import statistics
 import sys
 import time
@@ -29,6 +30,7 @@ import urllib.request
 from collections import Counter
 
 from sync_scale_stats import epoch
+import sync_stats
 from sync_stats import bench_keys
 
 STATES = {"0": "checkIn", "1": "checkOut"}
@@ -74,21 +76,16 @@ def read_punches(punches_csv):
 
 
 def wait(sim, punches_csv, timeout_s):
+    """Waits until Bayzat accepted as many records as the clocks punched, polling the
+    simulator's counters (reading every ledger as often would load the simulator while the last
+    punches are on their way, and delay them), then checks the ledgers once."""
     punches, sent = read_punches(punches_csv)
     if len(sent) != len(punches):
         print(f"bench-clocks: {len(punches) - len(sent)} punches share an employee and a time with another",
               file=sys.stderr)
-    deadline = time.monotonic() + timeout_s
-    last_print = 0.0
-    while True:
-        held, _ = ledgers(sim)
-        arrived = sum(1 for k in sent if k in held)
-        if arrived == len(sent) or time.monotonic() > deadline:
-            break
-        if time.monotonic() - last_print > 10:
-            print(f"bench-clocks:   {arrived}/{len(sent)} in Bayzat", file=sys.stderr)
-            last_print = time.monotonic()
-        time.sleep(0.5)
+    sync_stats.wait(sim, len(sent), timeout_s, "bench-clocks")
+    held, _ = ledgers(sim)
+    arrived = sum(1 for k in sent if k in held)
     if arrived < len(sent):
         print(f"bench-clocks: {len(sent) - arrived} punches not in Bayzat after {timeout_s:.0f} s",
               file=sys.stderr)
@@ -142,6 +139,15 @@ def figures(sim, punches_csv, deliveries_csv):
         if k in arrived_at and k in held and p["acked_at_ms"]:
             to_sync.append(arrived_at[k] - float(p["acked_at_ms"]))
             in_sync.append(min(held[k])[0] - arrived_at[k])
+    # Every punch's way, beside the punches (KEEP_WORK=1 keeps it), for a look at the slowest.
+    with open(os.path.join(os.path.dirname(punches_csv), "latencies.csv"), "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["serial", "pin", "punch_time", "acked_post_ms", "acked_at_ms", "in_sync_ms",
+                      "bayzat_request_ms"])
+        for k, p in sent.items():
+            if k in held:
+                out.writerow([p["serial"], p["pin"], p["punch_time"], p["acked_post_ms"], p["acked_at_ms"],
+                              arrived_at.get(k, ""), f"{min(held[k])[0]:.0f}"])
     print(spread("bench-clocks:   the OK to its delivery in sync-service (outbox, RabbitMQ, intake)", to_sync),
           file=sys.stderr)
     print(spread("bench-clocks:   its delivery in sync-service to the Bayzat request", in_sync), file=sys.stderr)

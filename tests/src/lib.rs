@@ -19,6 +19,8 @@ mod system;
 
 pub use auth::Role;
 pub use process::binary;
-pub use system::{delivery_punch, Body, Reply, Service, System, SystemBuilder, JWT_SECRET};
+pub use system::{
+    delivery_punch, free_port, Body, Reply, Service, System, SystemBuilder, JWT_SECRET,
+};
 /// Polls a check until it returns `Ok`, and panics with its last `Err` after the timeout.
 pub use test_support::wait_for;

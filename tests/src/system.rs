@@ -216,7 +216,8 @@ fn subject(role: Role) -> String {
     }
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now, for a listener a service opens (e.g. `IMPORT_CLOCK_BIND`).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")

@@ -95,6 +95,11 @@ impl Topology {
         self.shared_queue("config.audit", "audit.*")
     }
 
+    /// Clocks' health from import-service, for sync-service's sync health.
+    pub fn sync_clocks_queue(&self) -> QueueSpec {
+        self.shared_queue("sync.clocks", "clock.*.health")
+    }
+
     /// The queues shared by the services (not the per-company ones).
     pub fn shared_queues(&self) -> Vec<QueueSpec> {
         vec![
@@ -103,6 +108,7 @@ impl Topology {
             self.import_config_queue(),
             self.sync_config_queue(),
             self.config_audit_queue(),
+            self.sync_clocks_queue(),
         ]
     }
 
@@ -250,6 +256,7 @@ mod tests {
             (t.import_config_queue(), "import.config", "config.company.*"),
             (t.sync_config_queue(), "sync.config", "config.company.*"),
             (t.config_audit_queue(), "config.audit", "audit.*"),
+            (t.sync_clocks_queue(), "sync.clocks", "clock.*.health"),
         ];
         for (queue, name, binding) in table {
             assert_eq!(queue.name, name);

@@ -53,6 +53,15 @@ impl DbError {
     }
 }
 
+/// Whether a query failed on a unique constraint: a name or key taken already, which the
+/// routes that insert one answer with a 409 of their own.
+pub fn is_unique_violation(error: &QueryError) -> bool {
+    matches!(
+        error,
+        QueryError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
 /// Classifies a query's error.
 pub fn failure_of(error: &QueryError) -> Failure {
     match error {

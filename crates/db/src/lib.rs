@@ -21,7 +21,7 @@ use diesel_migrations::MigrationHarness;
 pub use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 mod error;
-pub use error::{failure_of, DbError, Failure};
+pub use error::{failure_of, is_unique_violation, DbError, Failure};
 
 #[doc(hidden)]
 pub use diesel as __diesel;

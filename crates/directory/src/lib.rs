@@ -4,7 +4,7 @@
 //! and never downloaded twice when unchanged.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveTime;
 use domain::SyncFrequency;
@@ -66,12 +66,25 @@ pub enum DirectoryError {
     Unreadable(String),
 }
 
-/// Fetches the snapshot, revalidating a cached copy with its ETag on every call.
+/// Fetches the snapshot, revalidating a cached copy with its ETag for every call.
+///
+/// Calls at once share revalidations: one at a time goes to config-service, and a call that
+/// waited for it is answered by the next one that began after the call did (it shows every
+/// change made before the call), instead of each call waiting for a request of its own. Under
+/// many uploads at once (clocks pushing every second), that keeps a call's wait to about two
+/// requests rather than one per call queued before it.
 pub struct DirectoryClient {
     http: reqwest::Client,
     url: String,
     token: Box<dyn Fn() -> String + Send + Sync>,
-    cached: Mutex<Option<(String, Arc<DirectorySnapshot>)>>,
+    cached: Mutex<Option<Cached>>,
+}
+
+struct Cached {
+    etag: String,
+    snapshot: Arc<DirectorySnapshot>,
+    /// When the request that last confirmed it was sent.
+    confirmed_by_request_at: Instant,
 }
 
 impl DirectoryClient {
@@ -92,26 +105,38 @@ impl DirectoryClient {
         }
     }
 
-    /// The current snapshot: a conditional GET; a 304 returns the cached copy.
+    /// The current snapshot: as a conditional GET sent after this call began returned it (a
+    /// 304 returns the cached copy).
     pub async fn current(&self) -> Result<Arc<DirectorySnapshot>, DirectoryError> {
+        let asked_at = Instant::now();
         let mut cached = self.cached.lock().await;
+        if let Some(fresh) = cached
+            .as_ref()
+            .filter(|c| c.confirmed_by_request_at >= asked_at)
+        {
+            return Ok(fresh.snapshot.clone());
+        }
         let mut request = self
             .http
             .get(&self.url)
             .bearer_auth((self.token)())
             .propagate_trace();
-        if let Some((etag, _)) = cached.as_ref() {
-            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+        if let Some(c) = cached.as_ref() {
+            request = request.header(reqwest::header::IF_NONE_MATCH, &c.etag);
         }
+        let sent_at = Instant::now();
         let response = request
             .send()
             .await
             .map_err(|e| DirectoryError::Unreachable(e.without_url().to_string()))?;
         match response.status().as_u16() {
-            304 => cached
-                .as_ref()
-                .map(|(_, snapshot)| snapshot.clone())
-                .ok_or_else(|| DirectoryError::Unreadable("304 without a cached copy".into())),
+            304 => {
+                let c = cached.as_mut().ok_or_else(|| {
+                    DirectoryError::Unreadable("304 without a cached copy".into())
+                })?;
+                c.confirmed_by_request_at = sent_at;
+                Ok(c.snapshot.clone())
+            }
             200 => {
                 let etag = response
                     .headers()
@@ -123,7 +148,11 @@ impl DirectoryClient {
                     .await
                     .map_err(|e| DirectoryError::Unreadable(e.without_url().to_string()))?;
                 let snapshot = Arc::new(snapshot);
-                *cached = etag.map(|etag| (etag, snapshot.clone()));
+                *cached = etag.map(|etag| Cached {
+                    etag,
+                    snapshot: snapshot.clone(),
+                    confirmed_by_request_at: sent_at,
+                });
                 Ok(snapshot)
             }
             status => {

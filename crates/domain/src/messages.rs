@@ -284,6 +284,53 @@ impl Message for AuditRecordedV1 {
     }
 }
 
+/// A clock's health as import-service last read it (import-service → sync-service, which shows
+/// it in the sync health of each of the clock's companies). Sent when any of it changed since
+/// the last one, so a repeat is harmless and only the newest (`observed_at`) counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ClockHealthV1 {
+    pub clock_id: i64,
+    pub serial_number: String,
+    /// approved or disabled (a pending clock has no company yet).
+    pub state: String,
+    /// The companies whose directories its PINs are looked up in.
+    pub company_ids: Vec<CompanyId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_punch_at: Option<DateTime<Utc>>,
+    /// Punches it put into the ledger on its local day.
+    pub punches_today: i64,
+    /// Since when it has not called: its last call, or, never seen, its last change. An
+    /// approved clock quiet for longer than `silent_after_seconds` is silent, judged by the
+    /// reader at its own time, so a clock whose import-service is away too shows as silent.
+    pub quiet_since: DateTime<Utc>,
+    /// `CLOCK_SILENT_AFTER` of the import-service that sent this.
+    pub silent_after_seconds: u64,
+    pub observed_at: DateTime<Utc>,
+}
+
+impl ClockHealthV1 {
+    /// Whether the clock is approved and has been quiet for longer than its silence threshold
+    /// at `now`.
+    pub fn is_silent_at(&self, now: DateTime<Utc>) -> bool {
+        self.state == "approved"
+            && (now - self.quiet_since)
+                .to_std()
+                .is_ok_and(|quiet| quiet.as_secs() > self.silent_after_seconds)
+    }
+}
+
+impl Message for ClockHealthV1 {
+    const TYPE: &'static str = "clock.health.v1";
+    const SCHEMA_VERSION: u32 = 1;
+    const ROUTING_PATTERN: &'static str = "clock.*.health";
+
+    fn routing_key(&self) -> String {
+        format!("clock.{}.health", self.clock_id)
+    }
+}
+
 /// One message type's contract, as exported to `proto/schemas/`.
 #[derive(Debug, Clone)]
 pub struct MessageContract {
@@ -351,6 +398,7 @@ pub fn message_contracts() -> Vec<MessageContract> {
         MessageContract::of::<PunchesStatusV1>(),
         MessageContract::of::<ConfigCompanyChangedV1>(),
         MessageContract::of::<AuditRecordedV1>(),
+        MessageContract::of::<ClockHealthV1>(),
     ]
 }
 
@@ -648,6 +696,40 @@ mod tests {
     }
 
     #[test]
+    fn clock_health_and_its_silence() {
+        let seen = ClockHealthV1 {
+            clock_id: 4,
+            serial_number: "CKJ4201".into(),
+            state: "approved".into(),
+            company_ids: vec![CompanyId(1), CompanyId(2)],
+            last_seen_at: Some(at(8, 0, 0)),
+            last_punch_at: None,
+            punches_today: 0,
+            quiet_since: at(8, 0, 0),
+            silent_after_seconds: 1800,
+            observed_at: at(8, 0, 5),
+        };
+        assert_json(
+            &seen,
+            r#"{"clock_id":4,"serial_number":"CKJ4201","state":"approved","company_ids":[1,2],"last_seen_at":"2023-04-30T08:00:00Z","punches_today":0,"quiet_since":"2023-04-30T08:00:00Z","silent_after_seconds":1800,"observed_at":"2023-04-30T08:00:05Z"}"#,
+        );
+        assert_routing(&seen, "clock.4.health");
+        assert!(
+            !seen.is_silent_at(at(8, 30, 0)),
+            "exactly the threshold is not yet silent"
+        );
+        assert!(seen.is_silent_at(at(8, 30, 1)));
+        let disabled = ClockHealthV1 {
+            state: "disabled".into(),
+            ..seen
+        };
+        assert!(
+            !disabled.is_silent_at(at(12, 0, 0)),
+            "a disabled clock is never silent"
+        );
+    }
+
+    #[test]
     fn routing_keys_use_the_company_id() {
         for id in [1_i64, 7, 1234567] {
             let company_id = CompanyId(id);
@@ -688,6 +770,7 @@ mod tests {
                 "punches.status.v1",
                 "config.company.changed.v1",
                 "audit.recorded.v1",
+                "clock.health.v1",
             ]
         );
         for contract in &contracts {

@@ -16,13 +16,22 @@ use common::*;
 const WAIT: Duration = Duration::from_secs(60);
 const SERIAL: &str = "CONSOLE01";
 
-fn terminal(base: &str) -> Terminal {
+/// A terminal calling `base`, once it has handshaken.
+async fn terminal(base: &str) -> Terminal {
     let mut config = TerminalConfig::new(SerialNumber::parse(SERIAL).unwrap(), base);
     config.backoff_initial = Duration::from_millis(20);
     config.backoff_max = Duration::from_millis(200);
     // Well within CLOCK_SILENT_AFTER: on the network, the clock is never silent.
     config.heartbeat_interval = Duration::from_millis(300);
-    Terminal::spawn(config)
+    let clock = Terminal::spawn(config);
+    test_support::wait_for(WAIT, "the terminal handshakes", || async {
+        clock
+            .is_handshaken()
+            .then_some(())
+            .ok_or_else(|| "not yet".to_owned())
+    })
+    .await;
+    clock
 }
 
 fn at(h: u32, m: u32) -> NaiveDateTime {
@@ -39,14 +48,7 @@ async fn an_admin_approves_a_pending_clock_and_sees_its_punches_in_english_and_a
     let stack = Stack::start(Services::All).await;
     // The terminal calls unknown (pending, no company) and sends three punches, one of a PIN no
     // company knows: all held, invalid until it has a company.
-    let clock = terminal(&stack.clock_base);
-    test_support::wait_for(WAIT, "the terminal handshakes", || async {
-        clock
-            .is_handshaken()
-            .then_some(())
-            .ok_or_else(|| "not yet".to_owned())
-    })
-    .await;
+    let clock = terminal(&stack.clock_base).await;
     clock.punch_many([
         (Pin::parse("1001").unwrap(), at(8, 0), PunchState::CheckIn),
         (Pin::parse("1002").unwrap(), at(8, 5), PunchState::CheckIn),
@@ -202,14 +204,7 @@ async fn an_admin_approves_a_pending_clock_and_sees_its_punches_in_english_and_a
 #[tokio::test(flavor = "multi_thread")]
 async fn a_clock_action_without_the_sessions_csrf_token_changes_nothing() {
     let stack = Stack::start(Services::All).await;
-    let clock = terminal(&stack.clock_base);
-    test_support::wait_for(WAIT, "the terminal handshakes", || async {
-        clock
-            .is_handshaken()
-            .then_some(())
-            .ok_or_else(|| "not yet".to_owned())
-    })
-    .await;
+    let clock = terminal(&stack.clock_base).await;
     let listed = || async {
         let response = stack
             .client

@@ -138,7 +138,7 @@ pub async fn start_with_clocks(
     let tasks = vec![
         outbox::spawn_relay_expanding(
             foundation.pool.clone(),
-            publisher,
+            publisher.clone(),
             SCHEMA,
             relay.clone(),
             Arc::new(queueing::ReadyExpander),
@@ -154,7 +154,12 @@ pub async fn start_with_clocks(
     let clock_health =
         metrics::ClockHealth::register(foundation.ops.registry(), settings.clock_silent_after);
     let mut tasks = tasks;
-    tasks.push(clock_health.spawn_refresh(foundation.pool.clone()));
+    tasks.push(clocks::health::spawn(
+        foundation.pool.clone(),
+        clock_health,
+        publisher,
+        settings.clock_silent_after,
+    ));
     let consumers = vec![events::spawn_status_consumer(
         &foundation.broker,
         &foundation.pool,

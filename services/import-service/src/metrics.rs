@@ -7,9 +7,7 @@ use chrono::Utc;
 use telemetry::prometheus::core::{Collector, Desc};
 use telemetry::prometheus::proto::MetricFamily;
 use telemetry::prometheus::{opts, IntCounterVec, IntGaugeVec, Registry};
-use tokio::task::JoinHandle;
 
-use crate::store::clocks;
 use crate::store::clocks::Clock;
 use crate::store::imports::Import;
 
@@ -79,7 +77,7 @@ impl Metrics {
 /// (`clock_last_seen_timestamp_seconds`, absent until it first does), the punches it put into the
 /// ledger on its local day (`clock_punches_today`), and whether it has been silent for longer
 /// than `CLOCK_SILENT_AFTER` (`clock_silent`, 1 or 0; the `ClockSilent` alert). The clocks are
-/// read from the database by [`ClockHealth::spawn_refresh`]; silence is judged at each scrape,
+/// read from the database by [`crate::clocks::health`]; silence is judged at each scrape,
 /// so it shows as soon as it starts, whenever the clocks were last read.
 #[derive(Clone)]
 pub struct ClockHealth {
@@ -128,40 +126,9 @@ impl ClockHealth {
         IntGaugeVec::new(opts!(name, help), &["clock"]).expect("valid metric")
     }
 
-    /// How often the clocks are read again: a fraction of `CLOCK_SILENT_AFTER`, so a clock
-    /// calling again clears its silence well within it, and at most every 15 seconds.
-    pub fn refresh_every(&self) -> Duration {
-        (self.silent_after / 4).clamp(Duration::from_millis(100), Duration::from_secs(15))
-    }
-
-    /// Reads the approved clocks and their punches of the day into the gauges.
-    pub async fn refresh(&self, pool: &db::Pool) -> Result<(), db::DbError> {
-        let mut conn = db::connection(pool).await?;
-        let approved = clocks::approved(&mut conn).await?;
-        let today = clocks::punches_today(&mut conn, &approved, Utc::now()).await?;
-        let read = approved
-            .into_iter()
-            .map(|clock| {
-                let punches = today.get(&clock.id).copied().unwrap_or(0);
-                (clock, punches)
-            })
-            .collect();
+    /// Shows `read`, the approved clocks with their punches of the day, from now on.
+    pub fn show(&self, read: Vec<(Clock, i64)>) {
         *self.clocks.lock().unwrap_or_else(PoisonError::into_inner) = read;
-        Ok(())
-    }
-
-    /// Reads the clocks now and then every [`Self::refresh_every`]; a failure keeps the last
-    /// reading (`database_up` says why).
-    pub fn spawn_refresh(&self, pool: db::Pool) -> JoinHandle<()> {
-        let health = self.clone();
-        tokio::spawn(async move {
-            loop {
-                if let Err(error) = health.refresh(&pool).await {
-                    tracing::warn!(%error, "reading the clocks for their metrics failed");
-                }
-                tokio::time::sleep(health.refresh_every()).await;
-            }
-        })
     }
 }
 

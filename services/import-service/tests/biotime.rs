@@ -510,6 +510,8 @@ async fn roles_scope_and_bad_input_are_refused() {
     let (both, clara) = (both["id"].as_i64().unwrap(), clara["id"].as_i64().unwrap());
 
     // Viewers and operators read, never change.
+    let clara_path = format!("/v1/biotime-servers/{clara}");
+    let clara_pull = format!("{clara_path}/pull");
     for role in [Role::Viewer, Role::Operator] {
         let token = stack.token(role);
         let (status, list) = call(
@@ -523,36 +525,26 @@ async fn roles_scope_and_bad_input_are_refused() {
         .await;
         assert_eq!(status, StatusCode::OK, "{list}");
         assert_eq!(list["items"].as_array().unwrap().len(), 2);
-        let (status, body) = call(
-            &stack,
-            &seen,
-            &token,
-            Method::POST,
-            "/v1/biotime-servers",
-            Some(register("x", json!({ "*": "advline" }))),
-        )
-        .await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-        let (status, _) = call(
-            &stack,
-            &seen,
-            &token,
-            Method::PATCH,
-            &format!("/v1/biotime-servers/{clara}"),
-            Some(json!({ "interval_seconds": 60 })),
-        )
-        .await;
-        assert_eq!(status, StatusCode::FORBIDDEN);
-        let (status, _) = call(
-            &stack,
-            &seen,
-            &token,
-            Method::POST,
-            &format!("/v1/biotime-servers/{clara}/pull"),
-            None,
-        )
-        .await;
-        assert_eq!(status, StatusCode::FORBIDDEN);
+        for (method, path, body) in [
+            (
+                Method::POST,
+                "/v1/biotime-servers",
+                Some(register("x", json!({ "*": "advline" }))),
+            ),
+            (
+                Method::PATCH,
+                clara_path.as_str(),
+                Some(json!({ "interval_seconds": 60 })),
+            ),
+            (Method::POST, clara_pull.as_str(), None),
+        ] {
+            let (status, answer) = call(&stack, &seen, &token, method.clone(), path, body).await;
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{role:?} {method} {path}: {answer}"
+            );
+        }
     }
 
     // An admin limited to clarastars: only the server all of whose companies it covers.
@@ -574,59 +566,42 @@ async fn roles_scope_and_bad_input_are_refused() {
         .map(|s| s["id"].as_i64().unwrap())
         .collect();
     assert_eq!(ids, [clara]);
-    let (status, _) = call(
-        &stack,
-        &seen,
-        &limited,
-        Method::PATCH,
-        &format!("/v1/biotime-servers/{both}"),
-        Some(json!({ "interval_seconds": 60 })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = call(
-        &stack,
-        &seen,
-        &limited,
-        Method::POST,
-        &format!("/v1/biotime-servers/{both}/pull"),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    let both_path = format!("/v1/biotime-servers/{both}");
+    let both_pull = format!("{both_path}/pull");
+    for (method, path, body) in [
+        (
+            Method::PATCH,
+            both_path.as_str(),
+            Some(json!({ "interval_seconds": 60 })),
+        ),
+        (Method::POST, both_pull.as_str(), None),
+        // A company outside the token is not named to it, as everywhere.
+        (
+            Method::PATCH,
+            clara_path.as_str(),
+            Some(json!({ "mapping": { "by": "area", "companies": { "*": "advline" } } })),
+        ),
+        (
+            Method::POST,
+            "/v1/biotime-servers",
+            Some(register("adv", json!({ "*": "advline" }))),
+        ),
+    ] {
+        let (status, answer) = call(&stack, &seen, &limited, method.clone(), path, body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {answer}");
+    }
     let (status, body) = call(
         &stack,
         &seen,
         &limited,
         Method::PATCH,
-        &format!("/v1/biotime-servers/{clara}"),
-        Some(json!({ "mapping": { "by": "area", "companies": { "*": "advline" } } })),
-    )
-    .await;
-    // A company outside the token is not named to it, as everywhere.
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    let (status, body) = call(
-        &stack,
-        &seen,
-        &limited,
-        Method::PATCH,
-        &format!("/v1/biotime-servers/{clara}"),
+        &clara_path,
         Some(json!({ "interval_seconds": 60, "password": "another-secret" })),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["interval_seconds"], 60);
     assert_eq!(body["password"], "••••");
-    let (status, body) = call(
-        &stack,
-        &seen,
-        &limited,
-        Method::POST,
-        "/v1/biotime-servers",
-        Some(register("adv", json!({ "*": "advline" }))),
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 
     // Bad input names the problem.
     for (change, code) in [

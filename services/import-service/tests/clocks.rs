@@ -398,18 +398,7 @@ async fn an_unknown_pin_is_delivered_once_the_directory_has_it_and_the_clocks_im
     assert_eq!(status, StatusCode::OK, "{import}");
     assert_eq!(import["failed_records"], 1, "{import}");
 
-    let added = stack
-        .client
-        .put(format!(
-            "{}/v1/companies/advline/employees",
-            stack.config_base
-        ))
-        .bearer_auth(stack.token(Role::Admin))
-        .json(&json!({ "employees": [{ "employee_id": "5555", "name": "Mona" }] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(added.status(), StatusCode::OK);
+    stack.add_employee("advline", "5555", "Mona").await;
     let (status, import) = stack
         .post(&format!("/v1/imports/{import_id}/reprocess"))
         .await;
@@ -550,18 +539,7 @@ async fn a_lobby_clock_gives_each_punch_to_its_company_and_flags_a_pin_two_compa
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_i64().unwrap();
     // 2001 is clarastars's; advline now has a 2001 of its own.
-    let added = stack
-        .client
-        .put(format!(
-            "{}/v1/companies/advline/employees",
-            stack.config_base
-        ))
-        .bearer_auth(stack.token(Role::Admin))
-        .json(&json!({ "employees": [{ "employee_id": "2001", "name": "Another 2001" }] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(added.status(), StatusCode::OK);
+    stack.add_employee("advline", "2001", "Another 2001").await;
 
     let clock = terminal(&clock_base, "LOBBY01");
     handshaken(&clock).await;

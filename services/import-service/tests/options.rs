@@ -192,18 +192,9 @@ async fn reprocess_after_mapping_a_department_queues_the_newly_valid_rows_once()
         .unwrap();
     assert_eq!(add_name.status(), StatusCode::CREATED);
     let employee_id = unmapped["items"][0]["raw"][0].as_str().unwrap().to_owned();
-    let add_employee = stack
-        .client
-        .put(format!(
-            "{}/v1/companies/advline/employees",
-            stack.config_base
-        ))
-        .bearer_auth(&admin)
-        .json(&json!({ "employees": [{ "employee_id": employee_id, "name": "Marketing Person" }] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(add_employee.status(), StatusCode::OK);
+    stack
+        .add_employee("advline", &employee_id, "Marketing Person")
+        .await;
 
     let (status, reprocessed) = stack
         .post(&format!("/v1/imports/{}/reprocess", import["id"]))
@@ -628,18 +619,7 @@ async fn unmapped_departments_are_listed_once_however_they_are_spelt() {
         .await
         .unwrap();
     assert_eq!(added.status(), StatusCode::CREATED);
-    let added = stack
-        .client
-        .put(format!(
-            "{}/v1/companies/advline/employees",
-            stack.config_base
-        ))
-        .bearer_auth(&admin)
-        .json(&json!({ "employees": [{ "employee_id": "5001", "name": "Layla" }] }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(added.status(), StatusCode::OK);
+    stack.add_employee("advline", "5001", "Layla").await;
     let (status, reprocessed) = stack
         .post(&format!("/v1/imports/{}/reprocess", import["id"]))
         .await;

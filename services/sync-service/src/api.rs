@@ -20,7 +20,7 @@ use crate::runtime::SyncContext;
 use crate::store::batches::{self, Batch, BatchFilter};
 use crate::store::deliveries::{self, DeliveryFilter, DeliveryRow, Selection};
 use crate::store::requests::{self, LastError};
-use crate::store::{companies, status, Conn};
+use crate::store::{clock_health, companies, status, Conn};
 use crate::SERVICE;
 
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -393,6 +393,28 @@ pub struct SyncHealth {
     /// Deliveries waiting for a later attempt (`retry_wait`): how many, when the first is due
     /// and why it waits; null when none waits.
     pub waiting: Option<deliveries::Waiting>,
+    /// The clocks whose punches may be the company's (push terminals placed by an admin), as
+    /// import-service last reported them, by serial number.
+    pub clocks: Vec<ClockHealthView>,
+}
+
+/// A clock's health in a company's sync health.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClockHealthView {
+    pub clock_id: i64,
+    #[schema(example = "CKJ4201")]
+    pub serial_number: String,
+    /// approved or disabled.
+    pub state: String,
+    /// When it last called import-service; none until it first does.
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub last_punch_at: Option<DateTime<Utc>>,
+    /// Punches it put into the ledger on its local day.
+    pub punches_today: i64,
+    /// Approved and quiet for longer than `CLOCK_SILENT_AFTER`, at the time of this answer.
+    pub silent: bool,
+    /// When import-service last reported it.
+    pub observed_at: DateTime<Utc>,
 }
 
 #[utoipa::path(get, path = "/v1/companies/{company}/sync-health", tag = "sync",
@@ -417,6 +439,20 @@ pub async fn sync_health(
     let summary = requests::summary(&mut conn, company.id, now - TimeDelta::hours(24)).await?;
     let last_error = requests::last_error(&mut conn, company.id).await?;
     let waiting = deliveries::waiting(&mut conn, company.id).await?;
+    let clocks = clock_health::of_company(&mut conn, company.id)
+        .await?
+        .into_iter()
+        .map(|health| ClockHealthView {
+            silent: health.is_silent_at(now),
+            clock_id: health.clock_id,
+            serial_number: health.serial_number,
+            state: health.state,
+            last_seen_at: health.last_seen_at,
+            last_punch_at: health.last_punch_at,
+            punches_today: health.punches_today,
+            observed_at: health.observed_at,
+        })
+        .collect();
     let rate_limited = state
         .as_ref()
         .and_then(|s| {
@@ -443,6 +479,7 @@ pub async fn sync_health(
         rate_limited_until: rate_limited.as_ref().map(|(until, _)| *until),
         rate_limit_reason: rate_limited.and_then(|(_, reason)| reason),
         waiting,
+        clocks,
     }))
 }
 

@@ -1,6 +1,6 @@
 //! What sync-service consumes: each company's queue (`punches.ready.v1`, `sync.due.v1`,
 //! `import.cancelled.v1`), handled briefly (store, commit, ack) before the company's sender is
-//! woken, and `config.company.changed.v1` on `sync.config`.
+//! woken, `config.company.changed.v1` on `sync.config`, and `clock.health.v1` on `sync.clocks`.
 
 use std::sync::{Arc, Weak};
 
@@ -9,14 +9,14 @@ use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use directory::DirectoryCompany;
 use domain::{
-    CompanyChange, CompanyId, CompanySyncState, ConfigCompanyChangedV1, DeliveryState, DueReason,
-    ImportCancelledV1, Message, PunchesReadyV1, SyncDueV1, SyncFrequency,
+    ClockHealthV1, CompanyChange, CompanyId, CompanySyncState, ConfigCompanyChangedV1,
+    DeliveryState, DueReason, ImportCancelledV1, Message, PunchesReadyV1, SyncDueV1, SyncFrequency,
 };
 use tokio::sync::Notify;
 
 use crate::runtime::{CompanyWorkers, SyncContext};
 use crate::store::deliveries::{self, NewDelivery, Selection};
-use crate::store::{batches, companies, status, Conn, QueryResult};
+use crate::store::{batches, clock_health, companies, status, Conn, QueryResult};
 use crate::SCHEMA;
 
 /// Messages handed to a company consumer before it acknowledges: handling is short, so a few
@@ -59,6 +59,37 @@ pub fn spawn_config_consumer(
             async move { on_config_changed(&shared, &registry, incoming).await }
         },
     )
+}
+
+/// Clocks' health from import-service, kept for the sync health of their companies.
+pub fn spawn_clock_consumer(shared: &Arc<SyncContext>) -> ConsumerHandle {
+    let queue = shared.broker.topology().sync_clocks_queue();
+    let shared = shared.clone();
+    spawn_consumer(
+        &shared.broker.clone(),
+        queue,
+        CONFIG_PREFETCH,
+        move |incoming| {
+            let shared = shared.clone();
+            async move { on_clock_health(&shared, incoming).await }
+        },
+    )
+}
+
+async fn on_clock_health(shared: &SyncContext, incoming: Incoming) -> HandlerDecision {
+    let health: ClockHealthV1 = match incoming.decode() {
+        Ok(health) => health,
+        Err(outcome) => return outcome,
+    };
+    let mut conn = match db::connection(&shared.pool).await {
+        Ok(conn) => conn,
+        Err(error) => return retry(error),
+    };
+    // Every message says all of its clock and the newest wins: a repeat needs no inbox.
+    match clock_health::record(&mut conn, &health).await {
+        Ok(()) => HandlerDecision::Done,
+        Err(error) => retry(error),
+    }
 }
 
 fn retry(error: impl std::fmt::Display) -> HandlerDecision {

@@ -88,6 +88,7 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         dead_letters::start(&shared, foundation.ops.registry());
     let consumers = vec![
         events::spawn_config_consumer(&shared, workers.weak()),
+        events::spawn_clock_consumer(&shared),
         dead_letter_consumer,
     ];
     let finishing = workers.weak();

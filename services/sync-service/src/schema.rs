@@ -100,6 +100,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    sync.clock_health (clock_id) {
+        clock_id -> Int8,
+        serial_number -> Text,
+        state -> Text,
+        company_ids -> Array<Int8>,
+        last_seen_at -> Nullable<Timestamptz>,
+        last_punch_at -> Nullable<Timestamptz>,
+        punches_today -> Int8,
+        quiet_since -> Timestamptz,
+        silent_after_seconds -> Int8,
+        observed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     sync.dead_letters (id) {
         id -> Int8,
         queue -> Text,
@@ -124,5 +139,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     company_sync_state,
     sender_leases,
     replicas,
+    clock_health,
     dead_letters,
 );

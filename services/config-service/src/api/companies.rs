@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{authorized_company, is_unique_violation};
+use super::authorized_company;
 use crate::changes::Change;
 use crate::errors::{AccessError, CompanyError};
 use crate::store::companies::{self as store, Company, CompanyChanges, NewCompany};
 use crate::store::report_names::{self, ReportName};
 use crate::store::Conn;
 use crate::AppState;
+use db::is_unique_violation;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReportNameView {

@@ -10,7 +10,6 @@ mod internal;
 
 use actix_web::{web, HttpResponse};
 use auth::{Caller, Permission};
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use crate::errors::AccessError;
 use crate::store::companies::{self as company_store, Company, CompanyKey};
@@ -118,11 +117,4 @@ pub(crate) async fn authorized_company(
         .require_company(&company.slug)
         .map_err(AccessError::Refused)?;
     Ok(company)
-}
-
-pub(crate) fn is_unique_violation(error: &DieselError) -> bool {
-    matches!(
-        error,
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
-    )
 }

@@ -341,10 +341,7 @@ pub async fn register_clock(
         .await;
     match inserted {
         Ok(clock) => Ok(HttpResponse::Created().json(companies.view_now(&state, &clock).await?)),
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Err(Problem::conflict(
+        Err(error) if db::is_unique_violation(&error) => Err(Problem::conflict(
             "clock_exists",
             format!("clock {serial} is registered already"),
         )),

@@ -430,10 +430,7 @@ pub async fn register_biotime_server(
         .await;
     match inserted {
         Ok((server, cursor)) => Ok(HttpResponse::Created().json(companies.view(&server, cursor))),
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Err(Problem::conflict(
+        Err(error) if db::is_unique_violation(&error) => Err(Problem::conflict(
             "biotime_server_exists",
             format!("a BioTime server named {name:?} is registered already"),
         )),
@@ -512,10 +509,7 @@ pub async fn update_biotime_server(
         .await;
     let server = match updated {
         Ok(server) => server.ok_or_else(no_such_server)?,
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => {
+        Err(error) if db::is_unique_violation(&error) => {
             return Err(Problem::conflict(
                 "biotime_server_exists",
                 "a BioTime server of that name is registered already",

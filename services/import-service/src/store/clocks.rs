@@ -55,8 +55,15 @@ impl Clock {
     /// last seen, or, never seen, since it was last changed (an admin's clock registered before
     /// it is installed gets that long to call).
     pub fn is_silent(&self, now: DateTime<Utc>, after: Duration) -> bool {
-        let since = self.last_seen_at.unwrap_or(self.updated_at);
-        self.state == APPROVED && (now - since).to_std().is_ok_and(|quiet| quiet > after)
+        self.state == APPROVED
+            && (now - self.quiet_since())
+                .to_std()
+                .is_ok_and(|quiet| quiet > after)
+    }
+
+    /// Since when it has not called: its last call, or, never seen, its last change.
+    pub fn quiet_since(&self) -> DateTime<Utc> {
+        self.last_seen_at.unwrap_or(self.updated_at)
     }
 }
 
@@ -294,10 +301,10 @@ pub async fn punches_today(
     Ok(today.into_iter().map(|t| (t.clock_id, t.punches)).collect())
 }
 
-/// The approved clocks, by id.
-pub async fn approved(conn: &mut Conn) -> QueryResult<Vec<Clock>> {
+/// The clocks an admin has placed (approved or disabled, not pending), by id.
+pub async fn placed(conn: &mut Conn) -> QueryResult<Vec<Clock>> {
     clocks::table
-        .filter(clocks::state.eq(APPROVED))
+        .filter(clocks::state.ne(PENDING))
         .order(clocks::id)
         .select(Clock::as_select())
         .load(conn)

@@ -152,6 +152,28 @@ impl Stack {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Adds (or renames) an employee of `company` in config-service's directory, as an admin.
+    pub async fn add_employee(&self, company: &str, employee_id: &str, name: &str) {
+        let response = self
+            .client
+            .put(format!(
+                "{}/v1/companies/{company}/employees",
+                self.config_base
+            ))
+            .bearer_auth(self.token(Role::Admin))
+            .json(
+                &serde_json::json!({ "employees": [{ "employee_id": employee_id, "name": name }] }),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "adding {employee_id} to {company}"
+        );
+    }
+
     /// Company id by slug, from config-service.
     pub async fn company_id(&self, slug: &str) -> i64 {
         self.config.company_id(slug).await

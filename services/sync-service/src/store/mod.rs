@@ -2,6 +2,7 @@
 //! one statement per delivery of a bulk change.
 
 pub mod batches;
+pub mod clock_health;
 pub mod companies;
 pub mod deliveries;
 pub mod delivery_state;
