@@ -637,6 +637,14 @@ impl JwtKeys {
         }
     }
 
+    /// Whether an identity of [`JwtKeys::caller_identity`] is one of the bridge's services (role
+    /// `service`): limited apart from the people and the portal.
+    pub fn is_service_caller(identity: &str) -> bool {
+        identity
+            .strip_prefix(Role::Service.as_str())
+            .is_some_and(|rest| rest.starts_with(':'))
+    }
+
     /// [`JwtKeys::verify`], also naming who signed the token.
     pub fn verify_signed(&self, token: &str) -> Result<(Claims, Signer), AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
@@ -774,6 +782,15 @@ fn classify(kind: &ErrorKind) -> AuthError {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_service_caller_is_one_of_role_service() {
+        assert!(JwtKeys::is_service_caller("service:import-service"));
+        assert!(!JwtKeys::is_service_caller("admin:service:x"));
+        assert!(!JwtKeys::is_service_caller("serviceman:x"));
+        assert!(!JwtKeys::is_service_caller("operator:alice"));
+    }
+
     use super::*;
     use chrono::Duration;
 

@@ -106,7 +106,8 @@ impl DirectoryClient {
     }
 
     /// The current snapshot: as a conditional GET sent after this call began returned it (a
-    /// 304 returns the cached copy).
+    /// 304 returns the cached copy). A 429 of config-service is waited out as its `Retry-After`
+    /// says, for [`MOST_WAIT_ON_429`] in all.
     pub async fn current(&self) -> Result<Arc<DirectorySnapshot>, DirectoryError> {
         let asked_at = Instant::now();
         let mut cached = self.cached.lock().await;
@@ -116,52 +117,79 @@ impl DirectoryClient {
         {
             return Ok(fresh.snapshot.clone());
         }
-        let mut request = self
-            .http
-            .get(&self.url)
-            .bearer_auth((self.token)())
-            .propagate_trace();
-        if let Some(c) = cached.as_ref() {
-            request = request.header(reqwest::header::IF_NONE_MATCH, &c.etag);
-        }
-        let sent_at = Instant::now();
-        let response = request
-            .send()
-            .await
-            .map_err(|e| DirectoryError::Unreachable(e.without_url().to_string()))?;
-        match response.status().as_u16() {
-            304 => {
-                let c = cached.as_mut().ok_or_else(|| {
-                    DirectoryError::Unreadable("304 without a cached copy".into())
-                })?;
-                c.confirmed_by_request_at = sent_at;
-                Ok(c.snapshot.clone())
+        let mut waited = Duration::ZERO;
+        loop {
+            let mut request = self
+                .http
+                .get(&self.url)
+                .bearer_auth((self.token)())
+                .propagate_trace();
+            if let Some(c) = cached.as_ref() {
+                request = request.header(reqwest::header::IF_NONE_MATCH, &c.etag);
             }
-            200 => {
-                let etag = response
-                    .headers()
-                    .get(reqwest::header::ETAG)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                let snapshot: DirectorySnapshot = response
-                    .json()
-                    .await
-                    .map_err(|e| DirectoryError::Unreadable(e.without_url().to_string()))?;
-                let snapshot = Arc::new(snapshot);
-                *cached = etag.map(|etag| Cached {
-                    etag,
-                    snapshot: snapshot.clone(),
-                    confirmed_by_request_at: sent_at,
-                });
-                Ok(snapshot)
-            }
-            status => {
-                let body = response.text().await.unwrap_or_default();
-                Err(DirectoryError::Refused {
-                    status,
-                    body: body.chars().take(300).collect(),
-                })
+            let sent_at = Instant::now();
+            let response = request
+                .send()
+                .await
+                .map_err(|e| DirectoryError::Unreachable(e.without_url().to_string()))?;
+            match response.status().as_u16() {
+                304 => {
+                    let c = cached.as_mut().ok_or_else(|| {
+                        DirectoryError::Unreadable("304 without a cached copy".into())
+                    })?;
+                    c.confirmed_by_request_at = sent_at;
+                    return Ok(c.snapshot.clone());
+                }
+                200 => {
+                    let etag = response
+                        .headers()
+                        .get(reqwest::header::ETAG)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    let snapshot: DirectorySnapshot = response
+                        .json()
+                        .await
+                        .map_err(|e| DirectoryError::Unreadable(e.without_url().to_string()))?;
+                    let snapshot = Arc::new(snapshot);
+                    *cached = etag.map(|etag| Cached {
+                        etag,
+                        snapshot: snapshot.clone(),
+                        confirmed_by_request_at: sent_at,
+                    });
+                    return Ok(snapshot);
+                }
+                429 if waited < MOST_WAIT_ON_429 => {
+                    // The calls waiting meanwhile are answered by the request after the wait.
+                    let wait = retry_after(&response)
+                        .unwrap_or(Duration::from_secs(1))
+                        .min(MOST_WAIT_ON_429 - waited);
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                }
+                status => {
+                    let body = response.text().await.unwrap_or_default();
+                    return Err(DirectoryError::Refused {
+                        status,
+                        body: body.chars().take(300).collect(),
+                    });
+                }
             }
         }
     }
+}
+
+/// The most a call waits, in all, on config-service's 429s before it fails with the last.
+pub const MOST_WAIT_ON_429: Duration = Duration::from_secs(10);
+
+/// The wait a 429's `Retry-After` (in seconds) asks for.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .map(Duration::from_secs)
 }

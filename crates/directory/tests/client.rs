@@ -17,11 +17,24 @@ const ANSWER_AFTER: Duration = Duration::from_millis(100);
 struct Directory {
     version: AtomicI64,
     requests: AtomicUsize,
+    /// The next requests answered 429, as config-service's rate limit does.
+    limited: AtomicUsize,
 }
 
 impl Directory {
     fn answer(&self, if_none_match: Option<&str>) -> String {
         self.requests.fetch_add(1, Ordering::SeqCst);
+        if self
+            .limited
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            let body = r#"{"status":429,"code":"rate_limited"}"#;
+            return format!(
+                "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
         let version = self.version.load(Ordering::SeqCst);
         let etag = format!("\"{version}\"");
         if if_none_match == Some(etag.as_str()) {
@@ -116,4 +129,27 @@ async fn calls_at_once_share_requests_and_none_misses_an_earlier_change() {
         assert_eq!(client.current().await.unwrap().version, 1);
     }
     assert_eq!(directory.requests.load(Ordering::SeqCst), counted + 3);
+}
+
+#[tokio::test]
+async fn a_429_is_waited_out_as_told() {
+    let directory = Arc::new(Directory::default());
+    let client = DirectoryClient::new(&serve(directory.clone()).await, || "token".to_owned());
+    directory.limited.store(2, Ordering::SeqCst);
+    let started = tokio::time::Instant::now();
+    assert_eq!(client.current().await.unwrap().version, 0);
+    assert_eq!(
+        directory.requests.load(Ordering::SeqCst),
+        3,
+        "two 429s, then the answer"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After: 1, twice"
+    );
+
+    // Config-service refusing for longer than the client waits: the call fails with the 429.
+    directory.limited.store(100, Ordering::SeqCst);
+    let error = client.current().await.unwrap_err();
+    assert!(error.to_string().contains("429"), "{error}");
 }

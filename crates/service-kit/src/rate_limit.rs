@@ -39,12 +39,17 @@ const SWEEP_WHEN_FULL_EVERY: Duration = Duration::from_secs(1);
 /// the token does not verify.
 pub type CallerIdentity = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
+/// Whether a caller's identity (a [`CallerIdentity`]'s) is one of the services'.
+type IsService = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// Per-caller limits shared by a service's workers.
 #[derive(Clone)]
 pub struct ApiRateLimit {
     callers: Arc<KeyedLimit>,
     peers: Arc<KeyedLimit>,
     identify: Option<CallerIdentity>,
+    /// Callers that are services, by their identity, and their allowance.
+    services: Option<(IsService, Arc<KeyedLimit>)>,
 }
 
 impl ApiRateLimit {
@@ -57,7 +62,25 @@ impl ApiRateLimit {
             callers: Arc::new(KeyedLimit::new(per_second, burst, MAX_BUCKETS)),
             peers: Arc::new(KeyedLimit::new(per_second, burst, MAX_BUCKETS)),
             identify: None,
+            services: None,
         }
+    }
+
+    /// Gives the verified callers `is_service` picks out (by the identity `identified_by`
+    /// names) an allowance of `per_second` each, in bursts of ten times that: the bridge's own
+    /// services call one another as often as their work needs (a directory read for every
+    /// clock upload), which is not one person's or the portal's pace.
+    pub fn with_services(
+        mut self,
+        per_second: NonZeroU32,
+        is_service: impl Fn(&str) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        let burst = per_second.saturating_mul(NonZeroU32::new(10).expect("ten is not zero"));
+        self.services = Some((
+            Arc::new(is_service),
+            Arc::new(KeyedLimit::new(per_second, burst, MAX_BUCKETS)),
+        ));
+        self
     }
 
     /// Limits each verified caller on its own: `identify` gets the bearer token (the scheme
@@ -87,7 +110,12 @@ impl ApiRateLimit {
             _ => None,
         };
         match caller {
-            Some(caller) => self.callers.check_at(&caller, now),
+            Some(caller) => match &self.services {
+                Some((is_service, services)) if is_service(&caller) => {
+                    services.check_at(&caller, now)
+                }
+                _ => self.callers.check_at(&caller, now),
+            },
             None => self
                 .peers
                 .check_at(&req.peer_addr().map(|addr| network(addr.ip())), now),
@@ -225,7 +253,14 @@ pub async fn rate_limit<B: MessageBody>(
     req: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
-    let limit = req.app_data::<web::Data<ApiRateLimit>>().cloned();
+    let internal = req
+        .app_data::<web::Data<crate::serve::InternalRateLimit>>()
+        .filter(|internal| req.app_config().local_addr() == internal.addr)
+        .map(|internal| internal.limit.clone());
+    let limit = internal.or_else(|| {
+        req.app_data::<web::Data<ApiRateLimit>>()
+            .map(|limit| ApiRateLimit::clone(limit))
+    });
     if let (Some(limit), false) = (limit, crate::ops::OPS_PATHS.contains(&req.path())) {
         if let Err(wait) = limit.check(&req) {
             return Ok(req
@@ -315,6 +350,32 @@ mod tests {
                     .await;
             assert_eq!(probe.status(), StatusCode::OK);
         }
+    }
+
+    #[actix_web::test]
+    async fn services_have_an_allowance_of_their_own() {
+        // Tokens "good-svc-<name>" are services, allowed a hundred a second in bursts of 1000.
+        let limit = limit().with_services(NonZeroU32::new(100).unwrap(), |identity| {
+            identity.starts_with("user:svc-")
+        });
+        let app = app!(limit);
+        for _ in 0..200 {
+            let response = actix_test::call_service(
+                &app,
+                call("/v1/x", "Bearer good-svc-import").to_request(),
+            )
+            .await;
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+        // A person still has ten at once.
+        for _ in 0..10 {
+            let response =
+                actix_test::call_service(&app, call("/v1/x", "Bearer good-a").to_request()).await;
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+        let refused =
+            actix_test::call_service(&app, call("/v1/x", "Bearer good-a").to_request()).await;
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     }
 
     #[actix_web::test]

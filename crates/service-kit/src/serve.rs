@@ -26,6 +26,16 @@ pub struct HttpApi {
 struct InternalListener {
     listener: TcpListener,
     routes: InternalRoutes,
+    /// Its callers' allowance, when it is not the API's.
+    rate_limit: Option<ApiRateLimit>,
+}
+
+/// The allowance of the requests that come in on the internal listener (at `addr`), in place of
+/// the API's: its callers are others than the API's (fingerprint terminals, many behind one
+/// address), and neither should use up the other's.
+pub(crate) struct InternalRateLimit {
+    pub(crate) addr: SocketAddr,
+    pub(crate) limit: ApiRateLimit,
 }
 
 /// Where the internal routes are served, and how their paths begin.
@@ -60,8 +70,18 @@ impl HttpApi {
         self.internal = Some(InternalListener {
             listener,
             routes: InternalRoutes { addr, prefix },
+            rate_limit: None,
         });
         Ok(self)
+    }
+
+    /// Limits the callers of the internal listener by `rate_limit` instead of the API's
+    /// allowance; without an internal listener, nothing changes.
+    pub fn with_internal_rate_limit(mut self, rate_limit: ApiRateLimit) -> Self {
+        if let Some(internal) = self.internal.as_mut() {
+            internal.rate_limit = Some(rate_limit);
+        }
+        self
     }
 }
 
@@ -83,26 +103,36 @@ pub fn serve(
         body_limit,
         internal,
     } = api;
-    let (also_on, internal_routes) = match internal {
-        Some(internal) => (vec![internal.listener], Some(internal.routes)),
-        None => (Vec::new(), None),
+    let (also_on, internal_routes, internal_limit) = match internal {
+        Some(internal) => {
+            let limit = internal.rate_limit.map(|limit| InternalRateLimit {
+                addr: internal.routes.addr,
+                limit,
+            });
+            (vec![internal.listener], Some(internal.routes), limit)
+        }
+        None => (Vec::new(), None, None),
     };
+    let internal_limit = internal_limit.map(web::Data::new);
     // One limiter for all the workers: a caller's allowance is the service's, not a worker's.
     let rate_limit = web::Data::new(rate_limit);
     let app = move || {
-        App::new()
-            .wrap(from_fn(move |req, next| {
-                keep_to_listener(internal_routes, req, next)
-            }))
-            .wrap(from_fn(crate::checked_input))
-            .wrap(from_fn(crate::rate_limit))
-            .wrap(from_fn(crate::trace_requests))
-            .configure(crate::api_defaults(
-                ops.clone(),
-                rate_limit.clone(),
-                body_limit,
-            ))
-            .configure(|config| configure(config))
+        let mut app = App::new();
+        if let Some(limit) = &internal_limit {
+            app = app.app_data(limit.clone());
+        }
+        app.wrap(from_fn(move |req, next| {
+            keep_to_listener(internal_routes, req, next)
+        }))
+        .wrap(from_fn(crate::checked_input))
+        .wrap(from_fn(crate::rate_limit))
+        .wrap(from_fn(crate::trace_requests))
+        .configure(crate::api_defaults(
+            ops.clone(),
+            rate_limit.clone(),
+            body_limit,
+        ))
+        .configure(|config| configure(config))
     };
     let running = serve_app(bind, also_on, parts, app)?;
     if let Some(routes) = internal_routes {
@@ -209,6 +239,27 @@ mod tests {
         assert_eq!(status(internal_addr, "/internal/v1/thing").await, 200);
         assert_eq!(status(internal_addr, "/v1/thing").await, 404);
         assert_eq!(status(internal_addr, "/healthz").await, 404);
+        running.stop().await;
+    }
+
+    #[tokio::test]
+    async fn the_internal_listener_has_an_allowance_of_its_own() {
+        let internal = TcpListener::bind("127.0.0.1:0").unwrap();
+        let internal_addr = internal.local_addr().unwrap();
+        // The API allows one a second in bursts of ten; the internal listener a thousand.
+        let http = api(1)
+            .with_internal_listener(internal, "/internal/")
+            .unwrap()
+            .with_internal_rate_limit(ApiRateLimit::per_second(NonZeroU32::new(1000).unwrap()));
+        let running = serve(http, ServiceParts::without_broker(Vec::new()), routes).unwrap();
+        for _ in 0..30 {
+            assert_eq!(status(internal_addr, "/internal/v1/thing").await, 200);
+        }
+        for _ in 0..10 {
+            assert_eq!(status(running.addr(), "/v1/thing").await, 200);
+        }
+        assert_eq!(status(running.addr(), "/v1/thing").await, 429);
+        assert_eq!(status(internal_addr, "/internal/v1/thing").await, 200);
         running.stop().await;
     }
 

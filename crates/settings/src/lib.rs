@@ -183,6 +183,9 @@ pub struct CommonSettings {
     /// `API_RATE_LIMIT_PER_SECOND`: requests a second one caller (the role and sub its verified
     /// token proves) may make, in bursts of ten times that.
     pub api_rate_limit_per_second: std::num::NonZeroU32,
+    /// `SERVICE_RATE_LIMIT_PER_SECOND`: the same for each of the bridge's own services calling
+    /// another (role `service`): import-service reads the directory for every clock upload.
+    pub service_rate_limit_per_second: std::num::NonZeroU32,
     /// `HTTP_BODY_READ_TIMEOUT`: seconds a request body read may wait for the next bytes before
     /// the request is answered 408 and its connection closed.
     pub body_read_timeout: Duration,
@@ -200,6 +203,10 @@ impl std::fmt::Debug for CommonSettings {
                 &self.otlp_endpoint.as_deref().map(redact_url),
             )
             .field("api_rate_limit_per_second", &self.api_rate_limit_per_second)
+            .field(
+                "service_rate_limit_per_second",
+                &self.service_rate_limit_per_second,
+            )
             .finish()
     }
 }
@@ -226,6 +233,10 @@ impl CommonSettings {
             api_rate_limit_per_second: env.or(
                 "API_RATE_LIMIT_PER_SECOND",
                 std::num::NonZeroU32::new(50).expect("fifty is not zero"),
+            )?,
+            service_rate_limit_per_second: env.or(
+                "SERVICE_RATE_LIMIT_PER_SECOND",
+                std::num::NonZeroU32::new(1000).expect("a thousand is not zero"),
             )?,
             body_read_timeout: match env
                 .or("HTTP_BODY_READ_TIMEOUT", Seconds(Duration::from_secs(30)))?

@@ -75,6 +75,7 @@ impl TestEnv {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             otlp_endpoint: None,
             api_rate_limit_per_second: std::num::NonZeroU32::new(1000).expect("not zero"),
+            service_rate_limit_per_second: std::num::NonZeroU32::new(1000).expect("not zero"),
             body_read_timeout: std::time::Duration::from_secs(30),
         }
     }

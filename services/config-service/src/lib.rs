@@ -142,7 +142,11 @@ pub async fn start_with_internal(settings: Settings) -> Result<Started, StartErr
         settings.common.bind,
         foundation.ops.clone(),
         ApiRateLimit::per_second(settings.common.api_rate_limit_per_second)
-            .identified_by(settings.jwt.caller_identity()),
+            .identified_by(settings.jwt.caller_identity())
+            .with_services(
+                settings.common.service_rate_limit_per_second,
+                JwtKeys::is_service_caller,
+            ),
         BODY_LIMIT,
     )
     .with_internal_listener(internal_listener, "/internal/")?;

@@ -60,6 +60,10 @@ pub struct Settings {
     /// `CLOCK_SILENT_AFTER` (seconds): an approved clock that has not called for longer is
     /// silent (the `ClockSilent` alert; default 30 minutes).
     pub clock_silent_after: Duration,
+    /// `IMPORT_CLOCK_RATE_LIMIT_PER_SECOND`: requests a second the terminals calling from one
+    /// address may make on the clock listener, in bursts of ten times that (default 500: a
+    /// site's clocks usually share one address; the REST API's allowance is another).
+    pub clock_rate_limit_per_second: std::num::NonZeroU32,
     /// `IMPORT_MASTER_KEYS` and the `IMPORT_BIOTIME_*` variables: pulling BioTime servers.
     pub biotime: clocks::biotime::PullSettings,
 }
@@ -80,6 +84,10 @@ impl Settings {
                     settings::Seconds(Duration::from_secs(1800)),
                 )?
                 .0,
+            clock_rate_limit_per_second: env.or(
+                "IMPORT_CLOCK_RATE_LIMIT_PER_SECOND",
+                std::num::NonZeroU32::new(500).expect("five hundred is not zero"),
+            )?,
             biotime: clocks::biotime::PullSettings::from_env(env)?,
         })
     }
@@ -186,12 +194,21 @@ pub async fn start_with_clocks(
         settings.common.bind,
         foundation.ops.clone(),
         ApiRateLimit::per_second(settings.common.api_rate_limit_per_second)
-            .identified_by(settings.jwt.caller_identity()),
+            .identified_by(settings.jwt.caller_identity())
+            .with_services(
+                settings.common.service_rate_limit_per_second,
+                JwtKeys::is_service_caller,
+            ),
         1024 * 1024,
     );
     let terminals = clock_listener.is_some();
     if let Some(listener) = clock_listener {
-        http = http.with_internal_listener(listener, clocks::push::PREFIX)?;
+        // Terminals carry no token: they are limited per address, by an allowance of their own.
+        http = http
+            .with_internal_listener(listener, clocks::push::PREFIX)?
+            .with_internal_rate_limit(ApiRateLimit::per_second(
+                settings.clock_rate_limit_per_second,
+            ));
     }
     let running = service_kit::serve(http, foundation.parts(tasks, consumers), move |config| {
         config.app_data(state.clone()).app_data(jwt.clone());

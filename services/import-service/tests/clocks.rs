@@ -487,6 +487,45 @@ async fn punches_buffered_by_a_clock_while_the_service_is_down_are_delivered_onc
     clock.stop().await;
 }
 
+/// Many terminals of a site call from one address (its router): their allowance is the clock
+/// listener's own, not the REST API's, so they are not refused where the API would refuse, and
+/// their calls use up nothing of the API's allowance for that address.
+#[tokio::test]
+async fn terminals_behind_one_address_have_an_allowance_apart_from_the_apis() {
+    let (stack, clock_base) = clocks::stack_with(&ClockOptions {
+        // One request a second in bursts of ten, per caller, on the REST API.
+        api_rate_limit_per_second: Some(std::num::NonZeroU32::new(1).unwrap()),
+        ..ClockOptions::default()
+    })
+    .await;
+    for n in 0..40 {
+        let response = stack
+            .client
+            .get(format!(
+                "{clock_base}/iclock/cdata?SN=SITE{}&options=all",
+                n % 20
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "terminal call {n}");
+    }
+    // The API's allowance for the same address is whole: ten refused for their missing token,
+    // then the eleventh limited.
+    let without_token = || async {
+        let url = format!("{}/v1/clocks", stack.import_base);
+        stack.client.get(url).send().await.unwrap().status()
+    };
+    for n in 0..10 {
+        assert_eq!(
+            without_token().await,
+            StatusCode::UNAUTHORIZED,
+            "API call {n}"
+        );
+    }
+    assert_eq!(without_token().await, StatusCode::TOO_MANY_REQUESTS);
+}
+
 #[tokio::test]
 async fn unknown_terminals_beyond_the_pending_limit_are_refused_and_not_recorded() {
     use diesel_async::{AsyncConnection, RunQueryDsl};

@@ -14,6 +14,7 @@ async fn readiness_follows_database_and_broker_outages() {
             row_retention_days: 400,
             biotime: Default::default(),
             clock_silent_after: std::time::Duration::from_secs(1800),
+            clock_rate_limit_per_second: std::num::NonZeroU32::new(500).unwrap(),
         })
     })
     .await;

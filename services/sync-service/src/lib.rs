@@ -112,7 +112,11 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         settings.common.bind,
         foundation.ops.clone(),
         ApiRateLimit::per_second(settings.common.api_rate_limit_per_second)
-            .identified_by(settings.jwt.caller_identity()),
+            .identified_by(settings.jwt.caller_identity())
+            .with_services(
+                settings.common.service_rate_limit_per_second,
+                auth::JwtKeys::is_service_caller,
+            ),
         64 * 1024,
     );
     let running = service_kit::serve(http, foundation.parts(tasks, consumers), move |config| {

@@ -106,6 +106,7 @@ impl Stack {
                 biotime: Default::default(),
                 // Short, so a test sees a clock it takes off the network fall silent.
                 clock_silent_after: CLOCK_SILENT_AFTER,
+                clock_rate_limit_per_second: std::num::NonZeroU32::new(500).unwrap(),
             };
             let running = import_service::start_with_clocks(settings, Some(listener))
                 .await

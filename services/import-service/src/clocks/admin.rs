@@ -11,10 +11,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 use service_kit::Problem;
 use utoipa::{IntoParams, ToSchema};
 
+use super::companies::Companies;
 use super::intake::{self, IntakeError};
 use super::network::Network;
 use crate::access::Access;
-use crate::errors::{ActionError, DirectoryFailure};
+use crate::errors::ActionError;
 use crate::queueing::Queued;
 use crate::store::clocks::{self, Clock, ClockChanges, NewClock, APPROVED, DISABLED};
 use crate::store::imports;
@@ -129,29 +130,7 @@ fn no_such_clock() -> Problem {
     Problem::not_found("clock")
 }
 
-/// The directory's slugs for ids, and ids for slugs.
-struct Companies(std::sync::Arc<directory::DirectorySnapshot>);
-
 impl Companies {
-    async fn load(state: &AppState) -> Result<Self, Problem> {
-        let snapshot = state
-            .directory
-            .current()
-            .await
-            .map_err(DirectoryFailure::from)?;
-        Ok(Self(snapshot))
-    }
-
-    fn slugs(&self, ids: &[i64]) -> Vec<String> {
-        ids.iter()
-            .map(|id| {
-                self.0
-                    .company(*id)
-                    .map_or_else(|| id.to_string(), |c| c.slug.clone())
-            })
-            .collect()
-    }
-
     fn view(&self, clock: &Clock, health: &Health) -> ClockView {
         ClockView {
             clock: serde_json::to_value(clock).unwrap_or_default(),
@@ -166,32 +145,6 @@ impl Companies {
         let mut conn = db::connection(&state.pool).await?;
         let health = Health::of(state, &mut conn, std::slice::from_ref(clock)).await?;
         Ok(self.view(clock, &health))
-    }
-
-    /// The ids of these slugs, each checked against the caller's scope.
-    fn ids(&self, caller: &Caller, slugs: &[String]) -> Result<Vec<i64>, Problem> {
-        let mut ids = Vec::with_capacity(slugs.len());
-        for slug in slugs {
-            caller.require_company(slug)?;
-            let company = self
-                .0
-                .companies
-                .iter()
-                .find(|c| &c.slug == slug)
-                .ok_or_else(|| {
-                    Problem::unprocessable("unknown_company", format!("no company {slug:?}"))
-                })?;
-            if !ids.contains(&company.id) {
-                ids.push(company.id);
-            }
-        }
-        Ok(ids)
-    }
-
-    fn time_zone_of(&self, ids: &[i64]) -> String {
-        ids.first()
-            .and_then(|id| self.0.company(*id))
-            .map_or_else(|| "UTC".to_owned(), |c| c.timezone.clone())
     }
 }
 

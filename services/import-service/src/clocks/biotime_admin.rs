@@ -18,8 +18,8 @@ use service_kit::Problem;
 use utoipa::ToSchema;
 
 use super::biotime::{self, Attempt, MapBy, Mapping};
+use super::companies::Companies;
 use crate::access::Access;
-use crate::errors::DirectoryFailure;
 use crate::store::biotime::{self as store, Cursor, NewServer, Server, ServerChanges};
 use crate::AppState;
 
@@ -153,26 +153,8 @@ fn not_configured() -> Problem {
     )
 }
 
-/// The directory's slugs for ids, and ids for slugs.
-struct Companies(std::sync::Arc<directory::DirectorySnapshot>);
-
 impl Companies {
-    async fn load(state: &AppState) -> Result<Self, Problem> {
-        let snapshot = state
-            .directory
-            .current()
-            .await
-            .map_err(DirectoryFailure::from)?;
-        Ok(Self(snapshot))
-    }
-
-    fn slug(&self, id: i64) -> String {
-        self.0
-            .company(id)
-            .map_or_else(|| id.to_string(), |c| c.slug.clone())
-    }
-
-    fn view(&self, server: &Server, cursor: Cursor) -> BioTimeServerView {
+    fn server_view(&self, server: &Server, cursor: Cursor) -> BioTimeServerView {
         let mapping = Mapping::from_value(&server.mapping);
         BioTimeServerView {
             id: server.id,
@@ -226,33 +208,12 @@ impl Companies {
                     format!("the mapping of {name:?} needs a name and at least one company"),
                 ));
             }
-            let mut ids = Vec::with_capacity(slugs.len());
-            for slug in &slugs {
-                caller.require_company(slug)?;
-                let company = self
-                    .0
-                    .companies
-                    .iter()
-                    .find(|c| &c.slug == slug)
-                    .ok_or_else(|| {
-                        Problem::unprocessable("unknown_company", format!("no company {slug:?}"))
-                    })?;
-                if !ids.contains(&company.id) {
-                    ids.push(company.id);
-                }
-            }
-            companies.insert(name.to_owned(), ids);
+            companies.insert(name.to_owned(), self.ids(caller, &slugs)?);
         }
         Ok(Mapping {
             by: request.by,
             companies,
         })
-    }
-
-    fn time_zone_of(&self, ids: &[i64]) -> String {
-        ids.first()
-            .and_then(|id| self.0.company(*id))
-            .map_or_else(|| "UTC".to_owned(), |c| c.timezone.clone())
     }
 }
 
@@ -360,7 +321,7 @@ pub async fn list_biotime_servers(
         .await?
         .into_iter()
         .filter(|(s, _)| sees(&access, s))
-        .map(|(s, c)| companies.view(&s, c))
+        .map(|(s, c)| companies.server_view(&s, c))
         .collect();
     Ok(HttpResponse::Ok().json(BioTimeServerList { items }))
 }
@@ -429,7 +390,9 @@ pub async fn register_biotime_server(
         })
         .await;
     match inserted {
-        Ok((server, cursor)) => Ok(HttpResponse::Created().json(companies.view(&server, cursor))),
+        Ok((server, cursor)) => {
+            Ok(HttpResponse::Created().json(companies.server_view(&server, cursor)))
+        }
         Err(error) if db::is_unique_violation(&error) => Err(Problem::conflict(
             "biotime_server_exists",
             format!("a BioTime server named {name:?} is registered already"),
@@ -518,7 +481,7 @@ pub async fn update_biotime_server(
         Err(error) => return Err(error.into()),
     };
     let cursor = store::cursor(&mut conn, server.id).await?;
-    Ok(HttpResponse::Ok().json(companies.view(&server, cursor)))
+    Ok(HttpResponse::Ok().json(companies.server_view(&server, cursor)))
 }
 
 /// Pulls the server now and answers when the pull has ended, its outcome in the status; if
@@ -564,7 +527,7 @@ pub async fn pull_biotime_server(
     let (server, cursor) = store::find(&mut conn, server.id)
         .await?
         .ok_or_else(no_such_server)?;
-    Ok(HttpResponse::build(status).json(companies.view(&server, cursor)))
+    Ok(HttpResponse::build(status).json(companies.server_view(&server, cursor)))
 }
 
 /// Records an admin's change of a server in the audit log, in the caller's transaction: the

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod biotime;
 pub mod biotime_admin;
+mod companies;
 pub mod health;
 pub mod intake;
 pub mod network;

@@ -1,6 +1,7 @@
 //! The stack of the clock tests: import-service with its terminal endpoints on a listener of
 //! their own, simulated terminals, and the registry's REST calls as an admin.
 
+use std::num::NonZeroU32;
 use std::path::Path;
 use std::time::Duration;
 
@@ -23,6 +24,10 @@ pub struct ClockOptions {
     pub biotime: PullSettings,
     /// Listen to terminals (their base URL is then returned by [`stack_with`]).
     pub terminals: bool,
+    /// `API_RATE_LIMIT_PER_SECOND` (the test environment's when none).
+    pub api_rate_limit_per_second: Option<NonZeroU32>,
+    /// `IMPORT_CLOCK_RATE_LIMIT_PER_SECOND`.
+    pub clock_rate_limit_per_second: NonZeroU32,
 }
 
 impl Default for ClockOptions {
@@ -31,6 +36,8 @@ impl Default for ClockOptions {
             clock_silent_after: Duration::from_secs(1800),
             biotime: PullSettings::default(),
             terminals: true,
+            api_rate_limit_per_second: None,
+            clock_rate_limit_per_second: NonZeroU32::new(500).unwrap(),
         }
     }
 }
@@ -75,9 +82,13 @@ pub async fn start_import(
     clock_listener: Option<std::net::TcpListener>,
     options: &ClockOptions,
 ) -> RunningService {
+    let mut common = env.common_settings();
+    if let Some(limit) = options.api_rate_limit_per_second {
+        common.api_rate_limit_per_second = limit;
+    }
     import_service::start_with_clocks(
         import_service::Settings {
-            common: env.common_settings(),
+            common,
             jwt: test_support::test_keys().for_signer(auth::Signer::ImportService),
             config_service_url: config_base.to_owned(),
             storage_dir: storage.to_owned(),
@@ -85,6 +96,7 @@ pub async fn start_import(
             file_retention_days: 90,
             row_retention_days: 400,
             clock_silent_after: options.clock_silent_after,
+            clock_rate_limit_per_second: options.clock_rate_limit_per_second,
             biotime: options.biotime.clone(),
         },
         clock_listener,

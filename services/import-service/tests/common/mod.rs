@@ -79,6 +79,7 @@ impl Stack {
             row_retention_days: 400,
             biotime: Default::default(),
             clock_silent_after: std::time::Duration::from_secs(1800),
+            clock_rate_limit_per_second: std::num::NonZeroU32::new(500).unwrap(),
         })
         .await
         .unwrap();
