@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL and RabbitMQ are installed and running on this machine (and Chromium with
 # chromedriver for the console's browser tests, promtool for `make ops`, alertmanager and amtool for
-# `make ops` and the alert tests, PHP with Laravel and PHPUnit for the Laravel package's tests).
+# `make ops` and the alert tests, PHP with Laravel and PHPUnit for the Laravel package's tests,
+# aiosmtpd for config-service's mail tests).
 # Installs them with apt-get and starts them only when they are absent; does nothing when they
 # already answer.
 set -euo pipefail
@@ -44,6 +45,13 @@ command -v clippy-driver >/dev/null || rustup component add clippy
 for tool in curl jq openssl; do
   command -v "$tool" >/dev/null || apt_install "$tool"
 done
+
+# Debian's aiosmtpd: the real SMTP server config-service's mail tests start and read
+# (crates/test-support/scripts/smtp_sink.py, run with Debian's /usr/bin/python3).
+if ! /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; then
+  apt_install python3-aiosmtpd
+fi
+log "aiosmtpd $(/usr/bin/python3 -c 'import aiosmtpd; print(aiosmtpd.__version__)') is installed"
 
 # PHP with Laravel, Guzzle and PHPUnit from Debian, for the Laravel package's tests
 # (clients/laravel, run by tests/tests/laravel.rs). Sodium, which signs its tokens, is in PHP's core.

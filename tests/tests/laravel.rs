@@ -1,7 +1,10 @@
 //! The Laravel package of clients/laravel, by its own PHPUnit suites: `unit` alone, and
-//! `integration` against a fresh system loaded with the fixture directory, configured as a portal
-//! configures it (the `ATTENDANCE_BRIDGE_*` variables, the portal's key as a PEM file). Its
-//! integration suite also runs the code of the package's README.
+//! `integration` and `webhooks` each against a fresh system loaded with the fixture directory,
+//! configured as a portal configures it (the `ATTENDANCE_BRIDGE_*` variables, the portal's key as
+//! a PEM file). `webhooks` serves the package's webhook route from a Laravel application on a
+//! port given here, registers it with config-service (which may send to 127.0.0.1), and follows
+//! an upload of basic.csv through its webhooks. The two suites also run the code of the package's
+//! README.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,7 +12,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use bridge_tests::{Service, System};
+use bridge_tests::{free_port, Service, System};
 
 const PACKAGE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../clients/laravel");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
@@ -80,10 +83,8 @@ async fn the_laravel_packages_unit_tests_pass() {
     run_suite("unit", Vec::new()).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_laravel_package_drives_the_real_services() {
-    phpunit();
-    let system = System::start().await;
+/// The `ATTENDANCE_BRIDGE_*` variables of a portal that calls `system`, its key in a PEM file.
+fn portal_vars(system: &System) -> Vec<(String, String)> {
     // The portal's key as the package's README has it kept: a PKCS#8 PEM file.
     let portal = &test_support::test_keys().portal;
     let pem = system.scratch_dir().join("portal.pem");
@@ -93,7 +94,7 @@ async fn the_laravel_package_drives_the_real_services() {
         format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n"),
     )
     .expect("write the portal's key");
-    let vars = vec![
+    [
         ("ATTENDANCE_BRIDGE_CONFIG_URL", system.url(Service::Config)),
         ("ATTENDANCE_BRIDGE_IMPORT_URL", system.url(Service::Import)),
         ("ATTENDANCE_BRIDGE_SYNC_URL", system.url(Service::Sync)),
@@ -103,10 +104,44 @@ async fn the_laravel_package_drives_the_real_services() {
             pem.display().to_string(),
         ),
         ("ATTENDANCE_BRIDGE_FIXTURES", FIXTURES.to_owned()),
-    ];
-    run_suite(
-        "integration",
-        vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_laravel_package_drives_the_real_services() {
+    phpunit();
+    let system = System::start().await;
+    run_suite("integration", portal_vars(&system)).await;
+}
+
+/// The `webhooks` suite: its own system (it uploads basic.csv and waits for that upload's
+/// webhooks), whose config-service may send to the receiver the suite runs on 127.0.0.1 and
+/// retries a few seconds apart (the default schedule spreads a day).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_laravel_package_receives_the_bridges_webhooks() {
+    phpunit();
+    let system = System::start_with(
+        System::builder()
+            .env(
+                Service::Config,
+                "WEBHOOK_ALLOWED_URLS",
+                "http://127.0.0.1:*",
+            )
+            .env(
+                Service::Config,
+                "WEBHOOK_RETRY_SCHEDULE",
+                "1s,2s,4s,8s,8s,8s,8s,8s,8s,8s,8s,8s,8s,8s",
+            )
+            .env(Service::Config, "WEBHOOK_TIMEOUT", "5"),
     )
     .await;
+    let mut vars = portal_vars(&system);
+    vars.push((
+        "ATTENDANCE_BRIDGE_TEST_WEBHOOK_PORT".to_owned(),
+        free_port().to_string(),
+    ));
+    run_suite("webhooks", vars).await;
 }

@@ -597,6 +597,65 @@ async fn every_route_answers_tokens_limited_to_one_company_as_the_table_says() {
                 role(),
             )],
         ),
+        // config-service: notification contacts (reading needs ReadCompanies, changing and
+        // testing ManageCompanies, which neither limited token has).
+        route(
+            Service::Config,
+            Method::GET,
+            "/v1/companies/{company}/notification-contacts",
+            company_read("/notification-contacts", false),
+        ),
+        route(
+            Service::Config,
+            Method::POST,
+            "/v1/companies/{company}/notification-contacts",
+            vec![
+                probe_with(
+                    "/v1/companies/advline/notification-contacts",
+                    Body::Json(json!({ "email": "mole@advline.test" })),
+                    role(),
+                    role(),
+                ),
+                probe_with(
+                    "/v1/companies/clarastars/notification-contacts",
+                    Body::Json(json!({ "email": "hr@clarastars.test" })),
+                    role(),
+                    role(),
+                ),
+            ],
+        ),
+        route(
+            Service::Config,
+            Method::PATCH,
+            "/v1/companies/{company}/notification-contacts/{id}",
+            vec![probe_with(
+                "/v1/companies/advline/notification-contacts/1",
+                Body::Json(json!({ "email": "mole@advline.test" })),
+                role(),
+                role(),
+            )],
+        ),
+        route(
+            Service::Config,
+            Method::DELETE,
+            "/v1/companies/{company}/notification-contacts/{id}",
+            vec![probe(
+                "/v1/companies/advline/notification-contacts/1",
+                role(),
+                role(),
+            )],
+        ),
+        route(
+            Service::Config,
+            Method::POST,
+            "/v1/companies/{company}/notification-contacts/test",
+            vec![probe_with(
+                "/v1/companies/clarastars/notification-contacts/test",
+                Body::Json(json!({})),
+                role(),
+                role(),
+            )],
+        ),
         route(
             Service::Config,
             Method::GET,
@@ -612,6 +671,69 @@ async fn every_route_answers_tokens_limited_to_one_company_as_the_table_says() {
             Method::GET,
             "/v1/audit",
             vec![probe("/v1/audit?company=advline", role(), role())],
+        ),
+        // config-service: webhook endpoints are admins' (ManageWebhooks).
+        route(
+            Service::Config,
+            Method::GET,
+            "/v1/webhooks",
+            vec![probe("/v1/webhooks", role(), role())],
+        ),
+        route(
+            Service::Config,
+            Method::POST,
+            "/v1/webhooks",
+            vec![probe_with(
+                "/v1/webhooks",
+                Body::Json(json!({
+                    "url": "http://127.0.0.1:9/hooks",
+                    "event_types": ["import.completed"],
+                    "companies": ["clarastars"],
+                })),
+                role(),
+                role(),
+            )],
+        ),
+        route(
+            Service::Config,
+            Method::GET,
+            "/v1/webhooks/{id}",
+            vec![probe("/v1/webhooks/1", role(), role())],
+        ),
+        route(
+            Service::Config,
+            Method::PATCH,
+            "/v1/webhooks/{id}",
+            vec![probe_with(
+                "/v1/webhooks/1",
+                Body::Json(json!({ "enabled": true })),
+                role(),
+                role(),
+            )],
+        ),
+        route(
+            Service::Config,
+            Method::DELETE,
+            "/v1/webhooks/{id}",
+            vec![probe("/v1/webhooks/1", role(), role())],
+        ),
+        route(
+            Service::Config,
+            Method::POST,
+            "/v1/webhooks/{id}/secret/rotate",
+            vec![probe("/v1/webhooks/1/secret/rotate", role(), role())],
+        ),
+        route(
+            Service::Config,
+            Method::GET,
+            "/v1/webhooks/{id}/deliveries",
+            vec![probe("/v1/webhooks/1/deliveries", role(), role())],
+        ),
+        route(
+            Service::Config,
+            Method::POST,
+            "/v1/webhooks/{id}/deliveries/{delivery}/replay",
+            vec![probe("/v1/webhooks/1/deliveries/1/replay", role(), role())],
         ),
         route(
             Service::Config,

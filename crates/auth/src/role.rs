@@ -97,6 +97,8 @@ pub enum Permission {
     ReadDirectorySnapshot,
     /// One company's decrypted Bayzat key, for the service that delivers to Bayzat.
     ReadDecryptedKey,
+    /// Webhook endpoints: register, change, remove, read their delivery log, replay.
+    ManageWebhooks,
 }
 
 const HUMANS: &[Role] = &[Role::Viewer, Role::Operator, Role::Admin];
@@ -105,7 +107,7 @@ const ADMINS: &[Role] = &[Role::Admin];
 const SERVICES: &[Role] = &[Role::Service];
 
 impl Permission {
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 18] = [
         Permission::ReadImports,
         Permission::ReadSyncData,
         Permission::ReadCompanies,
@@ -123,6 +125,7 @@ impl Permission {
         Permission::ReadAudit,
         Permission::ReadDirectorySnapshot,
         Permission::ReadDecryptedKey,
+        Permission::ManageWebhooks,
     ];
 
     /// The security table: the roles that may perform this action.
@@ -132,7 +135,9 @@ impl Permission {
             ReadImports | ReadSyncData | ReadCompanies | ReadDirectory | ReadMaskedConfig => HUMANS,
             UploadImports | ManageImports | ManageReportNames | ManageEmployees | RetryBatches
             | SyncNow => OPERATORS,
-            ManageCompanies | ManageBayzatConfig | TestConnection | ReadAudit => ADMINS,
+            ManageCompanies | ManageBayzatConfig | TestConnection | ReadAudit | ManageWebhooks => {
+                ADMINS
+            }
             ReadDirectorySnapshot | ReadDecryptedKey => SERVICES,
         }
     }
@@ -158,6 +163,7 @@ impl Permission {
             ReadAudit => "read_audit",
             ReadDirectorySnapshot => "read_directory_snapshot",
             ReadDecryptedKey => "read_decrypted_key",
+            ManageWebhooks => "manage_webhooks",
         }
     }
 }
@@ -175,7 +181,7 @@ mod tests {
 
     /// The table of docs/architecture.md#security written out independently of `granted_to`, one column per role:
     /// (permission, viewer, operator, admin, service).
-    const EXPECTED: [(Permission, bool, bool, bool, bool); 17] = [
+    const EXPECTED: [(Permission, bool, bool, bool, bool); 18] = [
         (ReadImports, true, true, true, false),
         (ReadSyncData, true, true, true, false),
         (ReadCompanies, true, true, true, false),
@@ -193,6 +199,7 @@ mod tests {
         (ReadAudit, false, false, true, false),
         (ReadDirectorySnapshot, false, false, false, true),
         (ReadDecryptedKey, false, false, false, true),
+        (ManageWebhooks, false, false, true, false),
     ];
 
     #[test]

@@ -100,6 +100,11 @@ impl Topology {
         self.shared_queue("sync.clocks", "clock.*.health")
     }
 
+    /// Events people must hear about, from every service, for config-service's webhooks and mail.
+    pub fn config_events_queue(&self) -> QueueSpec {
+        self.shared_queue("config.events", "event.*")
+    }
+
     /// The queues shared by the services (not the per-company ones).
     pub fn shared_queues(&self) -> Vec<QueueSpec> {
         vec![
@@ -109,6 +114,7 @@ impl Topology {
             self.sync_config_queue(),
             self.config_audit_queue(),
             self.sync_clocks_queue(),
+            self.config_events_queue(),
         ]
     }
 
@@ -257,6 +263,7 @@ mod tests {
             (t.sync_config_queue(), "sync.config", "config.company.*"),
             (t.config_audit_queue(), "config.audit", "audit.*"),
             (t.sync_clocks_queue(), "sync.clocks", "clock.*.health"),
+            (t.config_events_queue(), "config.events", "event.*"),
         ];
         for (queue, name, binding) in table {
             assert_eq!(queue.name, name);

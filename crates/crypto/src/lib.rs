@@ -227,6 +227,29 @@ impl MasterKeys {
     /// Encrypts `plaintext`, the key of company `company_id`, under the newest master key with a
     /// fresh random nonce: `v2:<key_id>:<base64(nonce || ciphertext+tag)>`, bound to the company.
     pub fn encrypt(&self, company_id: i64, plaintext: &str) -> String {
+        self.seal(&Owner::Company(company_id), plaintext)
+    }
+
+    /// Encrypts a signing secret of webhook endpoint `endpoint_id`, bound to that endpoint as a
+    /// Bayzat key is bound to its company.
+    pub fn encrypt_webhook_secret(&self, endpoint_id: i64, plaintext: &str) -> String {
+        self.seal(&Owner::Webhook(endpoint_id), plaintext)
+    }
+
+    /// Decrypts a secret [`MasterKeys::encrypt_webhook_secret`] wrote for `endpoint_id`.
+    pub fn decrypt_webhook_secret(
+        &self,
+        endpoint_id: i64,
+        stored: &str,
+    ) -> Result<ApiKey, CryptoError> {
+        let parsed = Stored::parse(stored)?;
+        if parsed.version == LEGACY_VERSION {
+            return Err(CryptoError::Legacy);
+        }
+        self.open(&parsed, Some(&Owner::Webhook(endpoint_id)))
+    }
+
+    fn seal(&self, owner: &Owner, plaintext: &str) -> String {
         let key = self.newest();
         let mut nonce = [0u8; NONCE_LEN];
         // A repeated or predictable nonce would break GCM, so there is no fallback.
@@ -234,7 +257,7 @@ impl MasterKeys {
             .fill(&mut nonce)
             .expect("the system random number generator failed");
         let header = header(VERSION, &key.id);
-        let aad = associated_data(VERSION, &key.id, Some(company_id));
+        let aad = associated_data(VERSION, &key.id, Some(owner));
         let mut sealed = plaintext.as_bytes().to_vec();
         key.key
             .seal_in_place_append_tag(
@@ -258,7 +281,7 @@ impl MasterKeys {
         if parsed.version == LEGACY_VERSION {
             return Err(CryptoError::Legacy);
         }
-        self.open(&parsed, Some(company_id))
+        self.open(&parsed, Some(&Owner::Company(company_id)))
     }
 
     /// Whether `stored` is of the old format `v1`, not bound to its company.
@@ -281,13 +304,13 @@ impl MasterKeys {
         let api_key = if parsed.version == LEGACY_VERSION {
             self.open(&parsed, None)?
         } else {
-            self.open(&parsed, Some(company_id))?
+            self.open(&parsed, Some(&Owner::Company(company_id)))?
         };
         Ok(self.encrypt(company_id, api_key.expose()))
     }
 
-    /// Opens a parsed value; `company_id` is None only for `v1` values.
-    fn open(&self, parsed: &Stored<'_>, company_id: Option<i64>) -> Result<ApiKey, CryptoError> {
+    /// Opens a parsed value; `owner` is None only for `v1` values.
+    fn open(&self, parsed: &Stored<'_>, owner: Option<&Owner>) -> Result<ApiKey, CryptoError> {
         let key = self
             .keys
             .iter()
@@ -310,7 +333,7 @@ impl MasterKeys {
             Nonce::try_assume_unique_for_key(&data).map_err(|_| CryptoError::Malformed {
                 reason: "the nonce has the wrong length",
             })?;
-        let aad = associated_data(parsed.version, parsed.key_id, company_id);
+        let aad = associated_data(parsed.version, parsed.key_id, owner);
         let plaintext = key
             .key
             .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut sealed)
@@ -377,11 +400,20 @@ fn header(version: &str, key_id: &str) -> String {
     format!("{version}:{key_id}:")
 }
 
-/// What is authenticated besides the ciphertext: the prefix, and for `v2` the company the key
-/// belongs to (`v1` values authenticated the prefix alone).
-fn associated_data(version: &str, key_id: &str, company_id: Option<i64>) -> String {
-    match company_id {
-        Some(company_id) => format!("{version}:{key_id}:company={company_id}"),
+/// Whom a sealed value belongs to: a value sealed for one owner never opens as another's.
+enum Owner {
+    /// A company's Bayzat key.
+    Company(i64),
+    /// A webhook endpoint's signing secret.
+    Webhook(i64),
+}
+
+/// What is authenticated besides the ciphertext: the prefix, and for `v2` the owner of the value
+/// (`v1` values authenticated the prefix alone).
+fn associated_data(version: &str, key_id: &str, owner: Option<&Owner>) -> String {
+    match owner {
+        Some(Owner::Company(company_id)) => format!("{version}:{key_id}:company={company_id}"),
+        Some(Owner::Webhook(endpoint_id)) => format!("{version}:{key_id}:webhook={endpoint_id}"),
         None => header(version, key_id),
     }
 }
@@ -806,5 +838,28 @@ mod tests {
                 .expose(),
             API_KEY
         );
+    }
+
+    #[test]
+    fn a_webhook_secret_opens_for_its_endpoint_only_and_never_as_a_companys_key() {
+        let master = keys(&[("k1", 1)]);
+        let stored = master.encrypt_webhook_secret(C, "whsec_c2VjcmV0");
+        assert_eq!(
+            master.decrypt_webhook_secret(C, &stored).unwrap().expose(),
+            "whsec_c2VjcmV0"
+        );
+        assert!(!stored.contains("whsec"));
+        assert!(matches!(
+            master.decrypt_webhook_secret(C + 1, &stored),
+            Err(CryptoError::Authentication)
+        ));
+        assert!(matches!(
+            master.decrypt(C, &stored),
+            Err(CryptoError::Authentication)
+        ));
+        assert!(matches!(
+            master.decrypt_webhook_secret(C, &master.encrypt(C, API_KEY)),
+            Err(CryptoError::Authentication)
+        ));
     }
 }

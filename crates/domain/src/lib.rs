@@ -22,10 +22,11 @@ pub use delivery::{
 };
 pub use ids::{BatchId, BayzatEmpId, CompanyId, EmployeeId, IdError, ImportId, PunchId};
 pub use messages::{
-    message_contracts, split_ready_punches, AuditRecordedV1, ClockHealthV1, CompanyChange,
-    ConfigCompanyChangedV1, DueReason, ImportCancelledV1, Message, MessageContract,
-    PunchStatusChange, PunchesReadyV1, PunchesStatusV1, ReadyPunch, SyncDueV1,
-    MAX_PUNCHES_PER_READY_MESSAGE,
+    message_contracts, split_ready_punches, AuditRecordedV1, BatchOutcome, BridgeEvent,
+    BridgeEventV1, ClockFacts, ClockHealthV1, CompanyChange, ConfigCompanyChangedV1, DueReason,
+    FailedDeliveries, ImportAttention, ImportCancelledV1, ImportFacts, ImportFailure, Message,
+    MessageContract, PunchStatusChange, PunchesReadyV1, PunchesStatusV1, ReadyPunch, SyncDueV1,
+    SyncPaused, MAX_PUNCHES_PER_READY_MESSAGE,
 };
 pub use punch::{
     LocalPunchTime, PunchTimeError, PunchType, PunchTypeError, LOCAL_PUNCH_TIME_FORMAT,

@@ -331,6 +331,192 @@ impl Message for ClockHealthV1 {
     }
 }
 
+/// Something that happened which people must hear about (import-service, sync-service →
+/// config-service, which sends it to the webhook endpoints and the notification contacts that
+/// asked for its type). `event_id` is the same on every publication of one event, so a repeated
+/// message is one event; it is the webhook's `webhook-id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BridgeEventV1 {
+    pub event_id: uuid::Uuid,
+    /// The company it is about; left out when there is none (a clock not yet approved, an
+    /// import row of no known company).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_id: Option<CompanyId>,
+    pub occurred_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub event: BridgeEvent,
+}
+
+/// What happened: `type` names it, `data` holds its facts. This pair is, with `timestamp`, the
+/// body of the webhook (`proto/schemas/webhook.payload.v1.json`). Never a key or a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", content = "data")]
+pub enum BridgeEvent {
+    /// An import was read and stored; its punches are on their way.
+    #[serde(rename = "import.completed")]
+    ImportCompleted(ImportFacts),
+    /// An import could not be read.
+    #[serde(rename = "import.failed")]
+    ImportFailed(ImportFailure),
+    /// An import left rows someone must look at: departments no company claims, employees the
+    /// directory does not know, or the whole import held.
+    #[serde(rename = "import.needs_attention")]
+    ImportNeedsAttention(ImportAttention),
+    /// Bayzat refused the company's key: its sync is paused until the key is replaced.
+    #[serde(rename = "company.sync_paused")]
+    CompanySyncPaused(SyncPaused),
+    /// Punches whose retries ran out.
+    #[serde(rename = "deliveries.failed")]
+    DeliveriesFailed(FailedDeliveries),
+    /// Every punch of a batch reached a final state.
+    #[serde(rename = "batch.completed")]
+    BatchCompleted(BatchOutcome),
+    /// An approved clock stopped calling.
+    #[serde(rename = "clock.silent")]
+    ClockSilent(ClockFacts),
+    /// A clock nobody registered called and waits for an admin's approval.
+    #[serde(rename = "clock.pending_approval")]
+    ClockPendingApproval(ClockFacts),
+}
+
+impl BridgeEventV1 {
+    /// The event `what` names (e.g. `batch.completed:<batch id>`): its id is derived from that
+    /// name, so publishing the same event twice, from a retried transaction or another replica,
+    /// gives the same `event_id` and config-service keeps one.
+    pub fn new(
+        what: &str,
+        company_id: Option<CompanyId>,
+        occurred_at: DateTime<Utc>,
+        event: BridgeEvent,
+    ) -> Self {
+        Self {
+            event_id: uuid::Uuid::new_v5(&EVENT_ID_NAMESPACE, what.as_bytes()),
+            company_id,
+            occurred_at,
+            event,
+        }
+    }
+}
+
+/// The namespace of `BridgeEventV1::event_id`s (a random UUID, fixed forever).
+const EVENT_ID_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x3f0c_52a1_9d4e_4b8a_a6f1_27c9_58e0_d41b);
+
+impl BridgeEvent {
+    /// The event types, as webhook endpoints and contacts name them.
+    pub const TYPES: [&'static str; 8] = [
+        "import.completed",
+        "import.failed",
+        "import.needs_attention",
+        "company.sync_paused",
+        "deliveries.failed",
+        "batch.completed",
+        "clock.silent",
+        "clock.pending_approval",
+    ];
+
+    /// This event's type, one of `TYPES`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::ImportCompleted(_) => Self::TYPES[0],
+            Self::ImportFailed(_) => Self::TYPES[1],
+            Self::ImportNeedsAttention(_) => Self::TYPES[2],
+            Self::CompanySyncPaused(_) => Self::TYPES[3],
+            Self::DeliveriesFailed(_) => Self::TYPES[4],
+            Self::BatchCompleted(_) => Self::TYPES[5],
+            Self::ClockSilent(_) => Self::TYPES[6],
+            Self::ClockPendingApproval(_) => Self::TYPES[7],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ImportFacts {
+    pub import_id: ImportId,
+    pub filename: String,
+    pub total_rows: i64,
+    pub valid_rows: i64,
+    pub invalid_rows: i64,
+    pub skipped_rows: i64,
+    /// Punches no earlier import had: the ones sent to Bayzat.
+    pub new_punches: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ImportFailure {
+    pub import_id: ImportId,
+    pub filename: String,
+    /// Why, as the import's page says it.
+    pub error: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ImportAttention {
+    pub import_id: ImportId,
+    pub filename: String,
+    /// Department names no company claims (at most 50 named).
+    pub unmapped_departments: Vec<String>,
+    /// How many distinct employee ids the directory does not know.
+    pub unknown_employees: i64,
+    /// `hold` or `strict` when the whole import waits for a release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SyncPaused {
+    /// Bayzat's answer, without the key.
+    pub reason: String,
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FailedDeliveries {
+    /// How many punches failed for good in this round.
+    pub count: i64,
+    /// Their batches (an operator's retry works per batch).
+    pub batch_ids: Vec<BatchId>,
+    /// The last error Bayzat or the network gave.
+    pub last_error: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BatchOutcome {
+    pub batch_id: BatchId,
+    pub import_id: ImportId,
+    /// `completed` (everything delivered) or `failed` (some failed or were rejected).
+    pub status: String,
+    pub total: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    pub rejected: i64,
+    pub cancelled: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ClockFacts {
+    pub clock_id: i64,
+    pub serial_number: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// The address it called from, for a clock waiting for approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+impl Message for BridgeEventV1 {
+    const TYPE: &'static str = "bridge.event.v1";
+    const SCHEMA_VERSION: u32 = 1;
+    const ROUTING_PATTERN: &'static str = "event.*";
+
+    fn routing_key(&self) -> String {
+        match self.company_id {
+            Some(company) => format!("event.{company}"),
+            None => "event.none".to_owned(),
+        }
+    }
+}
+
 /// One message type's contract, as exported to `proto/schemas/`.
 #[derive(Debug, Clone)]
 pub struct MessageContract {
@@ -399,6 +585,7 @@ pub fn message_contracts() -> Vec<MessageContract> {
         MessageContract::of::<ConfigCompanyChangedV1>(),
         MessageContract::of::<AuditRecordedV1>(),
         MessageContract::of::<ClockHealthV1>(),
+        MessageContract::of::<BridgeEventV1>(),
     ]
 }
 
@@ -758,6 +945,41 @@ mod tests {
     }
 
     #[test]
+    fn an_event_is_its_type_and_data_and_keeps_its_id_when_published_again() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 5, 8, 0, 0).unwrap();
+        let event = |what: &str, company: Option<i64>| {
+            BridgeEventV1::new(
+                what,
+                company.map(CompanyId),
+                at,
+                BridgeEvent::ClockPendingApproval(ClockFacts {
+                    clock_id: 3,
+                    serial_number: "CQZ7".into(),
+                    last_seen_at: None,
+                    address: Some("10.0.0.7".into()),
+                }),
+            )
+        };
+        let first = event("clock.pending_approval:3", None);
+        assert_eq!(first, event("clock.pending_approval:3", None));
+        assert_ne!(
+            first.event_id,
+            event("clock.pending_approval:4", None).event_id
+        );
+        assert_eq!(first.routing_key(), "event.none");
+        assert_eq!(event("x", Some(12)).routing_key(), "event.12");
+        let json = serde_json::to_value(&first).unwrap();
+        assert_eq!(json["type"], "clock.pending_approval");
+        assert_eq!(json["data"]["serial_number"], "CQZ7");
+        assert!(json.get("company_id").is_none(), "{json}");
+        assert_eq!(
+            serde_json::from_value::<BridgeEventV1>(json).unwrap(),
+            first
+        );
+        assert_eq!(first.event.type_name(), "clock.pending_approval");
+    }
+
+    #[test]
     fn contracts_cover_every_message_once() {
         let contracts = message_contracts();
         let types: Vec<&str> = contracts.iter().map(|c| c.message_type).collect();
@@ -771,6 +993,7 @@ mod tests {
                 "config.company.changed.v1",
                 "audit.recorded.v1",
                 "clock.health.v1",
+                "bridge.event.v1",
             ]
         );
         for contract in &contracts {

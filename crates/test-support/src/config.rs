@@ -24,8 +24,18 @@ pub struct ConfigService {
 impl ConfigService {
     /// Keys may go to any loopback URL; a connection test waits two seconds at most.
     pub async fn start(env: &TestEnv, bayzat_api_url: &str) -> Self {
+        Self::start_with(env, bayzat_api_url, |_| ()).await
+    }
+
+    /// As [`ConfigService::start`], with `adjust` changing the settings first (an SMTP server
+    /// to mail through, say).
+    pub async fn start_with(
+        env: &TestEnv,
+        bayzat_api_url: &str,
+        adjust: impl FnOnce(&mut config_service::Settings),
+    ) -> Self {
         let master_keys = format!("k1:{}", crypto::generate_master_key());
-        let started = config_service::start_with_internal(config_service::Settings {
+        let mut settings = config_service::Settings {
             common: env.common_settings(),
             jwt: test_keys().verifier(),
             internal_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -35,9 +45,19 @@ impl ConfigService {
             default_api_url: bayzat_api_url.to_owned(),
             bayzat_timeout: Duration::from_secs(2),
             allowed_api_urls: "http://127.0.0.1:*".parse().expect("a valid URL pattern"),
-        })
-        .await
-        .expect("config-service starts");
+            // No SMTP server: nothing is mailed.
+            mail: Default::default(),
+            webhooks: config_service::webhooks::SendSettings {
+                allowed_urls: Some("http://127.0.0.1:*".parse().expect("a valid URL pattern")),
+                retry_schedule: "1s,2s,4s".parse().expect("a valid schedule"),
+                timeout: std::time::Duration::from_secs(2),
+                disable_after: std::time::Duration::from_secs(24 * 3600),
+            },
+        };
+        adjust(&mut settings);
+        let started = config_service::start_with_internal(settings)
+            .await
+            .expect("config-service starts");
         let base = started.service.base_url();
         config_service::cli::load_directory(
             &base,

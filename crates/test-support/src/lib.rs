@@ -4,6 +4,8 @@
 //!
 //! [`wait_for`] and [`eventually`] poll a condition until a deadline; [`token`] mints tokens as a
 //! deployment signs them; [`RecordingListener`] stands in for a host that must receive nothing;
+//! [`SmtpSink`] is a real SMTP server (aiosmtpd) whose received mail a test reads;
+//! [`webhook_receiver::WebhookReceiver`] records webhooks and answers them as a test says;
 //! with the `config-service` feature, `ConfigService` runs config-service in-process with the
 //! fixture directory loaded.
 //!
@@ -21,8 +23,10 @@ mod listener;
 mod outage;
 mod outbox;
 mod proxy;
+mod smtp;
 mod tokens;
 mod wait;
+pub mod webhook_receiver;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +45,7 @@ pub use outage::{
 pub use outbox::refused_outbox_rows;
 pub use proxy::{upstream_of, TcpProxy};
 use settings::CommonSettings;
+pub use smtp::{ReceivedMail, SmtpSink};
 pub use tokens::{admin_token, role_token, token};
 pub use wait::{eventually, wait_for};
 

@@ -75,6 +75,12 @@ pub enum ReencryptError {
         company_id: i64,
         error: crypto::CryptoError,
     },
+    /// A webhook endpoint's signing secret the configured master keys cannot open.
+    #[error("webhook endpoint {endpoint_id}: {error}")]
+    WebhookSecret {
+        endpoint_id: i64,
+        error: crypto::CryptoError,
+    },
 }
 
 /// What `reencrypt` (or the move of old-format values at start) did.
@@ -87,6 +93,8 @@ pub struct Reencrypted {
     /// Left alone because the key was changed while the run was under way: the new key is already
     /// under the newest master key, and writing the old one back would undo the change.
     pub changed_meanwhile: usize,
+    /// Webhook signing secrets moved to the newest master key.
+    pub webhook_secrets_moved: usize,
 }
 
 /// Re-encrypts every stored Bayzat key that is not under the newest master key in the current
@@ -100,10 +108,13 @@ pub async fn reencrypt(
     let mut conn =
         <diesel_async::AsyncPgConnection as diesel_async::AsyncConnection>::establish(database_url)
             .await?;
-    let (done, failures) = move_keys(&mut conn, master_keys, |stored| {
+    let (mut done, mut failures) = move_keys(&mut conn, master_keys, |stored| {
         master_keys.needs_reencryption(stored)
     })
     .await?;
+    let (moved, secret_failures) = move_webhook_secrets(&mut conn, master_keys).await?;
+    done.webhook_secrets_moved = moved;
+    failures.extend(secret_failures);
     match failures.into_iter().next() {
         Some(failure) => Err(failure),
         None => Ok(done),
@@ -177,6 +188,30 @@ async fn move_keys(
         .await?;
     }
     Ok((result, failures))
+}
+
+/// Re-encrypts every webhook signing secret not under the newest master key, each with a
+/// compare-and-swap on the ciphertext read, as `move_keys` does for Bayzat keys.
+async fn move_webhook_secrets(
+    conn: &mut store::Conn,
+    master_keys: &crypto::MasterKeys,
+) -> Result<(usize, Vec<ReencryptError>), ReencryptError> {
+    let mut moved = 0;
+    let mut failures = Vec::new();
+    for (id, endpoint_id, ciphertext) in store::webhooks::all_secrets(conn).await? {
+        if !master_keys.needs_reencryption(&ciphertext) {
+            continue;
+        }
+        let fresh = match master_keys.decrypt_webhook_secret(endpoint_id, &ciphertext) {
+            Ok(secret) => master_keys.encrypt_webhook_secret(endpoint_id, secret.expose()),
+            Err(error) => {
+                failures.push(ReencryptError::WebhookSecret { endpoint_id, error });
+                continue;
+            }
+        };
+        moved += store::webhooks::replace_secret(conn, id, &ciphertext, &fresh).await?;
+    }
+    Ok((moved, failures))
 }
 
 #[derive(Debug, Deserialize)]

@@ -248,7 +248,59 @@ impl AuditError {
     }
 }
 
+/// Webhook endpoints and their delivery log.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    #[error("no such webhook endpoint")]
+    NoSuchEndpoint,
+    #[error("no such delivery of this endpoint")]
+    NoSuchDelivery,
+    #[error("no company {0:?} this token may see")]
+    NoSuchCompany(String),
+    #[error("WEBHOOK_ALLOWED_URLS is not set, so no endpoint can be registered")]
+    NoUrlsAllowed,
+    #[error("{url:?} is not an http(s) URL a webhook can be sent to: {why}")]
+    UnusableUrl { url: String, why: &'static str },
+    #[error("{url:?} is not under WEBHOOK_ALLOWED_URLS ({allowed})")]
+    UrlNotAllowed { url: String, allowed: String },
+    #[error("event_types is empty; name at least one of: {}", domain::BridgeEvent::TYPES.join(", "))]
+    NoEventTypes,
+    #[error("{0:?} is not an event type; the types are: {types}", types = domain::BridgeEvent::TYPES.join(", "))]
+    UnknownEventType(String),
+    #[error("companies is empty; leave it out for every company")]
+    NoCompanies,
+    /// A token limited to some companies registers endpoints of those companies only.
+    #[error("a token limited to some companies must name them in companies")]
+    CompaniesRequired,
+    #[error("{0:?} is not a mail address")]
+    InvalidEmail(String),
+    #[error("limit {0} is not between 1 and 100")]
+    BadLimit(i64),
+    #[error(transparent)]
+    Storage(#[from] DbError),
+}
+
+impl WebhookError {
+    pub fn code(&self) -> &str {
+        match self {
+            WebhookError::Access(error) => error.code(),
+            WebhookError::NoSuchEndpoint | WebhookError::NoSuchDelivery => "not_found",
+            WebhookError::NoSuchCompany(_) => "unknown_company",
+            WebhookError::NoUrlsAllowed | WebhookError::UrlNotAllowed { .. } => "url_not_allowed",
+            WebhookError::UnusableUrl { .. } => "invalid_url",
+            WebhookError::NoEventTypes | WebhookError::UnknownEventType(_) => "invalid_event_types",
+            WebhookError::NoCompanies | WebhookError::CompaniesRequired => "invalid_companies",
+            WebhookError::InvalidEmail(_) => "invalid_email",
+            WebhookError::BadLimit(_) => "invalid_limit",
+            WebhookError::Storage(error) => storage_code(error),
+        }
+    }
+}
+
 db::query_errors_are_storage_failures!(
+    WebhookError,
     AccessError,
     CompanyError,
     EmployeeError,
@@ -372,7 +424,33 @@ impl ApiError for AuditError {
     }
 }
 
+impl ApiError for WebhookError {
+    fn problem(&self) -> Problem {
+        let (code, detail) = (self.code(), self.to_string());
+        match self {
+            WebhookError::Access(error) => error.problem(),
+            WebhookError::Storage(error) => Problem::storage(error.failure()),
+            WebhookError::NoSuchEndpoint => Problem::not_found("webhook endpoint"),
+            WebhookError::NoSuchDelivery => Problem::not_found("webhook delivery"),
+            WebhookError::BadLimit(_) => {
+                Problem::new(StatusCode::BAD_REQUEST, code, "The query is not valid")
+                    .with_detail(detail)
+            }
+            WebhookError::NoSuchCompany(_)
+            | WebhookError::NoUrlsAllowed
+            | WebhookError::UnusableUrl { .. }
+            | WebhookError::UrlNotAllowed { .. }
+            | WebhookError::NoEventTypes
+            | WebhookError::UnknownEventType(_)
+            | WebhookError::NoCompanies
+            | WebhookError::CompaniesRequired
+            | WebhookError::InvalidEmail(_) => Problem::unprocessable(code, detail),
+        }
+    }
+}
+
 service_kit::api_errors!(
+    WebhookError,
     AccessError,
     CompanyError,
     EmployeeError,
@@ -381,6 +459,71 @@ service_kit::api_errors!(
     DirectoryError,
     AuditError
 );
+
+/// A company's notification contacts (mail about its events) and their test mail.
+#[derive(Debug, thiserror::Error)]
+pub enum NotificationError {
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    #[error("{0:?} is not a mail address")]
+    InvalidEmail(String),
+    #[error("language {0:?} is not one of: en, ar")]
+    UnknownLanguage(String),
+    #[error("{0:?} is not an event type; the types are: {types}", types = domain::BridgeEvent::TYPES.join(", "))]
+    UnknownEventType(String),
+    #[error("event_types is empty; name at least one of: {}", domain::BridgeEvent::TYPES.join(", "))]
+    NoEventTypes,
+    #[error("the company has a notification contact with the address {0:?}")]
+    ContactExists(String),
+    #[error("no such notification contact")]
+    NoSuchContact,
+    #[error("no mail can be sent: SMTP_URL is not set")]
+    MailNotConfigured,
+    #[error("the company has no notification contacts")]
+    NoContacts,
+    #[error(transparent)]
+    Storage(#[from] DbError),
+}
+
+impl NotificationError {
+    pub fn code(&self) -> &str {
+        match self {
+            NotificationError::Access(error) => error.code(),
+            NotificationError::InvalidEmail(_) => "invalid_email",
+            NotificationError::UnknownLanguage(_) => "invalid_language",
+            NotificationError::UnknownEventType(_) | NotificationError::NoEventTypes => {
+                "invalid_event_types"
+            }
+            NotificationError::ContactExists(_) => "contact_exists",
+            NotificationError::NoSuchContact => "not_found",
+            NotificationError::MailNotConfigured => "mail_not_configured",
+            NotificationError::NoContacts => "no_contacts",
+            NotificationError::Storage(error) => storage_code(error),
+        }
+    }
+}
+
+impl ApiError for NotificationError {
+    fn problem(&self) -> Problem {
+        let (code, detail) = (self.code(), self.to_string());
+        match self {
+            NotificationError::Access(error) => error.problem(),
+            NotificationError::Storage(error) => Problem::storage(error.failure()),
+            NotificationError::InvalidEmail(_)
+            | NotificationError::UnknownLanguage(_)
+            | NotificationError::UnknownEventType(_)
+            | NotificationError::NoEventTypes => Problem::unprocessable(code, detail),
+            NotificationError::ContactExists(_) | NotificationError::MailNotConfigured => {
+                Problem::conflict(code, detail)
+            }
+            NotificationError::NoSuchContact => Problem::not_found("notification contact"),
+            NotificationError::NoContacts => Problem::unprocessable(code, detail),
+        }
+    }
+}
+
+db::query_errors_are_storage_failures!(NotificationError);
+service_kit::api_errors!(NotificationError);
 
 #[cfg(test)]
 mod tests {

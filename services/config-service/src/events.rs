@@ -1,19 +1,34 @@
-//! What config-service consumes: the other services' audit events (stored in the one audit log)
-//! and delivery state changes (a company's `last_sync_at`).
+//! What config-service consumes: the other services' audit events (stored in the one audit log),
+//! delivery state changes (a company's `last_sync_at`) and the events people must hear about
+//! (queued for the webhook endpoints and the notification contacts that want them).
 
 use bus::{spawn_consumer, Broker, ConsumerHandle, HandlerDecision, Incoming};
-use domain::{AuditRecordedV1, PunchesStatusV1};
+use diesel_async::AsyncConnection;
+use domain::{AuditRecordedV1, BridgeEventV1, PunchesStatusV1};
 
 use crate::store::audit::{self, NewAuditEntry};
 use crate::store::bayzat_configs;
+use crate::store::webhooks as webhook_store;
 
 const PREFETCH: u16 = 32;
 
-pub fn spawn_consumers(broker: &Broker, pool: &db::Pool) -> Vec<ConsumerHandle> {
+pub fn spawn_consumers(
+    broker: &Broker,
+    pool: &db::Pool,
+    webhooks: &crate::webhooks::Waker,
+) -> Vec<ConsumerHandle> {
     let topology = broker.topology().clone();
     let audit_pool = pool.clone();
     let status_pool = pool.clone();
+    let event_pool = pool.clone();
+    let webhooks = webhooks.clone();
     vec![
+        spawn_consumer(
+            broker,
+            topology.config_events_queue(),
+            PREFETCH,
+            move |incoming| store_event(event_pool.clone(), webhooks.clone(), incoming),
+        ),
         spawn_consumer(
             broker,
             topology.config_audit_queue(),
@@ -74,6 +89,37 @@ async fn record_deliveries(pool: db::Pool, incoming: Incoming) -> HandlerDecisio
     };
     match recorded.await {
         Ok(_) => HandlerDecision::Done,
+        Err(error) => HandlerDecision::Retry(error),
+    }
+}
+
+/// Queues an event for every webhook endpoint and notification contact that wants it, in one
+/// transaction. Both queues are keyed by the event's id, so a redelivered message adds nothing.
+async fn store_event(
+    pool: db::Pool,
+    webhooks: crate::webhooks::Waker,
+    incoming: Incoming,
+) -> HandlerDecision {
+    let event: BridgeEventV1 = match incoming.decode() {
+        Ok(event) => event,
+        Err(outcome) => return outcome,
+    };
+    let stored = async {
+        let mut conn = db::connection(&pool).await.map_err(|e| e.to_string())?;
+        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+            crate::mail::queue(conn, &event).await?;
+            webhook_store::queue_event(conn, &event).await
+        })
+        .await
+        .map_err(|e| e.to_string())
+    };
+    match stored.await {
+        Ok(queued) => {
+            if queued > 0 {
+                webhooks.wake();
+            }
+            HandlerDecision::Done
+        }
         Err(error) => HandlerDecision::Retry(error),
     }
 }

@@ -7,10 +7,12 @@ pub mod cli;
 pub mod employee_csv;
 pub mod errors;
 pub mod events;
+pub mod mail;
 pub mod openapi;
 pub mod retention;
 pub mod schema;
 pub mod store;
+pub mod webhooks;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -42,6 +44,10 @@ pub const INTERNAL_BIND_VARIABLE: &str = "CONFIG_SERVICE_INTERNAL_BIND";
 pub const DEFAULT_INTERNAL_BIND: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8091);
 
+/// `WEBHOOK_RETRY_SCHEDULE`'s default: eight retries over about 23 hours, then the message has
+/// failed.
+pub const DEFAULT_WEBHOOK_RETRY_SCHEDULE: &str = "5s,1m,5m,30m,2h,5h,8h,8h";
+
 /// Largest JSON or CSV body: a 10,000-employee upsert fits with room to spare.
 const BODY_LIMIT: usize = 8 * 1024 * 1024;
 
@@ -60,6 +66,11 @@ pub struct Settings {
     pub bayzat_timeout: Duration,
     /// `BAYZAT_ALLOWED_API_URLS`: the only URLs a key is saved for or tested against.
     pub allowed_api_urls: AllowedApiUrls,
+    /// `WEBHOOK_*`: where webhooks may go and how they are sent.
+    pub webhooks: webhooks::SendSettings,
+    /// `SMTP_URL`, `NOTIFY_MAIL_FROM`, `CONSOLE_PUBLIC_URL`, `NOTIFY_DIGEST_MINUTES`: mail to
+    /// the companies' notification contacts.
+    pub mail: mail::MailSettings,
 }
 
 impl Settings {
@@ -74,6 +85,25 @@ impl Settings {
                 .or("BAYZAT_HTTP_TIMEOUT", Seconds(Duration::from_secs(10)))?
                 .0,
             allowed_api_urls: AllowedApiUrls::from_env(env)?,
+            webhooks: webhooks::SendSettings {
+                allowed_urls: env.optional("WEBHOOK_ALLOWED_URLS")?,
+                retry_schedule: env.or(
+                    "WEBHOOK_RETRY_SCHEDULE",
+                    DEFAULT_WEBHOOK_RETRY_SCHEDULE
+                        .parse()
+                        .expect("the default schedule parses"),
+                )?,
+                timeout: env
+                    .or("WEBHOOK_TIMEOUT", Seconds(Duration::from_secs(10)))?
+                    .0,
+                disable_after: env
+                    .or(
+                        "WEBHOOK_DISABLE_AFTER",
+                        Seconds(Duration::from_secs(24 * 3600)),
+                    )?
+                    .0,
+            },
+            mail: mail::MailSettings::from_env(env)?,
         })
     }
 }
@@ -88,6 +118,12 @@ pub struct AppState {
     pub allowed_api_urls: AllowedApiUrls,
     /// Wakes the outbox relay after a commit that enqueued events.
     pub relay: RelayWaker,
+    /// Where webhook endpoints may point (`WEBHOOK_ALLOWED_URLS`); None: nowhere.
+    pub webhook_urls: Option<AllowedApiUrls>,
+    /// Wakes the webhook sender after a replay.
+    pub webhooks: webhooks::Waker,
+    /// The SMTP server (if any) and where mails link to.
+    pub mail: mail::Mail,
 }
 
 /// A started config-service and where its internal endpoints listen.
@@ -110,11 +146,26 @@ pub async fn start_with_internal(settings: Settings) -> Result<Started, StartErr
     let foundation = Foundation::prepare(SERVICE, &settings.common, SCHEMA, MIGRATIONS).await?;
     let relay = RelayWaker::default();
     let publisher = Arc::new(bus::Publisher::new(foundation.broker.clone()));
+    let webhook_waker = webhooks::Waker::default();
+    let mail = mail::Mail::new(&settings.mail);
     let tasks = vec![
         outbox::spawn_relay(foundation.pool.clone(), publisher, SCHEMA, relay.clone()),
         retention::spawn(foundation.pool.clone(), Duration::from_secs(3600)),
+        webhooks::spawn(
+            foundation.pool.clone(),
+            settings.master_keys.clone(),
+            settings.webhooks.clone(),
+            webhook_waker.clone(),
+        ),
+        mail::spawn(
+            foundation.pool.clone(),
+            mail.clone(),
+            settings.mail.digest_window,
+            settings.mail.tick,
+            settings.master_keys.clone(),
+        ),
     ];
-    let consumers = events::spawn_consumers(&foundation.broker, &foundation.pool);
+    let consumers = events::spawn_consumers(&foundation.broker, &foundation.pool, &webhook_waker);
     // Keys stored by earlier versions are bound to their companies before anything reads them.
     match db::connection(&foundation.pool).await {
         Ok(mut conn) => {
@@ -136,6 +187,9 @@ pub async fn start_with_internal(settings: Settings) -> Result<Started, StartErr
         default_api_url: settings.default_api_url.clone(),
         allowed_api_urls: settings.allowed_api_urls.clone(),
         relay,
+        webhook_urls: settings.webhooks.allowed_urls.clone(),
+        webhooks: webhook_waker,
+        mail,
     });
     let jwt = web::Data::new(settings.jwt.clone());
     let http = HttpApi::new(

@@ -140,7 +140,10 @@ async fn main() -> ExitCode {
             };
             match cli::reencrypt(&database_url, &master_keys).await {
                 Ok(done) => {
-                    println!("re-encrypted {} of {} stored keys", done.moved, done.total);
+                    println!(
+                        "re-encrypted {} of {} stored keys and {} webhook signing secrets",
+                        done.moved, done.total, done.webhook_secrets_moved
+                    );
                     if done.changed_meanwhile > 0 {
                         println!(
                             "{} keys were changed meanwhile and left as they are (already under the newest master key)",

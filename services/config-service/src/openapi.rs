@@ -14,6 +14,9 @@ use crate::api::*;
         list_companies, create_company, get_company, update_company, add_report_name, remove_report_name,
         list_employees, upsert_employees, upload_employees_csv, deactivate_employee,
         get_config, put_config, test_connection, snapshot, list_audit, decrypted_key,
+        list_webhooks, create_webhook, get_webhook, update_webhook, delete_webhook, rotate_secret,
+        list_deliveries, replay_delivery,
+        list_contacts, add_contact, update_contact, remove_contact, test_contacts,
     ),
     modifiers(&BearerAuth, &BadInput, &Refusals),
     tags(
@@ -22,6 +25,8 @@ use crate::api::*;
         (name = "bayzat", description = "Bayzat configuration per company"),
         (name = "directory", description = "The snapshot the other services validate against"),
         (name = "audit", description = "The system's audit log"),
+        (name = "webhooks", description = "Where the bridge sends its events, signed; their delivery log and replays"),
+        (name = "notifications", description = "Who is mailed about a company's events, in which language"),
         (name = "internal", description = "For sync-service only"),
     )
 )]

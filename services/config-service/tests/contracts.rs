@@ -11,6 +11,14 @@ fn the_checked_in_openapi_document_matches_the_code() {
     test_support::assert_contract_checked_in("proto/openapi/config-service.json", &generated);
 }
 
+#[test]
+fn the_webhook_payload_schema_is_checked_in() {
+    test_support::assert_contract_checked_in(
+        "proto/webhooks/webhook.payload.v1.json",
+        &webhooks::payload_schema(),
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_service_serves_its_document() {
     let app = common::App::start().await;

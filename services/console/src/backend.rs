@@ -188,6 +188,21 @@ impl Backend {
         .await
     }
 
+    pub async fn patch(
+        &self,
+        user: &Session,
+        service: Service,
+        path: impl AsRef<str>,
+        body: &Value,
+    ) -> BackendResult<Value> {
+        self.send(
+            service,
+            self.request(user, Method::PATCH, service, path.as_ref())
+                .json(body),
+        )
+        .await
+    }
+
     pub async fn delete(
         &self,
         user: &Session,

@@ -259,6 +259,73 @@ const AR: &[(&str, &str)] = &[
         "Clock disabled; its uploads are refused.",
         "تم تعطيل الجهاز؛ وستُرفض بصماته المرسلة.",
     ),
+    ("Notifications", "الإشعارات"),
+    ("Notification contacts", "جهات الإشعار"),
+    ("No notification contacts yet.", "لا توجد جهات إشعار بعد."),
+    ("Email", "البريد الإلكتروني"),
+    ("Events", "الأحداث"),
+    ("Last mailed", "آخر رسالة"),
+    ("Send test", "إرسال رسالة تجريبية"),
+    (
+        "Mails every contact of the company a test now.",
+        "يرسل الآن رسالة تجريبية إلى كل جهات إشعار الشركة.",
+    ),
+    ("Add a contact", "إضافة جهة إشعار"),
+    ("Test mail sent to", "أُرسلت الرسالة التجريبية إلى"),
+    ("Test mail not sent to", "لم تُرسل الرسالة التجريبية إلى"),
+    ("English", "الإنجليزية"),
+    ("Arabic", "العربية"),
+    ("Contact added.", "تمت إضافة جهة الإشعار."),
+    ("Contact removed.", "تم حذف جهة الإشعار."),
+    ("Import completed", "اكتمل الاستيراد"),
+    ("Import failed", "فشل الاستيراد"),
+    ("Import needs attention", "استيراد يحتاج إلى متابعة"),
+    ("Company sync paused", "توقفت مزامنة الشركة"),
+    ("Deliveries failed", "فشلت عمليات التسليم"),
+    ("Batch completed", "اكتملت الدفعة"),
+    ("Clock silent", "انقطع جهاز البصمة"),
+    ("Clock pending approval", "جهاز بصمة بانتظار الاعتماد"),
+    ("Other event", "حدث آخر"),
+    ("Webhooks", "خطافات الويب"),
+    ("Webhook", "خطاف الويب"),
+    ("No webhook endpoint yet.", "لا توجد نقاط استقبال بعد."),
+    ("Register an endpoint", "تسجيل نقطة استقبال"),
+    ("Register", "تسجيل"),
+    ("Description", "الوصف"),
+    ("Owner's email", "بريد المسؤول"),
+    (
+        "Company slugs; empty: every company",
+        "معرّفات الشركات؛ فارغ: كل الشركات",
+    ),
+    ("All companies", "كل الشركات"),
+    ("Disabled", "معطل"),
+    ("Enable", "تفعيل"),
+    ("Failing since", "يفشل منذ"),
+    ("Rotate secret", "تغيير السر"),
+    ("Delete", "حذف"),
+    ("Deliveries", "عمليات الإرسال"),
+    ("Recent deliveries", "آخر عمليات الإرسال"),
+    ("Nothing sent yet.", "لم يُرسل شيء بعد."),
+    ("Event", "الحدث"),
+    ("Attempts", "المحاولات"),
+    ("Last status", "آخر حالة"),
+    ("Last error", "آخر خطأ"),
+    ("Replay", "إعادة الإرسال"),
+    ("replay", "إعادة إرسال"),
+    ("Signing secret", "سر التوقيع"),
+    (
+        "Copy this secret now: it is not shown again.",
+        "انسخ هذا السر الآن: لن يظهر مرة أخرى.",
+    ),
+    ("Endpoint registered.", "تم تسجيل نقطة الاستقبال."),
+    (
+        "Secret rotated; the previous one keeps signing for a day.",
+        "تم تغيير السر؛ ويبقى السابق صالحاً للتوقيع يوماً واحداً.",
+    ),
+    ("Endpoint enabled.", "تم تفعيل نقطة الاستقبال."),
+    ("Endpoint disabled.", "تم تعطيل نقطة الاستقبال."),
+    ("Endpoint deleted.", "تم حذف نقطة الاستقبال."),
+    ("Replay queued.", "أُدرجت إعادة الإرسال في قائمة الانتظار."),
 ];
 
 #[cfg(test)]
@@ -284,6 +351,10 @@ mod tests {
             include_str!("views/imports.rs"),
             include_str!("views/companies.rs"),
             include_str!("views/clocks.rs"),
+            include_str!("views/notifications.rs"),
+            include_str!("views/webhooks.rs"),
+            include_str!("pages/notifications.rs"),
+            include_str!("pages/webhooks.rs"),
             include_str!("pages/clocks.rs"),
             include_str!("pages/sign_in.rs"),
             include_str!("pages/overview.rs"),
@@ -301,6 +372,12 @@ mod tests {
                 if !ARABIC.contains_key(phrase) {
                     missing.push(phrase.to_owned());
                 }
+            }
+        }
+        // Phrases reached through a table: event types, delivery states, languages.
+        for phrase in crate::views::webhooks::labels() {
+            if !ARABIC.contains_key(phrase) {
+                missing.push(phrase.to_owned());
             }
         }
         missing.sort();

@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use report::{ImportSummary, IssueCode, ReportRow, RowIssue, RowResult, ValidationOutcome};
 use uuid::Uuid;
 
+use crate::bridge_events::RowCompanies;
 use crate::queueing::{Queued, ReadyMessages};
 use crate::store::tx::{ImportTx, NewPunch, NewRow, TxResult, Warnings, Windows};
 
@@ -186,6 +187,8 @@ pub struct Written {
     pub timings: Timings,
     /// Punches copied in, per company.
     pub added: BTreeMap<i64, i64>,
+    /// The companies of the rows and their unknown employees, for the import's events.
+    pub companies: RowCompanies,
 }
 
 /// Writes the rows of one import in batches, in its transaction.
@@ -196,6 +199,7 @@ pub struct RowWriter<'t> {
     /// When punches queued by this import changed state.
     at: DateTime<Utc>,
     pub summary: ImportSummary,
+    companies: RowCompanies,
     pub timings: Timings,
     /// The punch ids reserved so far, adjacent blocks merged.
     reserved: Vec<(i64, i64)>,
@@ -212,6 +216,7 @@ impl<'t> RowWriter<'t> {
             queueing,
             at: Utc::now(),
             summary: ImportSummary::new(),
+            companies: RowCompanies::default(),
             timings: Timings::default(),
             reserved: Vec::new(),
             added: BTreeMap::new(),
@@ -248,6 +253,7 @@ impl<'t> RowWriter<'t> {
             queued,
             timings: self.timings,
             added: self.added,
+            companies: self.companies,
         })
     }
 
@@ -264,6 +270,7 @@ impl<'t> RowWriter<'t> {
         } = prepared;
         for (_, result) in &batch {
             self.summary.add(result);
+            self.companies.add(result);
         }
 
         // What is stored already: exact keys are known punches (or repeats of this import's),

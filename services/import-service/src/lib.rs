@@ -4,6 +4,7 @@
 pub mod access;
 pub mod api;
 pub mod batch;
+pub mod bridge_events;
 pub mod clocks;
 pub mod errors;
 pub mod events;
@@ -122,6 +123,24 @@ fn service_token(keys: &JwtKeys) -> String {
     ))
 }
 
+/// Marks failed the imports a stopped service left being read, and tells of each
+/// (`import.failed`) in the same transaction.
+async fn fail_interrupted(conn: &mut store::Conn) -> diesel::QueryResult<()> {
+    use diesel_async::AsyncConnection;
+    conn.transaction(async |conn| {
+        let now = chrono::Utc::now();
+        let failed: Vec<_> = store::imports::fail_interrupted(conn)
+            .await?
+            .iter()
+            .map(|(id, filename)| {
+                bridge_events::import_failed(*id, filename, store::imports::INTERRUPTED, now)
+            })
+            .collect();
+        bridge_events::enqueue(conn, &failed).await
+    })
+    .await
+}
+
 /// Migrates the schema, connects to the broker, starts the outbox relay, the status consumer and
 /// the retention job, and serves the REST API.
 pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
@@ -137,7 +156,7 @@ pub async fn start_with_clocks(
     settings.jwt.warn_if_development(SERVICE);
     let foundation = Foundation::prepare(SERVICE, &settings.common, SCHEMA, MIGRATIONS).await?;
     let mut conn = db::connection(&foundation.pool).await?;
-    store::imports::fail_interrupted(&mut conn)
+    fail_interrupted(&mut conn)
         .await
         .map_err(db::DbError::from)?;
     drop(conn);
@@ -166,6 +185,7 @@ pub async fn start_with_clocks(
         foundation.pool.clone(),
         clock_health,
         publisher,
+        relay.clone(),
         settings.clock_silent_after,
     ));
     let consumers = vec![events::spawn_status_consumer(

@@ -24,6 +24,7 @@ use tokio::io::AsyncWriteExt;
 use workbook::WorkbookProblem;
 
 use crate::batch::{Prepared, Queueing, RowWriter, Written};
+use crate::bridge_events;
 use crate::errors::{DirectoryFailure, ImportError, ReadingError, StoreError};
 use crate::queueing;
 use crate::reading::{self, WorkbookFactsError};
@@ -412,8 +413,10 @@ fn in_flight() -> std::sync::MutexGuard<'static, BTreeMap<i64, PathBuf>> {
 /// requests in progress: an import cut off mid-way (its transaction never committed) is marked
 /// failed now, with its stored report kept and recorded, so it can be uploaded again from there.
 pub async fn fail_cut_off(pool: &db::Pool) {
-    use diesel::sql_types::{BigInt, Text};
-    use diesel_async::RunQueryDsl;
+    use diesel_async::AsyncConnection;
+    /// What such an import shows as its error.
+    const CUT_OFF: &str = "interrupted: the service stopped while reading this report; nothing \
+                           of it was stored, and the report is kept: upload it again";
     let cut_off: Vec<(i64, PathBuf)> = std::mem::take(&mut *in_flight()).into_iter().collect();
     if cut_off.is_empty() {
         return;
@@ -423,19 +426,19 @@ pub async fn fail_cut_off(pool: &db::Pool) {
         return;
     };
     for (import_id, path) in cut_off {
-        let marked = diesel::sql_query(
-            "UPDATE import.imports SET status = 'failed', error = $2, file_path = $3, \
-               completed_at = now(), updated_at = now() \
-             WHERE id = $1 AND status IN ('pending', 'processing')",
-        )
-        .bind::<BigInt, _>(import_id)
-        .bind::<Text, _>(
-            "interrupted: the service stopped while reading this report; nothing of it was \
-             stored, and the report is kept: upload it again",
-        )
-        .bind::<Text, _>(path.to_string_lossy().into_owned())
-        .execute(&mut conn)
-        .await;
+        let kept = path.to_string_lossy().into_owned();
+        let marked = conn
+            .transaction::<_, diesel::result::Error, _>(async |conn| {
+                if let Some(filename) =
+                    imports::fail_cut_off(conn, import_id, CUT_OFF, &kept).await?
+                {
+                    let failed =
+                        bridge_events::import_failed(import_id, &filename, CUT_OFF, Utc::now());
+                    bridge_events::enqueue(conn, &[failed]).await?;
+                }
+                Ok(())
+            })
+            .await;
         match marked {
             Ok(_) => {
                 tracing::warn!(import_id, file = %path.display(), "import cut off by the stop: failed, report kept")
@@ -562,12 +565,21 @@ pub async fn import(
     Ok((import, counts))
 }
 
-/// Marks an import failed with `reason`. When that cannot be recorded the import stays
-/// `processing` until the next start marks it interrupted; the log says so.
+/// Marks an import failed with `reason`, and tells of it (`import.failed`) in the same
+/// transaction. When that cannot be recorded the import stays `processing` until the next start
+/// marks it interrupted; the log says so.
 async fn fail(pool: &db::Pool, import_id: i64, reason: &str) {
+    use diesel_async::AsyncConnection;
     let recorded = async {
         let mut conn = db::connection(pool).await?;
-        imports::fail(&mut conn, import_id, reason).await?;
+        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+            if let Some(filename) = imports::fail(conn, import_id, reason).await? {
+                let failed = bridge_events::import_failed(import_id, &filename, reason, Utc::now());
+                bridge_events::enqueue(conn, &[failed]).await?;
+            }
+            Ok(())
+        })
+        .await?;
         Ok::<_, db::DbError>(())
     }
     .await;
@@ -645,6 +657,7 @@ async fn store_import(
         mut queued,
         timings,
         added,
+        companies,
     } = writer.finish().await?;
     if summary.total == 0 {
         return Err(StoreError::NoRows);
@@ -673,6 +686,16 @@ async fn store_import(
         format!("import {import_id}"),
         json!({ "filename": context.filename, "sha256": context.sha256, "options": options, "rows": summary, "queued": queued }),
     )?])
+    .await?;
+    // Told to the companies it concerns as it is committed: completed, and what needs a look.
+    tx.enqueue(&bridge_events::messages(&bridge_events::import_stored(
+        import_id,
+        context.filename,
+        &summary,
+        &companies,
+        held_reason,
+        Utc::now(),
+    ))?)
     .await?;
     let state = if held_reason.is_none() {
         "queued"

@@ -26,7 +26,8 @@ fn serialization(e: impl std::error::Error + Send + Sync + 'static) -> diesel::r
     diesel::result::Error::SerializationError(Box::new(e))
 }
 
-fn outgoing<M: Message>(message: &M) -> QueryResult<bus::Outgoing> {
+/// `message` for the outbox, with a new message id, in the trace of the current span.
+pub(crate) fn outgoing<M: Message>(message: &M) -> QueryResult<bus::Outgoing> {
     bus::Outgoing::message(Uuid::now_v7(), message, telemetry::current_traceparent())
         .map_err(serialization)
 }

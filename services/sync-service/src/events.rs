@@ -232,7 +232,7 @@ async fn store_ready(
             .await?;
             status::record(conn, company_id, &changed, now).await?;
             // Batches whose punches were all known before still get their counts.
-            batches::refresh(conn, &[ready.batch_id.0], now).await?;
+            status::recount(conn, &[ready.batch_id.0], now).await?;
             Ok(changed.len())
         })
         .await;

@@ -1,6 +1,7 @@
 //! sync-service: delivers every punch to Bayzat once, at Bayzat's pace (schema `sync`).
 
 pub mod api;
+pub mod bridge_events;
 pub mod clock;
 pub mod dead_letters;
 pub mod errors;

@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::bridge_events;
 use crate::keys::KeyError;
 use crate::runtime::SyncContext;
 use crate::store::companies::SyncState;
@@ -325,7 +326,8 @@ impl Sender {
 
     /// Writes transitions, the request's log and their status events in one transaction, only
     /// while this sender holds the lease (false otherwise: nothing written); on a 401 also pauses
-    /// the company and its other deliveries that would go now; on a 429 records the wait.
+    /// the company and its other deliveries that would go now, announcing the pause when the
+    /// company was not paused already; on a 429 records the wait.
     async fn apply(
         &self,
         conn: &mut Db,
@@ -348,15 +350,11 @@ impl Sender {
                     None => None,
                 };
                 let mut changed = deliveries::apply(conn, fence, updates, request_id, now).await?;
-                if effects.pause {
-                    companies::set_state(
-                        conn,
-                        company_id,
-                        CompanySyncState::PausedAuth,
-                        Some("Bayzat refused the company's key (401)"),
-                        now,
-                    )
-                    .await?;
+                if let Some(reason) = &effects.pause {
+                    if let Some(since) = companies::pause(conn, company_id, reason, now).await? {
+                        let event = bridge_events::sync_paused(company_id, reason, since);
+                        status::enqueue(conn, &event).await?;
+                    }
                     changed.extend(
                         deliveries::move_fenced(
                             conn,
@@ -540,7 +538,7 @@ impl Sender {
                 );
                 let updates = paused(request);
                 let effects = Effects {
-                    pause: true,
+                    pause: Some(KeyError::Missing.to_string()),
                     ..Effects::default()
                 };
                 self.apply(conn, fence, &updates, None, effects).await?;
@@ -582,11 +580,12 @@ impl Sender {
         self.last_sent = Some(tokio::time::Instant::now());
         conn.release();
         // Not cut short when the service stops: the answer is awaited and written.
-        let outcome = shared
+        let exchange = shared
             .bayzat
-            .send(&key.api_url, &key.api_key, &records)
+            .exchange(&key.api_url, &key.api_key, &records)
             .instrument(tracing::info_span!("deliver", company_id))
             .await;
+        let outcome = &exchange.outcome;
         let answered = self.now();
         let bayzat = &shared.bayzat_settings;
         let verdict = delivery::on_reply(
@@ -653,12 +652,17 @@ impl Sender {
             started_at,
         };
         let pause = verdict.next == Next::PauseCompany;
+        // Bayzat's own words for the refusal; the client took the key out of the body.
+        let pause_reason = pause.then(|| {
+            let body = exchange.answer.as_ref().map(|answer| answer.body.as_str());
+            bridge_events::key_refused(outcome.status, body)
+        });
         let rate_limited = verdict.changes.iter().find_map(|c| match &c.transition {
             Transition::RateLimited { until, reason } => Some((*until, reason.clone())),
             _ => None,
         });
         let effects = Effects {
-            pause,
+            pause: pause_reason,
             rate_limited,
         };
         if !self
@@ -701,8 +705,8 @@ impl Sender {
 /// What an answer does besides moving its deliveries.
 #[derive(Debug, Default)]
 struct Effects {
-    /// A 401: pause the company.
-    pause: bool,
+    /// A 401 (or no key to send): pause the company, for this reason.
+    pause: Option<String>,
     /// A 429 obeyed: the company's key waits until then, for this reason.
     rate_limited: Option<(DateTime<Utc>, String)>,
 }

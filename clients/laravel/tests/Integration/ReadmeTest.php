@@ -4,27 +4,17 @@ declare(strict_types=1);
 
 namespace AttendanceBridge\Laravel\Tests\Integration;
 
-/** The README's "Using the client" code, run as it stands. */
+use AttendanceBridge\Laravel\Tests\Readme;
+
+/** The README's "Using the client" code, run as it stands (WebhooksTest runs its "Webhooks" code). */
 final class ReadmeTest extends BridgeTestCase
 {
-    /** The ```php blocks of the README's section $heading, in order. */
-    private static function examples(string $heading): array
-    {
-        $readme = (string) file_get_contents(__DIR__ . '/../../README.md');
-        $start = strpos($readme, "\n## $heading\n");
-        self::assertNotFalse($start, "the README has a section $heading");
-        $end = strpos($readme, "\n## ", $start + 1);
-        $section = substr($readme, $start, $end === false ? null : $end - $start);
-        preg_match_all('/^```php\n(.*?)^```$/ms', $section, $blocks);
-        self::assertGreaterThanOrEqual(4, count($blocks[1]), 'the section has its examples');
-
-        return $blocks[1];
-    }
-
     public function testTheReadmeExamplesRunAgainstTheBridge(): void
     {
         $path = self::fixture('basic.csv');
-        $code = implode("\n", self::examples('4. Using the client'));
+        $examples = Readme::examples('4. Using the client');
+        self::assertGreaterThanOrEqual(4, count($examples), 'the section has its examples');
+        $code = implode("\n", $examples);
         ob_start();
         try {
             eval($code);

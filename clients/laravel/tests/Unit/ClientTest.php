@@ -114,28 +114,45 @@ final class ClientTest extends TestCase
         }
     }
 
-    /** Webhook endpoints are not in the services yet: the calls are checked against a fake only. */
+    /** The webhook endpoint calls go to config-service (tests/Integration/WebhooksTest.php runs them for real). */
     public function testTheWebhookEndpointCallsGoToConfigService(): void
     {
-        Http::fake(['config.test/*' => Http::response(['id' => 'wh_1'])]);
+        Http::fake(['config.test/*' => Http::response(['id' => 1])]);
         $webhooks = Bridge::as('jane', 'admin')->webhooks();
         $webhooks->list();
-        $webhooks->create(['url' => 'https://portal.example/attendance-bridge/webhooks', 'events' => ['import.completed']]);
-        $webhooks->update('wh_1', ['enabled' => false]);
-        $webhooks->delete('wh_1');
-        $webhooks->deliveries('wh_1', ['page' => 2]);
-        $webhooks->replay('wh_1', 'dl/7');
+        $webhooks->create(['url' => 'https://portal.example/attendance-bridge/webhooks', 'event_types' => ['import.completed']]);
+        $webhooks->get(1);
+        $webhooks->update(1, ['enabled' => false]);
+        $webhooks->delete(1);
+        $webhooks->deliveries(1, ['limit' => 20, 'before' => 'dl/7']);
+        $webhooks->replay(1, 'dl/7');
 
         $sent = array_map(fn (array $pair) => $pair[0]->method() . ' ' . $pair[0]->url(), Http::recorded()->all());
         self::assertSame([
             'GET http://config.test/v1/webhooks',
             'POST http://config.test/v1/webhooks',
-            'PATCH http://config.test/v1/webhooks/wh_1',
-            'DELETE http://config.test/v1/webhooks/wh_1',
-            'GET http://config.test/v1/webhooks/wh_1/deliveries?page=2',
-            'POST http://config.test/v1/webhooks/wh_1/deliveries/dl%2F7/replay',
+            'GET http://config.test/v1/webhooks/1',
+            'PATCH http://config.test/v1/webhooks/1',
+            'DELETE http://config.test/v1/webhooks/1',
+            'GET http://config.test/v1/webhooks/1/deliveries?limit=20&before=dl%2F7',
+            'POST http://config.test/v1/webhooks/1/deliveries/dl%2F7/replay',
         ], $sent);
-        self::assertSame(['enabled' => false], Http::recorded()[2][0]->data());
+        self::assertSame(['enabled' => false], Http::recorded()[3][0]->data());
+    }
+
+    public function testRotatingASecretPostsToItsEndpointAndAnswersTheNewSecret(): void
+    {
+        Http::fake(['config.test/v1/webhooks/7/secret/rotate' => Http::response([
+            'secret' => 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+            'previous_secrets_expire_at' => '2026-12-06T09:00:00Z',
+        ])]);
+        $rotated = Bridge::as('jane', 'admin')->webhooks()->rotateSecret(7);
+        self::assertSame('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', $rotated['secret']);
+        self::assertSame('2026-12-06T09:00:00Z', $rotated['previous_secrets_expire_at']);
+        Http::assertSent(fn (Request $request) => $request->method() === 'POST'
+            && $request->url() === 'http://config.test/v1/webhooks/7/secret/rotate'
+            && $request->hasHeader('Authorization'));
+        Http::assertSentCount(1);
     }
 
     public function testAServiceThatDoesNotAnswerIsAConnectionException(): void

@@ -7,6 +7,8 @@ mod companies;
 mod directory;
 mod employees;
 mod internal;
+mod notifications;
+mod webhooks;
 
 use actix_web::{web, HttpResponse};
 use auth::{Caller, Permission};
@@ -37,6 +39,19 @@ pub(crate) use employees::{
     __path_upsert_employees,
 };
 pub(crate) use internal::__path_decrypted_key;
+pub(crate) use notifications::{
+    __path_add_contact, __path_list_contacts, __path_remove_contact, __path_test_contacts,
+    __path_update_contact,
+};
+pub use notifications::{ContactUpdate, ContactView, NewContactRequest, TestMailReport};
+pub(crate) use webhooks::{
+    __path_create_webhook, __path_delete_webhook, __path_get_webhook, __path_list_deliveries,
+    __path_list_webhooks, __path_replay_delivery, __path_rotate_secret, __path_update_webhook,
+};
+pub use webhooks::{
+    AttemptView, CreatedWebhook, DeliveryPage, DeliveryQuery, DeliveryView, NewWebhook,
+    RotatedSecret, WebhookList, WebhookUpdate, WebhookView,
+};
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
@@ -89,8 +104,45 @@ pub fn configure(config: &mut web::ServiceConfig) {
                     "/companies/{company}/bayzat-config/test",
                     web::post().to(bayzat::test_connection),
                 )
+                .route(
+                    "/companies/{company}/notification-contacts",
+                    web::get().to(notifications::list_contacts),
+                )
+                .route(
+                    "/companies/{company}/notification-contacts",
+                    web::post().to(notifications::add_contact),
+                )
+                .route(
+                    "/companies/{company}/notification-contacts/test",
+                    web::post().to(notifications::test_contacts),
+                )
+                .route(
+                    "/companies/{company}/notification-contacts/{id}",
+                    web::patch().to(notifications::update_contact),
+                )
+                .route(
+                    "/companies/{company}/notification-contacts/{id}",
+                    web::delete().to(notifications::remove_contact),
+                )
                 .route("/directory", web::get().to(directory::snapshot))
-                .route("/audit", web::get().to(audit::list_audit)),
+                .route("/audit", web::get().to(audit::list_audit))
+                .route("/webhooks", web::get().to(webhooks::list_webhooks))
+                .route("/webhooks", web::post().to(webhooks::create_webhook))
+                .route("/webhooks/{id}", web::get().to(webhooks::get_webhook))
+                .route("/webhooks/{id}", web::patch().to(webhooks::update_webhook))
+                .route("/webhooks/{id}", web::delete().to(webhooks::delete_webhook))
+                .route(
+                    "/webhooks/{id}/secret/rotate",
+                    web::post().to(webhooks::rotate_secret),
+                )
+                .route(
+                    "/webhooks/{id}/deliveries",
+                    web::get().to(webhooks::list_deliveries),
+                )
+                .route(
+                    "/webhooks/{id}/deliveries/{delivery}/replay",
+                    web::post().to(webhooks::replay_delivery),
+                ),
         )
         .route(
             "/internal/v1/companies/{company}/bayzat-key",

@@ -6,7 +6,9 @@ pub mod bayzat_configs;
 pub mod companies;
 pub mod directory;
 pub mod employees;
+pub mod notifications;
 pub mod report_names;
+pub mod webhooks;
 
 pub use diesel::QueryResult;
 pub use diesel_async::AsyncPgConnection as Conn;

@@ -5,17 +5,21 @@ mod bayzat;
 mod clocks;
 mod companies;
 mod import_details;
+mod notifications;
 mod overview;
 mod sign_in;
 mod upload;
+mod webhooks;
 
 use bayzat::*;
 use clocks::*;
 use companies::*;
 use import_details::*;
+use notifications::*;
 use overview::*;
 use sign_in::*;
 use upload::*;
+use webhooks::*;
 
 use actix_multipart::{Field, Multipart};
 use actix_web::body::MessageBody;
@@ -81,6 +85,36 @@ pub fn configure(config: &mut web::ServiceConfig) {
             "/companies/{slug}/employees.csv",
             web::post().to(upload_employees),
         )
+        .route(
+            "/companies/{slug}/notifications",
+            web::get().to(notifications_page),
+        )
+        .route(
+            "/companies/{slug}/notifications",
+            web::post().to(add_contact),
+        )
+        .route(
+            "/companies/{slug}/notifications/test",
+            web::post().to(send_test),
+        )
+        .route(
+            "/companies/{slug}/notifications/{id}",
+            web::post().to(update_contact),
+        )
+        .route(
+            "/companies/{slug}/notifications/{id}/remove",
+            web::post().to(remove_contact),
+        )
+        .route("/webhooks", web::get().to(webhooks_page))
+        .route("/webhooks", web::post().to(register_webhook))
+        .route("/webhooks/{id}", web::get().to(webhook_page))
+        .route(
+            "/webhooks/{id}/enabled",
+            web::post().to(set_webhook_enabled),
+        )
+        .route("/webhooks/{id}/rotate", web::post().to(rotate_secret))
+        .route("/webhooks/{id}/delete", web::post().to(delete_webhook))
+        .route("/webhooks/{id}/replay", web::post().to(replay_delivery))
         .route("/companies/{slug}/bayzat", web::get().to(config_page))
         .route("/companies/{slug}/bayzat", web::post().to(save_config))
         .route(
@@ -181,6 +215,12 @@ fn notice(code: Option<&str>) -> Option<&'static str> {
         "created" => "Company added.",
         "clock-approved" => "Clock approved; its held punches are queued.",
         "clock-disabled" => "Clock disabled; its uploads are refused.",
+        "contact-added" => "Contact added.",
+        "contact-removed" => "Contact removed.",
+        "webhook-enabled" => "Endpoint enabled.",
+        "webhook-disabled" => "Endpoint disabled.",
+        "webhook-deleted" => "Endpoint deleted.",
+        "replayed" => "Replay queued.",
         _ => return None,
     })
 }
@@ -195,6 +235,33 @@ struct NoticeQuery {
 struct CsrfForm {
     csrf: Option<String>,
     back: Option<String>,
+}
+
+/// A urlencoded form whose fields may repeat (a group of checkboxes), which `web::Form` cannot
+/// read into a list.
+struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    fn parse(body: &[u8]) -> Self {
+        Self(form_urlencoded::parse(body).into_owned().collect())
+    }
+
+    /// The first value of `name`.
+    fn one(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Every value of `name`, in order.
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(field, _)| field == name)
+            .map(|(_, value)| value.as_str())
+            .collect()
+    }
 }
 
 /// Reads a small text field of a multipart form.

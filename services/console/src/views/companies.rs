@@ -44,7 +44,8 @@ pub fn list(ctx: &Ctx, companies: &[Value], notice: Option<&'static str>) -> Mar
                         }
                         td.links {
                             a href=(format!("/companies/{slug}/employees")) { (t("Employees")) } " · "
-                            a href=(format!("/companies/{slug}/bayzat")) { (t("Bayzat")) }
+                            a href=(format!("/companies/{slug}/bayzat")) { (t("Bayzat")) } " · "
+                            a.notifications href=(format!("/companies/{slug}/notifications")) { (t("Notifications")) }
                         }
                     }
                 }

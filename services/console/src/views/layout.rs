@@ -44,6 +44,9 @@ pub fn page(ctx: &Ctx, title: &str, content: Markup) -> Markup {
                         @if session.can(Permission::ReadImports) {
                             a href="/clocks" { (lang.t("Clocks")) }
                         }
+                        @if session.can(Permission::ManageWebhooks) {
+                            a href="/webhooks" { (lang.t("Webhooks")) }
+                        }
                     }
                     div.user {
                         span.who { (lang.t("Signed in as")) " " (session.sub) " (" (session.role.as_str()) ")" }

@@ -7,10 +7,13 @@ pub mod companies;
 pub mod dashboard;
 pub mod imports;
 pub mod layout;
+pub mod notifications;
+pub mod webhooks;
 
 use maud::{html, Markup};
 use serde_json::Value;
 
+use crate::backend::BackendError;
 use crate::i18n::Lang;
 use crate::session::Session;
 
@@ -100,5 +103,38 @@ pub fn company_name(lang: Lang, company: &Value) -> String {
     match (lang, company["name_ar"].as_str()) {
         (Lang::Ar, Some(name)) if !name.is_empty() => name.to_owned(),
         _ => s(&company["name_en"]).to_owned(),
+    }
+}
+
+/// What an action just did, shown at the top of the page that answers it: a notice, or the
+/// service's refusal in its own words.
+#[derive(Debug, Default)]
+pub struct Flash {
+    pub notice: Option<&'static str>,
+    pub error: Option<BackendError>,
+}
+
+impl Flash {
+    pub fn notice(notice: Option<&'static str>) -> Self {
+        Self {
+            notice,
+            error: None,
+        }
+    }
+
+    pub fn error(error: BackendError) -> Self {
+        Self {
+            notice: None,
+            error: Some(error),
+        }
+    }
+}
+
+pub fn flash(ctx: &Ctx, flash: &Flash) -> Markup {
+    html! {
+        @if let Some(notice) = flash.notice { p.notice role="status" { (ctx.t(notice)) } }
+        @if let Some(error) = &flash.error {
+            p.error #action-error role="alert" data-code=(error.code()) { (error.to_string()) }
+        }
     }
 }

@@ -65,7 +65,37 @@ impl Stack {
         Self::start_with(services, session).await
     }
 
+    /// The whole system with config-service mailing through the SMTP server at `smtp_url` (an
+    /// [`test_support::SmtpSink`]'s).
+    pub async fn start_with_mail(smtp_url: &str) -> Self {
+        let session = console::SessionSettings {
+            portal_origins: vec!["null".to_owned()],
+            ..console::SessionSettings::default()
+        };
+        let mail = config_service::mail::MailSettings {
+            smtp: Some(
+                config_service::mail::SmtpSettings::parse(
+                    smtp_url,
+                    "Attendance bridge <bridge@example.com>",
+                )
+                .unwrap(),
+            ),
+            console_url: "http://console.test:8080".to_owned(),
+            tick: Duration::from_millis(200),
+            ..config_service::mail::MailSettings::default()
+        };
+        Self::start_full(Services::All, session, mail).await
+    }
+
     pub async fn start_with(services: Services, session: console::SessionSettings) -> Self {
+        Self::start_full(services, session, Default::default()).await
+    }
+
+    async fn start_full(
+        services: Services,
+        session: console::SessionSettings,
+        mail: config_service::mail::MailSettings,
+    ) -> Self {
         let env = TestEnv::new().await;
         let test_keys = test_support::test_keys();
         let keys = test_keys.keyring();
@@ -89,7 +119,10 @@ impl Stack {
         let mut config_internal_base = unreachable.clone();
         let mut clock_base = unreachable.clone();
         if services != Services::ConsoleOnly {
-            let started = ConfigService::start(&env, &sim.attendance_url()).await;
+            let started = ConfigService::start_with(&env, &sim.attendance_url(), |settings| {
+                settings.mail = mail;
+            })
+            .await;
             config_internal_base = started.internal_base.clone();
             config_base = started.base.clone();
             config = Some(started);

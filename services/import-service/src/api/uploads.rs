@@ -246,7 +246,11 @@ pub async fn upload(
         },
     )
     .await
-    .inspect_err(|_| state.metrics.failed())?;
+    .inspect_err(|_| {
+        state.metrics.failed();
+        // A failed import is told of (`import.failed`) through the outbox too.
+        state.relay.wake();
+    })?;
     state.relay.wake();
     state.metrics.stored(&import);
     let stored_at = started.elapsed();

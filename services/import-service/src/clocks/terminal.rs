@@ -60,7 +60,8 @@ async fn admitted(
         tracing::warn!(%error, "clock request: database unavailable");
         Answer::failed()
     })?;
-    let clock = clocks::calling(&mut conn, serial.as_str(), handshake)
+    let address = peer.map(|ip| ip.to_string());
+    let clock = clocks::calling(&mut conn, serial.as_str(), handshake, address.as_deref())
         .await
         .map_err(|error| {
             tracing::warn!(%error, serial = %serial, "clock request: registry unavailable");

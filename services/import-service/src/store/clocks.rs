@@ -7,12 +7,12 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
-use diesel::upsert::excluded;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use serde::Serialize;
 
 use super::imports;
 use super::{Conn, QueryResult};
+use crate::bridge_events;
 use crate::schema::{clock_days, clocks};
 
 /// A clock's state: `pending` until an admin approves it, `approved`, or `disabled`.
@@ -128,11 +128,13 @@ pub const MAX_PENDING: i64 = 200;
 
 /// The clock that calls with `serial`, recorded `pending` (no company, UTC) if unknown, unless
 /// [`MAX_PENDING`] clocks already wait (then `None`); seen now. `handshake`, when given,
-/// replaces what it said at its last handshake.
+/// replaces what it said at its last handshake. A clock recorded pending is told of
+/// (`clock.pending_approval`, with `address`, where it called from) in the same transaction.
 pub async fn calling(
     conn: &mut Conn,
     serial: &str,
     handshake: Option<serde_json::Value>,
+    address: Option<&str>,
 ) -> QueryResult<Option<Clock>> {
     let now = Utc::now();
     let known = diesel::update(clocks::table.filter(clocks::serial_number.eq(serial)))
@@ -159,21 +161,37 @@ pub async fn calling(
     if pending >= MAX_PENDING {
         return Ok(None);
     }
-    // Two first calls of one terminal at once: the second finds the row the first inserted.
-    diesel::insert_into(clocks::table)
-        .values((
-            clocks::serial_number.eq(serial),
-            clocks::state.eq(PENDING),
-            clocks::handshake.eq(&handshake),
-            clocks::last_seen_at.eq(now),
-        ))
-        .on_conflict(clocks::serial_number)
-        .do_update()
-        .set(clocks::last_seen_at.eq(excluded(clocks::last_seen_at)))
-        .returning(Clock::as_returning())
-        .get_result(conn)
-        .await
-        .map(Some)
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        let recorded = diesel::insert_into(clocks::table)
+            .values((
+                clocks::serial_number.eq(serial),
+                clocks::state.eq(PENDING),
+                clocks::handshake.eq(&handshake),
+                clocks::last_seen_at.eq(now),
+            ))
+            .on_conflict(clocks::serial_number)
+            .do_nothing()
+            .returning(Clock::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        match recorded {
+            Some(clock) => {
+                let pending = bridge_events::clock_pending(&clock, address, now);
+                bridge_events::enqueue(conn, &[pending]).await?;
+                Ok(Some(clock))
+            }
+            // Two first calls of one terminal at once: the second finds the row the first
+            // inserted (and it was told of once, by the first).
+            None => diesel::update(clocks::table.filter(clocks::serial_number.eq(serial)))
+                .set(clocks::last_seen_at.eq(now))
+                .returning(Clock::as_returning())
+                .get_result(conn)
+                .await
+                .optional(),
+        }
+    })
+    .await
 }
 
 pub async fn update(

@@ -190,8 +190,9 @@ pub async fn complete(conn: &mut Conn, id: i64, completion: &Completion) -> Quer
         .await
 }
 
-/// Marks an import failed with the reason (its rows were never committed).
-pub async fn fail(conn: &mut Conn, id: i64, reason: &str) -> QueryResult<usize> {
+/// Marks an import failed with the reason (its rows were never committed); its filename, for
+/// telling of it, or `None` when there is no such import.
+pub async fn fail(conn: &mut Conn, id: i64, reason: &str) -> QueryResult<Option<String>> {
     diesel::update(imports::table.find(id))
         .set((
             imports::status.eq("failed"),
@@ -199,21 +200,55 @@ pub async fn fail(conn: &mut Conn, id: i64, reason: &str) -> QueryResult<usize> 
             imports::completed_at.eq(diesel::dsl::now),
             imports::updated_at.eq(diesel::dsl::now),
         ))
-        .execute(conn)
+        .returning(imports::filename)
+        .get_result(conn)
         .await
+        .optional()
 }
 
+/// Marks an import a stop cut off mid-way failed with `reason`, its stored report kept at
+/// `file_path` (its rows were never committed); its filename, or `None` when it was no longer
+/// being read.
+pub async fn fail_cut_off(
+    conn: &mut Conn,
+    id: i64,
+    reason: &str,
+    file_path: &str,
+) -> QueryResult<Option<String>> {
+    diesel::update(
+        imports::table
+            .find(id)
+            .filter(imports::status.eq_any(["pending", "processing"])),
+    )
+    .set((
+        imports::status.eq("failed"),
+        imports::error.eq(reason),
+        imports::file_path.eq(file_path),
+        imports::completed_at.eq(diesel::dsl::now),
+        imports::updated_at.eq(diesel::dsl::now),
+    ))
+    .returning(imports::filename)
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// What an import interrupted by a stop shows as its error.
+pub const INTERRUPTED: &str =
+    "interrupted: the service stopped while reading this report; upload it again";
+
 /// Imports left `processing` by a service that stopped mid-way: their transaction never
-/// committed, so nothing of them is stored; they are marked failed at start.
-pub async fn fail_interrupted(conn: &mut Conn) -> QueryResult<usize> {
+/// committed, so nothing of them is stored; they are marked failed at start. Their ids and
+/// filenames, for telling of them.
+pub async fn fail_interrupted(conn: &mut Conn) -> QueryResult<Vec<(i64, String)>> {
     diesel::update(imports::table.filter(imports::status.eq_any(["pending", "processing"])))
         .set((
             imports::status.eq("failed"),
-            imports::error
-                .eq("interrupted: the service stopped while reading this report; upload it again"),
+            imports::error.eq(INTERRUPTED),
             imports::updated_at.eq(diesel::dsl::now),
         ))
-        .execute(conn)
+        .returning((imports::id, imports::filename))
+        .load(conn)
         .await
 }
 

@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
@@ -80,20 +80,59 @@ pub async fn mark_started(conn: &mut Conn, ids: &[Uuid], now: DateTime<Utc>) -> 
     .map(drop)
 }
 
+/// A batch that reached a final status (`completed` or `failed`) in a [`refresh`], with its
+/// counts then: what `batch.completed` tells.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct Settled {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = BigInt)]
+    pub company_id: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub import_id: Option<i64>,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Integer)]
+    pub total_count: i32,
+    #[diesel(sql_type = Integer)]
+    pub delivered_count: i32,
+    #[diesel(sql_type = Integer)]
+    pub failed_count: i32,
+    #[diesel(sql_type = Integer)]
+    pub rejected_count: i32,
+    #[diesel(sql_type = Integer)]
+    pub cancelled_count: i32,
+    /// When it settled: set when its last delivery became final, cleared while any is again on
+    /// its way, so each settling has its own.
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
 /// Recounts the given batches from their deliveries and derives their status: `pending` until
 /// something was tried, `processing` while anything is still on its way, then `failed` when a
-/// punch failed or was rejected, else `completed`.
-pub async fn refresh(conn: &mut Conn, ids: &[Uuid], now: DateTime<Utc>) -> QueryResult<()> {
+/// punch failed or was rejected, else `completed`. Returns the batches whose status became final
+/// now (it was another before), so each settling is announced once.
+pub async fn refresh(
+    conn: &mut Conn,
+    ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<Settled>> {
     if ids.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let mut ids = ids.to_vec();
     ids.sort();
     ids.dedup();
     // Raw: a multi-row `UPDATE … FROM` an aggregate with `FILTER` clauses, beyond the builder.
+    // `previous` locks the batches (in id order) and reads their status as last committed, not as
+    // of the statement's start: a writer that changed a batch meanwhile is waited for, so two
+    // recounts never both see the same batch settle.
     diesel::sql_query(
-        "UPDATE sync.sync_batches b SET total_count = c.total, delivered_count = c.delivered, \
-           failed_count = c.failed, rejected_count = c.rejected, cancelled_count = c.cancelled, \
+        "WITH previous AS (SELECT id, status FROM sync.sync_batches WHERE id = ANY($1) \
+             ORDER BY id FOR UPDATE), \
+         recounted AS (UPDATE sync.sync_batches b SET total_count = c.total, \
+           delivered_count = c.delivered, failed_count = c.failed, rejected_count = c.rejected, \
+           cancelled_count = c.cancelled, \
            status = CASE WHEN c.active > 0 THEN \
                       CASE WHEN c.started > 0 THEN 'processing' ELSE 'pending' END \
                     WHEN c.failed + c.rejected > 0 THEN 'failed' ELSE 'completed' END, \
@@ -110,14 +149,19 @@ pub async fn refresh(conn: &mut Conn, ids: &[Uuid], now: DateTime<Utc>) -> Query
                  count(*) FILTER (WHERE state NOT IN ('pending', 'scheduled', 'held', 'paused') \
                     OR attempts > 0) AS started, \
                  max(last_error) FILTER (WHERE state IN ('failed', 'rejected')) AS error \
-               FROM sync.deliveries WHERE batch_id = ANY($1) GROUP BY batch_id) c \
-         WHERE b.id = c.batch_id",
+               FROM sync.deliveries WHERE batch_id = ANY($1) GROUP BY batch_id) c, previous \
+         WHERE b.id = c.batch_id AND previous.id = b.id \
+         RETURNING b.id, b.company_id, b.import_id, b.status, b.total_count, b.delivered_count, \
+           b.failed_count, b.rejected_count, b.cancelled_count, b.completed_at, \
+           previous.status AS was) \
+         SELECT id, company_id, import_id, status, total_count, delivered_count, failed_count, \
+           rejected_count, cancelled_count, completed_at FROM recounted \
+         WHERE status IN ('completed', 'failed') AND status <> was",
     )
     .bind::<Array<SqlUuid>, _>(ids)
     .bind::<Timestamptz, _>(now)
-    .execute(conn)
+    .load(conn)
     .await
-    .map(drop)
 }
 
 pub async fn find(conn: &mut Conn, id: Uuid) -> QueryResult<Option<Batch>> {

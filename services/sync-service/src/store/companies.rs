@@ -92,6 +92,41 @@ pub async fn set_state(
         .map(drop)
 }
 
+/// Pauses the company because Bayzat refused its key (`paused_auth`, for `reason`). Returns
+/// since when it is paused if it went into `paused_auth` now, `None` if it was paused already: a
+/// pause is announced once, however many refusals come. The row lock makes this exact when two
+/// writers race.
+pub async fn pause(
+    conn: &mut Conn,
+    company_id: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<DateTime<Utc>>> {
+    use company_sync_state::dsl;
+    // `ON CONFLICT … DO UPDATE … WHERE` comes from this trait, not from `QueryDsl`.
+    use diesel::query_dsl::methods::FilterDsl;
+    let paused = CompanySyncState::PausedAuth.as_str();
+    diesel::insert_into(company_sync_state::table)
+        .values((
+            dsl::company_id.eq(company_id),
+            dsl::state.eq(paused),
+            dsl::reason.eq(reason),
+            dsl::since.eq(now),
+        ))
+        .on_conflict(dsl::company_id)
+        .do_update()
+        .set((
+            dsl::state.eq(excluded(dsl::state)),
+            dsl::reason.eq(excluded(dsl::reason)),
+            dsl::since.eq(excluded(dsl::since)),
+        ))
+        .filter(dsl::state.ne(paused))
+        .returning(dsl::since)
+        .get_result(conn)
+        .await
+        .optional()
+}
+
 /// Records that Bayzat asked the company's key to wait until `until` (a 429), and why.
 pub async fn set_rate_limited(
     conn: &mut Conn,

@@ -1,5 +1,6 @@
 //! `punches.status.v1` for every change of a delivery's state, written to the outbox in the same
-//! transaction as the change, and the affected batches recounted.
+//! transaction as the change, the affected batches recounted, and the `bridge.event.v1` events
+//! the change makes (punches whose retries ran out, batches settled).
 
 use chrono::{DateTime, Utc};
 use domain::{CompanyId, PunchId, PunchStatusChange, PunchesStatusV1};
@@ -7,12 +8,13 @@ use uuid::Uuid;
 
 use super::deliveries::Changed;
 use super::{batches, Conn, QueryResult};
-use crate::SCHEMA;
+use crate::{bridge_events, SCHEMA};
 
 /// Changes per message: well under the broker's frame and the consumers' transaction sizes.
 const CHANGES_PER_MESSAGE: usize = 500;
 
-/// Publishes the changes (through the outbox) and recounts their batches.
+/// Publishes the changes (through the outbox) and recounts their batches. The deliveries among
+/// them that became `failed` are one `deliveries.failed` event, whatever their number.
 pub async fn record(
     conn: &mut Conn,
     company_id: i64,
@@ -23,8 +25,21 @@ pub async fn record(
         return Ok(());
     }
     publish(conn, company_id, changed, now).await?;
+    if let Some(event) = bridge_events::deliveries_failed(company_id, changed, now) {
+        enqueue(conn, &event).await?;
+    }
     let batch_ids: Vec<Uuid> = changed.iter().map(|c| c.batch_id).collect();
-    batches::refresh(conn, &batch_ids, now).await
+    recount(conn, &batch_ids, now).await
+}
+
+/// Recounts the batches and announces each that settled now with `batch.completed`.
+pub async fn recount(conn: &mut Conn, batch_ids: &[Uuid], now: DateTime<Utc>) -> QueryResult<()> {
+    let settled = batches::refresh(conn, batch_ids, now).await?;
+    let events: Vec<_> = settled
+        .iter()
+        .filter_map(|batch| bridge_events::batch_completed(batch, now))
+        .collect();
+    enqueue_all(conn, &events).await
 }
 
 /// [`record`] for deliveries just marked `sending`: their batches' counts do not move, so they
@@ -75,8 +90,16 @@ async fn publish(
 
 /// Enqueues any message of the `attendance` exchange in the caller's transaction.
 pub async fn enqueue<M: domain::Message>(conn: &mut Conn, message: &M) -> QueryResult<()> {
-    let outgoing =
-        bus::Outgoing::message(Uuid::now_v7(), message, telemetry::current_traceparent())
-            .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-    outbox::enqueue(conn, SCHEMA, &[outgoing]).await
+    enqueue_all(conn, std::slice::from_ref(message)).await
+}
+
+/// [`enqueue`] for several messages, in one statement.
+pub async fn enqueue_all<M: domain::Message>(conn: &mut Conn, messages: &[M]) -> QueryResult<()> {
+    let traceparent = telemetry::current_traceparent();
+    let outgoing = messages
+        .iter()
+        .map(|message| bus::Outgoing::message(Uuid::now_v7(), message, traceparent.clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    outbox::enqueue(conn, SCHEMA, &outgoing).await
 }

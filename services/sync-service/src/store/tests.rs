@@ -5,7 +5,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDateTime, SubsecRound, TimeDelta, Utc};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use domain::{CompanySyncState, DeliveryState};
 use test_support::TestDb;
@@ -392,4 +392,113 @@ async fn sender_writes_apply_only_under_the_lease() {
             ("pending".to_owned(), 1),
         ]
     );
+}
+
+#[tokio::test]
+async fn a_refused_key_pauses_a_company_once_until_it_is_active_again() {
+    let (_db, mut conn) = migrated().await;
+    let t0 = Utc::now();
+    companies::ensure(&mut conn, COMPANY, true, t0)
+        .await
+        .expect("ensure");
+    let t1 = t0 + TimeDelta::seconds(1);
+    let paused = companies::pause(&mut conn, COMPANY, "refused (401)", t1)
+        .await
+        .expect("pause");
+    assert_eq!(
+        paused.map(|s| s.timestamp_micros()),
+        Some(t1.timestamp_micros())
+    );
+    // Another refusal while paused is no new pause, and keeps the first one's time.
+    let t2 = t0 + TimeDelta::seconds(2);
+    let again = companies::pause(&mut conn, COMPANY, "refused again (401)", t2)
+        .await
+        .expect("pause again");
+    assert_eq!(again, None);
+    let state = companies::find(&mut conn, COMPANY).await.unwrap().unwrap();
+    assert_eq!(state.state(), CompanySyncState::PausedAuth);
+    assert_eq!(state.since.timestamp_micros(), t1.timestamp_micros());
+    assert_eq!(state.reason.as_deref(), Some("refused (401)"));
+    // A new key made it active: the next refusal is a new pause.
+    companies::set_state(&mut conn, COMPANY, CompanySyncState::Active, None, t2)
+        .await
+        .expect("active");
+    let t3 = t0 + TimeDelta::seconds(3);
+    let later = companies::pause(&mut conn, COMPANY, "refused (403)", t3)
+        .await
+        .expect("pause later");
+    assert_eq!(
+        later.map(|s| s.timestamp_micros()),
+        Some(t3.timestamp_micros())
+    );
+    // A company first seen through a refusal is paused too.
+    let unseen = companies::pause(&mut conn, COMPANY + 1, "refused (401)", t3)
+        .await
+        .expect("pause unseen");
+    assert_eq!(
+        unseen.map(|s| s.timestamp_micros()),
+        Some(t3.timestamp_micros())
+    );
+}
+
+/// Puts the deliveries straight into `state`, as the sender's and operators' moves would.
+async fn set_states(conn: &mut Conn, punch_ids: &[i64], state: DeliveryState) {
+    diesel::sql_query("UPDATE sync.deliveries SET state = $2 WHERE punch_id = ANY($1)")
+        .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(punch_ids.to_vec())
+        .bind::<diesel::sql_types::Text, _>(state.as_str())
+        .execute(conn)
+        .await
+        .expect("move the deliveries");
+}
+
+#[tokio::test]
+async fn a_recount_reports_a_batch_once_each_time_it_settles() {
+    let (_db, mut conn) = migrated().await;
+    let now = Utc::now();
+    let rows = [1, 2, 3].map(|id| punch(id, &format!("E{id}"), DeliveryState::Pending));
+    let batch = store(&mut conn, &rows, now).await;
+    set_states(&mut conn, &[1], DeliveryState::Delivered).await;
+    set_states(&mut conn, &[2], DeliveryState::Failed).await;
+    let settled = batches::refresh(&mut conn, &[batch], now).await.unwrap();
+    assert_eq!(settled, [], "punch 3 is still on its way");
+    set_states(&mut conn, &[3], DeliveryState::Cancelled).await;
+    let settled = batches::refresh(&mut conn, &[batch, batch], now)
+        .await
+        .unwrap();
+    assert_eq!(
+        settled,
+        [batches::Settled {
+            id: batch,
+            company_id: COMPANY,
+            import_id: Some(1),
+            status: "failed".to_owned(),
+            total_count: 3,
+            delivered_count: 1,
+            failed_count: 1,
+            rejected_count: 0,
+            cancelled_count: 1,
+            completed_at: Some(now.trunc_subsecs(6)),
+        }]
+    );
+    let settled = batches::refresh(&mut conn, &[batch], now).await.unwrap();
+    assert_eq!(settled, [], "settled already");
+    // An operator's retry sends the failed punch again, and this time it is delivered.
+    set_states(&mut conn, &[2], DeliveryState::Pending).await;
+    let settled = batches::refresh(&mut conn, &[batch], now).await.unwrap();
+    assert_eq!(settled, [], "on its way again");
+    set_states(&mut conn, &[2], DeliveryState::Delivered).await;
+    let later = now + TimeDelta::seconds(5);
+    let settled = batches::refresh(&mut conn, &[batch], later).await.unwrap();
+    let outcome: Vec<_> = settled
+        .iter()
+        .map(|b| {
+            (
+                b.status.as_str(),
+                b.delivered_count,
+                b.failed_count,
+                b.completed_at,
+            )
+        })
+        .collect();
+    assert_eq!(outcome, [("completed", 2, 0, Some(later.trunc_subsecs(6)))]);
 }

@@ -1,0 +1,3 @@
+DROP TABLE direct_mails;
+DROP TABLE notification_mails;
+DROP TABLE notification_contacts;
