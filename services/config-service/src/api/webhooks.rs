@@ -176,7 +176,9 @@ pub async fn list_webhooks(
 }
 
 #[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", request_body = NewWebhook,
-    responses((status = 201, body = CreatedWebhook)), security(("bearer" = [])))]
+    responses((status = 201, body = CreatedWebhook),
+              (status = 422, description = "url_not_allowed, invalid_url, invalid_event_types, invalid_companies, unknown_company, invalid_email: the field named cannot be used")),
+    security(("bearer" = [])))]
 pub async fn create_webhook(
     state: web::Data<AppState>,
     caller: Caller,
@@ -232,7 +234,7 @@ pub async fn create_webhook(
 }
 
 #[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks",
-    params(("id" = i64, Path)), responses((status = 200, body = WebhookView)),
+    params(("id" = i64, Path)), responses((status = 200, body = WebhookView), (status = 404, description = "not_found: no such endpoint, or one of companies this token does not see all of")),
     security(("bearer" = [])))]
 pub async fn get_webhook(
     state: web::Data<AppState>,
@@ -248,7 +250,9 @@ pub async fn get_webhook(
 
 #[utoipa::path(patch, path = "/v1/webhooks/{id}", tag = "webhooks",
     params(("id" = i64, Path)), request_body = WebhookUpdate,
-    responses((status = 200, body = WebhookView)), security(("bearer" = [])))]
+    responses((status = 200, body = WebhookView), (status = 404, description = "not_found: no such endpoint, or one of companies this token does not see all of"),
+              (status = 422, description = "url_not_allowed, invalid_url, invalid_event_types, invalid_companies, unknown_company, invalid_email: the field named cannot be used")),
+    security(("bearer" = [])))]
 pub async fn update_webhook(
     state: web::Data<AppState>,
     caller: Caller,
@@ -312,7 +316,7 @@ pub async fn update_webhook(
 }
 
 #[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks",
-    params(("id" = i64, Path)), responses((status = 204)), security(("bearer" = [])))]
+    params(("id" = i64, Path)), responses((status = 204), (status = 404, description = "not_found: no such endpoint, or one of companies this token does not see all of")), security(("bearer" = [])))]
 pub async fn delete_webhook(
     state: web::Data<AppState>,
     caller: Caller,
@@ -321,11 +325,7 @@ pub async fn delete_webhook(
     require(&caller)?;
     let mut conn = db::connection(&state.pool).await?;
     conn.transaction::<_, WebhookError, _>(async |conn| {
-        let slugs = company_slugs(conn).await?;
-        let endpoint = view(
-            visible_endpoint(conn, &caller, *path, &slugs).await?,
-            &slugs,
-        );
+        let endpoint = visible_view(conn, &caller, *path).await?;
         store::delete_endpoint(conn, endpoint.id).await?;
         audit(
             conn,
@@ -342,7 +342,7 @@ pub async fn delete_webhook(
 }
 
 #[utoipa::path(post, path = "/v1/webhooks/{id}/secret/rotate", tag = "webhooks",
-    params(("id" = i64, Path)), responses((status = 200, body = RotatedSecret)),
+    params(("id" = i64, Path)), responses((status = 200, body = RotatedSecret), (status = 404, description = "not_found: no such endpoint, or one of companies this token does not see all of")),
     security(("bearer" = [])))]
 pub async fn rotate_secret(
     state: web::Data<AppState>,
@@ -354,11 +354,7 @@ pub async fn rotate_secret(
     let expire_at = Utc::now() + ROTATION_OVERLAP;
     let mut conn = db::connection(&state.pool).await?;
     conn.transaction::<_, WebhookError, _>(async |conn| {
-        let slugs = company_slugs(conn).await?;
-        let endpoint = view(
-            visible_endpoint(conn, &caller, *path, &slugs).await?,
-            &slugs,
-        );
+        let endpoint = visible_view(conn, &caller, *path).await?;
         store::expire_secrets(conn, endpoint.id, expire_at).await?;
         let encrypted = state
             .master_keys
@@ -382,7 +378,8 @@ pub async fn rotate_secret(
 }
 
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks",
-    params(("id" = i64, Path), DeliveryQuery), responses((status = 200, body = DeliveryPage)),
+    params(("id" = i64, Path), DeliveryQuery), responses((status = 200, body = DeliveryPage), (status = 404, description = "not_found: no such endpoint, or one of companies this token does not see all of"),
+              (status = 400, description = "invalid_limit: limit is not between 1 and 100")),
     security(("bearer" = [])))]
 pub async fn list_deliveries(
     state: web::Data<AppState>,
@@ -414,7 +411,9 @@ pub async fn list_deliveries(
 
 #[utoipa::path(post, path = "/v1/webhooks/{id}/deliveries/{delivery}/replay", tag = "webhooks",
     params(("id" = i64, Path), ("delivery" = i64, Path)),
-    responses((status = 202, body = DeliveryView)), security(("bearer" = [])))]
+    responses((status = 202, body = DeliveryView),
+              (status = 404, description = "not_found: no such endpoint or delivery, or an endpoint this token does not see")),
+    security(("bearer" = [])))]
 pub async fn replay_delivery(
     state: web::Data<AppState>,
     caller: Caller,
@@ -425,8 +424,7 @@ pub async fn replay_delivery(
     let mut conn = db::connection(&state.pool).await?;
     let replayed = conn
         .transaction::<_, WebhookError, _>(async |conn| {
-            let slugs = company_slugs(conn).await?;
-            let endpoint = view(visible_endpoint(conn, &caller, endpoint_id, &slugs).await?, &slugs);
+            let endpoint = visible_view(conn, &caller, endpoint_id).await?;
             store::find_message(conn, endpoint.id, delivery_id)
                 .await?
                 .ok_or(WebhookError::NoSuchDelivery)?;
@@ -484,6 +482,17 @@ async fn visible_endpoint(
         .await?
         .filter(|endpoint| may_see(caller, endpoint, slugs))
         .ok_or(WebhookError::NoSuchEndpoint)
+}
+
+/// [`visible_endpoint`] as the API shows it.
+async fn visible_view(
+    conn: &mut Conn,
+    caller: &Caller,
+    id: i64,
+) -> Result<WebhookView, WebhookError> {
+    let slugs = company_slugs(conn).await?;
+    let endpoint = visible_endpoint(conn, caller, id, &slugs).await?;
+    Ok(view(endpoint, &slugs))
 }
 
 /// The ids of the companies named, each one the caller may see.
