@@ -181,11 +181,13 @@ async fn sessions_end_after_inactivity_and_after_their_lifetime_and_survive_a_se
 
     // Absolute: used all the while, it still ends five seconds after sign-in. Another
     // console replica on the same database knows the session meanwhile.
+    // Timed from before the sign-in: the service opens the session (and starts its five
+    // seconds) before its answer arrives here.
+    let opened = Instant::now();
     let response = stack
         .sign_in_http(&stack.login_token("busy", Role::Viewer, None))
         .await;
     let cookie = session_cookie(&response).unwrap();
-    let opened = Instant::now();
     let replica = console::start(console::Settings {
         database_url: stack.env.db.url().to_owned(),
         bind: "127.0.0.1:0".parse().unwrap(),
