@@ -153,15 +153,46 @@ where
     }
 }
 
+/// A consumer's channel, closed when the consumer stops, however it stops (its handle dropped
+/// included). Closing the channel is what surely cancels its consumer on the broker: lapin
+/// cancels a consumer it has handed out, but one whose `basic_consume` was still awaiting its
+/// answer when the consumer stopped stays registered on an open channel, with nobody reading its
+/// deliveries. On a queue with a single active consumer it would take every message and leave
+/// the queue stranded.
+struct ConsumerChannel(lapin::Channel);
+
+impl std::ops::Deref for ConsumerChannel {
+    type Target = lapin::Channel;
+
+    fn deref(&self) -> &lapin::Channel {
+        &self.0
+    }
+}
+
+impl Drop for ConsumerChannel {
+    fn drop(&mut self) {
+        if !self.0.status().connected() {
+            return;
+        }
+        // Without a runtime (the process is ending) the connection goes with it.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let channel = self.0.clone();
+            runtime.spawn(async move {
+                let _ = channel.close(200, "consumer stopped".into()).await;
+            });
+        }
+    }
+}
+
 /// Subscribes to `queue` (declaring it first) on a new channel with `prefetch` messages in
 /// flight: the connection it is on (to notice it being replaced), the channel and the stream.
 async fn subscribe(
     broker: &Broker,
     queue: &QueueSpec,
     prefetch: u16,
-) -> lapin::Result<(Arc<lapin::Connection>, lapin::Channel, lapin::Consumer)> {
+) -> lapin::Result<(Arc<lapin::Connection>, ConsumerChannel, lapin::Consumer)> {
     let connection = broker.connected().await;
-    let channel = connection.create_channel().await?;
+    let channel = ConsumerChannel(connection.create_channel().await?);
     channel
         .basic_qos(prefetch, BasicQosOptions::default())
         .await?;

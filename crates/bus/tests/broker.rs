@@ -3,8 +3,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bus::lapin::options::BasicGetOptions;
+use bus::lapin::options::{BasicGetOptions, QueueDeclareOptions};
 use bus::lapin::types::AMQPValue;
+use bus::lapin::types::FieldTable;
 use bus::{spawn_consumer, Broker, HandlerDecision, Incoming, Outgoing, PublishError, Publisher};
 use domain::{CompanyId, DueReason, SyncDueV1};
 use test_support::{eventually, upstream_of, TcpProxy, TestBroker};
@@ -317,4 +318,53 @@ async fn the_connection_and_consumers_come_back_after_an_outage() {
         eventually(WAIT, || async { seen.lock().unwrap().len() == 2 }).await,
         "the consumer resumed"
     );
+}
+
+/// How many consumers the broker has on `queue`.
+async fn consumers_on(broker: &Broker, queue: &str) -> u32 {
+    let channel = broker.connected().await.create_channel().await.unwrap();
+    let declared = channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let _ = channel.close(200, "counted".into()).await;
+    declared.consumer_count()
+}
+
+#[tokio::test]
+async fn a_consumer_stopped_at_any_moment_leaves_no_consumer_behind() {
+    let test = TestBroker::new();
+    let broker = connected(&test).await;
+    let queue = test.topology().company_queue(8);
+    // Consumers stopped at every moment of their start, subscribing included (a few hundred
+    // microseconds on this broker): a replica hands companies over to another this way.
+    for attempt in 0..300u64 {
+        let consumer = spawn_consumer(&broker, queue.clone(), 10, |_| {
+            std::future::ready(HandlerDecision::Done)
+        });
+        tokio::time::sleep(Duration::from_micros(attempt * 13 % 3_000)).await;
+        drop(consumer);
+    }
+    assert!(
+        eventually(WAIT, || async {
+            consumers_on(&broker, &queue.name).await == 0
+        })
+        .await,
+        "{} consumers left behind by stopped consumers",
+        consumers_on(&broker, &queue.name).await
+    );
+
+    // The queue has a single active consumer: one left behind would take this message.
+    let (seen, handler) = recorder();
+    let _consumer = spawn_consumer(&broker, queue.clone(), 10, handler);
+    let publisher = Publisher::new(broker);
+    publisher.publish(&due(8)).await.unwrap();
+    assert!(eventually(WAIT, || async { seen.lock().unwrap().len() == 1 }).await);
 }
