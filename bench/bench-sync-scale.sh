@@ -68,8 +68,19 @@ if [ "$writes_source" = pg_stat_statements ]; then
 else
   writes=$((tuples_after - tuples_before)); writes_note="rows inserted+updated+deleted (pg_stat_database; pg_stat_statements is not preloaded)"
 fi
+# When each company's punches reached sync-service (its deliveries stored), after the upload began.
+read -r handed_min handed_median handed_max < <("${DBPSQL[@]}" -F' ' -c "
+  SELECT round(min(s), 1), round((percentile_cont(0.5) WITHIN GROUP (ORDER BY s))::numeric, 1), round(max(s), 1)
+  FROM (SELECT extract(epoch FROM min(created_at)) - $start AS s FROM sync.deliveries GROUP BY company_id) firsts")
+# When import-service's relay published the companies' punches (its rounds began; sent_at is the
+# time of their transaction), after the upload began.
+read -r published_first published_last < <("${DBPSQL[@]}" -F' ' -c "
+  SELECT round(extract(epoch FROM min(sent_at)) - $start, 1), round(extract(epoch FROM max(sent_at)) - $start, 1)
+  FROM import.outbox WHERE message_type = 'punches.ready.v1'")
 wall=$(calc "$end - $start")
-echo "$BENCH: upload answered after $(calc "round($uploaded - $start, 1)") s; first request per company after the upload: min ${first_min} s, median ${first_median} s, max ${first_max} s ($started_keys keys)" >&2
+echo "$BENCH: upload answered after $(calc "round($uploaded - $start, 1)") s; first request per company after the upload began: min ${first_min} s, median ${first_median} s, max ${first_max} s ($started_keys keys)" >&2
+echo "$BENCH: import-service published the punches from ${published_first} s to ${published_last} s after the upload began" >&2
+echo "$BENCH: punches reached sync-service per company after the upload began: min ${handed_min} s, median ${handed_median} s, max ${handed_max} s" >&2
 echo "$BENCH: db_writes_per_punch counts $writes_note; transactions per punch $(calc "round(($xacts_after - $xacts_before) / $punches, 2)")" >&2
 printf '%s: companies=%d punches=%d wall_s=%.1f ideal_s=%d efficiency=%.3f http_429=%d max_records=%d min_gap_ms=%d sync_cpu_s=%.1f sync_peak_rss_mb=%d import_status_lag_s=%.1f db_writes_per_punch=%.1f\n' \
   "$BENCH" "$COMPANIES" "$punches" "$wall" "$ideal" "$(calc "$ideal / $wall")" "$http_429" "$max_records" "$min_gap_ms" \
