@@ -247,26 +247,7 @@ fn pid_of(system: &System, service: Service) -> u32 {
 
 /// How many messages wait in `queue`, not yet handed to a consumer.
 async fn waiting_in(system: &System, queue: &str) -> u32 {
-    use bus::lapin::options::QueueDeclareOptions;
-    use bus::lapin::{types::FieldTable, Connection, ConnectionProperties};
-    let connection =
-        Connection::connect(system.env().broker.url(), ConnectionProperties::default())
-            .await
-            .expect("connect to RabbitMQ");
-    let channel = connection.create_channel().await.expect("a channel");
-    let declared = channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("the queue exists");
-    let _ = connection.close(200, "counted".into()).await;
-    declared.message_count()
+    system.env().broker.queue_now(queue).await.waiting
 }
 
 fn signal(pid: u32, signal: &str) {

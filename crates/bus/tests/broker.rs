@@ -3,9 +3,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bus::lapin::options::{BasicGetOptions, QueueDeclareOptions};
+use bus::lapin::options::BasicGetOptions;
 use bus::lapin::types::AMQPValue;
-use bus::lapin::types::FieldTable;
 use bus::{spawn_consumer, Broker, HandlerDecision, Incoming, Outgoing, PublishError, Publisher};
 use domain::{CompanyId, DueReason, SyncDueV1};
 use test_support::{eventually, upstream_of, TcpProxy, TestBroker};
@@ -320,24 +319,6 @@ async fn the_connection_and_consumers_come_back_after_an_outage() {
     );
 }
 
-/// How many consumers the broker has on `queue`.
-async fn consumers_on(broker: &Broker, queue: &str) -> u32 {
-    let channel = broker.connected().await.create_channel().await.unwrap();
-    let declared = channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let _ = channel.close(200, "counted".into()).await;
-    declared.consumer_count()
-}
-
 #[tokio::test]
 async fn a_consumer_stopped_at_any_moment_leaves_no_consumer_behind() {
     let test = TestBroker::new();
@@ -354,11 +335,11 @@ async fn a_consumer_stopped_at_any_moment_leaves_no_consumer_behind() {
     }
     assert!(
         eventually(WAIT, || async {
-            consumers_on(&broker, &queue.name).await == 0
+            test.queue_now(&queue.name).await.consumers == 0
         })
         .await,
         "{} consumers left behind by stopped consumers",
-        consumers_on(&broker, &queue.name).await
+        test.queue_now(&queue.name).await.consumers
     );
 
     // The queue has a single active consumer: one left behind would take this message.

@@ -1,4 +1,5 @@
-use bus::lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use bus::lapin::options::{ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions};
+use bus::lapin::types::FieldTable;
 use bus::lapin::{Connection, ConnectionProperties};
 use bus::Topology;
 
@@ -34,6 +35,38 @@ impl TestBroker {
     pub fn topology(&self) -> Topology {
         Topology::new(self.namespace.clone())
     }
+
+    /// What the broker says of `queue` now: the messages waiting (not handed to a consumer) and
+    /// its consumers. Panics when the queue does not exist.
+    pub async fn queue_now(&self, queue: &str) -> QueueNow {
+        let connection = Connection::connect(&self.url, ConnectionProperties::default())
+            .await
+            .expect("connect to RabbitMQ");
+        let channel = connection.create_channel().await.expect("a channel");
+        let declared = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("the queue exists");
+        let _ = connection.close(200, "looked".into()).await;
+        QueueNow {
+            waiting: declared.message_count(),
+            consumers: declared.consumer_count(),
+        }
+    }
+}
+
+/// A queue's counts, as [`TestBroker::queue_now`] read them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueNow {
+    pub waiting: u32,
+    pub consumers: u32,
 }
 
 impl Default for TestBroker {

@@ -31,7 +31,7 @@ pub mod webhook_receiver;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use broker::TestBroker;
+pub use broker::{QueueNow, TestBroker};
 #[cfg(feature = "config-service")]
 pub use config::ConfigService;
 pub use database::TestDb;
