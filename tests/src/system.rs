@@ -765,6 +765,19 @@ impl System {
         .await;
     }
 
+    /// Waits until the company's punches of the fixture report wait in sync-service for their
+    /// schedule: an hourly or daily company's "sync now" sends only what sync-service holds, so
+    /// a test asks for it once they are there.
+    pub async fn wait_until_scheduled(&self, slug: &str, fixture: &str, timeout: Duration) {
+        let outcomes = fixtures::report_outcomes(self.directory(), fixture);
+        self.wait_for_states(
+            slug,
+            &[("scheduled", outcomes[slug].scheduled.len())],
+            timeout,
+        )
+        .await;
+    }
+
     /// The import's punches per company slug and delivery state, as import-service shows them.
     pub async fn import_progress(&self, import_id: i64) -> BTreeMap<String, BTreeMap<String, i64>> {
         let reply = self

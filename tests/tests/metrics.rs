@@ -761,11 +761,7 @@ async fn every_metric_the_dashboards_and_alerts_read_is_exported_by_a_service() 
     assert_eq!(upload.status, 201, "{upload}");
     publish_poison(&system, system.company_id("advline").await).await;
     system
-        .wait_for_states(
-            "gulflog",
-            &[("scheduled", outcomes["gulflog"].scheduled.len())],
-            WAIT,
-        )
+        .wait_until_scheduled("gulflog", "basic.csv", WAIT)
         .await;
     let now = system
         .call(

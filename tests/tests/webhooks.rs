@@ -143,15 +143,8 @@ async fn every_event_type_reaches_the_portal_signed_and_without_a_key() {
     system.sim_delete_key("bz_test_gulf_c8b104").await;
     let upload = system.upload_fixture("basic.csv", "").await;
     assert_eq!(upload.status, 201, "{upload}");
-    // gulflog sends hourly: "sync now" sends what sync-service holds for it, so its punches
-    // must have reached sync-service first.
-    let outcomes = fixtures::report_outcomes(system.directory(), "basic.csv");
     system
-        .wait_for_states(
-            "gulflog",
-            &[("scheduled", outcomes["gulflog"].scheduled.len())],
-            WAIT,
-        )
+        .wait_until_scheduled("gulflog", "basic.csv", WAIT)
         .await;
     let sync_now = system
         .call(
