@@ -2,7 +2,14 @@
 //! delivery state changes (a company's `last_sync_at`) and the events people must hear about
 //! (queued for the webhook endpoints and the notification contacts that want them).
 
-use bus::{spawn_consumer, Broker, ConsumerHandle, HandlerDecision, Incoming};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bus::{
+    spawn_batch_consumer, spawn_consumer, BatchDecision, BatchLimits, Broker, ConsumerHandle,
+    HandlerDecision, Incoming,
+};
+use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use domain::{AuditRecordedV1, BridgeEventV1, PunchesStatusV1};
 
@@ -11,6 +18,12 @@ use crate::store::bayzat_configs;
 use crate::store::webhooks as webhook_store;
 
 const PREFETCH: u16 = 32;
+/// Delivery status messages handled together: up to 200, a lone one waiting 10 ms at most for
+/// company.
+const STATUS_BATCH: BatchLimits = BatchLimits {
+    max_messages: 200,
+    linger: Duration::from_millis(10),
+};
 
 pub fn spawn_consumers(
     broker: &Broker,
@@ -35,11 +48,11 @@ pub fn spawn_consumers(
             PREFETCH,
             move |incoming| store_audit_event(audit_pool.clone(), incoming),
         ),
-        spawn_consumer(
+        spawn_batch_consumer(
             broker,
             topology.config_status_queue(),
-            PREFETCH,
-            move |incoming| record_deliveries(status_pool.clone(), incoming),
+            STATUS_BATCH,
+            move |batch| record_deliveries(status_pool.clone(), batch),
         ),
     ]
 }
@@ -72,24 +85,36 @@ async fn store_audit_event(pool: db::Pool, incoming: Incoming) -> HandlerDecisio
     }
 }
 
-async fn record_deliveries(pool: db::Pool, incoming: Incoming) -> HandlerDecision {
-    let status: PunchesStatusV1 = match incoming.decode() {
-        Ok(status) => status,
-        Err(outcome) => return outcome,
-    };
-    let Some(at) = status.last_delivered_at() else {
-        return HandlerDecision::Done;
-    };
+/// Status messages come two per Bayzat request of every company: a batch of them is one
+/// statement and one commit, each company's latest delivery taken.
+async fn record_deliveries(pool: db::Pool, batch: Vec<Incoming>) -> BatchDecision {
+    let mut poison = Vec::new();
+    let mut latest: BTreeMap<i64, DateTime<Utc>> = BTreeMap::new();
+    for (index, incoming) in batch.iter().enumerate() {
+        match incoming.decode::<PunchesStatusV1>() {
+            Ok(status) => {
+                if let Some(at) = status.last_delivered_at() {
+                    let kept = latest.entry(status.company_id.0).or_insert(at);
+                    *kept = (*kept).max(at);
+                }
+            }
+            Err(HandlerDecision::Poison(reason) | HandlerDecision::Retry(reason)) => {
+                poison.push((index, reason));
+            }
+            Err(HandlerDecision::Done) => {}
+        }
+    }
     // Moving the time forward only is idempotent, so no message id bookkeeping is needed.
+    let deliveries: Vec<(i64, DateTime<Utc>)> = latest.into_iter().collect();
     let recorded = async {
         let mut conn = db::connection(&pool).await.map_err(|e| e.to_string())?;
-        bayzat_configs::record_delivery(&mut conn, status.company_id.0, at)
+        bayzat_configs::record_deliveries(&mut conn, &deliveries)
             .await
             .map_err(|e| e.to_string())
     };
     match recorded.await {
-        Ok(_) => HandlerDecision::Done,
-        Err(error) => HandlerDecision::Retry(error),
+        Ok(_) => BatchDecision::Done { poison },
+        Err(error) => BatchDecision::Retry(error),
     }
 }
 

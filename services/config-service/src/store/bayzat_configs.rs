@@ -1,5 +1,6 @@
 use chrono::{DateTime, NaiveTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Timestamptz};
 use diesel_async::RunQueryDsl;
 
 use super::{Conn, QueryResult};
@@ -111,20 +112,27 @@ pub async fn save(conn: &mut Conn, values: &ConfigValues) -> QueryResult<StoredC
         .await
 }
 
-/// Moves a company's last delivery time forward (never back: status events may arrive late).
-pub async fn record_delivery(
+/// Moves companies' last delivery times forward, one statement for all (never back: status
+/// events may arrive late). At most one time per company.
+pub async fn record_deliveries(
     conn: &mut Conn,
-    company_id: i64,
-    at: DateTime<Utc>,
+    deliveries: &[(i64, DateTime<Utc>)],
 ) -> QueryResult<usize> {
-    diesel::update(
-        bayzat_configs::table.find(company_id).filter(
-            bayzat_configs::last_sync_at
-                .is_null()
-                .or(bayzat_configs::last_sync_at.lt(at)),
-        ),
+    if deliveries.is_empty() {
+        return Ok(0);
+    }
+    diesel::sql_query(
+        "UPDATE config.bayzat_configs c SET last_sync_at = d.at \
+         FROM UNNEST($1::bigint[], $2::timestamptz[]) AS d(company_id, at) \
+         WHERE c.company_id = d.company_id AND (c.last_sync_at IS NULL OR c.last_sync_at < d.at)",
     )
-    .set(bayzat_configs::last_sync_at.eq(at))
+    .bind::<Array<BigInt>, _>(
+        deliveries
+            .iter()
+            .map(|(company, _)| *company)
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Timestamptz>, _>(deliveries.iter().map(|(_, at)| *at).collect::<Vec<_>>())
     .execute(conn)
     .await
 }
