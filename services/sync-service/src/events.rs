@@ -230,10 +230,23 @@ async fn store_ready(
                 now,
             )
             .await?;
-            status::record(conn, company_id, &changed, now).await?;
-            // Batches whose punches were all known before still get their counts.
-            status::recount(conn, &[ready.batch_id.0], now).await?;
-            Ok(changed.len())
+            let stored = changed.len();
+            // A punch that is to be sent at once stays `queued` in import-service, which says
+            // the same (on its way): reporting it `pending` there updated every punch of an
+            // import once more while its punches were handed over, for nothing a user sees.
+            // The states that say more (scheduled, held, paused) are reported.
+            let reported: Vec<_> = changed
+                .into_iter()
+                .filter(|c| c.state != DeliveryState::Pending)
+                .collect();
+            if reported.is_empty() {
+                // Batches whose punches were all known before, or all go at once, still get
+                // their counts.
+                status::recount(conn, &[ready.batch_id.0], now).await?;
+            } else {
+                status::record(conn, company_id, &reported, now).await?;
+            }
+            Ok(stored)
         })
         .await;
     match stored {
