@@ -5,8 +5,9 @@
       waits until the bench keys accepted TOTAL records
   sync_scale_stats.py starts SIM_URL START_EPOCH
       from every bench key's ledger: prints `first_min first_median first_max last_answer_epoch
-      active_keys`, the first accepted record of each key in seconds after START_EPOCH and the
-      epoch of the last one
+      active_keys gap_median_ms gap_max_ms`, the first accepted record of each key in seconds
+      after START_EPOCH, the epoch of the last one, and the average time between a key's
+      requests (the median over keys and the largest)
   sync_scale_stats.py lag IMPORT_URL TOKEN IMPORT_ID TOTAL SINCE_EPOCH TIMEOUT_S
       polls the import until all TOTAL punches show `delivered`; prints the seconds since
       SINCE_EPOCH at which they first did
@@ -37,19 +38,23 @@ def epoch(rfc3339):
 
 
 def starts(sim, start):
-    firsts, last = [], 0.0
+    firsts, last, gaps = [], 0.0, []
     for key in bench_keys(sim):
         ledger = get(f"{sim}/__admin/keys/{key}/ledger")
         if isinstance(ledger, dict):
             ledger = ledger.get("entries") or ledger.get("ledger") or []
-        times = [epoch(entry["received_at"]) for entry in ledger]
+        times = sorted({epoch(entry["received_at"]) for entry in ledger})
         if times:
-            firsts.append(min(times) - start)
-            last = max(last, max(times))
+            firsts.append(times[0] - start)
+            last = max(last, times[-1])
+        if len(times) > 1:
+            gaps.append((times[-1] - times[0]) / (len(times) - 1) * 1000)
     if not firsts:
-        print("0 0 0 0 0")
+        print("0 0 0 0 0 0 0")
         return 0
-    print(f"{min(firsts):.1f} {statistics.median(firsts):.1f} {max(firsts):.1f} {last:.3f} {len(firsts)}")
+    mean_gap = statistics.median(gaps) if gaps else 0
+    print(f"{min(firsts):.1f} {statistics.median(firsts):.1f} {max(firsts):.1f} {last:.3f} {len(firsts)} "
+          f"{mean_gap:.0f} {max(gaps) if gaps else 0:.0f}")
     return 0
 
 
