@@ -52,9 +52,10 @@ def starts(sim, start):
     if not firsts:
         print("0 0 0 0 0 0 0")
         return 0
-    mean_gap = statistics.median(gaps) if gaps else 0
+    gap_median = statistics.median(gaps) if gaps else 0
+    gap_max = max(gaps) if gaps else 0
     print(f"{min(firsts):.1f} {statistics.median(firsts):.1f} {max(firsts):.1f} {last:.3f} {len(firsts)} "
-          f"{mean_gap:.0f} {max(gaps) if gaps else 0:.0f}")
+          f"{gap_median:.0f} {gap_max:.0f}")
     return 0
 
 

@@ -296,6 +296,22 @@ impl BatchDecision {
         BatchDecision::Done { poison: Vec::new() }
     }
 
+    /// Decodes every message of a batch as `M`.
+    pub fn decode_all<M: domain::Message>(batch: &[Incoming]) -> Decoded<'_, M> {
+        let mut decoded = Vec::with_capacity(batch.len());
+        let mut poison = Vec::new();
+        for (index, incoming) in batch.iter().enumerate() {
+            match incoming.decode::<M>() {
+                Ok(message) => decoded.push((incoming, message)),
+                Err(HandlerDecision::Poison(reason) | HandlerDecision::Retry(reason)) => {
+                    poison.push((index, reason));
+                }
+                Err(HandlerDecision::Done) => {}
+            }
+        }
+        Decoded { decoded, poison }
+    }
+
     fn name(&self) -> &'static str {
         match self {
             BatchDecision::Done { poison } if poison.is_empty() => "done",
@@ -303,6 +319,15 @@ impl BatchDecision {
             BatchDecision::Retry(_) => "retry",
         }
     }
+}
+
+/// A batch decoded by [`BatchDecision::decode_all`].
+pub struct Decoded<'a, M> {
+    /// The messages decoded, each with what it came in.
+    pub decoded: Vec<(&'a Incoming, M)>,
+    /// Those that cannot be (see [`Incoming::decode`]): their index in the batch and why, as
+    /// [`BatchDecision::Done`] names them.
+    pub poison: Vec<(usize, String)>,
 }
 
 /// Consumes `queue` (declaring it first) in batches until the handle is dropped: the handler

@@ -11,7 +11,7 @@ pub mod topology;
 
 pub use broker::Broker;
 pub use consume::{
-    spawn_batch_consumer, spawn_consumer, BatchDecision, BatchLimits, ConsumerHandle,
+    spawn_batch_consumer, spawn_consumer, BatchDecision, BatchLimits, ConsumerHandle, Decoded,
     HandlerDecision, Incoming,
 };
 pub use dead_letter::{replay, spawn_dead_letter_consumer, DeadLetter};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bus::{
     spawn_batch_consumer, spawn_consumer, BatchDecision, BatchLimits, Broker, ConsumerHandle,
-    HandlerDecision, Incoming,
+    Decoded, HandlerDecision, Incoming,
 };
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
@@ -88,21 +88,18 @@ async fn store_audit_event(pool: db::Pool, incoming: Incoming) -> HandlerDecisio
 /// Status messages come two per Bayzat request of every company: a batch of them is one
 /// statement and one commit, each company's latest delivery taken.
 async fn record_deliveries(pool: db::Pool, batch: Vec<Incoming>) -> BatchDecision {
-    let mut poison = Vec::new();
+    let Decoded { decoded, poison } = BatchDecision::decode_all::<PunchesStatusV1>(&batch);
     let mut latest: BTreeMap<i64, DateTime<Utc>> = BTreeMap::new();
-    for (index, incoming) in batch.iter().enumerate() {
-        match incoming.decode::<PunchesStatusV1>() {
-            Ok(status) => {
-                if let Some(at) = status.last_delivered_at() {
-                    let kept = latest.entry(status.company_id.0).or_insert(at);
-                    *kept = (*kept).max(at);
-                }
-            }
-            Err(HandlerDecision::Poison(reason) | HandlerDecision::Retry(reason)) => {
-                poison.push((index, reason));
-            }
-            Err(HandlerDecision::Done) => {}
+    for (_, status) in decoded {
+        if let Some(at) = status.last_delivered_at() {
+            latest
+                .entry(status.company_id.0)
+                .and_modify(|kept| *kept = (*kept).max(at))
+                .or_insert(at);
         }
+    }
+    if latest.is_empty() {
+        return BatchDecision::Done { poison };
     }
     // Moving the time forward only is idempotent, so no message id bookkeeping is needed.
     let deliveries: Vec<(i64, DateTime<Utc>)> = latest.into_iter().collect();

@@ -9,8 +9,7 @@
 use std::time::Duration;
 
 use bus::{
-    spawn_batch_consumer, BatchDecision, BatchLimits, Broker, ConsumerHandle, HandlerDecision,
-    Incoming,
+    spawn_batch_consumer, BatchDecision, BatchLimits, Broker, ConsumerHandle, Decoded, Incoming,
 };
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
@@ -45,21 +44,14 @@ struct Reported {
 
 async fn record_states(pool: db::Pool, batch: Vec<Incoming>) -> BatchDecision {
     let now = Utc::now();
-    let mut poison = Vec::new();
-    let mut reported = Vec::with_capacity(batch.len());
-    for (index, incoming) in batch.iter().enumerate() {
-        match incoming.decode::<PunchesStatusV1>() {
-            Ok(status) => reported.push(Reported {
-                message_id: incoming.message_uuid(),
-                changes: changes(&status, now),
-            }),
-            // Decoding fails only for what can never be handled.
-            Err(HandlerDecision::Poison(reason) | HandlerDecision::Retry(reason)) => {
-                poison.push((index, reason));
-            }
-            Err(HandlerDecision::Done) => {}
-        }
-    }
+    let Decoded { decoded, poison } = BatchDecision::decode_all::<PunchesStatusV1>(&batch);
+    let reported: Vec<Reported> = decoded
+        .into_iter()
+        .map(|(incoming, status)| Reported {
+            message_id: incoming.message_uuid(),
+            changes: changes(&status, now),
+        })
+        .collect();
     if reported.is_empty() {
         return BatchDecision::Done { poison };
     }

@@ -232,9 +232,9 @@ async fn store_ready(
             .await?;
             let stored = changed.len();
             // A punch that is to be sent at once stays `queued` in import-service, which says
-            // the same (on its way): reporting it `pending` there updated every punch of an
-            // import once more while its punches were handed over, for nothing a user sees.
-            // The states that say more (scheduled, held, paused) are reported.
+            // the same to its users (on its way): reporting it `pending` there updated every
+            // punch of an import once more while its punches were handed over. The states
+            // that say more (scheduled, held, paused) are reported.
             let reported: Vec<_> = changed
                 .into_iter()
                 .filter(|c| c.state != DeliveryState::Pending)
