@@ -240,9 +240,8 @@ async fn store_ready(
                 .filter(|c| c.state != DeliveryState::Pending)
                 .collect();
             if reported.is_empty() {
-                // Batches whose punches were all known before, or all go at once, still get
-                // their counts.
-                status::recount(conn, &[ready.batch_id.0], now).await?;
+                // Batches whose punches all go at once still get their status.
+                status::refresh_batches(conn, &[ready.batch_id.0], now).await?;
             } else {
                 status::record(conn, company_id, &reported, now).await?;
             }

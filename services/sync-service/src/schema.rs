@@ -28,6 +28,7 @@ diesel::table! {
         started_at -> Nullable<Timestamptz>,
         completed_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+        started_count -> Int4,
     }
 }
 

@@ -400,7 +400,7 @@ impl Sender {
                     return Ok(None);
                 }
                 let changed = deliveries::mark_sending(conn, fence, &ids, now).await?;
-                status::record_sending(conn, company_id, &changed, now).await?;
+                status::record(conn, company_id, &changed, now).await?;
                 Ok(Some(changed))
             })
             .await?;

@@ -54,32 +54,6 @@ pub async fn ensure(
         .map(drop)
 }
 
-/// The given batches had deliveries marked `sending`: those not started yet are `processing`
-/// from now. Marking moves no count (a waiting delivery becomes one in flight, both still on
-/// their way), so this is all a recount would change, without reading the batches' deliveries
-/// for every request.
-pub async fn mark_started(conn: &mut Conn, ids: &[Uuid], now: DateTime<Utc>) -> QueryResult<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let mut ids = ids.to_vec();
-    ids.sort();
-    ids.dedup();
-    diesel::update(
-        sync_batches::table
-            .filter(sync_batches::id.eq_any(ids))
-            .filter(sync_batches::status.eq("pending")),
-    )
-    .set((
-        sync_batches::status.eq("processing"),
-        sync_batches::started_at.eq(now),
-        sync_batches::updated_at.eq(now),
-    ))
-    .execute(conn)
-    .await
-    .map(drop)
-}
-
 /// A batch that reached a final status (`completed` or `failed`) in a [`refresh`], with its
 /// counts then: what `batch.completed` tells.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
@@ -108,10 +82,12 @@ pub struct Settled {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-/// Recounts the given batches from their deliveries and derives their status: `pending` until
-/// something was tried, `processing` while anything is still on its way, then `failed` when a
-/// punch failed or was rejected, else `completed`. Returns the batches whose status became final
-/// now (it was another before), so each settling is announced once.
+/// Derives the given batches' status from their counts (kept by the `deliveries` triggers, see
+/// migrations/sync): `pending` until something was tried, `processing` while anything is still
+/// on its way, then `failed` when a punch failed or was rejected, else `completed`. A batch with
+/// no deliveries (every punch of its message was known already) is left as it is. Returns the
+/// batches whose status became final now (it was another before), so each settling is announced
+/// once.
 pub async fn refresh(
     conn: &mut Conn,
     ids: &[Uuid],
@@ -123,39 +99,29 @@ pub async fn refresh(
     let mut ids = ids.to_vec();
     ids.sort();
     ids.dedup();
-    // Raw: a multi-row `UPDATE … FROM` an aggregate with `FILTER` clauses, beyond the builder.
+    // Raw: an `UPDATE … FROM` a locking CTE returning the status before, beyond the builder.
     // `previous` locks the batches (in id order) and reads their status as last committed, not as
     // of the statement's start: a writer that changed a batch meanwhile is waited for, so two
-    // recounts never both see the same batch settle.
+    // refreshes never both see the same batch settle.
     diesel::sql_query(
         "WITH previous AS (SELECT id, status FROM sync.sync_batches WHERE id = ANY($1) \
              ORDER BY id FOR UPDATE), \
-         recounted AS (UPDATE sync.sync_batches b SET total_count = c.total, \
-           delivered_count = c.delivered, failed_count = c.failed, rejected_count = c.rejected, \
-           cancelled_count = c.cancelled, \
-           status = CASE WHEN c.active > 0 THEN \
-                      CASE WHEN c.started > 0 THEN 'processing' ELSE 'pending' END \
-                    WHEN c.failed + c.rejected > 0 THEN 'failed' ELSE 'completed' END, \
-           started_at = COALESCE(b.started_at, CASE WHEN c.started > 0 THEN $2 END), \
-           completed_at = CASE WHEN c.active = 0 THEN COALESCE(b.completed_at, $2) END, \
-           error_message = c.error, updated_at = $2 \
-         FROM (SELECT batch_id, count(*)::int AS total, \
-                 count(*) FILTER (WHERE state = 'delivered')::int AS delivered, \
-                 count(*) FILTER (WHERE state = 'failed')::int AS failed, \
-                 count(*) FILTER (WHERE state = 'rejected')::int AS rejected, \
-                 count(*) FILTER (WHERE state = 'cancelled')::int AS cancelled, \
-                 count(*) FILTER (WHERE state IN ('pending', 'scheduled', 'held', 'paused', \
-                    'sending', 'retry_wait')) AS active, \
-                 count(*) FILTER (WHERE state NOT IN ('pending', 'scheduled', 'held', 'paused') \
-                    OR attempts > 0) AS started, \
-                 max(last_error) FILTER (WHERE state IN ('failed', 'rejected')) AS error \
-               FROM sync.deliveries WHERE batch_id = ANY($1) GROUP BY batch_id) c, previous \
-         WHERE b.id = c.batch_id AND previous.id = b.id \
+         derived AS (UPDATE sync.sync_batches b SET \
+           status = CASE WHEN b.total_count > b.delivered_count + b.failed_count \
+                                + b.rejected_count + b.cancelled_count THEN \
+                      CASE WHEN b.started_count > 0 THEN 'processing' ELSE 'pending' END \
+                    WHEN b.failed_count + b.rejected_count > 0 THEN 'failed' ELSE 'completed' END, \
+           started_at = COALESCE(b.started_at, CASE WHEN b.started_count > 0 THEN $2 END), \
+           completed_at = CASE WHEN b.total_count = b.delivered_count + b.failed_count \
+                                + b.rejected_count + b.cancelled_count \
+                          THEN COALESCE(b.completed_at, $2) END, \
+           updated_at = $2 \
+         FROM previous WHERE previous.id = b.id AND b.total_count > 0 \
          RETURNING b.id, b.company_id, b.import_id, b.status, b.total_count, b.delivered_count, \
            b.failed_count, b.rejected_count, b.cancelled_count, b.completed_at, \
            previous.status AS was) \
          SELECT id, company_id, import_id, status, total_count, delivered_count, failed_count, \
-           rejected_count, cancelled_count, completed_at FROM recounted \
+           rejected_count, cancelled_count, completed_at FROM derived \
          WHERE status IN ('completed', 'failed') AND status <> was",
     )
     .bind::<Array<SqlUuid>, _>(ids)

@@ -1,8 +1,8 @@
 //! What the retention pass deletes from the `sync` schema, one bounded chunk per statement.
 //!
 //! A batch's deliveries go together, once the whole batch is settled and has not moved for the
-//! retention period: `batches::refresh` recounts a batch from its deliveries, so deleting part of
-//! a batch would shrink its counts the next time one of the remaining deliveries moved. Failed
+//! retention period, so a batch is listed with all of its punches or none (its counts stay: the
+//! `deliveries` triggers count moves, not deletions). Failed
 //! deliveries go with their batch too: they wait for an operator's retry, and a batch nobody
 //! retried for the whole period will not be retried.
 

@@ -1,6 +1,6 @@
 //! `punches.status.v1` for every change of a delivery's state, written to the outbox in the same
-//! transaction as the change, the affected batches recounted, and the `bridge.event.v1` events
-//! the change makes (punches whose retries ran out, batches settled).
+//! transaction as the change, the affected batches' status derived again, and the
+//! `bridge.event.v1` events the change makes (punches whose retries ran out, batches settled).
 
 use chrono::{DateTime, Utc};
 use domain::{CompanyId, PunchId, PunchStatusChange, PunchesStatusV1};
@@ -13,7 +13,7 @@ use crate::{bridge_events, SCHEMA};
 /// Changes per message: well under the broker's frame and the consumers' transaction sizes.
 const CHANGES_PER_MESSAGE: usize = 500;
 
-/// Publishes the changes (through the outbox) and recounts their batches. The deliveries among
+/// Publishes the changes (through the outbox) and refreshes their batches. The deliveries among
 /// them that became `failed` are one `deliveries.failed` event, whatever their number.
 pub async fn record(
     conn: &mut Conn,
@@ -29,33 +29,22 @@ pub async fn record(
         enqueue(conn, &event).await?;
     }
     let batch_ids: Vec<Uuid> = changed.iter().map(|c| c.batch_id).collect();
-    recount(conn, &batch_ids, now).await
+    refresh_batches(conn, &batch_ids, now).await
 }
 
-/// Recounts the batches and announces each that settled now with `batch.completed`.
-pub async fn recount(conn: &mut Conn, batch_ids: &[Uuid], now: DateTime<Utc>) -> QueryResult<()> {
+/// Derives the batches' status from their counts and announces each that settled now with
+/// `batch.completed`.
+pub async fn refresh_batches(
+    conn: &mut Conn,
+    batch_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
     let settled = batches::refresh(conn, batch_ids, now).await?;
     let events: Vec<_> = settled
         .iter()
         .filter_map(|batch| bridge_events::batch_completed(batch, now))
         .collect();
     enqueue_all(conn, &events).await
-}
-
-/// [`record`] for deliveries just marked `sending`: their batches' counts do not move, so they
-/// are only marked started.
-pub async fn record_sending(
-    conn: &mut Conn,
-    company_id: i64,
-    changed: &[Changed],
-    now: DateTime<Utc>,
-) -> QueryResult<()> {
-    if changed.is_empty() {
-        return Ok(());
-    }
-    publish(conn, company_id, changed, now).await?;
-    let batch_ids: Vec<Uuid> = changed.iter().map(|c| c.batch_id).collect();
-    batches::mark_started(conn, &batch_ids, now).await
 }
 
 /// Writes `punches.status.v1` messages for the changes to the outbox.

@@ -502,3 +502,123 @@ async fn a_recount_reports_a_batch_once_each_time_it_settles() {
         .collect();
     assert_eq!(outcome, [("completed", 2, 0, Some(later.trunc_subsecs(6)))]);
 }
+
+#[derive(diesel::QueryableByName)]
+struct Mismatch {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    batch: String,
+}
+
+/// Batches whose kept counts differ from a count of their deliveries, with both.
+async fn miscounted(conn: &mut Conn) -> Vec<String> {
+    let rows: Vec<Mismatch> = diesel::sql_query(
+        "SELECT format('%s kept %s counted %s', b.id, \
+             row(b.total_count, b.delivered_count, b.failed_count, b.rejected_count, \
+                 b.cancelled_count, b.started_count, b.error_message), \
+             row(c.total, c.delivered, c.failed, c.rejected, c.cancelled, c.started, c.error)) \
+             AS batch \
+         FROM sync.sync_batches b JOIN (SELECT batch_id, count(*)::int AS total, \
+             count(*) FILTER (WHERE state = 'delivered')::int AS delivered, \
+             count(*) FILTER (WHERE state = 'failed')::int AS failed, \
+             count(*) FILTER (WHERE state = 'rejected')::int AS rejected, \
+             count(*) FILTER (WHERE state = 'cancelled')::int AS cancelled, \
+             count(*) FILTER (WHERE state NOT IN ('pending', 'scheduled', 'held', 'paused') \
+                 OR attempts > 0)::int AS started, \
+             max(last_error) FILTER (WHERE state IN ('failed', 'rejected')) AS error \
+           FROM sync.deliveries GROUP BY batch_id) c ON c.batch_id = b.id \
+         WHERE row(b.total_count, b.delivered_count, b.failed_count, b.rejected_count, \
+                 b.cancelled_count, b.started_count, b.error_message) \
+           IS DISTINCT FROM row(c.total, c.delivered, c.failed, c.rejected, c.cancelled, \
+                 c.started, c.error)",
+    )
+    .load(conn)
+    .await
+    .expect("compare the counts");
+    rows.into_iter().map(|r| r.batch).collect()
+}
+
+#[tokio::test]
+async fn a_batch_keeps_the_counts_its_deliveries_give_through_every_move() {
+    let (_db, mut conn) = migrated().await;
+    let now = Utc::now();
+    let rows: Vec<_> = (1..=40)
+        .map(|id| punch(id, &format!("E{id}"), DeliveryState::Pending))
+        .collect();
+    let first = store(&mut conn, &rows[..25], now).await;
+    store(&mut conn, &rows[25..], now).await;
+    assert_eq!(miscounted(&mut conn).await, Vec::<String>::new());
+    let all = [
+        DeliveryState::Pending,
+        DeliveryState::Scheduled,
+        DeliveryState::Held,
+        DeliveryState::Paused,
+        DeliveryState::Sending,
+        DeliveryState::Delivered,
+        DeliveryState::RetryWait,
+        DeliveryState::Failed,
+        DeliveryState::Rejected,
+        DeliveryState::Cancelled,
+    ];
+    // Moves of any delivery to any state, some across both batches in one statement, errors
+    // that rise and fall, attempts spent: a pseudo-random walk the counts must follow.
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |bound: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % bound
+    };
+    for step in 0..120 {
+        let state = all[next(all.len() as u64) as usize];
+        let from = 1 + next(40) as i64;
+        let ids: Vec<i64> = (from..=(from + next(12) as i64).min(40)).collect();
+        diesel::sql_query(
+            "UPDATE sync.deliveries SET state = $2, attempts = attempts + $3, \
+             last_error = CASE WHEN $2 IN ('failed', 'rejected', 'retry_wait') THEN $4 \
+               ELSE last_error END WHERE punch_id = ANY($1)",
+        )
+        .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(ids)
+        .bind::<diesel::sql_types::Text, _>(state.as_str())
+        .bind::<diesel::sql_types::Integer, _>(i32::from(next(4) == 0))
+        .bind::<diesel::sql_types::Text, _>(format!("HTTP 5{:02}", next(100)))
+        .execute(&mut conn)
+        .await
+        .expect("move deliveries");
+        assert_eq!(
+            miscounted(&mut conn).await,
+            Vec::<String>::new(),
+            "after step {step}"
+        );
+    }
+    // Retention deletes a settled batch's deliveries: its counts tell what it did.
+    let kept = batches::find(&mut conn, first).await.unwrap().unwrap();
+    diesel::sql_query("DELETE FROM sync.deliveries WHERE batch_id = $1")
+        .bind::<diesel::sql_types::Uuid, _>(first)
+        .execute(&mut conn)
+        .await
+        .expect("delete the batch's deliveries");
+    let after = batches::find(&mut conn, first).await.unwrap().unwrap();
+    assert_eq!(
+        (after.total_count, after.delivered_count, after.failed_count),
+        (kept.total_count, kept.delivered_count, kept.failed_count)
+    );
+    assert_eq!(kept.total_count, 25);
+}
+
+#[tokio::test]
+async fn a_batch_without_deliveries_is_not_reported_settled() {
+    let (_db, mut conn) = migrated().await;
+    let now = Utc::now();
+    let batch = Uuid::now_v7();
+    batches::ensure(&mut conn, batch, COMPANY, 1, now)
+        .await
+        .unwrap();
+    let settled = batches::refresh(&mut conn, &[batch], now).await.unwrap();
+    assert_eq!(settled, []);
+    let status = batches::find(&mut conn, batch)
+        .await
+        .unwrap()
+        .unwrap()
+        .status;
+    assert_eq!(status, "pending");
+}
