@@ -58,6 +58,10 @@ impl Db {
 /// empId refused as unknown). Reading a whole large import each time was the sender's largest
 /// cost, as the rest is read again for the next request anyway.
 const DUE_WINDOW: i64 = 100;
+/// How late a send may leave after the start recorded for it ahead: a replica taking the lease
+/// over paces its first request from that record, and the key's rate limit margin (25 ms by
+/// default) covers this much. A later send records its start again.
+const RECORDED_START_SLACK: Duration = Duration::from_millis(10);
 /// Pause after a drain failed (database away) before the sender may be woken again.
 const FAILURE_PAUSE: Duration = Duration::from_secs(1);
 
@@ -104,8 +108,15 @@ struct Sender {
     shared: Arc<SyncContext>,
     company_id: i64,
     limiter: DefaultDirectRateLimiter,
-    /// When this sender's last request actually left.
-    last_sent: Option<tokio::time::Instant>,
+    /// When this sender's next request may leave: its last one's start plus the key's pace.
+    turn: Option<tokio::time::Instant>,
+    pace: delivery::Pace,
+    /// Whether that request was full: the company has a backlog, so the next one is prepared
+    /// before its turn.
+    backlog: bool,
+    /// The start the last `mark` recorded with the lease: a send that keeps to it records
+    /// nothing more.
+    start_recorded: Option<tokio::time::Instant>,
     unknown: UnknownEmployees,
     config_version: Option<i64>,
 }
@@ -120,7 +131,10 @@ impl Sender {
             shared,
             company_id,
             limiter: RateLimiter::direct(quota),
-            last_sent: None,
+            turn: None,
+            pace: delivery::Pace::new(),
+            backlog: false,
+            start_recorded: None,
             unknown: UnknownEmployees::new(),
             config_version: None,
         }
@@ -161,9 +175,18 @@ impl Sender {
         };
         // Whatever is left in `sending` was in flight when its sender stopped (a crash, a lost
         // lease): resend it. A punch Bayzat did take comes back refused as a duplicate, which
-        // counts as delivered.
-        if !self.unsend(&mut conn, &fence).await? {
+        // counts as delivered. Only the lease's holder marks deliveries `sending`: when none is
+        // left now, none appears, and the usual start of a drain writes nothing here.
+        if deliveries::any_sending(conn.get().await?, company_id).await?
+            && !self.unsend(&mut conn, &fence).await?
+        {
             return Ok(());
+        }
+        // The key is read (and cached) before the first request is marked, so that its start,
+        // recorded with the marking, is kept (see `send_once`). A key that cannot be read is
+        // dealt with there.
+        if let Err(error) = shared.keys.get(company_id).await {
+            tracing::debug!(company_id, %error, "key not read ahead");
         }
         // The previous holder's last request counts for the key's rate limit too, and so does a
         // wait Bayzat asked for.
@@ -249,19 +272,18 @@ impl Sender {
                 );
                 return Ok(Flow::Stop);
             }
-            // The next request's turn comes before its deliveries are read, so it carries what
-            // arrived while it waited: read first, a request left with what was due a whole
-            // interval before it went, and what came meanwhile waited for the one after.
-            if let Some(last) = self.last_sent {
-                let turn = last + self.shared.bayzat_settings.interval();
-                if turn > tokio::time::Instant::now() {
-                    conn.release();
-                    tokio::select! {
-                        () = tokio::time::sleep_until(turn) => {}
-                        () = self.shared.stopped() => return Ok(Flow::Stop),
-                    }
-                    continue;
+            // Without a backlog, the next request's turn comes before its deliveries are read,
+            // so it carries what arrived while it waited: read first, a request left with what
+            // was due a whole interval before it went, and what came meanwhile waited for the
+            // one after. With one, the request is read and marked before its turn (below).
+            let turn = self.next_turn();
+            if let Some(turn) = turn.filter(|_| !self.backlog) {
+                conn.release();
+                tokio::select! {
+                    () = tokio::time::sleep_until(turn) => {}
+                    () = self.shared.stopped() => return Ok(Flow::Stop),
                 }
+                continue;
             }
             let now = self.now();
             self.unknown.forget_expired(now);
@@ -277,12 +299,8 @@ impl Sender {
             if sync_state.state() != CompanySyncState::Active {
                 return Ok(Flow::Continue);
             }
-            let plan = delivery::next_request(
-                &due,
-                self.shared.bayzat_settings.max_records,
-                &self.unknown,
-                now,
-            );
+            let max_records = self.shared.bayzat_settings.max_records;
+            let plan = delivery::next_request(&due, max_records, &self.unknown, now);
             if !self.reject(conn, fence, &plan.rejected).await? {
                 return Ok(Flow::Stop);
             }
@@ -293,10 +311,25 @@ impl Sender {
                 // The window held only rejected deliveries: the next one may hold sendable ones.
                 continue;
             }
-            if let Flow::Stop = self.send_request(conn, fence, plan.request).await? {
+            if turn.is_some() && plan.request.len() < max_records.get() {
+                // Short of full after all: read again at the turn, so what arrives meanwhile
+                // joins it.
+                self.backlog = false;
+                continue;
+            }
+            // A full request read before its turn is marked `sending` now, and its start
+            // recorded with the lease in the same transaction: at the turn it only goes. Done at
+            // the turn, these reads and two commits delayed every request of a busy database by
+            // 50-150 ms past the key's pace.
+            if let Flow::Stop = self.send_request(conn, fence, plan.request, turn).await? {
                 return Ok(Flow::Stop);
             }
         }
+    }
+
+    /// When the next request may leave, if that is still to come.
+    fn next_turn(&self) -> Option<tokio::time::Instant> {
+        self.turn.filter(|turn| *turn > tokio::time::Instant::now())
     }
 
     /// Deliveries of empIds Bayzat refused as unknown: rejected without being sent. False when
@@ -382,15 +415,23 @@ impl Sender {
     }
 
     /// Marks the deliveries `sending` and returns those that still go (an operator may have
-    /// cancelled some meanwhile); None when the lease was lost.
+    /// cancelled some meanwhile); None when the lease was lost. Also records with the lease that
+    /// the request starts at its `turn`, or now when that has come (see [`Self::send_once`]).
     async fn mark(
-        &self,
+        &mut self,
         conn: &mut Db,
         fence: &Fence,
         request: Vec<Delivery>,
+        turn: Option<tokio::time::Instant>,
     ) -> Result<Option<Vec<Delivery>>, DrainError> {
         let company_id = self.company_id;
         let now = self.now();
+        let lease_ttl = self.shared.lease_ttl;
+        let turn = turn.unwrap_or_else(tokio::time::Instant::now);
+        let start = plus(
+            now,
+            turn.saturating_duration_since(tokio::time::Instant::now()),
+        );
         let ids: Vec<i64> = request.iter().map(|d| d.punch_id.0).collect();
         let marked = conn
             .get()
@@ -400,6 +441,10 @@ impl Sender {
                     return Ok(None);
                 }
                 let changed = deliveries::mark_sending(conn, fence, &ids, now).await?;
+                let (holder, epoch) = (&fence.holder, fence.epoch);
+                if !leases::record_start(conn, company_id, holder, epoch, start, lease_ttl).await? {
+                    return Ok(None);
+                }
                 status::record(conn, company_id, &changed, now).await?;
                 Ok(Some(changed))
             })
@@ -408,6 +453,7 @@ impl Sender {
             lease_lost(company_id);
             return Ok(None);
         };
+        self.start_recorded = Some(turn);
         self.shared.relay.wake();
         let marked: std::collections::HashSet<i64> = marked.iter().map(|c| c.punch_id).collect();
         Ok(Some(
@@ -425,8 +471,9 @@ impl Sender {
         conn: &mut Db,
         fence: &Fence,
         first: Vec<Delivery>,
+        turn: Option<tokio::time::Instant>,
     ) -> Result<Flow, DrainError> {
-        let Some(first) = self.mark(conn, fence, first).await? else {
+        let Some(first) = self.mark(conn, fence, first, turn).await? else {
             return Ok(Flow::Stop);
         };
         let mut queue: VecDeque<Vec<Delivery>> = VecDeque::from([first]);
@@ -459,7 +506,7 @@ impl Sender {
                             return Ok(Flow::Stop);
                         }
                         // The request waited in `retry_wait`: `sending` again for the resend.
-                        match self.mark(conn, fence, request).await? {
+                        match self.mark(conn, fence, request, None).await? {
                             None => return Ok(Flow::Stop),
                             Some(marked) if marked.is_empty() => break,
                             Some(marked) => request = marked,
@@ -553,31 +600,39 @@ impl Sender {
         let records: Vec<BayzatRecord> = request.iter().map(|d| d.record.clone()).collect();
         // The limiter paces the turns; the key lookup between a turn and the send takes varying
         // time, which must not bring two sends closer than the interval.
-        if let Some(last) = self.last_sent {
+        if let Some(turn) = self.turn {
             conn.release();
-            tokio::time::sleep_until(last + shared.bayzat_settings.interval()).await;
+            tokio::time::sleep_until(turn).await;
         }
         if !self.may_send(conn, fence).await? {
             return Ok(Sent::Stop);
         }
-        // The start is recorded, and the lease renewed, right before the call: the call (at most
+        // The start is recorded, and the lease renewed, right before the call (or with the
+        // marking, for this turn, when the send keeps to it): the call (at most
         // BAYZAT_HTTP_TIMEOUT, shorter than the lease by the settings' check) and the commit of
         // its answer end while the lease still holds.
         let started_at = self.now();
-        if !leases::record_start(
-            conn.get().await?,
-            company_id,
-            &fence.holder,
-            fence.epoch,
-            started_at,
-            shared.lease_ttl,
-        )
-        .await?
+        let kept_to_turn = self.start_recorded.take().is_some_and(|turn| {
+            tokio::time::Instant::now().saturating_duration_since(turn) <= RECORDED_START_SLACK
+        });
+        if !kept_to_turn
+            && !leases::record_start(
+                conn.get().await?,
+                company_id,
+                &fence.holder,
+                fence.epoch,
+                started_at,
+                shared.lease_ttl,
+            )
+            .await?
         {
             lease_lost(company_id);
             return Ok(Sent::Stop);
         }
-        self.last_sent = Some(tokio::time::Instant::now());
+        let sent = tokio::time::Instant::now();
+        let interval = shared.bayzat_settings.interval();
+        self.turn = Some(sent + interval);
+        self.backlog = records.len() >= shared.bayzat_settings.max_records.get();
         conn.release();
         // Not cut short when the service stops: the answer is awaited and written.
         let exchange = shared
@@ -586,6 +641,7 @@ impl Sender {
             .instrument(tracing::info_span!("deliver", company_id))
             .await;
         let outcome = &exchange.outcome;
+        self.turn = Some(sent + self.pace.answered(outcome.latency, interval));
         let answered = self.now();
         let bayzat = &shared.bayzat_settings;
         let verdict = delivery::on_reply(

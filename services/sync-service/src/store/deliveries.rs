@@ -191,6 +191,17 @@ pub async fn mark_sending(
         .await
 }
 
+/// Whether any of the company's deliveries is `sending` (by the `deliveries_due` index).
+pub async fn any_sending(conn: &mut Conn, company_id: i64) -> QueryResult<bool> {
+    diesel::select(exists(
+        deliveries::table
+            .filter(deliveries::company_id.eq(company_id))
+            .filter(state_in(deliveries::state, &[Sending])),
+    ))
+    .get_result(conn)
+    .await
+}
+
 /// Moves the fence's company's deliveries in one of `from` to `to` (`next_attempt_at`
 /// cleared), while the fence holds the lease: the sender's own bulk moves (resending what was
 /// left `sending`, pausing on a refused key).
