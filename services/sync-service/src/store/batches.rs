@@ -102,10 +102,14 @@ pub async fn refresh(
     // Raw: an `UPDATE … FROM` a locking CTE returning the status before, beyond the builder.
     // `previous` locks the batches (in id order) and reads their status as last committed, not as
     // of the statement's start: a writer that changed a batch meanwhile is waited for, so two
-    // refreshes never both see the same batch settle.
+    // refreshes never both see the same batch settle. The lock is the one the `deliveries`
+    // triggers take (no key update): FOR UPDATE would also wait for the key share lock that an
+    // insert of deliveries takes on their batch, while that insert's trigger waits for this
+    // transaction's: a deadlock whenever a later ready message of a batch was stored as its first
+    // punches were being sent.
     diesel::sql_query(
         "WITH previous AS (SELECT id, status FROM sync.sync_batches WHERE id = ANY($1) \
-             ORDER BY id FOR UPDATE), \
+             ORDER BY id FOR NO KEY UPDATE), \
          derived AS (UPDATE sync.sync_batches b SET \
            status = CASE WHEN b.total_count > b.delivered_count + b.failed_count \
                                 + b.rejected_count + b.cancelled_count THEN \

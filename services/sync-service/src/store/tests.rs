@@ -622,3 +622,69 @@ async fn a_batch_without_deliveries_is_not_reported_settled() {
         .status;
     assert_eq!(status, "pending");
 }
+
+/// Whether a backend of this database waits for a lock.
+async fn someone_waits_for_a_lock(conn: &mut Conn) -> bool {
+    #[derive(diesel::QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        waiting: i64,
+    }
+    let row: Waiting = diesel::sql_query(
+        "SELECT count(*) AS waiting FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .get_result(conn)
+    .await
+    .expect("look at the backends");
+    row.waiting > 0
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storing_more_of_a_batch_while_its_first_punches_are_sent_does_not_deadlock() {
+    use diesel_async::SimpleAsyncConnection;
+    let (db, mut sender) = migrated().await;
+    let now = Utc::now();
+    let first: Vec<_> = (1..=20)
+        .map(|id| punch(id, &format!("E{id}"), DeliveryState::Pending))
+        .collect();
+    let batch = store(&mut sender, &first, now).await;
+    // The sender marks the first punches `sending` (the trigger locks their batch)...
+    sender.batch_execute("BEGIN").await.unwrap();
+    set_states(
+        &mut sender,
+        &(1..=20).collect::<Vec<_>>(),
+        DeliveryState::Sending,
+    )
+    .await;
+    // ...while the batch's next ready message is stored, which waits for the sender.
+    let mut storer = Conn::establish(db.url()).await.expect("connect");
+    let storing = tokio::spawn(async move {
+        storer.batch_execute("BEGIN").await?;
+        let more: Vec<_> = (21..=40)
+            .map(|id| punch(id, &format!("E{id}"), DeliveryState::Pending))
+            .collect();
+        deliveries::insert(&mut storer, batch, COMPANY, 1, &more, now).await?;
+        batches::refresh(&mut storer, &[batch], now).await?;
+        storer.batch_execute("COMMIT").await
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !someone_waits_for_a_lock(&mut sender).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the store never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The sender's refresh must not wait for the store in turn.
+    batches::refresh(&mut sender, &[batch], now)
+        .await
+        .expect("the sender's refresh");
+    sender.batch_execute("COMMIT").await.unwrap();
+    storing
+        .await
+        .unwrap()
+        .expect("the store commits after the sender");
+    let kept = batches::find(&mut sender, batch).await.unwrap().unwrap();
+    assert_eq!((kept.total_count, kept.status.as_str()), (40, "processing"));
+}
