@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 /// A fresh, empty database that is dropped (with any open connections) when the value is dropped.
@@ -53,6 +55,31 @@ impl Drop for TestDb {
             });
         });
         let _ = cleanup.join();
+    }
+}
+
+/// Waits until some backend of `conn`'s database waits for a lock (a transaction the test holds
+/// open has stopped another); panics with `what` after `timeout`.
+pub async fn wait_for_a_lock_wait(conn: &mut AsyncPgConnection, timeout: Duration, what: &str) {
+    #[derive(diesel::QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let waiting: Waiting = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .get_result(conn)
+        .await
+        .expect("look at the database's backends");
+        if waiting.n > 0 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

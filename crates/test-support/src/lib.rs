@@ -34,7 +34,7 @@ use std::path::PathBuf;
 pub use broker::{QueueNow, TestBroker};
 #[cfg(feature = "config-service")]
 pub use config::ConfigService;
-pub use database::TestDb;
+pub use database::{wait_for_a_lock_wait, TestDb};
 pub use http::{client, client_builder, company_id, metric_value, metrics, status_of};
 pub use keys::{test_keys, TestKeys};
 pub use listener::RecordingListener;

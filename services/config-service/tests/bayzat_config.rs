@@ -586,29 +586,12 @@ async fn reencrypt_never_undoes_a_key_changed_while_it_runs() {
     let url = app.env.db.url().to_owned();
     let run = tokio::spawn(async move { config_service::cli::reencrypt(&url, &keys).await });
     let mut watch = database(&app).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        #[derive(QueryableByName)]
-        struct Waiting {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        let waiting: Waiting = diesel::sql_query(
-            "SELECT count(*) AS n FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .get_result(&mut watch)
-        .await
-        .unwrap();
-        if waiting.n > 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "reencrypt never reached the first company"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    test_support::wait_for_a_lock_wait(
+        &mut watch,
+        Duration::from_secs(20),
+        "reencrypt never reached the first company",
+    )
+    .await;
 
     let (status, _) = app
         .put(

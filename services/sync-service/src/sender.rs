@@ -631,7 +631,6 @@ impl Sender {
         }
         let sent = tokio::time::Instant::now();
         let interval = shared.bayzat_settings.interval();
-        self.turn = Some(sent + interval);
         self.backlog = records.len() >= shared.bayzat_settings.max_records.get();
         conn.release();
         // Not cut short when the service stops: the answer is awaited and written.

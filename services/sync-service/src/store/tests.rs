@@ -623,23 +623,6 @@ async fn a_batch_without_deliveries_is_not_reported_settled() {
     assert_eq!(status, "pending");
 }
 
-/// Whether a backend of this database waits for a lock.
-async fn someone_waits_for_a_lock(conn: &mut Conn) -> bool {
-    #[derive(diesel::QueryableByName)]
-    struct Waiting {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        waiting: i64,
-    }
-    let row: Waiting = diesel::sql_query(
-        "SELECT count(*) AS waiting FROM pg_stat_activity \
-         WHERE datname = current_database() AND wait_event_type = 'Lock'",
-    )
-    .get_result(conn)
-    .await
-    .expect("look at the backends");
-    row.waiting > 0
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn storing_more_of_a_batch_while_its_first_punches_are_sent_does_not_deadlock() {
     use diesel_async::SimpleAsyncConnection;
@@ -668,14 +651,12 @@ async fn storing_more_of_a_batch_while_its_first_punches_are_sent_does_not_deadl
         batches::refresh(&mut storer, &[batch], now).await?;
         storer.batch_execute("COMMIT").await
     });
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !someone_waits_for_a_lock(&mut sender).await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the store never waited"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    test_support::wait_for_a_lock_wait(
+        &mut sender,
+        Duration::from_secs(10),
+        "the store never waited",
+    )
+    .await;
     // The sender's refresh must not wait for the store in turn.
     batches::refresh(&mut sender, &[batch], now)
         .await
