@@ -39,6 +39,11 @@ pub struct PunchesReadyV1 {
     pub company_id: CompanyId,
     /// At most 1,000.
     pub punches: Vec<ReadyPunch>,
+    /// How many punches the batch has over all its messages, when the sender knew it then:
+    /// the batch is not settled before its messages brought that many, however soon the first
+    /// ones are delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_punches: Option<u32>,
 }
 
 /// One punch to deliver, with everything Bayzat needs: sync-service never looks it up.
@@ -91,6 +96,7 @@ pub fn split_ready_punches(
     punches: Vec<ReadyPunch>,
 ) -> Vec<PunchesReadyV1> {
     let mut messages = Vec::with_capacity(punches.len().div_ceil(MAX_PUNCHES_PER_READY_MESSAGE));
+    let batch_punches = u32::try_from(punches.len()).ok();
     let mut rest = punches.into_iter().peekable();
     while rest.peek().is_some() {
         messages.push(PunchesReadyV1 {
@@ -98,6 +104,7 @@ pub fn split_ready_punches(
             import_id,
             company_id,
             punches: rest.by_ref().take(MAX_PUNCHES_PER_READY_MESSAGE).collect(),
+            batch_punches,
         });
     }
     messages
@@ -651,10 +658,21 @@ mod tests {
                 punch(100, "0042", PunchType::CheckIn, "2023-04-30 09:00:00"),
                 punch(101, "0042", PunchType::CheckOut, "2023-04-30 17:00:00"),
             ],
+            batch_punches: None,
         };
         assert_json(
             &message,
             r#"{"batch_id":"0190f5b2-4c4e-7a3b-9d2e-1f2a3b4c5d6e","import_id":12,"company_id":7,"punches":[{"punch_id":100,"emp_id":"0042","type":"checkIn","time":"2023-04-30 09:00:00"},{"punch_id":101,"emp_id":"0042","type":"checkOut","time":"2023-04-30 17:00:00"}]}"#,
+        );
+        let announced = PunchesReadyV1 {
+            batch_punches: Some(1500),
+            ..message.clone()
+        };
+        let json = serde_json::to_value(&announced).unwrap();
+        assert_eq!(json["batch_punches"], 1500);
+        assert_eq!(
+            serde_json::from_value::<PunchesReadyV1>(json).unwrap(),
+            announced
         );
         assert_routing(&message, "company.7.ready");
         assert_eq!(
@@ -700,7 +718,8 @@ mod tests {
             assert_eq!(ids, (0..count as i64).collect::<Vec<_>>(), "order kept");
             assert!(messages.iter().all(|m| m.batch_id == batch()
                 && m.import_id == ImportId(1)
-                && m.company_id == CompanyId(2)));
+                && m.company_id == CompanyId(2)
+                && m.batch_punches == Some(count as u32)));
         }
     }
 

@@ -49,6 +49,9 @@ pub struct ReadyReference {
     pub company_id: i64,
     pub punches: usize,
     pub punch_id_ranges: Vec<(i64, i64)>,
+    /// The batch's punches over all its messages, on the messages completed once that is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_punches: Option<usize>,
 }
 
 impl ReadyReference {
@@ -59,6 +62,7 @@ impl ReadyReference {
             company_id,
             punches: 0,
             punch_id_ranges: Vec::new(),
+            batch_punches: None,
         }
     }
 
@@ -70,12 +74,36 @@ impl ReadyReference {
         self.punches += 1;
     }
 
+    /// Splits off the first `n` punches (by id) as a reference of their own.
+    fn split_off_first(&mut self, n: usize) -> Self {
+        let mut first = Self::new(self.batch_id, self.import_id, self.company_id);
+        while first.punches < n {
+            let Some(range) = self.punch_id_ranges.first_mut() else {
+                break;
+            };
+            let wanted = i64::try_from(n - first.punches).unwrap_or(i64::MAX);
+            let (from, to) = *range;
+            if to - from < wanted {
+                first.punch_id_ranges.push((from, to));
+                self.punch_id_ranges.remove(0);
+            } else {
+                first.punch_id_ranges.push((from, from + wanted - 1));
+                range.0 = from + wanted;
+            }
+            let taken = first.punch_id_ranges.last().map_or(0, |(a, b)| b - a + 1);
+            first.punches += usize::try_from(taken).unwrap_or(0);
+        }
+        self.punches -= first.punches;
+        first
+    }
+
     fn outgoing(&self, traceparent: Option<&str>) -> QueryResult<bus::Outgoing> {
         let routing = PunchesReadyV1 {
             batch_id: BatchId::from(self.batch_id),
             import_id: ImportId(self.import_id),
             company_id: CompanyId(self.company_id),
             punches: Vec::new(),
+            batch_punches: None,
         };
         Ok(bus::Outgoing {
             message_id: Uuid::now_v7(),
@@ -86,6 +114,10 @@ impl ReadyReference {
         })
     }
 }
+
+/// A company's first message carries at most this many punches when more follow: two Bayzat
+/// requests' worth, enough to keep its sender busy while the rest is handed over.
+const FIRST_MESSAGE_PUNCHES: usize = 2 * domain::MAX_RECORDS_PER_REQUEST.get();
 
 /// Groups punches, as they are queued, into ready messages per company. Holds at most one
 /// unfinished message per company, so memory does not grow with the import.
@@ -142,8 +174,28 @@ impl ReadyMessages {
     }
 
     /// Completes the unfinished messages; returns them and what was queued per company.
+    ///
+    /// Each tells how many punches its batch has in all, so sync-service does not report the
+    /// batch settled while some are still on their way to it. A company whose punches all fit in
+    /// this last message gets their first [`FIRST_MESSAGE_PUNCHES`] in a message of their own, and
+    /// every company's first message comes before anyone's rest: its sender starts as soon as
+    /// those few are stored, not after the relay has handed over every other company's punches.
     pub fn finish(mut self) -> QueryResult<(Vec<bus::Outgoing>, Vec<Queued>)> {
-        for open in self.open.values() {
+        let mut rest = Vec::with_capacity(self.open.len());
+        for mut open in std::mem::take(&mut self.open).into_values() {
+            let batch_punches = self
+                .queued
+                .get(&open.company_id)
+                .map_or(open.punches, |q| q.punches);
+            open.batch_punches = Some(batch_punches);
+            if batch_punches == open.punches && open.punches > FIRST_MESSAGE_PUNCHES {
+                let mut first = open.split_off_first(FIRST_MESSAGE_PUNCHES);
+                first.batch_punches = Some(batch_punches);
+                self.done.push(first.outgoing(self.traceparent.as_deref())?);
+            }
+            rest.push(open);
+        }
+        for open in rest {
             self.done.push(open.outgoing(self.traceparent.as_deref())?);
         }
         Ok((self.done, self.queued.into_values().collect()))
@@ -249,6 +301,7 @@ impl ReadyExpander {
                     import_id: ImportId(reference.import_id),
                     company_id: CompanyId(reference.company_id),
                     punches,
+                    batch_punches: reference.batch_punches.and_then(|n| u32::try_from(n).ok()),
                 };
                 serde_json::to_vec(&message).map_err(serialization)
             })
@@ -397,6 +450,7 @@ mod tests {
                 company_id: 1,
                 punches: 1000,
                 punch_id_ranges: vec![(1, 600), (701, 1100)],
+                batch_punches: None,
             }]
         );
         assert!(messages.take_done().is_empty(), "taken once");
@@ -410,6 +464,7 @@ mod tests {
                     company_id: 1,
                     punches: 500,
                     punch_id_ranges: vec![(1101, 1600)],
+                    batch_punches: Some(1500),
                 },
                 ReadyReference {
                     batch_id: b,
@@ -417,6 +472,7 @@ mod tests {
                     company_id: 2,
                     punches: 3,
                     punch_id_ranges: vec![(2001, 2003)],
+                    batch_punches: Some(3),
                 },
             ]
         );
@@ -429,5 +485,36 @@ mod tests {
         assert!(rest.iter().all(|m| m.message_type == PunchesReadyV1::TYPE));
         let counts: Vec<(i64, usize)> = queued.iter().map(|q| (q.company_id, q.punches)).collect();
         assert_eq!(counts, [(1, 1500), (2, 3)]);
+    }
+
+    #[test]
+    fn every_company_sends_its_first_punches_before_anyone_sends_the_rest() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut messages = ReadyMessages::new(7);
+        // Company 1: 100 punches, ids 1..=30 and 41..=110; company 2: 41 punches; company 3: 40.
+        for id in (1..=30).chain(41..=110) {
+            messages.push(1, a, id).unwrap();
+        }
+        for id in 201..=241 {
+            messages.push(2, b, id).unwrap();
+        }
+        for id in 301..=340 {
+            messages.push(3, b, id).unwrap();
+        }
+        let (all, _) = messages.finish().unwrap();
+        let sent: Vec<_> = references(&all)
+            .into_iter()
+            .map(|r| (r.company_id, r.punches, r.punch_id_ranges, r.batch_punches))
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                (1, 40, vec![(1, 30), (41, 50)], Some(100)),
+                (2, 40, vec![(201, 240)], Some(41)),
+                (1, 60, vec![(51, 110)], Some(100)),
+                (2, 1, vec![(241, 241)], Some(41)),
+                (3, 40, vec![(301, 340)], Some(40)),
+            ]
+        );
     }
 }

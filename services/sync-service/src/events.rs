@@ -220,7 +220,14 @@ async fn store_ready(
                     next_attempt_at,
                 })
                 .collect();
-            batches::ensure(conn, ready.batch_id.0, company_id, ready.import_id.0, now).await?;
+            let arrival = batches::Arrival {
+                id: ready.batch_id.0,
+                company_id,
+                import_id: ready.import_id.0,
+                punches: i32::try_from(ready.punches.len()).unwrap_or(i32::MAX),
+                announced: ready.batch_punches.and_then(|n| i32::try_from(n).ok()),
+            };
+            batches::receive(conn, arrival, now).await?;
             let changed = deliveries::insert(
                 conn,
                 ready.batch_id.0,

@@ -29,6 +29,8 @@ diesel::table! {
         completed_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
         started_count -> Int4,
+        announced_count -> Nullable<Int4>,
+        received_count -> Int4,
     }
 }
 

@@ -31,27 +31,51 @@ pub struct Batch {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Creates the batch of a ready message; a later message of the same batch finds it.
-pub async fn ensure(
-    conn: &mut Conn,
-    id: Uuid,
-    company_id: i64,
-    import_id: i64,
-    now: DateTime<Utc>,
-) -> QueryResult<()> {
+/// What a ready message brings to its batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arrival {
+    pub id: Uuid,
+    pub company_id: i64,
+    pub import_id: i64,
+    /// The punches the message carries.
+    pub punches: i32,
+    /// The batch's punches over all its messages, when the message says.
+    pub announced: Option<i32>,
+}
+
+/// Creates the batch of a ready message, or adds the message to the batch a former one created:
+/// the punches it brought, and how many the batch has in all when it says. Called once per
+/// message (its first delivery).
+pub async fn receive(conn: &mut Conn, arrival: Arrival, now: DateTime<Utc>) -> QueryResult<()> {
+    use diesel::upsert::excluded;
     diesel::insert_into(sync_batches::table)
         .values((
-            sync_batches::id.eq(id),
-            sync_batches::company_id.eq(company_id),
-            sync_batches::import_id.eq(import_id),
+            sync_batches::id.eq(arrival.id),
+            sync_batches::company_id.eq(arrival.company_id),
+            sync_batches::import_id.eq(arrival.import_id),
+            sync_batches::received_count.eq(arrival.punches),
+            sync_batches::announced_count.eq(arrival.announced),
             sync_batches::created_at.eq(now),
             sync_batches::updated_at.eq(now),
         ))
         .on_conflict(sync_batches::id)
-        .do_nothing()
+        .do_update()
+        .set((
+            sync_batches::received_count
+                .eq(sync_batches::received_count + excluded(sync_batches::received_count)),
+            sync_batches::announced_count.eq(greatest(
+                sync_batches::announced_count,
+                excluded(sync_batches::announced_count),
+            )),
+        ))
         .execute(conn)
         .await
         .map(drop)
+}
+
+diesel::define_sql_function! {
+    /// Postgres' `GREATEST`, which skips NULLs.
+    fn greatest(a: Nullable<Integer>, b: Nullable<Integer>) -> Nullable<Integer>;
 }
 
 /// A batch that reached a final status (`completed` or `failed`) in a [`refresh`], with its
@@ -84,7 +108,8 @@ pub struct Settled {
 
 /// Derives the given batches' status from their counts (kept by the `deliveries` triggers, see
 /// migrations/sync): `pending` until something was tried, `processing` while anything is still
-/// on its way, then `failed` when a punch failed or was rejected, else `completed`. A batch with
+/// on its way or its messages have not all come (fewer punches received than announced), then
+/// `failed` when a punch failed or was rejected, else `completed`. A batch with
 /// no deliveries (every punch of its message was known already) is left as it is. Returns the
 /// batches whose status became final now (it was another before), so each settling is announced
 /// once.
@@ -112,12 +137,14 @@ pub async fn refresh(
              ORDER BY id FOR NO KEY UPDATE), \
          derived AS (UPDATE sync.sync_batches b SET \
            status = CASE WHEN b.total_count > b.delivered_count + b.failed_count \
-                                + b.rejected_count + b.cancelled_count THEN \
+                                + b.rejected_count + b.cancelled_count \
+                              OR b.received_count < COALESCE(b.announced_count, 0) THEN \
                       CASE WHEN b.started_count > 0 THEN 'processing' ELSE 'pending' END \
                     WHEN b.failed_count + b.rejected_count > 0 THEN 'failed' ELSE 'completed' END, \
            started_at = COALESCE(b.started_at, CASE WHEN b.started_count > 0 THEN $2 END), \
            completed_at = CASE WHEN b.total_count = b.delivered_count + b.failed_count \
                                 + b.rejected_count + b.cancelled_count \
+                                AND b.received_count >= COALESCE(b.announced_count, 0) \
                           THEN COALESCE(b.completed_at, $2) END, \
            updated_at = $2 \
          FROM previous WHERE previous.id = b.id AND b.total_count > 0 \

@@ -41,9 +41,20 @@ fn punch(punch_id: i64, emp_id: &str, state: DeliveryState) -> NewDelivery {
     }
 }
 
+/// A ready message of `punches` for `batch`, with the batch's punches in all when it says.
+fn arrival(batch: Uuid, punches: usize, announced: Option<i32>) -> batches::Arrival {
+    batches::Arrival {
+        id: batch,
+        company_id: COMPANY,
+        import_id: 1,
+        punches: i32::try_from(punches).unwrap(),
+        announced,
+    }
+}
+
 async fn store(conn: &mut Conn, rows: &[NewDelivery], now: DateTime<Utc>) -> Uuid {
     let batch_id = Uuid::now_v7();
-    batches::ensure(conn, batch_id, COMPANY, 1, now)
+    batches::receive(conn, arrival(batch_id, rows.len(), None), now)
         .await
         .expect("batch");
     let inserted = deliveries::insert(conn, batch_id, COMPANY, 1, rows, now)
@@ -503,6 +514,47 @@ async fn a_recount_reports_a_batch_once_each_time_it_settles() {
     assert_eq!(outcome, [("completed", 2, 0, Some(later.trunc_subsecs(6)))]);
 }
 
+#[tokio::test]
+async fn a_batch_is_not_reported_settled_before_its_messages_brought_every_punch_they_announced() {
+    let (_db, mut conn) = migrated().await;
+    let now = Utc::now();
+    let batch = Uuid::now_v7();
+    // The batch's first message: 2 of its 5 punches, both delivered before the rest is stored.
+    batches::receive(&mut conn, arrival(batch, 2, Some(5)), now)
+        .await
+        .unwrap();
+    let first = [1, 2].map(|id| punch(id, &format!("E{id}"), DeliveryState::Pending));
+    deliveries::insert(&mut conn, batch, COMPANY, 1, &first, now)
+        .await
+        .unwrap();
+    set_states(&mut conn, &[1, 2], DeliveryState::Delivered).await;
+    let settled = batches::refresh(&mut conn, &[batch], now).await.unwrap();
+    assert_eq!(settled, [], "3 punches have not come yet");
+    let kept = batches::find(&mut conn, batch).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.status.as_str(), kept.completed_at),
+        ("processing", None)
+    );
+    // The rest: a message that does not say (as from an older sender) and one that does.
+    batches::receive(&mut conn, arrival(batch, 1, None), now)
+        .await
+        .unwrap();
+    batches::receive(&mut conn, arrival(batch, 2, Some(5)), now)
+        .await
+        .unwrap();
+    let rest = [3, 4, 5].map(|id| punch(id, &format!("E{id}"), DeliveryState::Pending));
+    deliveries::insert(&mut conn, batch, COMPANY, 1, &rest, now)
+        .await
+        .unwrap();
+    set_states(&mut conn, &[3, 4, 5], DeliveryState::Delivered).await;
+    let settled = batches::refresh(&mut conn, &[batch], now).await.unwrap();
+    let outcome: Vec<_> = settled
+        .iter()
+        .map(|b| (b.status.as_str(), b.total_count, b.delivered_count))
+        .collect();
+    assert_eq!(outcome, [("completed", 5, 5)], "reported once, whole");
+}
+
 #[derive(diesel::QueryableByName)]
 struct Mismatch {
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -610,7 +662,7 @@ async fn a_batch_without_deliveries_is_not_reported_settled() {
     let (_db, mut conn) = migrated().await;
     let now = Utc::now();
     let batch = Uuid::now_v7();
-    batches::ensure(&mut conn, batch, COMPANY, 1, now)
+    batches::receive(&mut conn, arrival(batch, 0, None), now)
         .await
         .unwrap();
     let settled = batches::refresh(&mut conn, &[batch], now).await.unwrap();

@@ -351,6 +351,7 @@ impl Stack {
             import_id: ImportId(import_id),
             company_id: CompanyId(company_id),
             punches,
+            batch_punches: None,
         })
         .await;
         batch_id.to_string()
