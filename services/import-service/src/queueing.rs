@@ -74,9 +74,12 @@ impl ReadyReference {
         self.punches += 1;
     }
 
-    /// Splits off the first `n` punches (by id) as a reference of their own.
+    /// Splits off the first `n` punches (by id) as a reference of their own, of the same batch.
     fn split_off_first(&mut self, n: usize) -> Self {
-        let mut first = Self::new(self.batch_id, self.import_id, self.company_id);
+        let mut first = Self {
+            batch_punches: self.batch_punches,
+            ..Self::new(self.batch_id, self.import_id, self.company_id)
+        };
         while first.punches < n {
             let Some(range) = self.punch_id_ranges.first_mut() else {
                 break;
@@ -189,8 +192,7 @@ impl ReadyMessages {
                 .map_or(open.punches, |q| q.punches);
             open.batch_punches = Some(batch_punches);
             if batch_punches == open.punches && open.punches > FIRST_MESSAGE_PUNCHES {
-                let mut first = open.split_off_first(FIRST_MESSAGE_PUNCHES);
-                first.batch_punches = Some(batch_punches);
+                let first = open.split_off_first(FIRST_MESSAGE_PUNCHES);
                 self.done.push(first.outgoing(self.traceparent.as_deref())?);
             }
             rest.push(open);

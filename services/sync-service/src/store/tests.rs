@@ -52,6 +52,14 @@ fn arrival(batch: Uuid, punches: usize, announced: Option<i32>) -> batches::Arri
     }
 }
 
+/// Pending deliveries of `punch_ids`, each of its own employee.
+fn pending(punch_ids: impl IntoIterator<Item = i64>) -> Vec<NewDelivery> {
+    punch_ids
+        .into_iter()
+        .map(|id| punch(id, &format!("E{id}"), DeliveryState::Pending))
+        .collect()
+}
+
 async fn store(conn: &mut Conn, rows: &[NewDelivery], now: DateTime<Utc>) -> Uuid {
     let batch_id = Uuid::now_v7();
     batches::receive(conn, arrival(batch_id, rows.len(), None), now)
@@ -466,7 +474,7 @@ async fn set_states(conn: &mut Conn, punch_ids: &[i64], state: DeliveryState) {
 async fn a_recount_reports_a_batch_once_each_time_it_settles() {
     let (_db, mut conn) = migrated().await;
     let now = Utc::now();
-    let rows = [1, 2, 3].map(|id| punch(id, &format!("E{id}"), DeliveryState::Pending));
+    let rows = pending([1, 2, 3]);
     let batch = store(&mut conn, &rows, now).await;
     set_states(&mut conn, &[1], DeliveryState::Delivered).await;
     set_states(&mut conn, &[2], DeliveryState::Failed).await;
@@ -523,7 +531,7 @@ async fn a_batch_is_not_reported_settled_before_its_messages_brought_every_punch
     batches::receive(&mut conn, arrival(batch, 2, Some(5)), now)
         .await
         .unwrap();
-    let first = [1, 2].map(|id| punch(id, &format!("E{id}"), DeliveryState::Pending));
+    let first = pending([1, 2]);
     deliveries::insert(&mut conn, batch, COMPANY, 1, &first, now)
         .await
         .unwrap();
@@ -542,7 +550,7 @@ async fn a_batch_is_not_reported_settled_before_its_messages_brought_every_punch
     batches::receive(&mut conn, arrival(batch, 2, Some(5)), now)
         .await
         .unwrap();
-    let rest = [3, 4, 5].map(|id| punch(id, &format!("E{id}"), DeliveryState::Pending));
+    let rest = pending([3, 4, 5]);
     deliveries::insert(&mut conn, batch, COMPANY, 1, &rest, now)
         .await
         .unwrap();
@@ -593,9 +601,7 @@ async fn miscounted(conn: &mut Conn) -> Vec<String> {
 async fn a_batch_keeps_the_counts_its_deliveries_give_through_every_move() {
     let (_db, mut conn) = migrated().await;
     let now = Utc::now();
-    let rows: Vec<_> = (1..=40)
-        .map(|id| punch(id, &format!("E{id}"), DeliveryState::Pending))
-        .collect();
+    let rows = pending(1..=40);
     let first = store(&mut conn, &rows[..25], now).await;
     store(&mut conn, &rows[25..], now).await;
     assert_eq!(miscounted(&mut conn).await, Vec::<String>::new());
@@ -680,9 +686,7 @@ async fn storing_more_of_a_batch_while_its_first_punches_are_sent_does_not_deadl
     use diesel_async::SimpleAsyncConnection;
     let (db, mut sender) = migrated().await;
     let now = Utc::now();
-    let first: Vec<_> = (1..=20)
-        .map(|id| punch(id, &format!("E{id}"), DeliveryState::Pending))
-        .collect();
+    let first = pending(1..=20);
     let batch = store(&mut sender, &first, now).await;
     // The sender marks the first punches `sending` (the trigger locks their batch)...
     sender.batch_execute("BEGIN").await.unwrap();
@@ -696,9 +700,7 @@ async fn storing_more_of_a_batch_while_its_first_punches_are_sent_does_not_deadl
     let mut storer = Conn::establish(db.url()).await.expect("connect");
     let storing = tokio::spawn(async move {
         storer.batch_execute("BEGIN").await?;
-        let more: Vec<_> = (21..=40)
-            .map(|id| punch(id, &format!("E{id}"), DeliveryState::Pending))
-            .collect();
+        let more = pending(21..=40);
         deliveries::insert(&mut storer, batch, COMPANY, 1, &more, now).await?;
         batches::refresh(&mut storer, &[batch], now).await?;
         storer.batch_execute("COMMIT").await
