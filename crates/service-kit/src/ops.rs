@@ -18,6 +18,8 @@ pub struct Ops {
     broker_up: Option<IntGauge>,
     /// The schema whose outbox backlog `/metrics` reports, and its gauge.
     outbox: Option<(String, IntGauge)>,
+    /// The service's own gauges that a query counts, counted when scrapes ask for them.
+    counted: Option<CountedGauges>,
     /// How long a request body read may wait for the next bytes.
     body_read_timeout: std::time::Duration,
     /// The last database probe: when it ended and what it found. Held while a probe runs, so
@@ -60,6 +62,7 @@ impl Ops {
             database_up,
             broker_up,
             outbox: None,
+            counted: None,
             body_read_timeout: crate::InputLimits::DEFAULT_READ_TIMEOUT,
             probe: Arc::default(),
         }
@@ -77,6 +80,19 @@ impl Ops {
         self
     }
 
+    /// Has `/metrics` show gauges that `count` sets from the database (a count over a large
+    /// table, say). They are counted only when scraped, so they cost nothing while nobody looks:
+    /// a scrape that finds the last count older than [`COUNTED_GAUGES_AGE`] starts another in the
+    /// background and shows the last one, so it never waits for a slow count, and one count at
+    /// a time runs however many scrapes come.
+    pub fn count_when_scraped(mut self, count: CountGauges) -> Self {
+        self.counted = Some(CountedGauges {
+            count,
+            last: Arc::default(),
+        });
+        self
+    }
+
     /// Bounds every wait for the next bytes of a request body (`HTTP_BODY_READ_TIMEOUT`).
     pub fn with_body_read_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.body_read_timeout = timeout;
@@ -89,6 +105,39 @@ impl Ops {
 
     pub fn registry(&self) -> &prometheus::Registry {
         &self.registry
+    }
+}
+
+/// Sets a service's counted gauges (see [`Ops::count_when_scraped`]).
+pub type CountGauges = Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
+
+/// How old the last count of the counted gauges may be before a scrape starts another:
+/// Prometheus scrapes every 15 s (deploy/prometheus/prometheus.yml).
+pub const COUNTED_GAUGES_AGE: std::time::Duration = std::time::Duration::from_secs(5);
+
+#[derive(Clone)]
+struct CountedGauges {
+    count: CountGauges,
+    /// When the last count started, and whether it still runs.
+    last: Arc<std::sync::Mutex<(Option<Instant>, bool)>>,
+}
+
+impl CountedGauges {
+    fn count_if_old(&self) {
+        {
+            let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            let (started, running) = &mut *last;
+            if *running || started.is_some_and(|at| at.elapsed() < COUNTED_GAUGES_AGE) {
+                return;
+            }
+            *started = Some(Instant::now());
+            *running = true;
+        }
+        let counted = self.clone();
+        tokio::spawn(async move {
+            (counted.count)().await;
+            counted.last.lock().unwrap_or_else(|e| e.into_inner()).1 = false;
+        });
     }
 }
 
@@ -209,6 +258,9 @@ async fn metrics(ops: web::Data<Ops>) -> HttpResponse {
             }
         }
     }
+    if let Some(counted) = &ops.counted {
+        counted.count_if_old();
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(telemetry::render(&ops.registry))
@@ -266,5 +318,70 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
         drop(api);
         assert!(pool.status().size <= 8);
+    }
+
+    /// A count that takes a while: each scrape shows the last one, a scrape that finds it old
+    /// starts another, and nothing counts while nobody scrapes.
+    #[actix_web::test]
+    async fn counted_gauges_are_counted_when_scraped_one_count_at_a_time() {
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let registry = prometheus::Registry::new();
+        let counted = gauge(&registry, "counted_things", "Things a query counts");
+        let counts = Arc::new(AtomicI64::new(0));
+        let (release, released) = tokio::sync::watch::channel(false);
+        let ops = web::Data::new(
+            Ops::without_broker(db::pool(&postgres_url(), 1).unwrap(), registry)
+                .count_when_scraped(Arc::new({
+                    let counts = counts.clone();
+                    let counted = counted.clone();
+                    move || {
+                        let counts = counts.clone();
+                        let counted = counted.clone();
+                        let mut released = released.clone();
+                        Box::pin(async move {
+                            let n = counts.fetch_add(1, Ordering::SeqCst) + 1;
+                            let _ = released.wait_for(|go| *go).await;
+                            counted.set(n * 10);
+                        })
+                    }
+                })),
+        );
+        let scrape = |ops: &web::Data<Ops>| {
+            let ops = ops.clone();
+            async move {
+                let response = metrics(ops).await;
+                let body = actix_web::body::to_bytes(response.into_body())
+                    .await
+                    .unwrap();
+                String::from_utf8(body.to_vec()).unwrap()
+            }
+        };
+        assert_eq!(
+            counts.load(Ordering::SeqCst),
+            0,
+            "nothing counts before a scrape"
+        );
+
+        let first = scrape(&ops).await;
+        assert!(first.contains("counted_things 0"), "{first}");
+        until(|| counts.load(Ordering::SeqCst) == 1).await;
+        // While the count runs, scrapes answer at once with the last values and start no other.
+        for _ in 0..20 {
+            assert!(scrape(&ops).await.contains("counted_things 0"));
+        }
+        assert_eq!(counts.load(Ordering::SeqCst), 1);
+        release.send(true).unwrap();
+        until(|| counted.get() == 10).await;
+        assert!(scrape(&ops).await.contains("counted_things 10"));
+        // A count younger than the age a count may have is not repeated.
+        assert_eq!(counts.load(Ordering::SeqCst), 1);
+    }
+
+    async fn until(done: impl Fn() -> bool) {
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "not within 10 s");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 }

@@ -109,9 +109,18 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
     let finish_within = settings.bayzat.http_timeout + STOP_MARGIN;
     let state = web::Data::from(shared);
     let jwt = web::Data::new(settings.jwt.clone());
+    let counted = state.clone().into_inner();
+    let ops = foundation.ops.clone().count_when_scraped(Arc::new(move || {
+        let shared = counted.clone();
+        Box::pin(async move {
+            if let Err(error) = metrics::count_deliveries(&shared).await {
+                tracing::debug!(%error, "delivery gauges not counted");
+            }
+        })
+    }));
     let http = HttpApi::new(
         settings.common.bind,
-        foundation.ops.clone(),
+        ops,
         ApiRateLimit::per_second(settings.common.api_rate_limit_per_second)
             .identified_by(settings.jwt.caller_identity())
             .with_services(

@@ -14,10 +14,6 @@ use crate::store::{companies, deliveries, replicas, status};
 
 /// How often each replica looks for due work.
 pub const TICK: Duration = Duration::from_secs(1);
-/// The delivery gauges are counted every this many rounds: counting reads every delivery
-/// waiting, which under load cost the database more than all the rounds' other work, and
-/// Prometheus reads them every 15 s.
-const GAUGE_ROUNDS: u64 = 5;
 /// A company announced this recently is not announced again, whichever replica did it.
 const QUIET_SECONDS: i64 = 2;
 
@@ -25,7 +21,7 @@ const QUIET_SECONDS: i64 = 2;
 /// senders too.
 pub fn spawn(shared: Arc<SyncContext>, registry: Arc<CompanyWorkers>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        for round in 0_u64.. {
+        loop {
             match heartbeat(&shared).await {
                 Ok(alive) => registry.share(alive),
                 Err(error) => tracing::warn!(%error, "heartbeat not written"),
@@ -33,11 +29,6 @@ pub fn spawn(shared: Arc<SyncContext>, registry: Arc<CompanyWorkers>) -> JoinHan
             registry.ensure_directory().await;
             if let Err(error) = announce_due(&shared).await {
                 tracing::warn!(%error, "scheduler round failed");
-            }
-            if round % GAUGE_ROUNDS == 0 {
-                if let Err(error) = refresh_gauges(&shared).await {
-                    tracing::debug!(%error, "delivery gauges not refreshed");
-                }
             }
             tokio::time::sleep(TICK).await;
         }
@@ -101,27 +92,4 @@ pub async fn announce_due(shared: &SyncContext) -> Result<usize, db::DbError> {
         shared.relay.wake();
     }
     Ok(announced)
-}
-
-async fn refresh_gauges(shared: &SyncContext) -> Result<(), db::DbError> {
-    let mut conn = db::connection(&shared.pool).await?;
-    let counts = deliveries::counts(&mut conn, None).await?;
-    let gauge = &shared.metrics.deliveries;
-    gauge.reset();
-    for count in counts {
-        gauge
-            .with_label_values(&[count.company_id.to_string().as_str(), count.state.as_str()])
-            .set(count.count);
-    }
-    let lag = deliveries::oldest_waiting_by_company(&mut conn).await?;
-    let now = shared.clock.now();
-    shared.metrics.oldest_pending.reset();
-    for (company_id, at) in lag {
-        shared
-            .metrics
-            .oldest_pending
-            .with_label_values(&[company_id.to_string().as_str()])
-            .set((now - at).num_seconds().max(0));
-    }
-    Ok(())
 }

@@ -181,7 +181,7 @@ async fn lists_health_roles_audit_and_metrics() {
     assert_eq!(document["info"]["title"], "sync-service");
     assert!(document["paths"]["/v1/batches/{id}/retry"].is_object());
 
-    // The delivery gauges are counted every few scheduler rounds.
+    // The delivery gauges are counted when /metrics is scraped: a later scrape shows the count.
     let base = stack.base();
     test_support::wait_for(
         Duration::from_secs(30),
