@@ -118,25 +118,23 @@ pub const COUNTED_GAUGES_AGE: std::time::Duration = std::time::Duration::from_se
 #[derive(Clone)]
 struct CountedGauges {
     count: CountGauges,
-    /// When the last count started, and whether it still runs.
-    last: Arc<std::sync::Mutex<(Option<Instant>, bool)>>,
+    /// When the last count started; held while a count runs, so one runs at a time.
+    last: Arc<tokio::sync::Mutex<Option<Instant>>>,
 }
 
 impl CountedGauges {
     fn count_if_old(&self) {
-        {
-            let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-            let (started, running) = &mut *last;
-            if *running || started.is_some_and(|at| at.elapsed() < COUNTED_GAUGES_AGE) {
-                return;
-            }
-            *started = Some(Instant::now());
-            *running = true;
+        let Ok(mut last) = self.last.clone().try_lock_owned() else {
+            return;
+        };
+        if last.is_some_and(|at| at.elapsed() < COUNTED_GAUGES_AGE) {
+            return;
         }
-        let counted = self.clone();
+        *last = Some(Instant::now());
+        let count = (self.count)();
         tokio::spawn(async move {
-            (counted.count)().await;
-            counted.last.lock().unwrap_or_else(|e| e.into_inner()).1 = false;
+            count.await;
+            drop(last);
         });
     }
 }
