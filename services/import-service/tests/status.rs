@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use common::Stack;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use domain::{CompanyId, DeliveryState, Message, PunchId, PunchStatusChange, PunchesStatusV1};
+use import_service::store::punches::{self, StateChange};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use test_support::wait_for;
@@ -190,6 +191,59 @@ async fn thousands_of_status_messages_for_one_import_all_show_on_its_rows() {
             .values()
             .all(|(state, error)| state == "delivered" && error.is_none()),
         "{states:?}"
+    );
+}
+
+/// A batch of status messages reads the punches it changes through their key, not the whole
+/// ledger: as a join the planner may choose instead, every batch read every punch ever imported.
+#[tokio::test(flavor = "multi_thread")]
+async fn applying_states_reads_only_the_punches_they_change() {
+    let stack = Stack::start().await;
+    let (_, _, punches) = import(&stack, 4_000).await;
+    let mut conn = diesel_async::AsyncPgConnection::establish(stack.env.db.url())
+        .await
+        .unwrap();
+    diesel::sql_query("ANALYZE import.punches")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let at = Utc::now();
+    let changes: Vec<StateChange> = punches[..200]
+        .iter()
+        .map(|&punch_id| StateChange {
+            punch_id,
+            state: "delivered".to_owned(),
+            error: None,
+            at,
+        })
+        .collect();
+    #[derive(Debug, diesel::QueryableByName)]
+    struct Reads {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        seq_tup_read: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        idx_tup_fetch: i64,
+    }
+    let (applied, reads) = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            let applied = punches::apply_states(conn, &changes).await?;
+            // This transaction's own reads of the table so far.
+            let reads: Reads = diesel::sql_query(
+                "SELECT seq_tup_read, idx_tup_fetch FROM pg_stat_xact_user_tables \
+                 WHERE schemaname = 'import' AND relname = 'punches'",
+            )
+            .get_result(conn)
+            .await?;
+            Ok((applied, reads))
+        })
+        .await
+        .unwrap();
+    assert_eq!(applied, 200);
+    assert_eq!(
+        (reads.seq_tup_read, reads.idx_tup_fetch),
+        (0, 200),
+        "{} punches in the ledger",
+        punches.len()
     );
 }
 

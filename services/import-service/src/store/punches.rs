@@ -63,9 +63,12 @@ pub async fn apply_states(conn: &mut Conn, changes: &[StateChange]) -> QueryResu
     // One UPDATE must see each punch once: which of several joined rows it takes is unspecified.
     let changes = latest_per_punch(changes);
     diesel::sql_query(
+        // `p.id = ANY($1)` reads the punches through the primary key. With the join alone,
+        // Postgres hashed the whole table for a batch of a thousand changes: 67 ms of 81 with
+        // 120,000 punches, growing with every import kept.
         "UPDATE import.punches p SET state = c.state, error = c.error, state_at = c.at \
          FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS c(id, state, error, at) \
-         WHERE p.id = c.id AND (p.state_at IS NULL OR p.state_at <= c.at)",
+         WHERE p.id = ANY($1) AND p.id = c.id AND (p.state_at IS NULL OR p.state_at <= c.at)",
     )
     .bind::<Array<BigInt>, _>(changes.iter().map(|c| c.punch_id).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(changes.iter().map(|c| c.state.clone()).collect::<Vec<_>>())
