@@ -119,7 +119,8 @@ impl ReadyReference {
 }
 
 /// A company's first message carries at most this many punches when more follow: two Bayzat
-/// requests' worth, enough to keep its sender busy while the rest is handed over.
+/// requests' worth, enough to keep its sender busy while the next is handed over. Each next
+/// message of the same batch carries twice as many as the one before.
 const FIRST_MESSAGE_PUNCHES: usize = 2 * domain::MAX_RECORDS_PER_REQUEST.get();
 
 /// Groups punches, as they are queued, into ready messages per company. Holds at most one
@@ -180,28 +181,44 @@ impl ReadyMessages {
     ///
     /// Each tells how many punches its batch has in all, so sync-service does not report the
     /// batch settled while some are still on their way to it. A company whose punches all fit in
-    /// this last message gets their first [`FIRST_MESSAGE_PUNCHES`] in a message of their own, and
-    /// every company's first message comes before anyone's rest: its sender starts as soon as
-    /// those few are stored, not after the relay has handed over every other company's punches.
+    /// this last message gets them in messages of growing size: its first
+    /// [`FIRST_MESSAGE_PUNCHES`], then twice as many each time, the last taking whatever is left
+    /// once that is at most twice the message before. They go out in rounds: every company's
+    /// first message, then every company's second, and so on. A sender starts as soon as its
+    /// first punches are stored, and each next message is stored while the sender works through
+    /// the one before, however many companies' punches are handed over at once.
     pub fn finish(mut self) -> QueryResult<(Vec<bus::Outgoing>, Vec<Queued>)> {
-        let mut rest = Vec::with_capacity(self.open.len());
+        let mut rounds: Vec<Vec<ReadyReference>> = Vec::new();
         for mut open in std::mem::take(&mut self.open).into_values() {
             let batch_punches = self
                 .queued
                 .get(&open.company_id)
                 .map_or(open.punches, |q| q.punches);
             open.batch_punches = Some(batch_punches);
-            if batch_punches == open.punches && open.punches > FIRST_MESSAGE_PUNCHES {
-                let first = open.split_off_first(FIRST_MESSAGE_PUNCHES);
-                self.done.push(first.outgoing(self.traceparent.as_deref())?);
+            let mut round = 0;
+            if batch_punches == open.punches {
+                let mut size = FIRST_MESSAGE_PUNCHES;
+                while open.punches > 2 * size {
+                    push_to_round(&mut rounds, round, open.split_off_first(size));
+                    round += 1;
+                    size *= 2;
+                }
             }
-            rest.push(open);
+            push_to_round(&mut rounds, round, open);
         }
-        for open in rest {
-            self.done.push(open.outgoing(self.traceparent.as_deref())?);
+        for reference in rounds.into_iter().flatten() {
+            self.done
+                .push(reference.outgoing(self.traceparent.as_deref())?);
         }
         Ok((self.done, self.queued.into_values().collect()))
     }
+}
+
+fn push_to_round(rounds: &mut Vec<Vec<ReadyReference>>, round: usize, reference: ReadyReference) {
+    if rounds.len() <= round {
+        rounds.resize_with(round + 1, Vec::new);
+    }
+    rounds[round].push(reference);
 }
 
 #[derive(QueryableByName)]
@@ -490,17 +507,17 @@ mod tests {
     }
 
     #[test]
-    fn every_company_sends_its_first_punches_before_anyone_sends_the_rest() {
+    fn every_company_sends_its_messages_in_growing_sizes_one_round_at_a_time() {
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
         let mut messages = ReadyMessages::new(7);
-        // Company 1: 100 punches, ids 1..=30 and 41..=110; company 2: 41 punches; company 3: 40.
+        // Company 1: 100 punches, ids 1..=30 and 41..=110; company 2: 600 punches; company 3: 80.
         for id in (1..=30).chain(41..=110) {
             messages.push(1, a, id).unwrap();
         }
-        for id in 201..=241 {
+        for id in 1001..=1600 {
             messages.push(2, b, id).unwrap();
         }
-        for id in 301..=340 {
+        for id in 2001..=2080 {
             messages.push(3, b, id).unwrap();
         }
         let (all, _) = messages.finish().unwrap();
@@ -512,10 +529,12 @@ mod tests {
             sent,
             [
                 (1, 40, vec![(1, 30), (41, 50)], Some(100)),
-                (2, 40, vec![(201, 240)], Some(41)),
+                (2, 40, vec![(1001, 1040)], Some(600)),
+                (3, 80, vec![(2001, 2080)], Some(80)),
                 (1, 60, vec![(51, 110)], Some(100)),
-                (2, 1, vec![(241, 241)], Some(41)),
-                (3, 40, vec![(301, 340)], Some(40)),
+                (2, 80, vec![(1041, 1120)], Some(600)),
+                (2, 160, vec![(1121, 1280)], Some(600)),
+                (2, 320, vec![(1281, 1600)], Some(600)),
             ]
         );
     }
