@@ -22,7 +22,7 @@ use std::time::Duration;
 use bus::{Outgoing, Publisher};
 use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Uuid as SqlUuid};
 use diesel::QueryableByName;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures_util::future::BoxFuture;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -331,6 +331,15 @@ async fn relay_once(
     let mut conn = db::connection(pool).await.map_err(|e| database(&e))?;
     let (sent, failure) = conn
         .transaction::<_, diesel::result::Error, _>(async |conn| {
+            // The unsent rows are read through `outbox_unsent` in id order, stopping at the
+            // batch. Postgres otherwise takes a bitmap (or sequential) scan whenever it expects
+            // fewer unsent rows than the batch, which is nearly always since the sent rows kept
+            // are most of the table: that visits every row marked sent since the last vacuum on
+            // every round, and never marks their index entries dead as an index scan does. With
+            // 200 companies sending, that was 1-3 ms of Postgres a round, a round every few
+            // requests.
+            conn.batch_execute("SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off")
+                .await?;
             let pending: Vec<Pending> = diesel::sql_query(format!(
                 "SELECT id, message_id, message_type, routing_key, payload, traceparent \
                  FROM {schema}.outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 \
