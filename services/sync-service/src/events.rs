@@ -191,6 +191,9 @@ async fn store_ready(
         Ok(company) => company,
         Err(outcome) => return outcome,
     };
+    let Ok(_storing) = shared.storing.acquire().await else {
+        return retry("the service stops");
+    };
     let now = shared.clock.now();
     let mut conn = match db::connection(&shared.pool).await {
         Ok(conn) => conn,

@@ -76,6 +76,7 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         }),
         metrics: metrics::Metrics::register(foundation.ops.registry()),
         stopping: tokio::sync::watch::Sender::new(false),
+        storing: tokio::sync::Semaphore::new(runtime::STORING_AT_ONCE),
     });
     let workers = CompanyWorkers::new(shared.clone());
     // The replicas already running are known before the first subscription, so this one
