@@ -349,24 +349,27 @@ async fn a_message_is_handled_once_however_often_it_arrives() {
     );
 }
 
-/// Heap blocks of the outbox table read so far, as Postgres' statistics tell once the backends
-/// that read them have ended.
-async fn outbox_heap_blocks(conn: &mut AsyncPgConnection) -> i64 {
+/// The number a query (`SELECT … AS n`) answers.
+async fn number(conn: &mut AsyncPgConnection, query: &str) -> i64 {
     #[derive(diesel::QueryableByName)]
-    struct Blocks {
+    struct Number {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let blocks: Blocks = diesel_async::RunQueryDsl::get_result(
-        diesel::sql_query(format!(
-            "SELECT (coalesce(heap_blks_hit, 0) + coalesce(heap_blks_read, 0))::bigint AS n \
-             FROM pg_statio_user_tables WHERE schemaname = '{SCHEMA}' AND relname = 'outbox'"
-        )),
-        conn,
-    )
-    .await
-    .unwrap();
-    blocks.n
+    let number: Number = diesel_async::RunQueryDsl::get_result(diesel::sql_query(query), conn)
+        .await
+        .unwrap();
+    number.n
+}
+
+/// Heap blocks of the outbox table read so far, as Postgres' statistics tell once the backends
+/// that read them have ended.
+async fn outbox_heap_blocks(conn: &mut AsyncPgConnection) -> i64 {
+    let query = format!(
+        "SELECT (coalesce(heap_blks_hit, 0) + coalesce(heap_blks_read, 0))::bigint AS n \
+         FROM pg_statio_user_tables WHERE schemaname = '{SCHEMA}' AND relname = 'outbox'"
+    );
+    number(conn, &query).await
 }
 
 /// Runs a relay on its own connections until `messages` are sent one after another, then ends
@@ -393,25 +396,10 @@ async fn relay_each_alone(url: &str, broker: &Broker, messages: Vec<Vec<Outgoing
 /// Waits until no other backend than `conn`'s is connected to the test database: the relay's
 /// have ended and written their statistics.
 async fn others_gone(conn: &mut AsyncPgConnection) {
-    #[derive(diesel::QueryableByName)]
-    struct Others {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
     let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let others: Others = diesel_async::RunQueryDsl::get_result(
-            diesel::sql_query(
-                "SELECT count(*) AS n FROM pg_stat_activity \
-                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
-            ),
-            &mut *conn,
-        )
-        .await
-        .unwrap();
-        if others.n == 0 {
-            return;
-        }
+    let others = "SELECT count(*) AS n FROM pg_stat_activity \
+                  WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    while number(conn, others).await > 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the relay's connections did not end"
@@ -448,19 +436,11 @@ async fn a_round_reads_the_unsent_rows_not_every_row_sent_since_the_last_vacuum(
     let sent_before: Vec<Outgoing> = (1..=3000).map(changed).collect();
     relay_each_alone(test_db.url(), &broker, vec![sent_before]).await;
     others_gone(&mut conn).await;
-    #[derive(diesel::QueryableByName)]
-    struct Pages {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let pages: Pages = diesel_async::RunQueryDsl::get_result(
-        diesel::sql_query(format!(
-            "SELECT (pg_relation_size('{SCHEMA}.outbox') / 8192)::bigint AS n"
-        )),
+    let pages = number(
         &mut conn,
+        &format!("SELECT (pg_relation_size('{SCHEMA}.outbox') / 8192)::bigint AS n"),
     )
-    .await
-    .unwrap();
+    .await;
     let before = outbox_heap_blocks(&mut conn).await;
 
     let one_at_a_time: Vec<Vec<Outgoing>> = (1..=10).map(|c| vec![changed(c)]).collect();
@@ -471,8 +451,7 @@ async fn a_round_reads_the_unsent_rows_not_every_row_sent_since_the_last_vacuum(
     // Passing the sent rows once is at most a table's worth; each round then reads a few blocks.
     // Scanning them all every round read some 3,000 blocks here.
     assert!(
-        read < 2 * pages.n,
-        "ten rounds read {read} heap blocks of a {}-block outbox",
-        pages.n
+        read < 2 * pages,
+        "ten rounds read {read} heap blocks of a {pages}-block outbox"
     );
 }
