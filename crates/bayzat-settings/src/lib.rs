@@ -31,9 +31,11 @@ pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
 /// How the company's requests to Bayzat are paced and retried.
 #[derive(Debug, Clone)]
 pub struct BayzatSettings {
-    /// `BAYZAT_RATE_LIMIT_DELAY`: one request per key per this long, start to start.
+    /// `BAYZAT_RATE_LIMIT_DELAY`: one request per key per this long; a sender starts its next
+    /// request this long after the answer to its last.
     pub rate_limit_delay: Duration,
-    /// `BAYZAT_RATE_LIMIT_MARGIN_MS`: added to the delay, against network jitter.
+    /// `BAYZAT_RATE_LIMIT_MARGIN_MS`: added to the delay after a start whose answer the sender
+    /// did not see, against that request having arrived late.
     pub rate_limit_margin: Duration,
     /// `BAYZAT_MAX_RECORDS_PER_REQUEST`.
     pub max_records: NonZeroUsize,
@@ -49,7 +51,7 @@ pub struct BayzatSettings {
 }
 
 impl BayzatSettings {
-    /// One request per this long, start to start.
+    /// One request per this long, start to start, when only the last start is known.
     pub fn interval(&self) -> Duration {
         self.rate_limit_delay + self.rate_limit_margin
     }

@@ -7,9 +7,12 @@ use chrono::{DateTime, Utc};
 
 use crate::time::plus;
 
-/// The earliest moment a request may start: the last recorded start + the interval + the safety
-/// margin, or now when that has passed or nothing was ever sent. Measured start to start because
-/// Bayzat measures arrivals; a replica taking over a lease uses the start its predecessor wrote.
+/// The earliest moment a drain's first request may start: the start last recorded with the lease +
+/// the interval + the safety margin, or now when that has passed or nothing was ever sent. Bayzat
+/// measures arrivals, and a start is all a replica taking the lease over knows of its
+/// predecessor's last request: the margin stands for how much later than its start that request
+/// may have arrived. Within a drain, a sender paces each next request from the answer to the one
+/// before instead (services/sync-service's sender), which needs no margin.
 pub fn earliest_start(
     last_start: Option<DateTime<Utc>>,
     interval: Duration,
@@ -19,37 +22,6 @@ pub fn earliest_start(
     match last_start {
         Some(last) => plus(plus(last, interval), margin).max(now),
         None => now,
-    }
-}
-
-/// Answers remembered to know how quickly a key usually answers.
-const REMEMBERED_ANSWERS: usize = 16;
-
-/// How long after a request's start the key's next request may start, from how long its answer
-/// took. Bayzat measures arrivals; a request whose answer took longer than the key's quickest
-/// recent one may have arrived that much later than it left (a busy network or machine held it
-/// up), and the next one waits as much more on top of the interval and margin. Otherwise the
-/// next, on time, would arrive less than the interval after it: a 429.
-#[derive(Debug, Clone, Default)]
-pub struct Pace {
-    latencies: std::collections::VecDeque<Duration>,
-}
-
-impl Pace {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Notes a request's answer, `latency` after its start, and returns how long after that
-    /// start the next may start: `interval` (the key's delay and margin) plus the answer's
-    /// delay over the quickest of the key's recent answers.
-    pub fn answered(&mut self, latency: Duration, interval: Duration) -> Duration {
-        if self.latencies.len() == REMEMBERED_ANSWERS {
-            self.latencies.pop_front();
-        }
-        self.latencies.push_back(latency);
-        let quickest = self.latencies.iter().min().copied().unwrap_or(latency);
-        interval + latency.saturating_sub(quickest)
     }
 }
 
@@ -95,34 +67,5 @@ mod tests {
             earliest_start(Some(now), Duration::ZERO, Duration::ZERO, now),
             now
         );
-    }
-
-    #[test]
-    fn a_late_answer_delays_the_next_start_by_its_lateness() {
-        let interval = Duration::from_millis(1_025);
-        let ms = Duration::from_millis;
-        let mut pace = Pace::new();
-        assert_eq!(
-            pace.answered(ms(4), interval),
-            interval,
-            "the first sets the usual"
-        );
-        assert_eq!(
-            pace.answered(ms(3), interval),
-            interval,
-            "quicker than usual"
-        );
-        assert_eq!(
-            pace.answered(ms(43), interval),
-            ms(1_065),
-            "40 ms later than the quickest"
-        );
-        assert_eq!(pace.answered(ms(5), interval), ms(1_027));
-        // The quickest is forgotten after a while: answers that all take longer are the usual.
-        for _ in 0..REMEMBERED_ANSWERS {
-            pace.answered(ms(30), interval);
-        }
-        assert_eq!(pace.answered(ms(30), interval), interval);
-        assert_eq!(pace.answered(ms(80), interval), ms(1_075));
     }
 }

@@ -108,9 +108,8 @@ struct Sender {
     shared: Arc<SyncContext>,
     company_id: i64,
     limiter: DefaultDirectRateLimiter,
-    /// When this sender's next request may leave: its last one's start plus the key's pace.
+    /// When this sender's next request may leave: the key's delay after its last one's answer.
     turn: Option<tokio::time::Instant>,
-    pace: delivery::Pace,
     /// Whether that request was full: the company has a backlog, so the next one is prepared
     /// before its turn.
     backlog: bool,
@@ -123,8 +122,9 @@ struct Sender {
 
 impl Sender {
     fn new(shared: Arc<SyncContext>, company_id: i64) -> Self {
-        let interval = shared.bayzat_settings.interval();
-        let quota = Quota::with_period(interval.max(Duration::from_millis(1)))
+        // Never two starts closer than the key's delay, whatever the turns say.
+        let delay = shared.bayzat_settings.rate_limit_delay;
+        let quota = Quota::with_period(delay.max(Duration::from_millis(1)))
             .expect("a non-zero period")
             .allow_burst(NonZeroU32::MIN);
         Self {
@@ -132,7 +132,6 @@ impl Sender {
             company_id,
             limiter: RateLimiter::direct(quota),
             turn: None,
-            pace: delivery::Pace::new(),
             backlog: false,
             start_recorded: None,
             unknown: UnknownEmployees::new(),
@@ -598,8 +597,8 @@ impl Sender {
             }
         };
         let records: Vec<BayzatRecord> = request.iter().map(|d| d.record.clone()).collect();
-        // The limiter paces the turns; the key lookup between a turn and the send takes varying
-        // time, which must not bring two sends closer than the interval.
+        // The key lookup between the limiter and the send takes varying time: the turn is
+        // awaited last.
         if let Some(turn) = self.turn {
             conn.release();
             tokio::time::sleep_until(turn).await;
@@ -629,8 +628,6 @@ impl Sender {
             lease_lost(company_id);
             return Ok(Sent::Stop);
         }
-        let sent = tokio::time::Instant::now();
-        let interval = shared.bayzat_settings.interval();
         self.backlog = records.len() >= shared.bayzat_settings.max_records.get();
         conn.release();
         // Not cut short when the service stops: the answer is awaited and written.
@@ -640,7 +637,12 @@ impl Sender {
             .instrument(tracing::info_span!("deliver", company_id))
             .await;
         let outcome = &exchange.outcome;
-        self.turn = Some(sent + self.pace.answered(outcome.latency, interval));
+        // Bayzat counts a request when it arrives, which is before its answer leaves: the next
+        // one, started the key's delay after this answer came, arrives more than the delay after
+        // it, however long the network or either machine held either up. Paced from the start
+        // instead, a request held up on its way by more than the margin made the next one, on
+        // time, a 429; and the margin was waited for on every request.
+        self.turn = Some(tokio::time::Instant::now() + shared.bayzat_settings.rate_limit_delay);
         let answered = self.now();
         let bayzat = &shared.bayzat_settings;
         let verdict = delivery::on_reply(
