@@ -201,15 +201,21 @@ async fn store_ready(
     };
     let stored = conn
         .transaction::<_, diesel::result::Error, _>(async |conn| {
-            if !first_time(conn, incoming, PunchesReadyV1::TYPE).await? {
-                return Ok(0);
-            }
             let is_enabled = company.as_ref().is_none_or(|c| c.is_enabled);
-            companies::ensure(conn, company_id, is_enabled, now).await?;
-            let sync_state = companies::find(conn, company_id)
-                .await?
-                .map(|s| s.state())
-                .unwrap_or_default();
+            let batch = batches::Arrival {
+                id: ready.batch_id.0,
+                company_id,
+                import_id: ready.import_id.0,
+                punches: i32::try_from(ready.punches.len()).unwrap_or(i32::MAX),
+                announced: ready.batch_punches.and_then(|n| i32::try_from(n).ok()),
+            };
+            let message_id = incoming.message_uuid();
+            let type_ = PunchesReadyV1::TYPE;
+            let Some(sync_state) =
+                batches::arrive(conn, message_id, type_, batch, is_enabled, now).await?
+            else {
+                return Ok(0);
+            };
             let (state, next_attempt_at) = arrival(company.as_ref(), sync_state, now);
             let rows: Vec<NewDelivery> = ready
                 .punches
@@ -223,14 +229,6 @@ async fn store_ready(
                     next_attempt_at,
                 })
                 .collect();
-            let arrival = batches::Arrival {
-                id: ready.batch_id.0,
-                company_id,
-                import_id: ready.import_id.0,
-                punches: i32::try_from(ready.punches.len()).unwrap_or(i32::MAX),
-                announced: ready.batch_punches.and_then(|n| i32::try_from(n).ok()),
-            };
-            batches::receive(conn, arrival, now).await?;
             let changed = deliveries::insert(
                 conn,
                 ready.batch_id.0,

@@ -28,18 +28,23 @@ impl SyncState {
     }
 }
 
-/// Creates the company's row the first time it is seen; disabled when its sync is switched off.
+/// The state and reason a company's row starts with: disabled when its sync is switched off.
+pub fn first_state(is_enabled: bool) -> (CompanySyncState, Option<&'static str>) {
+    if is_enabled {
+        (CompanySyncState::Active, None)
+    } else {
+        (CompanySyncState::Disabled, Some("sync disabled"))
+    }
+}
+
+/// Creates the company's row the first time it is seen (see [`first_state`]).
 pub async fn ensure(
     conn: &mut Conn,
     company_id: i64,
     is_enabled: bool,
     now: DateTime<Utc>,
 ) -> QueryResult<()> {
-    let (state, reason) = if is_enabled {
-        (CompanySyncState::Active, None)
-    } else {
-        (CompanySyncState::Disabled, Some("sync disabled"))
-    };
+    let (state, reason) = first_state(is_enabled);
     diesel::insert_into(company_sync_state::table)
         .values((
             company_sync_state::company_id.eq(company_id),

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::deliveries::{self, DeliveryFilter, NewDelivery, Update};
 use super::leases::{self, Fence};
-use super::{batches, companies, Conn};
+use super::{batches, companies, Conn, QueryResult};
 
 const COMPANY: i64 = 7;
 
@@ -52,6 +52,15 @@ fn arrival(batch: Uuid, punches: usize, announced: Option<i32>) -> batches::Arri
     }
 }
 
+/// The arrival of a ready message without an id (an enabled company's).
+async fn receive(
+    conn: &mut Conn,
+    arrival: batches::Arrival,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<CompanySyncState>> {
+    batches::arrive(conn, None, "punches.ready.v1", arrival, true, now).await
+}
+
 /// Pending deliveries of `punch_ids`, each of its own employee.
 fn pending(punch_ids: impl IntoIterator<Item = i64>) -> Vec<NewDelivery> {
     punch_ids
@@ -62,7 +71,7 @@ fn pending(punch_ids: impl IntoIterator<Item = i64>) -> Vec<NewDelivery> {
 
 async fn store(conn: &mut Conn, rows: &[NewDelivery], now: DateTime<Utc>) -> Uuid {
     let batch_id = Uuid::now_v7();
-    batches::receive(conn, arrival(batch_id, rows.len(), None), now)
+    receive(conn, arrival(batch_id, rows.len(), None), now)
         .await
         .expect("batch");
     let inserted = deliveries::insert(conn, batch_id, COMPANY, 1, rows, now)
@@ -528,7 +537,7 @@ async fn a_batch_is_not_reported_settled_before_its_messages_brought_every_punch
     let now = Utc::now();
     let batch = Uuid::now_v7();
     // The batch's first message: 2 of its 5 punches, both delivered before the rest is stored.
-    batches::receive(&mut conn, arrival(batch, 2, Some(5)), now)
+    receive(&mut conn, arrival(batch, 2, Some(5)), now)
         .await
         .unwrap();
     let first = pending([1, 2]);
@@ -544,10 +553,10 @@ async fn a_batch_is_not_reported_settled_before_its_messages_brought_every_punch
         ("processing", None)
     );
     // The rest: a message that does not say (as from an older sender) and one that does.
-    batches::receive(&mut conn, arrival(batch, 1, None), now)
+    receive(&mut conn, arrival(batch, 1, None), now)
         .await
         .unwrap();
-    batches::receive(&mut conn, arrival(batch, 2, Some(5)), now)
+    receive(&mut conn, arrival(batch, 2, Some(5)), now)
         .await
         .unwrap();
     let rest = pending([3, 4, 5]);
@@ -668,7 +677,7 @@ async fn a_batch_without_deliveries_is_not_reported_settled() {
     let (_db, mut conn) = migrated().await;
     let now = Utc::now();
     let batch = Uuid::now_v7();
-    batches::receive(&mut conn, arrival(batch, 0, None), now)
+    receive(&mut conn, arrival(batch, 0, None), now)
         .await
         .unwrap();
     let settled = batches::refresh(&mut conn, &[batch], now).await.unwrap();
@@ -722,4 +731,67 @@ async fn storing_more_of_a_batch_while_its_first_punches_are_sent_does_not_deadl
         .expect("the store commits after the sender");
     let kept = batches::find(&mut sender, batch).await.unwrap().unwrap();
     assert_eq!((kept.total_count, kept.status.as_str()), (40, "processing"));
+}
+
+#[tokio::test]
+async fn a_ready_message_arrives_once_and_a_company_first_seen_disabled_starts_disabled() {
+    #[derive(diesel::QueryableByName)]
+    struct Received {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        received_count: i32,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+        announced_count: Option<i32>,
+    }
+    async fn received(conn: &mut Conn, batch: Uuid) -> (i32, Option<i32>) {
+        let row: Received = diesel::sql_query(
+            "SELECT received_count, announced_count FROM sync.sync_batches WHERE id = $1",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(batch)
+        .get_result(conn)
+        .await
+        .unwrap();
+        (row.received_count, row.announced_count)
+    }
+    let (_db, mut conn) = migrated().await;
+    let now = Utc::now();
+    let batch = Uuid::now_v7();
+    let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+    let kind = "punches.ready.v1";
+
+    let arrived = batches::arrive(
+        &mut conn,
+        Some(first),
+        kind,
+        arrival(batch, 2, Some(5)),
+        false,
+        now,
+    );
+    assert_eq!(arrived.await.unwrap(), Some(CompanySyncState::Disabled));
+    assert_eq!(received(&mut conn, batch).await, (2, Some(5)));
+
+    // A copy of the same message: nothing written.
+    let again = batches::arrive(
+        &mut conn,
+        Some(first),
+        kind,
+        arrival(batch, 2, Some(5)),
+        false,
+        now,
+    );
+    assert_eq!(again.await.unwrap(), None);
+    assert_eq!(received(&mut conn, batch).await, (2, Some(5)));
+
+    // The batch's next message; the company's row, once there, keeps its state.
+    let next = batches::arrive(
+        &mut conn,
+        Some(second),
+        kind,
+        arrival(batch, 3, None),
+        true,
+        now,
+    );
+    assert_eq!(next.await.unwrap(), Some(CompanySyncState::Disabled));
+    assert_eq!(received(&mut conn, batch).await, (5, Some(5)));
+    let company = companies::find(&mut conn, COMPANY).await.unwrap().unwrap();
+    assert_eq!(company.reason.as_deref(), Some("sync disabled"));
 }
