@@ -15,8 +15,8 @@ use domain::{
 use tokio::sync::Notify;
 
 use crate::runtime::{CompanyWorkers, SyncContext};
-use crate::store::deliveries::{self, NewDelivery, Selection};
-use crate::store::{batches, clock_health, companies, status, Conn, QueryResult};
+use crate::store::deliveries::{self, Selection};
+use crate::store::{clock_health, companies, status, Conn, QueryResult};
 use crate::SCHEMA;
 
 /// Messages handed to a company consumer before it acknowledges: handling is short, so a few
@@ -147,7 +147,7 @@ async fn company(
 }
 
 /// When a new punch of the company is first due, and in which state it waits until then.
-fn arrival(
+pub(crate) fn arrival(
     company: Option<&DirectoryCompany>,
     sync_state: CompanySyncState,
     now: DateTime<Utc>,
@@ -187,78 +187,18 @@ async fn store_ready(
     ready: PunchesReadyV1,
 ) -> HandlerDecision {
     let company_id = ready.company_id.0;
+    let batch_id = ready.batch_id;
     let company = match company(shared, company_id).await {
         Ok(company) => company,
         Err(outcome) => return outcome,
     };
-    let Ok(_storing) = shared.storing.acquire().await else {
-        return retry("the service stops");
-    };
-    let now = shared.clock.now();
-    let mut conn = match db::connection(&shared.pool).await {
-        Ok(conn) => conn,
-        Err(error) => return retry(error),
-    };
-    let stored = conn
-        .transaction::<_, diesel::result::Error, _>(async |conn| {
-            let is_enabled = company.as_ref().is_none_or(|c| c.is_enabled);
-            let batch = batches::Arrival {
-                id: ready.batch_id.0,
-                company_id,
-                import_id: ready.import_id.0,
-                punches: i32::try_from(ready.punches.len()).unwrap_or(i32::MAX),
-                announced: ready.batch_punches.and_then(|n| i32::try_from(n).ok()),
-            };
-            let message_id = incoming.message_uuid();
-            let type_ = PunchesReadyV1::TYPE;
-            let Some(sync_state) =
-                batches::arrive(conn, message_id, type_, batch, is_enabled, now).await?
-            else {
-                return Ok(0);
-            };
-            let (state, next_attempt_at) = arrival(company.as_ref(), sync_state, now);
-            let rows: Vec<NewDelivery> = ready
-                .punches
-                .iter()
-                .map(|p| NewDelivery {
-                    punch_id: p.punch_id.0,
-                    emp_id: p.emp_id.to_string(),
-                    punch_type: p.punch_type.as_str().to_owned(),
-                    local_time: p.time.as_naive(),
-                    state,
-                    next_attempt_at,
-                })
-                .collect();
-            let changed = deliveries::insert(
-                conn,
-                ready.batch_id.0,
-                company_id,
-                ready.import_id.0,
-                &rows,
-                now,
-            )
-            .await?;
-            let stored = changed.len();
-            // A punch that is to be sent at once stays `queued` in import-service, which says
-            // the same to its users (on its way): reporting it `pending` there updated every
-            // punch of an import once more while its punches were handed over. The states
-            // that say more (scheduled, held, paused) are reported.
-            let reported: Vec<_> = changed
-                .into_iter()
-                .filter(|c| c.state != DeliveryState::Pending)
-                .collect();
-            if reported.is_empty() {
-                // Batches whose punches all go at once still get their status.
-                status::refresh_batches(conn, &[ready.batch_id.0], now).await?;
-            } else {
-                status::record(conn, company_id, &reported, now).await?;
-            }
-            Ok(stored)
-        })
-        .await;
-    match stored {
+    match shared
+        .storer
+        .store(incoming.message_uuid(), ready, company)
+        .await
+    {
         Ok(count) => {
-            tracing::info!(company_id, batch_id = %ready.batch_id, count, "punches stored");
+            tracing::info!(company_id, %batch_id, count, "punches stored");
             HandlerDecision::Done
         }
         Err(error) => retry(error),

@@ -16,6 +16,7 @@ pub mod schema;
 pub mod sender;
 pub mod settings;
 pub mod store;
+pub mod storing;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -76,7 +77,7 @@ pub async fn start(settings: Settings) -> Result<RunningService, StartError> {
         }),
         metrics: metrics::Metrics::register(foundation.ops.registry()),
         stopping: tokio::sync::watch::Sender::new(false),
-        storing: tokio::sync::Semaphore::new(runtime::STORING_AT_ONCE),
+        storer: storing::Storer::start(foundation.pool.clone(), settings.clock.clone()),
     });
     let workers = CompanyWorkers::new(shared.clone());
     // The replicas already running are known before the first subscription, so this one

@@ -33,15 +33,9 @@ pub struct SyncContext {
     pub metrics: Metrics,
     /// True once the service stops: senders start no new call.
     pub stopping: tokio::sync::watch::Sender<bool>,
-    /// Permits to store a message of punches (see [`STORING_AT_ONCE`]).
-    pub storing: tokio::sync::Semaphore,
+    /// Stores the ready messages the company consumers hand over.
+    pub storer: crate::storing::Storer,
 }
-
-/// How many messages of punches a replica stores at once. Every company's consumer may get one
-/// at the same moment (an import hands its punches over to all of them together), and without a
-/// limit their stores took every connection of the pool: the senders' short writes waited behind
-/// them, and each company's requests came a second or more apart while an import was stored.
-pub const STORING_AT_ONCE: usize = 2;
 
 impl SyncContext {
     pub fn is_stopping(&self) -> bool {

@@ -5,7 +5,7 @@ use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamptz, Uui
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
-use domain::CompanySyncState;
+use domain::{CompanySyncState, Message, PunchesReadyV1};
 
 use super::{companies, Conn, QueryResult};
 use crate::schema::sync_batches;
@@ -36,6 +36,8 @@ pub struct Batch {
 /// What a ready message brings to its batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Arrival {
+    /// The message's id, when it has one: a message is stored once.
+    pub message_id: Option<Uuid>,
     pub id: Uuid,
     pub company_id: i64,
     pub import_id: i64,
@@ -43,23 +45,23 @@ pub struct Arrival {
     pub punches: i32,
     /// The batch's punches over all its messages, when the message says.
     pub announced: Option<i32>,
+    /// Whether the company's sync is on, for its row when the company is new here.
+    pub is_enabled: bool,
 }
 
-/// A ready message's arrival, in one statement: a round trip each, on a busy machine, cost a store
-/// as much as the insert of its punches. Records the message as handled (`message_id`, when it has
-/// one), creates the company's row the first time it is seen ([`companies::first_state`]), and
-/// creates the message's batch or adds the message to the batch a former one created (the
-/// punches it brought, and how many the batch has in all when it says). Returns the company's sync
-/// state, or None, writing nothing, when the message was handled before. Call it inside the
-/// transaction that stores the message's punches.
+/// Ready messages' arrivals, in one statement whatever their number: a round trip each, on a busy
+/// machine, cost a store as much as the insert of its punches. Records each message as handled,
+/// creates the row of each company seen for the first time ([`companies::first_state`]), and
+/// creates each message's batch or adds the message to the batch a former one created (the
+/// punches it brought, and how many the batch has in all when it says). Returns, in order, each
+/// company's sync state, or None for a message handled before (nothing written for it). A
+/// message id must not come twice in one call. Call it inside the transaction that stores the
+/// messages' punches.
 pub async fn arrive(
     conn: &mut Conn,
-    message_id: Option<Uuid>,
-    message_type: &str,
-    arrival: Arrival,
-    is_enabled: bool,
+    arrivals: &[Arrival],
     now: DateTime<Utc>,
-) -> QueryResult<Option<CompanySyncState>> {
+) -> QueryResult<Vec<Option<CompanySyncState>>> {
     #[derive(QueryableByName)]
     struct Arrived {
         #[diesel(sql_type = diesel::sql_types::Bool)]
@@ -67,48 +69,71 @@ pub async fn arrive(
         #[diesel(sql_type = Nullable<Text>)]
         state: Option<String>,
     }
-    let (first_state, first_reason) = companies::first_state(is_enabled);
-    // The statement's snapshot does not see its own inserts: the company's state is the row it
-    // created, or else the row that was there.
-    let arrived: Arrived = diesel::sql_query(
-        "WITH handled AS (\
+    if arrivals.is_empty() {
+        return Ok(Vec::new());
+    }
+    fn column<T>(arrivals: &[Arrival], f: impl Fn(&Arrival) -> T) -> Vec<T> {
+        arrivals.iter().map(f).collect()
+    }
+    let firsts: Vec<_> = arrivals
+        .iter()
+        .map(|a| companies::first_state(a.is_enabled))
+        .collect();
+    // The statement's snapshot does not see its own inserts: a company's state is the row it
+    // created, or else the row that was there. Batches are written in id order, as the
+    // deliveries' triggers move their counts, so two stores wait for each other instead of
+    // deadlocking.
+    let arrived: Vec<Arrived> = diesel::sql_query(
+        "WITH input AS (\
+           SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::uuid[], \
+             $6::bigint[], $7::int[], $8::int[]) WITH ORDINALITY \
+           AS i(message_id, company_id, first_state, first_reason, batch_id, import_id, \
+             punches, announced, ord)), \
+         handled AS (\
            INSERT INTO sync.processed_messages (message_id, message_type) \
-           SELECT $1, $2 WHERE $1 IS NOT NULL \
+           SELECT message_id, $9 FROM input WHERE message_id IS NOT NULL \
            ON CONFLICT (message_id) DO NOTHING RETURNING message_id), \
-         first_time AS (SELECT $1 IS NULL OR EXISTS (SELECT 1 FROM handled) AS yes), \
+         fresh AS (\
+           SELECT * FROM input \
+           WHERE message_id IS NULL OR message_id IN (SELECT message_id FROM handled)), \
          company AS (\
            INSERT INTO sync.company_sync_state (company_id, state, reason, since) \
-           SELECT $3, $4, $5, $6 FROM first_time WHERE yes \
-           ON CONFLICT (company_id) DO NOTHING RETURNING state), \
+           SELECT DISTINCT ON (company_id) company_id, first_state, first_reason, $10 \
+           FROM fresh ORDER BY company_id \
+           ON CONFLICT (company_id) DO NOTHING RETURNING company_id, state), \
          batch AS (\
            INSERT INTO sync.sync_batches \
              (id, company_id, import_id, received_count, announced_count, created_at, updated_at) \
-           SELECT $7, $3, $8, $9, $10, $6, $6 FROM first_time WHERE yes \
+           SELECT batch_id, min(company_id), min(import_id), sum(punches), max(announced), $10, $10 \
+           FROM fresh GROUP BY batch_id ORDER BY batch_id \
            ON CONFLICT (id) DO UPDATE SET \
              received_count = sync_batches.received_count + excluded.received_count, \
              announced_count = GREATEST(sync_batches.announced_count, excluded.announced_count)) \
-         SELECT (SELECT yes FROM first_time) AS first_time, \
-           COALESCE((SELECT state FROM company), \
-             (SELECT state FROM sync.company_sync_state WHERE company_id = $3)) AS state",
+         SELECT i.ord IN (SELECT ord FROM fresh) AS first_time, \
+           COALESCE((SELECT c.state FROM company c WHERE c.company_id = i.company_id), \
+             (SELECT s.state FROM sync.company_sync_state s WHERE s.company_id = i.company_id)) \
+             AS state \
+         FROM input i ORDER BY i.ord",
     )
-    .bind::<Nullable<SqlUuid>, _>(message_id)
-    .bind::<Text, _>(message_type)
-    .bind::<BigInt, _>(arrival.company_id)
-    .bind::<Text, _>(first_state.as_str())
-    .bind::<Nullable<Text>, _>(first_reason)
+    .bind::<Array<Nullable<SqlUuid>>, _>(column(arrivals, |a| a.message_id))
+    .bind::<Array<BigInt>, _>(column(arrivals, |a| a.company_id))
+    .bind::<Array<Text>, _>(firsts.iter().map(|(state, _)| state.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(firsts.iter().map(|(_, reason)| *reason).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(column(arrivals, |a| a.id))
+    .bind::<Array<BigInt>, _>(column(arrivals, |a| a.import_id))
+    .bind::<Array<Integer>, _>(column(arrivals, |a| a.punches))
+    .bind::<Array<Nullable<Integer>>, _>(column(arrivals, |a| a.announced))
+    .bind::<Text, _>(PunchesReadyV1::TYPE)
     .bind::<Timestamptz, _>(now)
-    .bind::<SqlUuid, _>(arrival.id)
-    .bind::<BigInt, _>(arrival.import_id)
-    .bind::<Integer, _>(arrival.punches)
-    .bind::<Nullable<Integer>, _>(arrival.announced)
-    .get_result(conn)
+    .load(conn)
     .await?;
-    Ok(arrived.first_time.then(|| {
-        arrived
-            .state
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_default()
-    }))
+    Ok(arrived
+        .into_iter()
+        .map(|a| {
+            a.first_time
+                .then(|| a.state.and_then(|s| s.parse().ok()).unwrap_or_default())
+        })
+        .collect())
 }
 
 /// A batch that reached a final status (`completed` or `failed`) in a [`refresh`], with its

@@ -41,39 +41,58 @@ pub struct Changed {
     pub last_error: Option<String>,
 }
 
-/// Inserts the deliveries of one ready message; punches already known are left alone (a
-/// redelivered message, or a punch queued twice). Returns the new ones.
+/// The deliveries one ready message brings to its batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Arriving<'a> {
+    pub batch_id: Uuid,
+    pub company_id: i64,
+    pub import_id: i64,
+    pub rows: &'a [NewDelivery],
+}
+
+/// Inserts the deliveries of ready messages, in one statement; punches already known are left
+/// alone (a redelivered message, or a punch queued twice). Returns the new ones.
 pub async fn insert(
     conn: &mut Conn,
-    batch_id: Uuid,
-    company_id: i64,
-    import_id: i64,
-    rows: &[NewDelivery],
+    messages: &[Arriving<'_>],
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Changed>> {
+    let count = messages.iter().map(|m| m.rows.len()).sum();
+    let (mut batch_ids, mut company_ids, mut import_ids) = (
+        Vec::with_capacity(count),
+        Vec::with_capacity(count),
+        Vec::with_capacity(count),
+    );
+    for message in messages {
+        let n = message.rows.len();
+        batch_ids.extend(std::iter::repeat_n(message.batch_id, n));
+        company_ids.extend(std::iter::repeat_n(message.company_id, n));
+        import_ids.extend(std::iter::repeat_n(message.import_id, n));
+    }
+    let rows = || messages.iter().flat_map(|m| m.rows.iter());
     // Raw: bulk insert from `UNNEST` of column arrays (the builder's VALUES binds 11 a row).
     diesel::sql_query(
         "INSERT INTO sync.deliveries (punch_id, batch_id, company_id, import_id, emp_id, \
          punch_type, local_time, state, next_attempt_at, created_at, updated_at) \
-         SELECT u.punch_id, $1, $2, $3, u.emp_id, u.punch_type, u.local_time, u.state, \
-         u.next_attempt_at, $9, $9 \
-         FROM UNNEST($4::bigint[], $5::text[], $6::text[], $7::timestamp[], $8::text[], \
-         $10::timestamptz[]) AS u(punch_id, emp_id, punch_type, local_time, state, next_attempt_at) \
+         SELECT u.punch_id, u.batch_id, u.company_id, u.import_id, u.emp_id, u.punch_type, \
+         u.local_time, u.state, u.next_attempt_at, $9, $9 \
+         FROM UNNEST($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], \
+         $6::text[], $7::timestamp[], $8::text[], $10::timestamptz[]) \
+         AS u(batch_id, company_id, import_id, punch_id, emp_id, punch_type, local_time, state, \
+         next_attempt_at) \
          ON CONFLICT (punch_id) DO NOTHING \
          RETURNING punch_id, batch_id, state, last_error",
     )
-    .bind::<SqlUuid, _>(batch_id)
-    .bind::<BigInt, _>(company_id)
-    .bind::<BigInt, _>(import_id)
-    .bind::<Array<BigInt>, _>(rows.iter().map(|r| r.punch_id).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(rows.iter().map(|r| r.emp_id.clone()).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(rows.iter().map(|r| r.punch_type.clone()).collect::<Vec<_>>())
-    .bind::<Array<Timestamp>, _>(rows.iter().map(|r| r.local_time).collect::<Vec<_>>())
-    .bind::<Array<StateColumn>, _>(rows.iter().map(|r| r.state).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(batch_ids)
+    .bind::<Array<BigInt>, _>(company_ids)
+    .bind::<Array<BigInt>, _>(import_ids)
+    .bind::<Array<BigInt>, _>(rows().map(|r| r.punch_id).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows().map(|r| r.emp_id.clone()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(rows().map(|r| r.punch_type.clone()).collect::<Vec<_>>())
+    .bind::<Array<Timestamp>, _>(rows().map(|r| r.local_time).collect::<Vec<_>>())
+    .bind::<Array<StateColumn>, _>(rows().map(|r| r.state).collect::<Vec<_>>())
     .bind::<Timestamptz, _>(now)
-    .bind::<Array<Nullable<Timestamptz>>, _>(
-        rows.iter().map(|r| r.next_attempt_at).collect::<Vec<_>>(),
-    )
+    .bind::<Array<Nullable<Timestamptz>>, _>(rows().map(|r| r.next_attempt_at).collect::<Vec<_>>())
     .load(conn)
     .await
 }

@@ -44,21 +44,40 @@ fn punch(punch_id: i64, emp_id: &str, state: DeliveryState) -> NewDelivery {
 /// A ready message of `punches` for `batch`, with the batch's punches in all when it says.
 fn arrival(batch: Uuid, punches: usize, announced: Option<i32>) -> batches::Arrival {
     batches::Arrival {
+        message_id: None,
         id: batch,
         company_id: COMPANY,
         import_id: 1,
         punches: i32::try_from(punches).unwrap(),
         announced,
+        is_enabled: true,
     }
 }
 
-/// The arrival of a ready message without an id (an enabled company's).
+/// The arrival of one ready message.
 async fn receive(
     conn: &mut Conn,
     arrival: batches::Arrival,
     now: DateTime<Utc>,
 ) -> QueryResult<Option<CompanySyncState>> {
-    batches::arrive(conn, None, "punches.ready.v1", arrival, true, now).await
+    let mut arrived = batches::arrive(conn, &[arrival], now).await?;
+    Ok(arrived.pop().flatten())
+}
+
+/// Inserts one ready message's deliveries to `batch`.
+async fn insert(
+    conn: &mut Conn,
+    batch: Uuid,
+    rows: &[NewDelivery],
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<deliveries::Changed>> {
+    let message = deliveries::Arriving {
+        batch_id: batch,
+        company_id: COMPANY,
+        import_id: 1,
+        rows,
+    };
+    deliveries::insert(conn, &[message], now).await
 }
 
 /// Pending deliveries of `punch_ids`, each of its own employee.
@@ -74,9 +93,7 @@ async fn store(conn: &mut Conn, rows: &[NewDelivery], now: DateTime<Utc>) -> Uui
     receive(conn, arrival(batch_id, rows.len(), None), now)
         .await
         .expect("batch");
-    let inserted = deliveries::insert(conn, batch_id, COMPANY, 1, rows, now)
-        .await
-        .expect("insert");
+    let inserted = insert(conn, batch_id, rows, now).await.expect("insert");
     assert_eq!(inserted.len(), rows.len());
     batch_id
 }
@@ -541,9 +558,7 @@ async fn a_batch_is_not_reported_settled_before_its_messages_brought_every_punch
         .await
         .unwrap();
     let first = pending([1, 2]);
-    deliveries::insert(&mut conn, batch, COMPANY, 1, &first, now)
-        .await
-        .unwrap();
+    insert(&mut conn, batch, &first, now).await.unwrap();
     set_states(&mut conn, &[1, 2], DeliveryState::Delivered).await;
     let settled = batches::refresh(&mut conn, &[batch], now).await.unwrap();
     assert_eq!(settled, [], "3 punches have not come yet");
@@ -560,9 +575,7 @@ async fn a_batch_is_not_reported_settled_before_its_messages_brought_every_punch
         .await
         .unwrap();
     let rest = pending([3, 4, 5]);
-    deliveries::insert(&mut conn, batch, COMPANY, 1, &rest, now)
-        .await
-        .unwrap();
+    insert(&mut conn, batch, &rest, now).await.unwrap();
     set_states(&mut conn, &[3, 4, 5], DeliveryState::Delivered).await;
     let settled = batches::refresh(&mut conn, &[batch], now).await.unwrap();
     let outcome: Vec<_> = settled
@@ -710,7 +723,7 @@ async fn storing_more_of_a_batch_while_its_first_punches_are_sent_does_not_deadl
     let storing = tokio::spawn(async move {
         storer.batch_execute("BEGIN").await?;
         let more = pending(21..=40);
-        deliveries::insert(&mut storer, batch, COMPANY, 1, &more, now).await?;
+        insert(&mut storer, batch, &more, now).await?;
         batches::refresh(&mut storer, &[batch], now).await?;
         storer.batch_execute("COMMIT").await
     });
@@ -734,7 +747,7 @@ async fn storing_more_of_a_batch_while_its_first_punches_are_sent_does_not_deadl
 }
 
 #[tokio::test]
-async fn a_ready_message_arrives_once_and_a_company_first_seen_disabled_starts_disabled() {
+async fn ready_messages_arrive_once_and_a_company_first_seen_disabled_starts_disabled() {
     #[derive(diesel::QueryableByName)]
     struct Received {
         #[diesel(sql_type = diesel::sql_types::Integer)]
@@ -754,35 +767,37 @@ async fn a_ready_message_arrives_once_and_a_company_first_seen_disabled_starts_d
     }
     let (_db, mut conn) = migrated().await;
     let now = Utc::now();
-    let batch = Uuid::now_v7();
-    let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
-    let kind = "punches.ready.v1";
+    let (batch, other_batch) = (Uuid::now_v7(), Uuid::now_v7());
+    let message =
+        |id: Uuid, batch: Uuid, punches: usize, announced: Option<i32>| batches::Arrival {
+            message_id: Some(id),
+            ..arrival(batch, punches, announced)
+        };
+    let first = batches::Arrival {
+        is_enabled: false,
+        ..message(Uuid::now_v7(), batch, 2, Some(5))
+    };
+    let arrived = batches::arrive(&mut conn, &[first], now).await.unwrap();
+    assert_eq!(arrived, [Some(CompanySyncState::Disabled)]);
+    assert_eq!(received(&mut conn, batch).await, (2, Some(5)));
 
-    // The message, then a copy of it, which writes nothing.
-    for expected in [Some(CompanySyncState::Disabled), None] {
-        let arrived = batches::arrive(
-            &mut conn,
-            Some(first),
-            kind,
-            arrival(batch, 2, Some(5)),
-            false,
-            now,
-        );
-        assert_eq!(arrived.await.unwrap(), expected);
-        assert_eq!(received(&mut conn, batch).await, (2, Some(5)));
-    }
-
-    // The batch's next message; the company's row, once there, keeps its state.
-    let next = batches::arrive(
-        &mut conn,
-        Some(second),
-        kind,
-        arrival(batch, 3, None),
-        true,
-        now,
-    );
-    assert_eq!(next.await.unwrap(), Some(CompanySyncState::Disabled));
-    assert_eq!(received(&mut conn, batch).await, (5, Some(5)));
+    // Together: a copy of the first (nothing written), two more of its batch, and another
+    // company's first. A company's row, once there, keeps its state.
+    let others = [
+        first,
+        message(Uuid::now_v7(), batch, 3, None),
+        message(Uuid::now_v7(), batch, 1, Some(6)),
+        batches::Arrival {
+            company_id: COMPANY + 1,
+            ..message(Uuid::now_v7(), other_batch, 4, None)
+        },
+    ];
+    let arrived = batches::arrive(&mut conn, &others, now).await.unwrap();
+    let disabled = Some(CompanySyncState::Disabled);
+    let active = Some(CompanySyncState::Active);
+    assert_eq!(arrived, [None, disabled, disabled, active]);
+    assert_eq!(received(&mut conn, batch).await, (6, Some(6)));
+    assert_eq!(received(&mut conn, other_batch).await, (4, None));
     let company = companies::find(&mut conn, COMPANY).await.unwrap().unwrap();
     assert_eq!(company.reason.as_deref(), Some("sync disabled"));
 }
