@@ -195,7 +195,7 @@ async fn publish_on(
         if !open.companies_declared.contains(company) {
             let topology = broker.topology();
             topology
-                .declare_queue(&open.channel, &topology.company_queue(company))
+                .declare_queue_ahead(&open.channel, &topology.company_queue(company))
                 .await?;
             open.companies_declared.insert(company.to_owned());
         }

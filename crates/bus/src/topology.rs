@@ -179,10 +179,35 @@ impl Topology {
     /// Declares a queue with its arguments and bindings. Idempotent: whoever first needs a queue
     /// declares it, with the same arguments every time.
     pub async fn declare_queue(&self, channel: &Channel, queue: &QueueSpec) -> lapin::Result<()> {
+        self.declare(channel, queue, false).await
+    }
+
+    /// [`Self::declare_queue`] without waiting for the broker's answers, for a publisher about to
+    /// publish to the queue on the same channel: the broker handles a channel's methods in
+    /// order, so the publish is routed after the binding; one it refuses closes the channel, and
+    /// the publish fails. Waiting for each answer made handing 200 new companies their first
+    /// messages take 1.7 s, 8 ms a company.
+    pub async fn declare_queue_ahead(
+        &self,
+        channel: &Channel,
+        queue: &QueueSpec,
+    ) -> lapin::Result<()> {
+        self.declare(channel, queue, true).await
+    }
+
+    async fn declare(
+        &self,
+        channel: &Channel,
+        queue: &QueueSpec,
+        nowait: bool,
+    ) -> lapin::Result<()> {
         channel
             .queue_declare(
                 queue.name.as_str().into(),
-                durable_queue(),
+                QueueDeclareOptions {
+                    nowait,
+                    ..durable_queue()
+                },
                 self.queue_arguments(queue),
             )
             .await?;
@@ -192,7 +217,7 @@ impl Topology {
                     queue.name.as_str().into(),
                     self.exchange().into(),
                     binding.as_str().into(),
-                    QueueBindOptions::default(),
+                    QueueBindOptions { nowait },
                     FieldTable::default(),
                 )
                 .await?;
