@@ -31,11 +31,10 @@ pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(15 * 60);
 /// How the company's requests to Bayzat are paced and retried.
 #[derive(Debug, Clone)]
 pub struct BayzatSettings {
-    /// `BAYZAT_RATE_LIMIT_DELAY`: one request per key per this long; a sender starts its next
-    /// request this long after the answer to its last.
+    /// `BAYZAT_RATE_LIMIT_DELAY`: one request per key per this long.
     pub rate_limit_delay: Duration,
-    /// `BAYZAT_RATE_LIMIT_MARGIN_MS`: added to the delay after a start whose answer the sender
-    /// did not see, against that request having arrived late.
+    /// `BAYZAT_RATE_LIMIT_MARGIN_MS`: added to the delay when it is measured from a request's
+    /// start, against that request having arrived late.
     pub rate_limit_margin: Duration,
     /// `BAYZAT_MAX_RECORDS_PER_REQUEST`.
     pub max_records: NonZeroUsize,
@@ -51,7 +50,7 @@ pub struct BayzatSettings {
 }
 
 impl BayzatSettings {
-    /// One request per this long, start to start, when only the last start is known.
+    /// One request per this long, start to start.
     pub fn interval(&self) -> Duration {
         self.rate_limit_delay + self.rate_limit_margin
     }

@@ -20,7 +20,7 @@ mod test_util;
 pub use outcome::{
     is_unknown_employee, on_reply, Change, Next, ReplyEffects, Transition, UNKNOWN_EMPLOYEE_REASON,
 };
-pub use pacing::earliest_start;
+pub use pacing::{earliest_start, Pace};
 pub use packing::{next_request, screen_half, Delivery, Plan, Rejection};
 pub use schedule::{arrival_state, next_run, parse_time_zone, ScheduleError};
 pub use sharing::preferred_replica;

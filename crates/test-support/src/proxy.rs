@@ -1,15 +1,13 @@
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinHandle};
 
 /// A TCP proxy between a service and a server, that a test can cut (every open connection is
 /// closed and new ones are refused) and restore, to simulate an outage of that server only for
-/// the service under test, or make hold up what the service sends, as a busy network does.
+/// the service under test.
 pub struct TcpProxy {
     addr: SocketAddr,
     state: Arc<State>,
@@ -18,8 +16,6 @@ pub struct TcpProxy {
 
 struct State {
     cut: AtomicBool,
-    /// Milliseconds each chunk from the service waits before it is passed on.
-    hold_up_ms: AtomicU64,
     connections: Mutex<Vec<AbortHandle>>,
 }
 
@@ -30,7 +26,6 @@ impl TcpProxy {
         let addr = listener.local_addr().expect("proxy address");
         let state = Arc::new(State {
             cut: AtomicBool::new(false),
-            hold_up_ms: AtomicU64::new(0),
             connections: Mutex::new(Vec::new()),
         });
         let upstream = upstream.to_owned();
@@ -45,10 +40,10 @@ impl TcpProxy {
                     continue;
                 }
                 let upstream = upstream.clone();
-                let state = accept_state.clone();
                 let task = tokio::spawn(async move {
-                    if let Ok(outbound) = TcpStream::connect(&upstream).await {
-                        forward(inbound, outbound, &state).await;
+                    if let Ok(mut outbound) = TcpStream::connect(&upstream).await {
+                        let mut inbound = inbound;
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
                     }
                 });
                 let mut connections = accept_state.connections.lock().expect("proxy state");
@@ -86,12 +81,6 @@ impl TcpProxy {
         self.state.cut.store(false, Ordering::SeqCst);
     }
 
-    /// From now on, what the service sends reaches the server `by` later (zero: at once again).
-    pub fn hold_up(&self, by: Duration) {
-        let ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-        self.state.hold_up_ms.store(ms, Ordering::SeqCst);
-    }
-
     /// `url` with its `host:port` replaced by this proxy's address.
     pub fn url_for(&self, url: &str) -> String {
         let authority_start = url.find("://").map(|i| i + 3).unwrap_or(0);
@@ -116,30 +105,6 @@ impl Drop for TcpProxy {
     }
 }
 
-/// Copies both ways until both ends have closed; the service's bytes wait the hold-up set then.
-async fn forward(inbound: TcpStream, outbound: TcpStream, state: &State) {
-    let (mut from_service, mut to_service) = inbound.into_split();
-    let (mut from_server, mut to_server) = outbound.into_split();
-    let up = async {
-        let mut buf = vec![0u8; 16 * 1024];
-        while let Ok(read @ 1..) = from_service.read(&mut buf).await {
-            let hold_up = state.hold_up_ms.load(Ordering::SeqCst);
-            if hold_up > 0 {
-                tokio::time::sleep(Duration::from_millis(hold_up)).await;
-            }
-            if to_server.write_all(&buf[..read]).await.is_err() {
-                break;
-            }
-        }
-        let _ = to_server.shutdown().await;
-    };
-    let down = async {
-        let _ = tokio::io::copy(&mut from_server, &mut to_service).await;
-        let _ = to_service.shutdown().await;
-    };
-    tokio::join!(up, down);
-}
-
 /// The `host:port` of a URL such as `postgres://u@h:5432/db` or `amqp://g:g@h:5672/%2f`.
 pub fn upstream_of(url: &str) -> String {
     let authority_start = url.find("://").map(|i| i + 3).unwrap_or(0);
@@ -151,6 +116,7 @@ pub fn upstream_of(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn upstream_is_the_host_and_port() {

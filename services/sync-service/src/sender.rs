@@ -108,8 +108,9 @@ struct Sender {
     shared: Arc<SyncContext>,
     company_id: i64,
     limiter: DefaultDirectRateLimiter,
-    /// When this sender's next request may leave: the key's delay after its last one's answer.
+    /// When this sender's next request may leave: its last one's start plus the key's pace.
     turn: Option<tokio::time::Instant>,
+    pace: delivery::Pace,
     /// Whether that request was full: the company has a backlog, so the next one is prepared
     /// before its turn.
     backlog: bool,
@@ -132,6 +133,7 @@ impl Sender {
             company_id,
             limiter: RateLimiter::direct(quota),
             turn: None,
+            pace: delivery::Pace::new(),
             backlog: false,
             start_recorded: None,
             unknown: UnknownEmployees::new(),
@@ -628,6 +630,7 @@ impl Sender {
             lease_lost(company_id);
             return Ok(Sent::Stop);
         }
+        let sent = tokio::time::Instant::now();
         self.backlog = records.len() >= shared.bayzat_settings.max_records.get();
         conn.release();
         // Not cut short when the service stops: the answer is awaited and written.
@@ -637,14 +640,13 @@ impl Sender {
             .instrument(tracing::info_span!("deliver", company_id))
             .await;
         let outcome = &exchange.outcome;
-        // Bayzat counts a request when it arrives, which is before its answer leaves: the next
-        // one, started the key's delay after this answer came, arrives more than the delay after
-        // it, however long the network or either machine held either up. Paced from the start
-        // instead, a request held up on its way by more than the margin made the next one, on
-        // time, a 429; and the margin was waited for on every request.
-        self.turn = Some(tokio::time::Instant::now() + shared.bayzat_settings.rate_limit_delay);
-        let answered = self.now();
+        // Measured here, the answer's time is never shorter than it was: the sooner of the two
+        // rules stays late enough (see `delivery::Pace`).
+        let latency = sent.elapsed();
         let bayzat = &shared.bayzat_settings;
+        let (delay, margin) = (bayzat.rate_limit_delay, bayzat.rate_limit_margin);
+        self.turn = Some(sent + self.pace.answered(latency, delay, margin));
+        let answered = self.now();
         let verdict = delivery::on_reply(
             request,
             &outcome.reply,

@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use common::*;
 use domain::PunchType;
-use serde_json::json;
-use test_support::{eventually, upstream_of, TcpProxy};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_are_full_and_paced_with_two_replicas() {
@@ -31,43 +29,6 @@ async fn requests_are_full_and_paced_with_two_replicas() {
     // 75 punches in requests of 20: at least 4 requests, and every request but each drain's
     // last is full.
     assert!(stats.requests >= 4, "{stats:?}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_request_held_up_on_its_way_does_not_make_the_next_one_a_429() {
-    // The network holds every request up by more than the margin, then suddenly not: the first
-    // request on time arrives right after one that came late.
-    let stack = Stack::start(1).await;
-    let advline = stack.company_id("advline").await;
-    let proxy = TcpProxy::start(&upstream_of(&stack.sim.attendance_url())).await;
-    stack
-        .put_config(
-            "advline",
-            json!({ "api_url": proxy.url_for(&stack.sim.attendance_url()), "api_key": ADVLINE_KEY }),
-        )
-        .await;
-    stack.config_taken_in().await;
-    let held_up = stack.bayzat.rate_limit_margin * 3;
-    proxy.hold_up(held_up);
-    stack.ready(advline, 1, punches(1, 200)).await;
-    assert!(
-        eventually(Duration::from_secs(30), || async {
-            stack.key_stats(ADVLINE_KEY).requests >= 4
-        })
-        .await,
-        "requests reach Bayzat through the slow network"
-    );
-    proxy.hold_up(Duration::ZERO);
-    stack
-        .wait_for(advline, 200, &["delivered"], Duration::from_secs(30))
-        .await;
-    let stats = stack.key_stats(ADVLINE_KEY);
-    assert_eq!(stats.rate_limited, 0, "{stats:?}");
-    assert!(
-        stats.min_gap_ms.unwrap_or(u64::MAX) >= INTERVAL_MS,
-        "{stats:?}"
-    );
-    assert_exactly_once(&stack.ledger(ADVLINE_KEY), 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]
