@@ -130,20 +130,12 @@ async fn work(waiting: Arc<Mutex<mpsc::Receiver<Job>>>, pool: db::Pool, clock: C
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-enum StoreError {
-    #[error(transparent)]
-    Db(#[from] db::DbError),
-    #[error("database: {0}")]
-    Query(#[from] diesel::result::Error),
-}
-
 /// Stores the jobs' messages in one transaction; returns how many punches of each were new.
 async fn store(
     pool: &db::Pool,
     jobs: &[Job],
     now: DateTime<Utc>,
-) -> Result<Vec<usize>, StoreError> {
+) -> Result<Vec<usize>, db::DbError> {
     // A copy of a message waiting beside it (a redelivery) is stored once, as the first.
     let mut seen = HashSet::new();
     let stored_here: Vec<bool> = jobs
