@@ -157,8 +157,6 @@ async fn store(
                     id: job.ready.batch_id.0,
                     company_id: job.ready.company_id.0,
                     import_id: job.ready.import_id.0,
-                    punches: i32::try_from(job.ready.punches.len()).unwrap_or(i32::MAX),
-                    announced: job.ready.batch_punches.and_then(|n| i32::try_from(n).ok()),
                     is_enabled: job.company.as_ref().is_none_or(|c| c.is_enabled),
                 })
                 .collect();
@@ -191,6 +189,7 @@ async fn store(
                     company_id: job.ready.company_id.0,
                     import_id: job.ready.import_id.0,
                     rows,
+                    announced: job.ready.batch_punches.and_then(|n| i32::try_from(n).ok()),
                 })
                 .collect();
             let changed = deliveries::insert(conn, &messages, now).await?;

@@ -33,7 +33,7 @@ pub struct Batch {
     pub updated_at: DateTime<Utc>,
 }
 
-/// What a ready message brings to its batch.
+/// A ready message come for its batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Arrival {
     /// The message's id, when it has one: a message is stored once.
@@ -41,10 +41,6 @@ pub struct Arrival {
     pub id: Uuid,
     pub company_id: i64,
     pub import_id: i64,
-    /// The punches the message carries.
-    pub punches: i32,
-    /// The batch's punches over all its messages, when the message says.
-    pub announced: Option<i32>,
     /// Whether the company's sync is on, for its row when the company is new here.
     pub is_enabled: bool,
 }
@@ -52,11 +48,13 @@ pub struct Arrival {
 /// Ready messages' arrivals, in one statement whatever their number: a round trip each, on a busy
 /// machine, cost a store as much as the insert of its punches. Records each message as handled,
 /// creates the row of each company seen for the first time ([`companies::first_state`]), and
-/// creates each message's batch or adds the message to the batch a former one created (the
-/// punches it brought, and how many the batch has in all when it says). Returns, in order, each
-/// company's sync state, or None for a message handled before (nothing written for it). A
-/// message id must not come twice in one call. Call it inside the transaction that stores the
-/// messages' punches.
+/// creates each message's batch when a former message has not. Returns, in order, each company's
+/// sync state, or None for a message handled before (nothing written for it). A message id must
+/// not come twice in one call. Call it inside the transaction that stores the messages' punches:
+/// [`deliveries::insert`](super::deliveries::insert) counts them as received by their batches.
+///
+/// A batch that exists is left unlocked here: the company's sender writes to it while the batch's
+/// next punches are stored, and would wait for the whole store.
 pub async fn arrive(
     conn: &mut Conn,
     arrivals: &[Arrival],
@@ -80,35 +78,29 @@ pub async fn arrive(
         .map(|a| companies::first_state(a.is_enabled))
         .collect();
     // The statement's snapshot does not see its own inserts: a company's state is the row it
-    // created, or else the row that was there. Batches are written in id order, as the
-    // deliveries' triggers move their counts, so two stores wait for each other instead of
-    // deadlocking.
+    // created, or else the row that was there.
     let arrived: Vec<Arrived> = diesel::sql_query(
         "WITH input AS (\
            SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::uuid[], \
-             $6::bigint[], $7::int[], $8::int[]) WITH ORDINALITY \
-           AS i(message_id, company_id, first_state, first_reason, batch_id, import_id, \
-             punches, announced, ord)), \
+             $6::bigint[]) WITH ORDINALITY \
+           AS i(message_id, company_id, first_state, first_reason, batch_id, import_id, ord)), \
          handled AS (\
            INSERT INTO sync.processed_messages (message_id, message_type) \
-           SELECT message_id, $9 FROM input WHERE message_id IS NOT NULL \
+           SELECT message_id, $7 FROM input WHERE message_id IS NOT NULL \
            ON CONFLICT (message_id) DO NOTHING RETURNING message_id), \
          fresh AS (\
            SELECT * FROM input \
            WHERE message_id IS NULL OR message_id IN (SELECT message_id FROM handled)), \
          company AS (\
            INSERT INTO sync.company_sync_state (company_id, state, reason, since) \
-           SELECT DISTINCT ON (company_id) company_id, first_state, first_reason, $10 \
+           SELECT DISTINCT ON (company_id) company_id, first_state, first_reason, $8 \
            FROM fresh ORDER BY company_id \
            ON CONFLICT (company_id) DO NOTHING RETURNING company_id, state), \
          batch AS (\
-           INSERT INTO sync.sync_batches \
-             (id, company_id, import_id, received_count, announced_count, created_at, updated_at) \
-           SELECT batch_id, min(company_id), min(import_id), sum(punches), max(announced), $10, $10 \
+           INSERT INTO sync.sync_batches (id, company_id, import_id, created_at, updated_at) \
+           SELECT batch_id, min(company_id), min(import_id), $8, $8 \
            FROM fresh GROUP BY batch_id ORDER BY batch_id \
-           ON CONFLICT (id) DO UPDATE SET \
-             received_count = sync_batches.received_count + excluded.received_count, \
-             announced_count = GREATEST(sync_batches.announced_count, excluded.announced_count)) \
+           ON CONFLICT (id) DO NOTHING) \
          SELECT i.ord IN (SELECT ord FROM fresh) AS first_time, \
            COALESCE((SELECT c.state FROM company c WHERE c.company_id = i.company_id), \
              (SELECT s.state FROM sync.company_sync_state s WHERE s.company_id = i.company_id)) \
@@ -117,12 +109,15 @@ pub async fn arrive(
     )
     .bind::<Array<Nullable<SqlUuid>>, _>(column(arrivals, |a| a.message_id))
     .bind::<Array<BigInt>, _>(column(arrivals, |a| a.company_id))
-    .bind::<Array<Text>, _>(firsts.iter().map(|(state, _)| state.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(
+        firsts
+            .iter()
+            .map(|(state, _)| state.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind::<Array<Nullable<Text>>, _>(firsts.iter().map(|(_, reason)| *reason).collect::<Vec<_>>())
     .bind::<Array<SqlUuid>, _>(column(arrivals, |a| a.id))
     .bind::<Array<BigInt>, _>(column(arrivals, |a| a.import_id))
-    .bind::<Array<Integer>, _>(column(arrivals, |a| a.punches))
-    .bind::<Array<Nullable<Integer>>, _>(column(arrivals, |a| a.announced))
     .bind::<Text, _>(PunchesReadyV1::TYPE)
     .bind::<Timestamptz, _>(now)
     .load(conn)

@@ -47,11 +47,23 @@ pub struct Arriving<'a> {
     pub batch_id: Uuid,
     pub company_id: i64,
     pub import_id: i64,
+    /// The message's punches, each a delivery to store.
     pub rows: &'a [NewDelivery],
+    /// The batch's punches over all its messages, when the message says.
+    pub announced: Option<i32>,
 }
 
-/// Inserts the deliveries of ready messages, in one statement; punches already known are left
-/// alone (a redelivered message, or a punch queued twice). Returns the new ones.
+/// Inserts the deliveries of ready messages, and counts each message's punches as received by its
+/// batch (which [`batches::arrive`](super::batches::arrive) created), in one statement; punches
+/// already known are left alone (a redelivered message, or a punch queued twice). Returns the new
+/// ones.
+///
+/// The batches are written once the punches are in: a batch's sender, sending its former
+/// punches meanwhile, waits for its row from then on only, not for the whole insert. Postgres runs
+/// a data-modifying `WITH` that the statement does not read after the statement's own rows, and
+/// the deliveries' triggers, which move the same batches' counts, after that. Batches are written
+/// in id order, as those triggers move them, so two stores wait for each other instead of
+/// deadlocking.
 pub async fn insert(
     conn: &mut Conn,
     messages: &[Arriving<'_>],
@@ -70,9 +82,20 @@ pub async fn insert(
         import_ids.extend(std::iter::repeat_n(message.import_id, n));
     }
     let rows = || messages.iter().flat_map(|m| m.rows.iter());
+    let of_message = |f: fn(&Arriving<'_>) -> i64| messages.iter().map(f).collect::<Vec<_>>();
     // Raw: bulk insert from `UNNEST` of column arrays (the builder's VALUES binds 11 a row).
     diesel::sql_query(
-        "INSERT INTO sync.deliveries (punch_id, batch_id, company_id, import_id, emp_id, \
+        "WITH received AS (\
+           INSERT INTO sync.sync_batches \
+             (id, company_id, import_id, received_count, announced_count, created_at, updated_at) \
+           SELECT batch_id, min(company_id), min(import_id), sum(punches), max(announced), $9, $9 \
+           FROM UNNEST($11::uuid[], $12::bigint[], $13::bigint[], $14::int[], $15::int[]) \
+             AS m(batch_id, company_id, import_id, punches, announced) \
+           GROUP BY batch_id ORDER BY batch_id \
+           ON CONFLICT (id) DO UPDATE SET \
+             received_count = sync_batches.received_count + excluded.received_count, \
+             announced_count = GREATEST(sync_batches.announced_count, excluded.announced_count)) \
+         INSERT INTO sync.deliveries (punch_id, batch_id, company_id, import_id, emp_id, \
          punch_type, local_time, state, next_attempt_at, created_at, updated_at) \
          SELECT u.punch_id, u.batch_id, u.company_id, u.import_id, u.emp_id, u.punch_type, \
          u.local_time, u.state, u.next_attempt_at, $9, $9 \
@@ -93,6 +116,16 @@ pub async fn insert(
     .bind::<Array<StateColumn>, _>(rows().map(|r| r.state).collect::<Vec<_>>())
     .bind::<Timestamptz, _>(now)
     .bind::<Array<Nullable<Timestamptz>>, _>(rows().map(|r| r.next_attempt_at).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(messages.iter().map(|m| m.batch_id).collect::<Vec<_>>())
+    .bind::<Array<BigInt>, _>(of_message(|m| m.company_id))
+    .bind::<Array<BigInt>, _>(of_message(|m| m.import_id))
+    .bind::<Array<Integer>, _>(
+        messages
+            .iter()
+            .map(|m| i32::try_from(m.rows.len()).unwrap_or(i32::MAX))
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Nullable<Integer>>, _>(messages.iter().map(|m| m.announced).collect::<Vec<_>>())
     .load(conn)
     .await
 }

@@ -41,15 +41,13 @@ fn punch(punch_id: i64, emp_id: &str, state: DeliveryState) -> NewDelivery {
     }
 }
 
-/// A ready message of `punches` for `batch`, with the batch's punches in all when it says.
-fn arrival(batch: Uuid, punches: usize, announced: Option<i32>) -> batches::Arrival {
+/// A ready message for `batch`.
+fn arrival(batch: Uuid) -> batches::Arrival {
     batches::Arrival {
         message_id: None,
         id: batch,
         company_id: COMPANY,
         import_id: 1,
-        punches: i32::try_from(punches).unwrap(),
-        announced,
         is_enabled: true,
     }
 }
@@ -64,11 +62,13 @@ async fn receive(
     Ok(arrived.pop().flatten())
 }
 
-/// Inserts one ready message's deliveries to `batch`.
+/// Inserts one ready message's deliveries to `batch`, with the batch's punches in all when it
+/// says.
 async fn insert(
     conn: &mut Conn,
     batch: Uuid,
     rows: &[NewDelivery],
+    announced: Option<i32>,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<deliveries::Changed>> {
     let message = deliveries::Arriving {
@@ -76,6 +76,7 @@ async fn insert(
         company_id: COMPANY,
         import_id: 1,
         rows,
+        announced,
     };
     deliveries::insert(conn, &[message], now).await
 }
@@ -90,10 +91,10 @@ fn pending(punch_ids: impl IntoIterator<Item = i64>) -> Vec<NewDelivery> {
 
 async fn store(conn: &mut Conn, rows: &[NewDelivery], now: DateTime<Utc>) -> Uuid {
     let batch_id = Uuid::now_v7();
-    receive(conn, arrival(batch_id, rows.len(), None), now)
+    receive(conn, arrival(batch_id), now).await.expect("batch");
+    let inserted = insert(conn, batch_id, rows, None, now)
         .await
-        .expect("batch");
-    let inserted = insert(conn, batch_id, rows, now).await.expect("insert");
+        .expect("insert");
     assert_eq!(inserted.len(), rows.len());
     batch_id
 }
@@ -554,11 +555,11 @@ async fn a_batch_is_not_reported_settled_before_its_messages_brought_every_punch
     let now = Utc::now();
     let batch = Uuid::now_v7();
     // The batch's first message: 2 of its 5 punches, both delivered before the rest is stored.
-    receive(&mut conn, arrival(batch, 2, Some(5)), now)
+    receive(&mut conn, arrival(batch), now).await.unwrap();
+    let first = pending([1, 2]);
+    insert(&mut conn, batch, &first, Some(5), now)
         .await
         .unwrap();
-    let first = pending([1, 2]);
-    insert(&mut conn, batch, &first, now).await.unwrap();
     set_states(&mut conn, &[1, 2], DeliveryState::Delivered).await;
     let settled = batches::refresh(&mut conn, &[batch], now).await.unwrap();
     assert_eq!(settled, [], "3 punches have not come yet");
@@ -568,14 +569,14 @@ async fn a_batch_is_not_reported_settled_before_its_messages_brought_every_punch
         ("processing", None)
     );
     // The rest: a message that does not say (as from an older sender) and one that does.
-    receive(&mut conn, arrival(batch, 1, None), now)
+    receive(&mut conn, arrival(batch), now).await.unwrap();
+    insert(&mut conn, batch, &pending([3]), None, now)
         .await
         .unwrap();
-    receive(&mut conn, arrival(batch, 2, Some(5)), now)
+    receive(&mut conn, arrival(batch), now).await.unwrap();
+    insert(&mut conn, batch, &pending([4, 5]), Some(5), now)
         .await
         .unwrap();
-    let rest = pending([3, 4, 5]);
-    insert(&mut conn, batch, &rest, now).await.unwrap();
     set_states(&mut conn, &[3, 4, 5], DeliveryState::Delivered).await;
     let settled = batches::refresh(&mut conn, &[batch], now).await.unwrap();
     let outcome: Vec<_> = settled
@@ -690,9 +691,7 @@ async fn a_batch_without_deliveries_is_not_reported_settled() {
     let (_db, mut conn) = migrated().await;
     let now = Utc::now();
     let batch = Uuid::now_v7();
-    receive(&mut conn, arrival(batch, 0, None), now)
-        .await
-        .unwrap();
+    receive(&mut conn, arrival(batch), now).await.unwrap();
     let settled = batches::refresh(&mut conn, &[batch], now).await.unwrap();
     assert_eq!(settled, []);
     let status = batches::find(&mut conn, batch)
@@ -701,6 +700,38 @@ async fn a_batch_without_deliveries_is_not_reported_settled() {
         .unwrap()
         .status;
     assert_eq!(status, "pending");
+}
+
+#[tokio::test]
+async fn a_sender_does_not_wait_for_a_store_of_its_batch_before_the_store_has_its_punches_in() {
+    use diesel_async::SimpleAsyncConnection;
+    let (db, mut sender) = migrated().await;
+    let now = Utc::now();
+    let batch = store(&mut sender, &pending(1..=20), now).await;
+    // A store of the batch's next message has begun: the message's arrival is written, its
+    // punches (thousands, with other companies' messages) are still to be inserted.
+    let mut storer = Conn::establish(db.url()).await.expect("connect");
+    storer.batch_execute("BEGIN").await.unwrap();
+    receive(&mut storer, arrival(batch), now).await.unwrap();
+    // Meanwhile the sender marks the first punches `sending`, which moves the batch's counts:
+    // it must not wait until the store commits (a lock wait fails the statement here).
+    sender
+        .batch_execute("SET lock_timeout = '3s'")
+        .await
+        .unwrap();
+    set_states(
+        &mut sender,
+        &(1..=20).collect::<Vec<_>>(),
+        DeliveryState::Sending,
+    )
+    .await;
+    insert(&mut storer, batch, &pending(21..=40), Some(40), now)
+        .await
+        .unwrap();
+    storer.batch_execute("COMMIT").await.unwrap();
+    let kept = batches::find(&mut sender, batch).await.unwrap().unwrap();
+    assert_eq!(kept.total_count, 40);
+    assert!(miscounted(&mut sender).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -723,7 +754,7 @@ async fn storing_more_of_a_batch_while_its_first_punches_are_sent_does_not_deadl
     let storing = tokio::spawn(async move {
         storer.batch_execute("BEGIN").await?;
         let more = pending(21..=40);
-        insert(&mut storer, batch, &more, now).await?;
+        insert(&mut storer, batch, &more, None, now).await?;
         batches::refresh(&mut storer, &[batch], now).await?;
         storer.batch_execute("COMMIT").await
     });
@@ -768,34 +799,62 @@ async fn ready_messages_arrive_once_and_a_company_first_seen_disabled_starts_dis
     let (_db, mut conn) = migrated().await;
     let now = Utc::now();
     let (batch, other_batch) = (Uuid::now_v7(), Uuid::now_v7());
-    let message =
-        |id: Uuid, batch: Uuid, punches: usize, announced: Option<i32>| batches::Arrival {
-            message_id: Some(id),
-            ..arrival(batch, punches, announced)
-        };
+    let message = |id: Uuid, batch: Uuid| batches::Arrival {
+        message_id: Some(id),
+        ..arrival(batch)
+    };
     let first = batches::Arrival {
         is_enabled: false,
-        ..message(Uuid::now_v7(), batch, 2, Some(5))
+        ..message(Uuid::now_v7(), batch)
     };
     let arrived = batches::arrive(&mut conn, &[first], now).await.unwrap();
     assert_eq!(arrived, [Some(CompanySyncState::Disabled)]);
+    assert_eq!(received(&mut conn, batch).await, (0, None));
+    insert(&mut conn, batch, &pending([1, 2]), Some(5), now)
+        .await
+        .unwrap();
     assert_eq!(received(&mut conn, batch).await, (2, Some(5)));
 
     // Together: a copy of the first (nothing written), two more of its batch, and another
     // company's first. A company's row, once there, keeps its state.
     let others = [
         first,
-        message(Uuid::now_v7(), batch, 3, None),
-        message(Uuid::now_v7(), batch, 1, Some(6)),
+        message(Uuid::now_v7(), batch),
+        message(Uuid::now_v7(), batch),
         batches::Arrival {
             company_id: COMPANY + 1,
-            ..message(Uuid::now_v7(), other_batch, 4, None)
+            ..message(Uuid::now_v7(), other_batch)
         },
     ];
     let arrived = batches::arrive(&mut conn, &others, now).await.unwrap();
     let disabled = Some(CompanySyncState::Disabled);
     let active = Some(CompanySyncState::Active);
     assert_eq!(arrived, [None, disabled, disabled, active]);
+    let (second, third, other) = (pending([3, 4, 5]), pending([6]), pending([7, 8, 9, 10]));
+    let messages = [
+        deliveries::Arriving {
+            batch_id: batch,
+            company_id: COMPANY,
+            import_id: 1,
+            rows: &second,
+            announced: None,
+        },
+        deliveries::Arriving {
+            batch_id: batch,
+            company_id: COMPANY,
+            import_id: 1,
+            rows: &third,
+            announced: Some(6),
+        },
+        deliveries::Arriving {
+            batch_id: other_batch,
+            company_id: COMPANY + 1,
+            import_id: 1,
+            rows: &other,
+            announced: None,
+        },
+    ];
+    deliveries::insert(&mut conn, &messages, now).await.unwrap();
     assert_eq!(received(&mut conn, batch).await, (6, Some(6)));
     assert_eq!(received(&mut conn, other_batch).await, (4, None));
     let company = companies::find(&mut conn, COMPANY).await.unwrap().unwrap();
