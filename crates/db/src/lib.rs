@@ -1,6 +1,7 @@
 //! Postgres access shared by the services: a diesel-async connection pool, embedded migrations
-//! run into the service's own schema, a readiness probe, and what a storage failure means
-//! (the database away, or a defect: [`Failure`]).
+//! run into the service's own schema, a readiness probe, what a storage failure means
+//! (the database away, or a defect: [`Failure`]), and statements planned once per connection
+//! ([`Prepared`]).
 //!
 //! One database, one schema per service (docs/architecture.md#shape): a service's tables are schema-qualified in
 //! its diesel `table!` definitions, and its migrations (and diesel's own bookkeeping table) live in
@@ -22,6 +23,8 @@ pub use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 mod error;
 pub use error::{failure_of, is_unique_violation, DbError, Failure};
+mod prepared;
+pub use prepared::{Prepared, PreparedStatement};
 
 #[doc(hidden)]
 pub use diesel as __diesel;

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bus::{Outgoing, Publisher};
+use db::Prepared;
 use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
@@ -99,6 +100,7 @@ pub async fn enqueue(
                 .map(|m| m.traceparent.as_deref())
                 .collect::<Vec<_>>(),
         )
+        .prepared()
         .execute(conn)
         .await
         .map(drop)
@@ -346,6 +348,7 @@ async fn relay_once(
                  FOR UPDATE SKIP LOCKED"
             ))
             .bind::<BigInt, _>(batch)
+            .prepared()
             .load(&mut *conn)
             .await?;
             // The rows this round builds; those locked past them are left to the next round
@@ -403,6 +406,7 @@ async fn relay_once(
                 "UPDATE {schema}.outbox SET sent_at = now() WHERE id = ANY($1)"
             ))
             .bind::<Array<BigInt>, _>(sent)
+            .prepared()
             .execute(&mut *conn)
             .await?;
             Ok((sent.len(), failure))

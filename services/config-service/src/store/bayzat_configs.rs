@@ -1,4 +1,5 @@
 use chrono::{DateTime, NaiveTime, Utc};
+use db::Prepared;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Timestamptz};
 use diesel_async::RunQueryDsl;
@@ -133,6 +134,7 @@ pub async fn record_deliveries(
             .collect::<Vec<_>>(),
     )
     .bind::<Array<Timestamptz>, _>(deliveries.iter().map(|(_, at)| *at).collect::<Vec<_>>())
+    .prepared()
     .execute(conn)
     .await
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use db::Prepared;
 use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
@@ -32,6 +33,7 @@ pub async fn first_deliveries(
     )
     .bind::<Array<SqlUuid>, _>(ids)
     .bind::<Text, _>(message_type)
+    .prepared()
     .load(conn)
     .await?;
     Ok(inserted.into_iter().map(|row| row.message_id).collect())

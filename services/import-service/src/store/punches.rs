@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use db::Prepared;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use diesel_async::RunQueryDsl;
@@ -74,6 +75,7 @@ pub async fn apply_states(conn: &mut Conn, changes: &[StateChange]) -> QueryResu
     .bind::<Array<Text>, _>(changes.iter().map(|c| c.state.clone()).collect::<Vec<_>>())
     .bind::<Array<Nullable<Text>>, _>(changes.iter().map(|c| c.error.clone()).collect::<Vec<_>>())
     .bind::<Array<Timestamptz>, _>(changes.iter().map(|c| c.at).collect::<Vec<_>>())
+    .prepared()
     .execute(conn)
     .await
 }

@@ -1,4 +1,5 @@
 use chrono::{DateTime, Utc};
+use db::Prepared;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid};
@@ -120,6 +121,7 @@ pub async fn arrive(
     .bind::<Array<BigInt>, _>(column(arrivals, |a| a.import_id))
     .bind::<Text, _>(PunchesReadyV1::TYPE)
     .bind::<Timestamptz, _>(now)
+    .prepared()
     .load(conn)
     .await?;
     Ok(arrived
@@ -210,6 +212,7 @@ pub async fn refresh(
     )
     .bind::<Array<SqlUuid>, _>(ids)
     .bind::<Timestamptz, _>(now)
+    .prepared()
     .load(conn)
     .await
 }

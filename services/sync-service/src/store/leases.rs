@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use db::Prepared;
 use diesel::dsl::case_when;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
@@ -91,6 +92,7 @@ pub async fn acquire(
                 .or(dsl::expires_at.le(now)),
         )
         .returning(Lease::as_returning())
+        .prepared()
         .get_result(conn)
         .await
         .optional()
@@ -115,6 +117,7 @@ pub async fn record_start(
             dsl::last_request_started_at.eq(now),
             dsl::expires_at.eq(plus(now, ttl)),
         ))
+        .prepared()
         .execute(conn)
         .await?;
     Ok(updated == 1)
@@ -135,6 +138,7 @@ pub async fn renew(
         .filter(dsl::epoch.eq(epoch))
         .filter(dsl::expires_at.gt(now))
         .set(dsl::expires_at.eq(plus(now, ttl)))
+        .prepared()
         .execute(conn)
         .await?;
     Ok(updated == 1)
@@ -155,6 +159,7 @@ pub async fn release(
         .filter(dsl::epoch.eq(epoch))
         .filter(dsl::expires_at.gt(now))
         .set(dsl::expires_at.eq(now))
+        .prepared()
         .execute(conn)
         .await
         .map(drop)
