@@ -25,6 +25,8 @@ pub fn earliest_start(
 
 /// Answers remembered to know how quickly a key usually answers.
 const REMEMBERED_ANSWERS: usize = 16;
+/// Answers a key must have given before the start rule is trusted (see [`Pace`]).
+const ANSWERS_BEFORE_START_RULE: usize = 4;
 
 /// How long after a request's start the key's next request may start, from how long its answer
 /// took. Bayzat counts a request when it arrives, somewhere between its start and its answer:
@@ -38,6 +40,12 @@ const REMEMBERED_ANSWERS: usize = 16;
 /// The next request starts at the sooner of the two. Paced from the start alone, with answers of
 /// a few milliseconds, every request waited the whole margin, and a request held up on its way
 /// made the next, on time, a 429 (one to four a run of 200 companies on a busy machine).
+///
+/// The start rule needs the key's usual answer time: until the key has answered
+/// [`ANSWERS_BEFORE_START_RULE`] times, the delay after the answer alone paces it. A sender's
+/// first answer, slow because a busy machine held its request up on the way, was otherwise taken
+/// for the key's usual one, and the second request, on time, arrived less than the delay after
+/// the first (one or two 429s a run of 200 companies on a machine busy throughout).
 #[derive(Debug, Clone, Default)]
 pub struct Pace {
     latencies: std::collections::VecDeque<Duration>,
@@ -55,8 +63,11 @@ impl Pace {
             self.latencies.pop_front();
         }
         self.latencies.push_back(latency);
-        let quickest = self.latencies.iter().min().copied().unwrap_or(latency);
         let after_answer = latency + delay;
+        if self.latencies.len() < ANSWERS_BEFORE_START_RULE {
+            return after_answer;
+        }
+        let quickest = self.latencies.iter().min().copied().unwrap_or(latency);
         let after_start = delay + margin + latency.saturating_sub(quickest);
         after_answer.min(after_start)
     }
@@ -118,11 +129,27 @@ mod tests {
     }
 
     #[test]
+    fn a_first_answer_slowed_on_its_way_does_not_pace_the_next_from_its_start() {
+        let (delay, margin) = (Duration::from_secs(1), Duration::from_millis(25));
+        let ms = Duration::from_millis;
+        let mut pace = Pace::new();
+        // The first request waited 30 ms for a core on its way out and was answered 3 ms after it
+        // arrived; the next one leaves at once. From the start, 1,025 ms would bring it to Bayzat
+        // 995 ms after the first arrived.
+        assert_eq!(pace.answered(ms(33), delay, margin), ms(1_033));
+    }
+
+    #[test]
     fn with_slow_answers_the_next_start_is_the_delay_and_margin_after_the_start() {
         let (delay, margin) = (Duration::from_secs(1), Duration::from_millis(25));
         let ms = Duration::from_millis;
         let mut pace = Pace::new();
-        assert_eq!(pace.answered(ms(300), delay, margin), ms(1_025));
+        // Until the key has answered a few times, its usual answer time is not known: paced from
+        // the answer.
+        assert_eq!(pace.answered(ms(300), delay, margin), ms(1_300));
+        assert_eq!(pace.answered(ms(290), delay, margin), ms(1_290));
+        assert_eq!(pace.answered(ms(300), delay, margin), ms(1_300));
+        assert_eq!(pace.answered(ms(280), delay, margin), ms(1_025));
         assert_eq!(pace.answered(ms(280), delay, margin), ms(1_025));
         // 40 ms later than the quickest: it may have arrived that much late.
         assert_eq!(pace.answered(ms(320), delay, margin), ms(1_065));
