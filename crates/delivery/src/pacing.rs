@@ -78,6 +78,15 @@ mod tests {
     use super::*;
     use crate::test_util::at;
 
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    /// The next start after an answer of `millis`, with a 1 s delay and a 25 ms margin.
+    fn answered(pace: &mut Pace, millis: u64) -> Duration {
+        pace.answered(ms(millis), Duration::from_secs(1), ms(25))
+    }
+
     #[test]
     fn waits_for_the_interval_and_margin_since_the_last_start() {
         let second = Duration::from_secs(1);
@@ -119,44 +128,38 @@ mod tests {
 
     #[test]
     fn the_next_start_is_the_delay_after_a_quick_answer() {
-        let (delay, margin) = (Duration::from_secs(1), Duration::from_millis(25));
-        let ms = Duration::from_millis;
         let mut pace = Pace::new();
-        assert_eq!(pace.answered(ms(4), delay, margin), ms(1_004));
-        assert_eq!(pace.answered(ms(3), delay, margin), ms(1_003));
+        assert_eq!(answered(&mut pace, 4), ms(1_004));
+        assert_eq!(answered(&mut pace, 3), ms(1_003));
         // Held up 40 ms more than the quickest: the answer is still the sooner.
-        assert_eq!(pace.answered(ms(43), delay, margin), ms(1_043));
+        assert_eq!(answered(&mut pace, 43), ms(1_043));
     }
 
     #[test]
     fn a_first_answer_slowed_on_its_way_does_not_pace_the_next_from_its_start() {
-        let (delay, margin) = (Duration::from_secs(1), Duration::from_millis(25));
-        let ms = Duration::from_millis;
         let mut pace = Pace::new();
         // The first request waited 30 ms for a core on its way out and was answered 3 ms after it
         // arrived; the next one leaves at once. From the start, 1,025 ms would bring it to Bayzat
         // 995 ms after the first arrived.
-        assert_eq!(pace.answered(ms(33), delay, margin), ms(1_033));
+        assert_eq!(answered(&mut pace, 33), ms(1_033));
     }
 
     #[test]
     fn with_slow_answers_the_next_start_is_the_delay_and_margin_after_the_start() {
-        let (delay, margin) = (Duration::from_secs(1), Duration::from_millis(25));
-        let ms = Duration::from_millis;
         let mut pace = Pace::new();
         // Until the key has answered a few times, its usual answer time is not known: paced from
         // the answer.
-        assert_eq!(pace.answered(ms(300), delay, margin), ms(1_300));
-        assert_eq!(pace.answered(ms(290), delay, margin), ms(1_290));
-        assert_eq!(pace.answered(ms(300), delay, margin), ms(1_300));
-        assert_eq!(pace.answered(ms(280), delay, margin), ms(1_025));
-        assert_eq!(pace.answered(ms(280), delay, margin), ms(1_025));
+        assert_eq!(answered(&mut pace, 300), ms(1_300));
+        assert_eq!(answered(&mut pace, 290), ms(1_290));
+        assert_eq!(answered(&mut pace, 300), ms(1_300));
+        assert_eq!(answered(&mut pace, 280), ms(1_025));
+        assert_eq!(answered(&mut pace, 280), ms(1_025));
         // 40 ms later than the quickest: it may have arrived that much late.
-        assert_eq!(pace.answered(ms(320), delay, margin), ms(1_065));
+        assert_eq!(answered(&mut pace, 320), ms(1_065));
         // The quickest is forgotten after a while: answers that all take longer are the usual.
         for _ in 0..REMEMBERED_ANSWERS {
-            pace.answered(ms(330), delay, margin);
+            answered(&mut pace, 330);
         }
-        assert_eq!(pace.answered(ms(330), delay, margin), ms(1_025));
+        assert_eq!(answered(&mut pace, 330), ms(1_025));
     }
 }
