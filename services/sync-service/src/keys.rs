@@ -75,10 +75,15 @@ impl KeyCache {
         }
     }
 
+    /// The company's key when it is cached (no call to config-service).
+    pub async fn cached(&self, company_id: i64) -> Option<Arc<CompanyKey>> {
+        self.cached.lock().await.get(&company_id).cloned()
+    }
+
     /// The company's key, from the cache or config-service; only ever with an allowed api_url.
     pub async fn get(&self, company_id: i64) -> Result<Arc<CompanyKey>, KeyError> {
-        if let Some(key) = self.cached.lock().await.get(&company_id) {
-            return Ok(key.clone());
+        if let Some(key) = self.cached(company_id).await {
+            return Ok(key);
         }
         let response = self
             .http

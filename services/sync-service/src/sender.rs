@@ -428,11 +428,7 @@ impl Sender {
         let company_id = self.company_id;
         let now = self.now();
         let lease_ttl = self.shared.lease_ttl;
-        let turn = turn.unwrap_or_else(tokio::time::Instant::now);
-        let start = plus(
-            now,
-            turn.saturating_duration_since(tokio::time::Instant::now()),
-        );
+        let clock = self.shared.clock.clone();
         let ids: Vec<i64> = request.iter().map(|d| d.punch_id.0).collect();
         let marked = conn
             .get()
@@ -442,15 +438,22 @@ impl Sender {
                     return Ok(None);
                 }
                 let changed = deliveries::mark_sending(conn, fence, &ids, now).await?;
+                status::record(conn, company_id, &changed, now).await?;
+                // The start is taken last, right before the commit: a request that goes at once
+                // then leaves within `RECORDED_START_SLACK` of it, and `send_once` need not
+                // record it again (taken before this transaction's writes, it was missed on a
+                // busy database, and the second record waited for a connection of the pool).
+                let at = tokio::time::Instant::now();
+                let turn = turn.unwrap_or(at);
+                let start = plus(clock.now(), turn.saturating_duration_since(at));
                 let (holder, epoch) = (&fence.holder, fence.epoch);
                 if !leases::record_start(conn, company_id, holder, epoch, start, lease_ttl).await? {
                     return Ok(None);
                 }
-                status::record(conn, company_id, &changed, now).await?;
-                Ok(Some(changed))
+                Ok(Some((changed, turn)))
             })
             .await?;
-        let Some(marked) = marked else {
+        let Some((marked, turn)) = marked else {
             lease_lost(company_id);
             return Ok(None);
         };
@@ -571,12 +574,24 @@ impl Sender {
     ) -> Result<Sent, DrainError> {
         let shared = self.shared.clone();
         let company_id = self.company_id;
-        conn.release();
-        self.limiter.until_ready().await;
+        // The connection goes back to the pool only before a wait: a request that goes at once
+        // keeps the one it was marked with, rather than queueing for another on a busy pool to
+        // record its start.
+        if self.limiter.check().is_err() {
+            conn.release();
+            self.limiter.until_ready().await;
+        }
         if !self.may_send(conn, fence).await? {
             return Ok(Sent::Stop);
         }
-        let key = match shared.keys.get(company_id).await {
+        let key = match shared.keys.cached(company_id).await {
+            Some(key) => Ok(key),
+            None => {
+                conn.release();
+                shared.keys.get(company_id).await
+            }
+        };
+        let key = match key {
             Ok(key) => key,
             Err(KeyError::Missing) => {
                 tracing::error!(
@@ -601,7 +616,7 @@ impl Sender {
         let records: Vec<BayzatRecord> = request.iter().map(|d| d.record.clone()).collect();
         // The key lookup between the limiter and the send takes varying time: the turn is
         // awaited last.
-        if let Some(turn) = self.turn {
+        if let Some(turn) = self.next_turn() {
             conn.release();
             tokio::time::sleep_until(turn).await;
         }
