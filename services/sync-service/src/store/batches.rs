@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use domain::{CompanySyncState, Message, PunchesReadyV1};
 
-use super::{companies, Conn, QueryResult};
+use super::{column, companies, Conn, QueryResult};
 use crate::schema::sync_batches;
 
 /// A batch: one company's punches of one ready message set (the original design's
@@ -70,9 +70,6 @@ pub async fn arrive(
     }
     if arrivals.is_empty() {
         return Ok(Vec::new());
-    }
-    fn column<T>(arrivals: &[Arrival], f: impl Fn(&Arrival) -> T) -> Vec<T> {
-        arrivals.iter().map(f).collect()
     }
     let firsts: Vec<_> = arrivals
         .iter()

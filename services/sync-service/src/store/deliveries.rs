@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::delivery_state::{state_in, states, State};
 use super::leases::Fence;
-use super::{Conn, QueryResult};
+use super::{column, Conn, QueryResult};
 use crate::schema::sql_types::DeliveryState as StateColumn;
 use crate::schema::{company_sync_state, deliveries, sender_leases};
 
@@ -83,7 +83,6 @@ pub async fn insert(
         import_ids.extend(std::iter::repeat_n(message.import_id, n));
     }
     let rows = || messages.iter().flat_map(|m| m.rows.iter());
-    let of_message = |f: fn(&Arriving<'_>) -> i64| messages.iter().map(f).collect::<Vec<_>>();
     // Raw: bulk insert from `UNNEST` of column arrays (the builder's VALUES binds 11 a row).
     diesel::sql_query(
         "WITH received AS (\
@@ -117,16 +116,13 @@ pub async fn insert(
     .bind::<Array<StateColumn>, _>(rows().map(|r| r.state).collect::<Vec<_>>())
     .bind::<Timestamptz, _>(now)
     .bind::<Array<Nullable<Timestamptz>>, _>(rows().map(|r| r.next_attempt_at).collect::<Vec<_>>())
-    .bind::<Array<SqlUuid>, _>(messages.iter().map(|m| m.batch_id).collect::<Vec<_>>())
-    .bind::<Array<BigInt>, _>(of_message(|m| m.company_id))
-    .bind::<Array<BigInt>, _>(of_message(|m| m.import_id))
-    .bind::<Array<Integer>, _>(
-        messages
-            .iter()
-            .map(|m| i32::try_from(m.rows.len()).unwrap_or(i32::MAX))
-            .collect::<Vec<_>>(),
-    )
-    .bind::<Array<Nullable<Integer>>, _>(messages.iter().map(|m| m.announced).collect::<Vec<_>>())
+    .bind::<Array<SqlUuid>, _>(column(messages, |m| m.batch_id))
+    .bind::<Array<BigInt>, _>(column(messages, |m| m.company_id))
+    .bind::<Array<BigInt>, _>(column(messages, |m| m.import_id))
+    .bind::<Array<Integer>, _>(column(messages, |m| {
+        i32::try_from(m.rows.len()).unwrap_or(i32::MAX)
+    }))
+    .bind::<Array<Nullable<Integer>>, _>(column(messages, |m| m.announced))
     .prepared()
     .load(conn)
     .await

@@ -19,6 +19,11 @@ use domain::DeliveryState;
 pub use diesel::QueryResult;
 pub use diesel_async::AsyncPgConnection as Conn;
 
+/// One field of every item, as the array a bulk statement binds for its `UNNEST`.
+fn column<A, T>(items: &[A], field: impl Fn(&A) -> T) -> Vec<T> {
+    items.iter().map(field).collect()
+}
+
 /// The `sync.deliveries` states in which a delivery has not been sent yet and nothing is in flight.
 pub const WAITING: &[DeliveryState] = &[
     DeliveryState::Pending,
