@@ -100,6 +100,28 @@ async fn wait_for_silent(stack: &Stack, serial: &str, silent: bool) -> Value {
     .await
 }
 
+/// The test counts the clock's punches of its local day: started shortly before the clock's
+/// midnight, it would see them counted for one day and then none for the next. It then waits for
+/// the new day first.
+async fn wait_out_local_midnight(clock: &Value) {
+    const TEST_LASTS_AT_MOST: Duration = Duration::from_secs(120);
+    let zone: chrono_tz::Tz = clock["time_zone"]
+        .as_str()
+        .and_then(|zone| zone.parse().ok())
+        .unwrap_or_else(|| panic!("the clock's time zone: {clock}"));
+    let now = chrono::Utc::now().with_timezone(&zone);
+    let next_day = now
+        .date_naive()
+        .succ_opt()
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let left = (next_day - now.naive_local()).to_std().unwrap_or_default();
+    if left < TEST_LASTS_AT_MOST {
+        tokio::time::sleep(left + Duration::from_secs(1)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_silent_clock_raises_its_alert_and_calling_again_clears_it() {
     let (stack, clock_base) = stack_with_clocks().await;
@@ -112,6 +134,7 @@ async fn a_silent_clock_raises_its_alert_and_calling_again_clears_it() {
     })
     .await;
     let pending = listed(&stack, "HLT0001").await;
+    wait_out_local_midnight(&pending).await;
     assert_eq!(pending["state"], "pending");
     assert_eq!(pending["silent"], false, "a pending clock is never silent");
     assert_eq!(pending["punches_today"], 0);
