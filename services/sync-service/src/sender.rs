@@ -62,6 +62,13 @@ const DUE_WINDOW: i64 = 100;
 /// over paces its first request from that record, and the key's rate limit margin (25 ms by
 /// default) covers this much. A later send records its start again.
 const RECORDED_START_SLACK: Duration = Duration::from_millis(10);
+/// How long after its turn a request's start is recorded. A busy machine wakes a sender at its
+/// turn 10-50 ms late now and then (one request in ten is more than 8 ms late under
+/// `make bench-sync-scale`); recorded at the turn itself, such a request had to record its start
+/// again, queueing for a connection of the busy pool first, and left up to 100 ms late. A start
+/// recorded later than the request left only makes a replica taking the lease over wait that much
+/// longer.
+const RECORDED_START_AHEAD: Duration = Duration::from_millis(40);
 /// Pause after a drain failed (database away) before the sender may be woken again.
 const FAILURE_PAUSE: Duration = Duration::from_secs(1);
 
@@ -439,25 +446,25 @@ impl Sender {
                 }
                 let changed = deliveries::mark_sending(conn, fence, &ids, now).await?;
                 status::record(conn, company_id, &changed, now).await?;
-                // The start is taken last, right before the commit: a request that goes at once
-                // then leaves within `RECORDED_START_SLACK` of it, and `send_once` need not
-                // record it again (taken before this transaction's writes, it was missed on a
+                // The start is taken last, right before the commit, `RECORDED_START_AHEAD` after
+                // the turn: a request that goes then or at once keeps to it, and `send_once` need
+                // not record it again (taken before this transaction's writes, it was missed on a
                 // busy database, and the second record waited for a connection of the pool).
                 let at = tokio::time::Instant::now();
-                let turn = turn.unwrap_or(at);
-                let start = plus(clock.now(), turn.saturating_duration_since(at));
+                let recorded = turn.unwrap_or(at) + RECORDED_START_AHEAD;
+                let start = plus(clock.now(), recorded.saturating_duration_since(at));
                 let (holder, epoch) = (&fence.holder, fence.epoch);
                 if !leases::record_start(conn, company_id, holder, epoch, start, lease_ttl).await? {
                     return Ok(None);
                 }
-                Ok(Some((changed, turn)))
+                Ok(Some((changed, recorded)))
             })
             .await?;
-        let Some((marked, turn)) = marked else {
+        let Some((marked, recorded)) = marked else {
             lease_lost(company_id);
             return Ok(None);
         };
-        self.start_recorded = Some(turn);
+        self.start_recorded = Some(recorded);
         self.shared.relay.wake();
         let marked: std::collections::HashSet<i64> = marked.iter().map(|c| c.punch_id).collect();
         Ok(Some(
@@ -628,10 +635,10 @@ impl Sender {
         // BAYZAT_HTTP_TIMEOUT, shorter than the lease by the settings' check) and the commit of
         // its answer end while the lease still holds.
         let started_at = self.now();
-        let kept_to_turn = self.start_recorded.take().is_some_and(|turn| {
-            tokio::time::Instant::now().saturating_duration_since(turn) <= RECORDED_START_SLACK
+        let kept_to_record = self.start_recorded.take().is_some_and(|recorded| {
+            tokio::time::Instant::now().saturating_duration_since(recorded) <= RECORDED_START_SLACK
         });
-        if !kept_to_turn
+        if !kept_to_record
             && !leases::record_start(
                 conn.get().await?,
                 company_id,
