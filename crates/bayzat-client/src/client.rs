@@ -20,6 +20,11 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Longest a connection test waits for the key's turn after a 429 before trying once more.
 pub const MAX_CONNECTION_TEST_WAIT: Duration = Duration::from_secs(2);
 
+/// How long a connection may stay idle and still carry a request. A server closes a connection
+/// idle for its keep-alive (actix-web's, bayzat-sim's, 5 s; nginx's 75 s), and a request sent on
+/// one it is just closing gets no answer: a transport failure, retried 5 minutes later. A key
+/// sending every second or so keeps its connection in use.
+pub const IDLE_CONNECTION_REUSE: Duration = Duration::from_secs(2);
 const API_KEY_HEADER: &str = "x-api-key";
 const JSON: &str = "application/json";
 const REDACTED: &str = "[redacted]";
@@ -108,6 +113,7 @@ impl BayzatClient {
             .use_rustls_tls()
             .timeout(timeout)
             .connect_timeout(timeout)
+            .pool_idle_timeout(IDLE_CONNECTION_REUSE)
             // Following a redirect would hand `x-api-key` to whatever host it names (reqwest
             // strips only the standard credential headers), and a POST redirected to a GET is not
             // a delivery anyway: a 3xx is reported as unexpected.

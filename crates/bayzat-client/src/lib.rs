@@ -17,4 +17,7 @@ pub use bayzat_reply::{
     classify, default_duplicate_pattern, ConnectionTest, Headers, Reply, DEFAULT_DUPLICATE_PATTERN,
     EXCERPT_CHARS, MESSAGE_CHARS,
 };
-pub use client::{BayzatClient, BuildError, Exchange, RawAnswer, TimedReply, MAX_BODY_BYTES};
+pub use client::{
+    BayzatClient, BuildError, Exchange, RawAnswer, TimedReply, IDLE_CONNECTION_REUSE,
+    MAX_BODY_BYTES,
+};
