@@ -63,11 +63,11 @@ const DUE_WINDOW: i64 = 100;
 /// default) covers this much. A later send records its start again.
 const RECORDED_START_SLACK: Duration = Duration::from_millis(10);
 /// How long after its turn a request's start is recorded. A busy machine wakes a sender at its
-/// turn 10-50 ms late now and then (one request in ten is more than 8 ms late under
-/// `make bench-sync-scale`); recorded at the turn itself, such a request had to record its start
-/// again, queueing for a connection of the busy pool first, and left up to 100 ms late. A start
-/// recorded later than the request left only makes a replica taking the lease over wait that much
-/// longer.
+/// turn 10-50 ms late now and then (3-13 requests in a hundred under `make bench-sync-scale`);
+/// recorded at the turn itself, such a request had to record its start again, queueing for a
+/// connection of the busy pool first, and left later still. A start recorded later than the
+/// request left only makes the lease's next holder (a replica taking it over, or this sender's
+/// next drain) wait that much longer.
 const RECORDED_START_AHEAD: Duration = Duration::from_millis(40);
 /// Pause after a drain failed (database away) before the sender may be woken again.
 const FAILURE_PAUSE: Duration = Duration::from_secs(1);
