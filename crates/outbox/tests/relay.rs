@@ -448,10 +448,12 @@ async fn a_round_reads_the_unsent_rows_not_every_row_sent_since_the_last_vacuum(
     others_gone(&mut conn).await;
     let read = outbox_heap_blocks(&mut conn).await - before;
 
-    // Passing the sent rows once is at most a table's worth; each round then reads a few blocks.
-    // Scanning them all every round read some 3,000 blocks here.
+    // Passing the sent rows is a table's worth, and each round then reads a few blocks. A round
+    // that passes them before they can be marked dead passes them again in the next (under a
+    // full `make test` once 342 blocks of a 142-block table). Scanning them all every round read
+    // some 3,000 blocks here.
     assert!(
-        read < 2 * pages,
+        read < 4 * pages,
         "ten rounds read {read} heap blocks of a {pages}-block outbox"
     );
 }
