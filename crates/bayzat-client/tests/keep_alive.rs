@@ -11,31 +11,9 @@ use std::time::Duration;
 
 use bayzat_client::{ConnectionTest, IDLE_CONNECTION_REUSE};
 use common::{client, KEY};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-/// Reads one HTTP/1.1 request (headers and a `content-length` body); None once the peer closed.
-async fn read_request(socket: &mut TcpStream) -> Option<()> {
-    let mut read = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = read.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&read[..end]).to_ascii_lowercase();
-            let length = head
-                .lines()
-                .find_map(|line| line.strip_prefix("content-length:"))
-                .map_or(0, |value| value.trim().parse::<usize>().unwrap());
-            if read.len() >= end + 4 + length {
-                return Some(());
-            }
-        }
-        let n = socket.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        read.extend_from_slice(&chunk[..n]);
-    }
-}
+use test_support::read_request;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
 
 /// A server that answers the first request of every connection and keeps the connection open,
 /// and closes it unanswered when the next request comes, as one whose keep-alive runs out just
@@ -50,7 +28,7 @@ async fn closing_server() -> (String, Arc<AtomicUsize>) {
             let (mut socket, _) = listener.accept().await.unwrap();
             counted.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
-                if read_request(&mut socket).await.is_none() {
+                if read_request(&mut socket).await.is_empty() {
                     return;
                 }
                 let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\

@@ -37,7 +37,7 @@ pub use config::ConfigService;
 pub use database::{wait_for_a_lock_wait, TestDb};
 pub use http::{client, client_builder, company_id, metric_value, metrics, status_of};
 pub use keys::{test_keys, TestKeys};
-pub use listener::RecordingListener;
+pub use listener::{read_request, RecordingListener};
 pub use outage::{
     assert_database_unavailable, assert_readiness_follows_outages, backends_waiting_on_a_lock,
     the_one_backend_waiting_on_a_lock,

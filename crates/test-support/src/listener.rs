@@ -96,8 +96,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// One HTTP request: its head, then as many body bytes as its content-length says (whatever
-/// arrived when the sender stops writing for five seconds).
-async fn read_request(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+/// arrived when the sender stops writing for five seconds); empty when the sender closed first.
+pub async fn read_request(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
     let mut request = Vec::new();
     let mut buffer = [0u8; 4096];
     loop {
