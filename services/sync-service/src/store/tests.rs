@@ -734,6 +734,39 @@ async fn a_sender_does_not_wait_for_a_store_of_its_batch_before_the_store_has_it
     assert!(miscounted(&mut sender).await.is_empty());
 }
 
+#[tokio::test]
+async fn a_store_does_not_wait_for_a_sender_writing_to_its_batch_and_company() {
+    use diesel_async::SimpleAsyncConnection;
+    let (db, mut sender) = migrated().await;
+    let now = Utc::now();
+    let batch = store(&mut sender, &pending(1..=20), now).await;
+    // The sender's transaction moves the batch's counts (marking its first punches `sending`)
+    // and writes the company's row (a 429's wait), and has not committed yet.
+    sender.batch_execute("BEGIN").await.unwrap();
+    set_states(
+        &mut sender,
+        &(1..=20).collect::<Vec<_>>(),
+        DeliveryState::Sending,
+    )
+    .await;
+    companies::set_rate_limited(&mut sender, COMPANY, now, "rate limited")
+        .await
+        .unwrap();
+    // The batch's next message arrives: its batch and company are there already, and the store
+    // must not wait for the sender to find that out (a lock wait fails the statement here).
+    let mut storer = Conn::establish(db.url()).await.expect("connect");
+    storer
+        .batch_execute("SET lock_timeout = '3s'; BEGIN")
+        .await
+        .unwrap();
+    let arrived = receive(&mut storer, arrival(batch), now)
+        .await
+        .expect("the arrival waits for no sender");
+    assert_eq!(arrived, Some(CompanySyncState::Active));
+    storer.batch_execute("COMMIT").await.unwrap();
+    sender.batch_execute("COMMIT").await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn storing_more_of_a_batch_while_its_first_punches_are_sent_does_not_deadlock() {
     use diesel_async::SimpleAsyncConnection;
