@@ -497,6 +497,14 @@ async fn set_states(conn: &mut Conn, punch_ids: &[i64], state: DeliveryState) {
         .expect("move the deliveries");
 }
 
+/// Opens a transaction on `conn` that marks `punch_ids` `sending`, as a sender does, and leaves
+/// it open: the batch's row stays locked by the count trigger until the caller commits.
+async fn begin_sending(conn: &mut Conn, punch_ids: std::ops::RangeInclusive<i64>) {
+    use diesel_async::SimpleAsyncConnection;
+    conn.batch_execute("BEGIN").await.unwrap();
+    set_states(conn, &punch_ids.collect::<Vec<_>>(), DeliveryState::Sending).await;
+}
+
 #[tokio::test]
 async fn a_recount_reports_a_batch_once_each_time_it_settles() {
     let (_db, mut conn) = migrated().await;
@@ -742,13 +750,7 @@ async fn a_store_does_not_wait_for_a_sender_writing_to_its_batch_and_company() {
     let batch = store(&mut sender, &pending(1..=20), now).await;
     // The sender's transaction moves the batch's counts (marking its first punches `sending`)
     // and writes the company's row (a 429's wait), and has not committed yet.
-    sender.batch_execute("BEGIN").await.unwrap();
-    set_states(
-        &mut sender,
-        &(1..=20).collect::<Vec<_>>(),
-        DeliveryState::Sending,
-    )
-    .await;
+    begin_sending(&mut sender, 1..=20).await;
     companies::set_rate_limited(&mut sender, COMPANY, now, "rate limited")
         .await
         .unwrap();
@@ -775,13 +777,7 @@ async fn storing_more_of_a_batch_while_its_first_punches_are_sent_does_not_deadl
     let first = pending(1..=20);
     let batch = store(&mut sender, &first, now).await;
     // The sender marks the first punches `sending` (the trigger locks their batch)...
-    sender.batch_execute("BEGIN").await.unwrap();
-    set_states(
-        &mut sender,
-        &(1..=20).collect::<Vec<_>>(),
-        DeliveryState::Sending,
-    )
-    .await;
+    begin_sending(&mut sender, 1..=20).await;
     // ...while the batch's next ready message is stored, which waits for the sender.
     let mut storer = Conn::establish(db.url()).await.expect("connect");
     let storing = tokio::spawn(async move {
