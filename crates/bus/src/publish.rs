@@ -1,13 +1,13 @@
 //! Publishing with publisher confirms: a message counts as sent only when the broker confirmed it
 //! and did not return it as unroutable (every message is `mandatory`).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel, PublisherConfirm};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
 use crate::broker::Broker;
@@ -61,19 +61,41 @@ pub enum PublishError {
     Amqp(#[from] lapin::Error),
 }
 
-/// Publishes on one confirm-mode channel, re-opened after a reconnect.
+/// Publishes on confirm-mode channels, each re-opened after a reconnect.
 ///
 /// A company's queue is declared by whoever first needs it (docs/architecture.md#messages): before its first
 /// message for a company (`company.{id}.*`), the publisher declares `sync.company.{id}`, so a
 /// company no consumer has seen yet still gets its messages.
+///
+/// Messages are spread over [`LANES`] channels by company; a company's messages, and every
+/// message that is not a company's, always take the same channel, so each queue receives them in
+/// the order they were published.
 pub struct Publisher {
     broker: Broker,
-    channel: Mutex<Option<PublishChannel>>,
+    lanes: Vec<Mutex<Option<PublishChannel>>>,
 }
+
+/// Channels a publisher spreads companies' messages over. A channel's first message to a quorum
+/// queue waits for the queue to register the channel as its publisher, a write to the broker's
+/// log, and the broker's process for the channel does that one queue after another: an import
+/// handing 200 companies their first punches on one channel had the broker's last confirm (and
+/// the last company's punches delivered) 1.0 s after publishing, against 20 ms for the next 100
+/// messages. Spread over several channels, the registrations run side by side.
+const LANES: usize = 16;
 
 struct PublishChannel {
     channel: Channel,
     companies_declared: HashSet<String>,
+}
+
+/// The channel a message takes: its company's, or the first for a message that is not a company's.
+fn lane_of(routing_key: &str) -> usize {
+    company_of(routing_key).map_or(0, |company| {
+        let hash = company.bytes().fold(0usize, |hash, byte| {
+            hash.wrapping_mul(31).wrapping_add(usize::from(byte))
+        });
+        hash % LANES
+    })
 }
 
 /// The company of a `company.{id}.{kind}` routing key.
@@ -89,7 +111,7 @@ impl Publisher {
     pub fn new(broker: Broker) -> Self {
         Self {
             broker,
-            channel: Mutex::new(None),
+            lanes: (0..LANES).map(|_| Mutex::new(None)).collect(),
         }
     }
 
@@ -103,36 +125,53 @@ impl Publisher {
         failure.map_or(Ok(()), Err)
     }
 
-    /// Publishes `messages` in order on one channel without waiting for each confirm before the
-    /// next publish, then waits for their confirms, in order. Returns how many of the first ones
-    /// the broker confirmed (those count as sent) and the failure that stopped the count. Messages
-    /// after a failure may have reached their queues all the same: a caller that publishes them
-    /// again relies on its consumers recognising a message they handled before.
+    /// Publishes `messages` in order, each on its company's channel, without waiting for each
+    /// confirm before the next publish, then waits for their confirms, in order. Returns how many
+    /// of the first ones the broker confirmed (those count as sent) and the failure that stopped
+    /// the count. Messages after a failure may have reached their queues all the same: a caller
+    /// that publishes them again relies on its consumers recognising a message they handled
+    /// before.
     pub async fn publish_all(&self, messages: &[Outgoing]) -> (usize, Option<PublishError>) {
-        let mut slot = self.channel.lock().await;
-        let result = self.publish_locked(&mut slot, messages).await;
+        let lanes: Vec<usize> = messages.iter().map(|m| lane_of(&m.routing_key)).collect();
+        // Locked in lane order, so two callers needing the same lanes never hold one each.
+        let mut slots = BTreeMap::new();
+        for lane in lanes.iter().copied().collect::<BTreeSet<_>>() {
+            if let Some(slot) = self.lanes.get(lane) {
+                slots.insert(lane, slot.lock().await);
+            }
+        }
+        let result = self.publish_locked(&mut slots, messages, &lanes).await;
         if result.1.is_some() {
             // A channel that failed once is not trusted again: the next publish opens a new one.
-            *slot = None;
+            for slot in slots.values_mut() {
+                **slot = None;
+            }
         }
         result
     }
 
     async fn publish_locked(
         &self,
-        slot: &mut Option<PublishChannel>,
+        slots: &mut BTreeMap<usize, MutexGuard<'_, Option<PublishChannel>>>,
         messages: &[Outgoing],
+        lanes: &[usize],
     ) -> (usize, Option<PublishError>) {
         let exchange = self.broker.topology().exchange();
-        if let Err(error) = self.open(slot).await {
-            return (0, Some(error));
-        }
-        let Some(open) = slot.as_mut() else {
-            return (0, Some(PublishError::NotConnected));
-        };
         let mut confirms = Vec::with_capacity(messages.len());
         let mut failure = None;
-        for message in messages {
+        for (message, lane) in messages.iter().zip(lanes) {
+            let Some(slot) = slots.get_mut(lane) else {
+                failure = Some(PublishError::NotConnected);
+                break;
+            };
+            if let Err(error) = self.open(slot).await {
+                failure = Some(error);
+                break;
+            }
+            let Some(open) = slot.as_mut() else {
+                failure = Some(PublishError::NotConnected);
+                break;
+            };
             match publish_on(open, &self.broker, &exchange, message).await {
                 Ok(confirm) => confirms.push(confirm),
                 Err(error) => {
@@ -143,7 +182,8 @@ impl Publisher {
         }
         let mut confirmed = 0;
         // The id of a message the broker returned (unroutable) whose return came with the confirm
-        // of an earlier message of the run: that message is the failure, not the earlier one.
+        // of an earlier message of the run on its channel: that message is the failure, not the
+        // earlier one.
         let mut returned_later: Option<String> = None;
         for (confirm, message) in confirms.into_iter().zip(messages) {
             let id = message.message_id.to_string();

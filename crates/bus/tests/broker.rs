@@ -36,7 +36,7 @@ async fn connected(test: &TestBroker) -> Broker {
 /// Collects what a consumer handled.
 fn recorder() -> (
     Arc<Mutex<Vec<Incoming>>>,
-    impl Fn(Incoming) -> std::future::Ready<HandlerDecision> + Send + Sync + 'static,
+    impl Fn(Incoming) -> std::future::Ready<HandlerDecision> + Clone + Send + Sync + 'static,
 ) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
@@ -117,6 +117,71 @@ async fn a_run_of_messages_counts_as_sent_up_to_the_first_one_no_queue_takes() {
         .map(|m| Some(m.message_id.to_string()))
         .collect();
     assert_eq!(arrived, expected);
+}
+
+#[tokio::test]
+async fn a_run_over_many_companies_reaches_each_company_in_order() {
+    let test = TestBroker::new();
+    let broker = connected(&test).await;
+    let publisher = Publisher::new(broker.clone());
+    // Five rounds of one message to each of 40 companies, as the outbox relay hands an import
+    // over, with a message no queue takes in the third round: the publisher spreads companies
+    // over several channels, and each company's messages must still come in order.
+    let companies: Vec<i64> = (101..=140).collect();
+    let mut run: Vec<Outgoing> = (0..5)
+        .flat_map(|_| companies.iter().map(|&company| due(company)))
+        .collect();
+    let failing_at = 2 * companies.len() + 7;
+    run.insert(
+        failing_at,
+        Outgoing {
+            routing_key: "nobody.listens".into(),
+            ..due(99)
+        },
+    );
+    let (sent, failure) = publisher.publish_all(&run).await;
+    assert_eq!(sent, failing_at, "{failure:?}");
+    assert!(
+        matches!(&failure, Some(PublishError::Unroutable(_))),
+        "{failure:?}"
+    );
+
+    // What was counted as sent reached each company's queue first, in the order published.
+    let (seen, handler) = recorder();
+    let _consumers: Vec<_> = companies
+        .iter()
+        .map(|&company| {
+            spawn_consumer(
+                &broker,
+                test.topology().company_queue(company),
+                100,
+                handler.clone(),
+            )
+        })
+        .collect();
+    let counted = &run[..failing_at];
+    assert!(
+        eventually(WAIT, || async {
+            seen.lock().unwrap().len() >= counted.len()
+        })
+        .await
+    );
+    let seen = seen.lock().unwrap();
+    for company in &companies {
+        let key = format!("company.{company}.due");
+        let published: Vec<Option<String>> = counted
+            .iter()
+            .filter(|m| m.routing_key == key)
+            .map(|m| Some(m.message_id.to_string()))
+            .collect();
+        let arrived: Vec<Option<String>> = seen
+            .iter()
+            .filter(|m| m.routing_key == key)
+            .map(|m| m.message_id.clone())
+            .take(published.len())
+            .collect();
+        assert_eq!(arrived, published, "company {company}");
+    }
 }
 
 #[tokio::test]
