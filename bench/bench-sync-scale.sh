@@ -52,7 +52,7 @@ uploaded=$(date +%s.%N)
 import_id=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/import.json")
 python3 bench/sync_scale_stats.py wait "$SIM" "$punches" "$TIMEOUT_S"
 end=$(date +%s.%N)
-read -r first_min first_median first_max last_answer started_keys gap_median gap_max < <(python3 bench/sync_scale_stats.py starts "$SIM" "$start")
+read -r first_min first_median first_max last_answer started_keys gap_median gap_max last_first last_gap < <(python3 bench/sync_scale_stats.py starts "$SIM" "$start")
 lag=$(python3 bench/sync_scale_stats.py lag "$IMPORT" "$TOKEN" "$import_id" "$punches" "$last_answer" 600)
 read -r sync_cpu sync_rss < <(python3 bench/sync_scale_stats.py proc "${SYNC_PIDS[@]}")
 read -r http_429 max_records min_gap_ms < <(python3 bench/sync_stats.py figures "$SIM")
@@ -80,6 +80,7 @@ read -r published_first published_last < <("${DBPSQL[@]}" -F' ' -c "
 wall=$(calc "$end - $start")
 echo "$BENCH: upload answered after $(calc "round($uploaded - $start, 1)") s; first request per company after the upload began: min ${first_min} s, median ${first_median} s, max ${first_max} s ($started_keys keys)" >&2
 echo "$BENCH: a key's requests came on average ${gap_median} ms apart (the median of keys; the slowest key ${gap_max} ms), against 1000 ms after each answer or $((1000 + ${BAYZAT_RATE_LIMIT_MARGIN_MS:-25})) ms after each start, whichever is sooner" >&2
+echo "$BENCH: the key whose last request came last began ${last_first} s after the upload began, its requests ${last_gap} ms apart on average" >&2
 echo "$BENCH: import-service published the punches from ${published_first} s to ${published_last} s after the upload began" >&2
 echo "$BENCH: punches reached sync-service per company after the upload began: min ${handed_min} s, median ${handed_median} s, max ${handed_max} s" >&2
 echo "$BENCH: db_writes_per_punch counts $writes_note; transactions per punch $(calc "round(($xacts_after - $xacts_before) / $punches, 2)")" >&2

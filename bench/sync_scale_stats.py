@@ -5,9 +5,11 @@
       waits until the bench keys accepted TOTAL records
   sync_scale_stats.py starts SIM_URL START_EPOCH
       from every bench key's ledger: prints `first_min first_median first_max last_answer_epoch
-      active_keys gap_median_ms gap_max_ms`, the first accepted record of each key in seconds
-      after START_EPOCH, the epoch of the last one, and the average time between a key's
-      requests (the median over keys and the largest)
+      active_keys gap_median_ms gap_max_ms last_first last_gap_ms`, the first accepted record of
+      each key in seconds after START_EPOCH, the epoch of the last one, the average time between
+      a key's requests (the median over keys and the largest), and for the key whose last request
+      came last, its first request (seconds after START_EPOCH) and its average time between
+      requests
   sync_scale_stats.py lag IMPORT_URL TOKEN IMPORT_ID TOTAL SINCE_EPOCH TIMEOUT_S
       polls the import until all TOTAL punches show `delivered`; prints the seconds since
       SINCE_EPOCH at which they first did
@@ -39,23 +41,26 @@ def epoch(rfc3339):
 
 def starts(sim, start):
     firsts, last, gaps = [], 0.0, []
+    last_key = (0.0, 0.0)  # the key finishing last: its first request, its average gap
     for key in bench_keys(sim):
         ledger = get(f"{sim}/__admin/keys/{key}/ledger")
         if isinstance(ledger, dict):
             ledger = ledger.get("entries") or ledger.get("ledger") or []
         times = sorted({epoch(entry["received_at"]) for entry in ledger})
+        gap = (times[-1] - times[0]) / (len(times) - 1) * 1000 if len(times) > 1 else 0.0
         if times:
             firsts.append(times[0] - start)
-            last = max(last, times[-1])
+            if times[-1] > last:
+                last, last_key = times[-1], (times[0] - start, gap)
         if len(times) > 1:
-            gaps.append((times[-1] - times[0]) / (len(times) - 1) * 1000)
+            gaps.append(gap)
     if not firsts:
-        print("0 0 0 0 0 0 0")
+        print("0 0 0 0 0 0 0 0 0")
         return 0
     gap_median = statistics.median(gaps) if gaps else 0
     gap_max = max(gaps) if gaps else 0
     print(f"{min(firsts):.1f} {statistics.median(firsts):.1f} {max(firsts):.1f} {last:.3f} {len(firsts)} "
-          f"{gap_median:.0f} {gap_max:.0f}")
+          f"{gap_median:.0f} {gap_max:.0f} {last_key[0]:.1f} {last_key[1]:.0f}")
     return 0
 
 
