@@ -265,6 +265,60 @@ async fn an_admins_clock_that_never_calls_is_silent_after_the_grace() {
     );
 }
 
+/// Makes writing a clock's last punch take `pause` in the test's database, as on a busy server:
+/// whatever shows between the punches' commit and that write, a reading shows meanwhile.
+async fn slow_last_punch_writes(stack: &Stack, pause: Duration) {
+    use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+    let mut conn = diesel_async::AsyncPgConnection::establish(stack.env.db.url())
+        .await
+        .unwrap();
+    conn.batch_execute(&format!(
+        "CREATE FUNCTION public.slow_last_punch() RETURNS trigger LANGUAGE plpgsql AS \
+           $$ BEGIN PERFORM pg_sleep({}); RETURN NEW; END $$; \
+         CREATE TRIGGER slow_last_punch BEFORE UPDATE OF last_punch_at ON import.clocks \
+           FOR EACH ROW WHEN (NEW.last_punch_at IS DISTINCT FROM OLD.last_punch_at) \
+           EXECUTE FUNCTION public.slow_last_punch()",
+        pause.as_secs_f64()
+    ))
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_clocks_punches_of_the_day_never_show_without_its_last_punch() {
+    let (stack, clock_base) = stack_with_clocks().await;
+    let (status, created) = call(
+        &stack,
+        Role::Admin,
+        reqwest::Method::POST,
+        "/v1/clocks",
+        Some(json!({ "serial_number": "HLT0003", "companies": ["advline"] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    wait_out_local_midnight(&created).await;
+    slow_last_punch_writes(&stack, Duration::from_secs(2)).await;
+
+    let clock = terminal(&clock_base, "HLT0003");
+    clock.punch(Pin::parse("1001").unwrap(), PunchState::CheckIn);
+    // Every reading until the last punch shows: the punch counted goes with its time.
+    let shown = wait_for(WAIT, "the clock's last punch shows", || async {
+        let listed = listed(&stack, "HLT0003").await;
+        let counted = listed["punches_today"].as_i64().unwrap_or_default() > 0;
+        let last_punch = !listed["last_punch_at"].is_null();
+        assert_eq!(
+            counted, last_punch,
+            "the punches of the day and the last punch disagree: {listed}"
+        );
+        last_punch
+            .then_some(listed.clone())
+            .ok_or(listed.to_string())
+    })
+    .await;
+    assert_eq!(shown["punches_today"], 1, "{shown}");
+    clock.stop().await;
+}
+
 #[test]
 fn clock_silent_after_is_read_from_the_environment_in_seconds() {
     let env = |silent: Option<&str>| {

@@ -17,7 +17,7 @@ use super::network::Network;
 use crate::access::Access;
 use crate::errors::ActionError;
 use crate::queueing::Queued;
-use crate::store::clocks::{self, Clock, ClockChanges, NewClock, APPROVED, DISABLED};
+use crate::store::clocks::{self, Clock, ClockChanges, Covering, NewClock, APPROVED, DISABLED};
 use crate::store::imports;
 use crate::store::rows::{self, RowFilter, StoredRow};
 use crate::AppState;
@@ -238,13 +238,21 @@ pub async fn list_clocks(
     let access = Access::of(&state, &caller).await?;
     let companies = Companies::load(&state).await?;
     let mut conn = db::connection(&state.pool).await?;
-    let seen: Vec<Clock> = clocks::list(&mut conn)
+    let now = chrono::Utc::now();
+    let seen: Vec<(Clock, i64)> = clocks::with_punches_today(&mut conn, Covering::All, now)
         .await?
         .into_iter()
-        .filter(|c| sees(&access, c))
+        .filter(|(c, _)| sees(&access, c))
         .collect();
-    let health = Health::of(&state, &mut conn, &seen).await?;
-    let items: Vec<ClockView> = seen.iter().map(|c| companies.view(c, &health)).collect();
+    let health = Health {
+        now,
+        silent_after: state.clock_silent_after,
+        today: seen.iter().map(|(c, punches)| (c.id, *punches)).collect(),
+    };
+    let items: Vec<ClockView> = seen
+        .iter()
+        .map(|(c, _)| companies.view(c, &health))
+        .collect();
     Ok(HttpResponse::Ok().json(ClockList { items }))
 }
 

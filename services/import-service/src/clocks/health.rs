@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::bridge_events;
 use crate::metrics::ClockHealth;
-use crate::store::clocks::{self, Clock, APPROVED};
+use crate::store::clocks::{self, Clock, Covering, APPROVED};
 
 /// How often the clocks are read again: a fraction of `CLOCK_SILENT_AFTER`, so a clock calling
 /// again clears its silence well within it, and at most every 15 seconds.
@@ -139,15 +139,7 @@ pub fn spawn(
 /// The clocks an admin has placed, each with its punches of the day.
 async fn read(pool: &db::Pool) -> Result<Vec<(Clock, i64)>, db::DbError> {
     let mut conn = db::connection(pool).await?;
-    let placed = clocks::placed(&mut conn).await?;
-    let today = clocks::punches_today(&mut conn, &placed, Utc::now()).await?;
-    Ok(placed
-        .into_iter()
-        .map(|clock| {
-            let punches = today.get(&clock.id).copied().unwrap_or(0);
-            (clock, punches)
-        })
-        .collect())
+    Ok(clocks::with_punches_today(&mut conn, Covering::Placed, Utc::now()).await?)
 }
 
 /// Writes `clock.silent` to the outbox for the clocks of `read` that fell silent since the last

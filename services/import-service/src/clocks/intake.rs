@@ -245,14 +245,22 @@ pub async fn store_attlog(
                 })
                 .collect()
         },
-        async |_| Ok(()),
+        async |tx| {
+            if !texts.is_empty() {
+                tx.client()
+                    .execute(clocks::PUNCHED, &[&clock.id, &now])
+                    .await
+                    .map_err(TxError::from)?;
+            }
+            Ok(())
+        },
     )
     .await?;
     if !written.queued.is_empty() {
         state.relay.wake();
     }
     let mut conn = db::connection(&state.pool).await?;
-    after_commit(&mut conn, clock.id, import_id, !texts.is_empty()).await;
+    recount(&mut conn, import_id).await;
     Ok(Stored {
         import_id,
         lines: texts.len(),
@@ -357,16 +365,11 @@ fn merged(before: &serde_json::Value, added: &serde_json::Value, key: &str) -> s
     )
 }
 
-/// The import's total and the clock's last punch, once the rows are committed. Both are shown,
-/// never relied on: a failure is only logged.
-async fn after_commit(conn: &mut crate::store::Conn, clock_id: i64, import_id: i64, punched: bool) {
+/// The import's total, once the rows are committed. It is shown, never relied on: a failure is
+/// only logged.
+async fn recount(conn: &mut crate::store::Conn, import_id: i64) {
     if let Err(error) = clocks::recount(conn, import_id).await {
         tracing::warn!(%error, import = import_id, "recounting a clock import failed");
-    }
-    if punched {
-        if let Err(error) = clocks::punched(conn, clock_id).await {
-            tracing::warn!(%error, clock = clock_id, "recording a clock's last punch failed");
-        }
     }
 }
 
@@ -452,7 +455,7 @@ pub async fn revalidate(
                 state.relay.wake();
             }
             let mut conn = db::connection(&state.pool).await?;
-            after_commit(&mut conn, clock.id, import_id, false).await;
+            recount(&mut conn, import_id).await;
             Ok(outcome)
         }
         Err(error) => {

@@ -222,13 +222,10 @@ pub async fn set_state(conn: &mut Conn, id: i64, state: &str) -> QueryResult<Opt
         .optional()
 }
 
-/// Records that the clock delivered punches now.
-pub async fn punched(conn: &mut Conn, id: i64) -> QueryResult<usize> {
-    diesel::update(clocks::table.find(id))
-        .set(clocks::last_punch_at.eq(Utc::now()))
-        .execute(conn)
-        .await
-}
+/// The SQL that records, within the rows' transaction, that clock `$1` delivered punches at `$2`:
+/// its punches of the day and its last punch commit together, so no reading shows one without
+/// the other.
+pub const PUNCHED: &str = "UPDATE import.clocks SET last_punch_at = $2 WHERE id = $1";
 
 /// The import the clock's uploads of `day` go to, created (completed, empty, held while the clock
 /// is pending) the first time. `options` are the new import's.
@@ -317,6 +314,43 @@ pub async fn punches_today(
     .load(conn)
     .await?;
     Ok(today.into_iter().map(|t| (t.clock_id, t.punches)).collect())
+}
+
+/// Which clocks a reading of their punches of the day covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Covering {
+    /// Every clock.
+    All,
+    /// Those an admin has placed (see [`placed`]).
+    Placed,
+}
+
+/// The clocks `covering` says, by id, each with its punches of its local day at `now`, read in one
+/// snapshot: a clock's punches and its last punch commit together (see [`PUNCHED`]), and read by
+/// two statements apart, a commit between them would show the one without the other.
+pub async fn with_punches_today(
+    conn: &mut Conn,
+    covering: Covering,
+    now: DateTime<Utc>,
+) -> QueryResult<Vec<(Clock, i64)>> {
+    conn.build_transaction()
+        .read_only()
+        .repeatable_read()
+        .run(async |conn| {
+            let read = match covering {
+                Covering::All => list(conn).await?,
+                Covering::Placed => placed(conn).await?,
+            };
+            let today = punches_today(conn, &read, now).await?;
+            Ok(read
+                .into_iter()
+                .map(|clock| {
+                    let punches = today.get(&clock.id).copied().unwrap_or(0);
+                    (clock, punches)
+                })
+                .collect())
+        })
+        .await
 }
 
 /// The clocks an admin has placed (approved or disabled, not pending), by id.
