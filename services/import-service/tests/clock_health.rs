@@ -44,6 +44,21 @@ fn at(h: u32, m: u32) -> NaiveDateTime {
         .unwrap()
 }
 
+/// Registers the clock `serial` of advline as an admin does before it first calls (approved):
+/// the clock as the answer shows it.
+async fn register(stack: &Stack, serial: &str) -> Value {
+    let (status, created) = call(
+        stack,
+        Role::Admin,
+        reqwest::Method::POST,
+        "/v1/clocks",
+        Some(json!({ "serial_number": serial, "companies": ["advline"] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created
+}
+
 /// The clock with `serial` as `GET /v1/clocks` shows it to a viewer.
 async fn listed(stack: &Stack, serial: &str) -> Value {
     let (status, body) = call(
@@ -239,15 +254,7 @@ async fn a_silent_clock_raises_its_alert_and_calling_again_clears_it() {
 #[tokio::test]
 async fn an_admins_clock_that_never_calls_is_silent_after_the_grace() {
     let (stack, _clock_base) = stack_with_clocks().await;
-    let (status, created) = call(
-        &stack,
-        Role::Admin,
-        reqwest::Method::POST,
-        "/v1/clocks",
-        Some(json!({ "serial_number": "HLT0002", "companies": ["advline"] })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = register(&stack, "HLT0002").await;
     assert_eq!(created["silent"], false, "registered just now: {created}");
     assert_eq!(created["punches_today"], 0);
     let silent = wait_for_silent(&stack, "HLT0002", true).await;
@@ -287,15 +294,7 @@ async fn slow_last_punch_writes(stack: &Stack, pause: Duration) {
 #[tokio::test]
 async fn a_clocks_punches_of_the_day_never_show_without_its_last_punch() {
     let (stack, clock_base) = stack_with_clocks().await;
-    let (status, created) = call(
-        &stack,
-        Role::Admin,
-        reqwest::Method::POST,
-        "/v1/clocks",
-        Some(json!({ "serial_number": "HLT0003", "companies": ["advline"] })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = register(&stack, "HLT0003").await;
     wait_out_local_midnight(&created).await;
     slow_last_punch_writes(&stack, Duration::from_secs(2)).await;
 
